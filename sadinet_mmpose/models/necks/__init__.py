@@ -1,0 +1,2 @@
+# Filled in by the owner of this sub-package: import and export its classes.
+__all__ = []

@@ -1,0 +1,11 @@
+"""Environment compatibility helpers (mmcv-lite, torch >= 2.6 checkpoints)."""
+from .checkpoint_compat import (allow_mmengine_checkpoint_globals,
+                                mmengine_checkpoint_globals)
+from .mmcv_compat import (MmcvOpsUnavailableError, install_mmcv_op_placeholders,
+                          mmcv_ops_available)
+
+__all__ = [
+    'allow_mmengine_checkpoint_globals', 'mmengine_checkpoint_globals',
+    'MmcvOpsUnavailableError', 'install_mmcv_op_placeholders',
+    'mmcv_ops_available'
+]
