@@ -14,7 +14,9 @@ train_cfg = dict(by_epoch=True, max_epochs={max_epochs}, val_interval={val_inter
 optim_wrapper = dict(optimizer=dict(type='Adam', lr=1e-3), clip_grad=dict(max_norm=5.0))
 param_scheduler = [dict(type='MultiStepLR', begin=0, end={max_epochs}, milestones=[{milestone}], gamma=0.1, by_epoch=True)]
 default_hooks = dict(logger=dict(type='LoggerHook', interval=1),
-                     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=-1))
+                     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=-1,
+                                     backend_args=dict(backend='atomic_local')))
+custom_hooks = [dict(type='CheckpointGuardHook'), dict(type='RNGStateHook')]
 env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
                dist_cfg=dict(backend='gloo'))
 log_processor = dict(window_size=1)
