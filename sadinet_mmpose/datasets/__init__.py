@@ -1,2 +1,12 @@
-# Filled in by the owner of this sub-package: import and export its classes.
-__all__ = []
+"""Datasets, converters and transforms (registered in MMPose's registries)."""
+from .lsp_dataset import LSP_METAINFO_FILE, LSPDataset
+from .safe_mpii_dataset import SafeMpiiDataset
+from .synthetic_dataset import SyntheticLSPDataset, SyntheticMpiiDataset
+from .transforms import *  # noqa: F401,F403
+from .transforms import __all__ as _transforms_all
+from .validation import BadAnnotationWarning
+
+__all__ = [
+    'LSPDataset', 'LSP_METAINFO_FILE', 'SafeMpiiDataset',
+    'SyntheticMpiiDataset', 'SyntheticLSPDataset', 'BadAnnotationWarning'
+] + list(_transforms_all)

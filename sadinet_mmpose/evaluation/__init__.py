@@ -1,2 +1,3 @@
-# Filled in by the owner of this sub-package: import and export its classes.
-__all__ = []
+"""Evaluation metrics (registered in MMPose's ``METRICS``)."""
+from .metrics import *  # noqa: F401,F403
+from .metrics import __all__  # noqa: F401

@@ -1,0 +1,205 @@
+"""Top-down pose estimator with multi-scale (image pyramid) test-time
+augmentation."""
+import copy
+from typing import List, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from mmpose.models.pose_estimators import TopdownPoseEstimator
+from mmpose.registry import MODELS
+from mmpose.structures import PoseDataSample
+from torch import Tensor
+
+
+def warp_heatmaps_to_reference(heatmaps: Tensor,
+                               scale: float,
+                               use_udp: bool = False):
+    """Map heatmaps of a crop at box scale ``s`` onto the scale-1 grid.
+
+    Both crops share the centre; the scale-``s`` crop's box is ``s`` times
+    the scale-1 box. A scale-1 grid point ``u`` shows the image point that
+    lies at ``c + (u - c) / s`` on the scale-``s`` grid, with ``c`` the grid
+    centre (``W / 2``, the centre of MMPose's affine crop; ``(W - 1) / 2``
+    with UDP). Sampling is bilinear; grid points that fall outside the
+    scale-``s`` heatmap (only for ``s < 1``) get zero weight.
+
+    Note:
+        - B: batch size, K: keypoints, H, W: heatmap size
+
+    Args:
+        heatmaps (Tensor): Heatmaps of the scale-``s`` crop, (B, K, H, W).
+        scale (float): The box-size multiplier ``s`` of that crop.
+        use_udp (bool): Use the UDP grid centre. Defaults to False.
+
+    Returns:
+        tuple[Tensor, Tensor]: the mapped heatmaps (B, K, H, W) and the
+        coverage weight (1, 1, H, W) in [0, 1] of each grid point.
+    """
+    B, K, H, W = heatmaps.shape
+    if scale == 1.0:
+        return heatmaps, heatmaps.new_ones((1, 1, H, W))
+    cx = (W - 1) / 2. if use_udp else W / 2.
+    cy = (H - 1) / 2. if use_udp else H / 2.
+    dtype, device = heatmaps.dtype, heatmaps.device
+    us = (torch.arange(W, dtype=torch.float64) - cx) / scale + cx
+    vs = (torch.arange(H, dtype=torch.float64) - cy) / scale + cy
+    # pixel index -> [-1, 1] with align_corners=True
+    gx = (2. * us / max(W - 1, 1) - 1.).to(dtype=dtype, device=device)
+    gy = (2. * vs / max(H - 1, 1) - 1.).to(dtype=dtype, device=device)
+    grid = torch.stack(torch.meshgrid(gy, gx, indexing='ij')[::-1], dim=-1)
+    grid = grid.unsqueeze(0)
+    mapped = F.grid_sample(
+        heatmaps.reshape(1, B * K, H, W),
+        grid,
+        mode='bilinear',
+        padding_mode='zeros',
+        align_corners=True).reshape(B, K, H, W)
+    cover = F.grid_sample(
+        heatmaps.new_ones((1, 1, H, W)),
+        grid,
+        mode='bilinear',
+        padding_mode='zeros',
+        align_corners=True)
+    return mapped, cover
+
+
+def aggregate_multiscale_heatmaps(heatmaps: Sequence[Tensor],
+                                  scales: Sequence[float],
+                                  use_udp: bool = False) -> Tensor:
+    """Average heatmaps of several crop scales on the scale-1 grid.
+
+    Each grid point is the coverage-weighted mean over the scales whose crop
+    sees it (the scale-1 crop sees every point, so no point is left empty).
+
+    Args:
+        heatmaps (Sequence[Tensor]): One (B, K, H, W) tensor per scale.
+        scales (Sequence[float]): The box-size multiplier of each; must
+            contain 1.0.
+        use_udp (bool): See :func:`warp_heatmaps_to_reference`. Defaults to
+            False.
+
+    Returns:
+        Tensor: The averaged heatmaps, (B, K, H, W).
+    """
+    assert len(heatmaps) == len(scales) and 1.0 in scales, \
+        'aggregate_multiscale_heatmaps needs one heatmap per scale and 1.0'
+    total, weight = 0., 0.
+    for hm, s in zip(heatmaps, scales):
+        mapped, cover = warp_heatmaps_to_reference(hm, float(s), use_udp)
+        total = total + mapped
+        weight = weight + cover
+    return total / weight
+
+
+@MODELS.register_module()
+class MSTopdownPoseEstimator(TopdownPoseEstimator):
+    """``TopdownPoseEstimator`` with an optional multi-scale test.
+
+    Without ``test_cfg.multiscale_test`` it is exactly
+    :class:`mmpose.models.TopdownPoseEstimator`. With
+    ``test_cfg=dict(flip_test=True, multiscale_test=dict(scales=[...]))`` the
+    test pipeline must use
+    :class:`~sadinet_mmpose.datasets.transforms.MultiScaleTopdownAffine` with
+    the same scales and pass ``ms_inputs``/``ms_scales`` through
+    ``PackPoseInputs(meta_keys=...)``. Then, per scale ``s``, the extra crop
+    is normalised by the data preprocessor and run through backbone, neck and
+    ``head.predict`` (with the flip test if enabled, so each scale's heatmaps
+    are already flip-averaged); the heatmaps
+    (``pred_fields.<heatmap_key>``) are mapped onto the scale-1 grid
+    (:func:`warp_heatmaps_to_reference`), averaged
+    (:func:`aggregate_multiscale_heatmaps`) and decoded by ``head.decoder``.
+    Keypoints and scores are replaced; all other instance fields (e.g.
+    DLMHead's ``keypoint_sigmas``) come from the scale-1 pass. The scale-1
+    crop is always used; a scale list with only 1.0 gives the plain result.
+
+    Args:
+        test_cfg (dict, optional): As ``TopdownPoseEstimator``, plus
+            ``multiscale_test=dict(scales=[...], heatmap_key='heatmaps',
+            use_udp=False)``. Defaults to None.
+        **kwargs: The arguments of ``TopdownPoseEstimator``.
+    """
+
+    def predict(self, inputs: Tensor, data_samples: List[PoseDataSample]):
+        """Predict, with the multi-scale test when configured.
+
+        Args:
+            inputs (Tensor): Scale-1 crops, (B, C, H, W).
+            data_samples (list[PoseDataSample]): The batch data samples.
+
+        Returns:
+            list[PoseDataSample]: Data samples with ``pred_instances`` (and
+            ``pred_fields`` with ``output_heatmaps``).
+        """
+        ms_cfg = (self.test_cfg or {}).get('multiscale_test', None)
+        if not ms_cfg:
+            return super().predict(inputs, data_samples)
+        scales = [float(s) for s in ms_cfg.get('scales', [1.0])]
+        extra = [s for s in scales if s != 1.0]
+        if not extra:
+            return super().predict(inputs, data_samples)
+        heatmap_key = ms_cfg.get('heatmap_key', 'heatmaps')
+        use_udp = ms_cfg.get('use_udp', False)
+        flip = self.test_cfg.get('flip_test', False)
+        head_cfg = dict(copy.deepcopy(self.test_cfg), output_heatmaps=True)
+
+        def run(batch):
+            feats = self.extract_feat(batch)
+            if flip:
+                feats = [feats, self.extract_feat(batch.flip(-1))]
+            out = self.head.predict(feats, data_samples, test_cfg=head_cfg)
+            if not isinstance(out, tuple):
+                raise TypeError(
+                    f'{type(self.head).__name__}.predict returned no '
+                    'pred_fields with output_heatmaps=True: multi-scale test '
+                    'needs a heatmap head')
+            return out
+
+        preds, fields = run(inputs)
+        heatmaps = [torch.stack([f.get(heatmap_key) for f in fields])]
+        for s in extra:
+            crops = self._extra_crops(data_samples, s)
+            batch = self.data_preprocessor(
+                dict(inputs=crops,
+                     data_samples=[PoseDataSample() for _ in crops]),
+                False)['inputs'].to(inputs.device)
+            _, fields_s = run(batch)
+            heatmaps.append(
+                torch.stack([f.get(heatmap_key) for f in fields_s]))
+        merged = aggregate_multiscale_heatmaps(heatmaps, [1.0] + extra,
+                                               use_udp)
+        for inst, hm in zip(preds, merged):
+            decoded = self.head.decoder.decode(hm.detach().cpu().numpy())
+            inst.keypoints = decoded[0]
+            inst.keypoint_scores = decoded[1]
+        if self.test_cfg.get('output_heatmaps', False):
+            for f, hm in zip(fields, merged):
+                f.set_field(hm, heatmap_key)
+        else:
+            fields = None
+        for ds in data_samples:  # do not carry the crops to the evaluator
+            for key in ('ms_inputs', 'ms_scales'):
+                if key in ds:
+                    delattr(ds, key)
+        return self.add_pred_to_datasample(preds, fields, data_samples)
+
+    @staticmethod
+    def _extra_crops(data_samples: List[PoseDataSample],
+                     scale: float) -> List[Tensor]:
+        crops = []
+        for ds in data_samples:
+            ms_scales = [float(s) for s in ds.metainfo.get('ms_scales', ())]
+            if 'ms_inputs' not in ds.metainfo or not np.any(
+                    np.isclose(ms_scales, scale)):
+                raise KeyError(
+                    f'multiscale_test scale {scale}: no such crop in the data '
+                    f"sample (has ms_scales={ms_scales}). Use "
+                    "MultiScaleTopdownAffine(scales=...) with the same scales "
+                    "in the test pipeline and add 'ms_inputs', 'ms_scales' to "
+                    "PackPoseInputs' meta_keys.")
+            img = ds.metainfo['ms_inputs'][int(
+                np.argmin(np.abs(np.asarray(ms_scales) - scale)))]
+            crops.append(
+                torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0,
+                                                                    1))))
+        return crops
