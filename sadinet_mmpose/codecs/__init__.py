@@ -1,2 +1,4 @@
-# Filled in by the owner of this sub-package: import and export its classes.
-__all__ = []
+"""SADI-Net codecs (registered in ``KEYPOINT_CODECS``)."""
+from .flow_heatmap import FlowHeatmapCodec
+
+__all__ = ['FlowHeatmapCodec']

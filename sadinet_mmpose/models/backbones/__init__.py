@@ -1,2 +1,6 @@
-# Filled in by the owner of this sub-package: import and export its classes.
-__all__ = []
+"""Backbones: the RFM hourglass and its dilated residual block."""
+from .dilated_residual_block import DilatedResidualBlock
+from .rfm_hourglass import RFMHourglass
+from .se_block import SEBlock
+
+__all__ = ['DilatedResidualBlock', 'RFMHourglass', 'SEBlock']

@@ -1,2 +1,4 @@
-# Filled in by the owner of this sub-package: import and export its classes.
-__all__ = []
+"""SADI-Net heads (registered in ``MODELS``)."""
+from .dlm_head import DLMHead
+
+__all__ = ['DLMHead']

@@ -1,2 +1,4 @@
-# Filled in by the owner of this sub-package: import and export its classes.
-__all__ = []
+"""SADI-Net losses (registered in ``MODELS``)."""
+from .chi_weighted_loss import ChiWeightedLoss
+
+__all__ = ['ChiWeightedLoss']

@@ -1,2 +1,9 @@
-# Filled in by the owner of this sub-package: import and export its classes.
-__all__ = []
+"""Necks: the Spatial Fusion Module and its two attention parts."""
+from .sfm_classification_head import SFMClassificationHead, SFMLocalAttention
+from .sfm_global_attention import SFMGlobalAttention
+from .sfm_neck import SFMNeck
+
+__all__ = [
+    'SFMClassificationHead', 'SFMGlobalAttention', 'SFMLocalAttention',
+    'SFMNeck'
+]

@@ -1,7 +1,7 @@
 """Top-down pose estimator with multi-scale (image pyramid) test-time
 augmentation."""
 import copy
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -10,6 +10,8 @@ from mmpose.models.pose_estimators import TopdownPoseEstimator
 from mmpose.registry import MODELS
 from mmpose.structures import PoseDataSample
 from torch import Tensor
+
+from ..config_check import check_model_wiring, check_module_cfg
 
 
 def warp_heatmaps_to_reference(heatmaps: Tensor,
@@ -119,6 +121,63 @@ class MSTopdownPoseEstimator(TopdownPoseEstimator):
             use_udp=False)``. Defaults to None.
         **kwargs: The arguments of ``TopdownPoseEstimator``.
     """
+
+    def __init__(self, backbone: dict, neck: Optional[dict] = None,
+                 head: Optional[dict] = None, **kwargs):
+        # Unknown module types and options stop here, with their place in
+        # the config, before any weights are built.
+        for part, cfg in (('backbone', backbone), ('neck', neck),
+                          ('head', head)):
+            if cfg is not None:
+                check_module_cfg(cfg, f'model.{part}')
+        super().__init__(backbone=backbone, neck=neck, head=head, **kwargs)
+        check_model_wiring(self.backbone, self.neck if self.with_neck else None,
+                           self.head if self.with_head else None)
+        self._checked_keypoints = False
+
+    def _check_num_keypoints(self, data_samples: List[PoseDataSample]) -> None:
+        """Stop at the first batch if head and data disagree on K."""
+        if self._checked_keypoints or not data_samples or not self.with_head:
+            return
+        want = getattr(self.head, 'out_channels', None)
+        sample = data_samples[0]
+        got = None
+        if 'gt_instances' in sample and 'keypoints' in sample.gt_instances:
+            got = sample.gt_instances.keypoints.shape[-2]
+        elif 'flip_indices' in sample.metainfo:
+            got = len(sample.metainfo['flip_indices'])
+        if isinstance(want, int) and got is not None and want != got:
+            raise ValueError(
+                f'keypoint count mismatch: {type(self.head).__name__}.'
+                f'out_channels={want}, but the dataset gives {got} keypoints '
+                f"per person ({sample.metainfo.get('dataset_name', '?')}, "
+                f"{sample.metainfo.get('img_path', '?')}); set the head's "
+                'out_channels to the dataset\'s number of keypoints')
+        self._checked_keypoints = True
+
+    def loss(self, inputs: Tensor, data_samples: List[PoseDataSample]) -> dict:
+        """As :meth:`TopdownPoseEstimator.loss`, checking K on the first batch."""
+        self._check_num_keypoints(data_samples)
+        return super().loss(inputs, data_samples)
+
+    def add_pred_to_datasample(self, batch_pred_instances, batch_pred_fields,
+                               batch_data_samples):
+        """As the parent, and also map ``keypoint_sigmas`` to image pixels.
+
+        The head gives sigmas in input-crop pixels; like the keypoints they
+        are scaled by ``input_scale / input_size`` so that they are in the
+        pixels of the original image.
+        """
+        for inst, ds in zip(batch_pred_instances, batch_data_samples):
+            if 'keypoint_sigmas' in inst and 'input_size' in ds.metainfo:
+                size = np.asarray(ds.metainfo['input_size'], dtype=np.float32)
+                scale = np.asarray(ds.metainfo['input_scale'],
+                                   dtype=np.float32).reshape(-1)[:2]
+                inst.keypoint_sigmas = np.asarray(
+                    inst.keypoint_sigmas, dtype=np.float32) * (scale / size)
+        return super().add_pred_to_datasample(batch_pred_instances,
+                                              batch_pred_fields,
+                                              batch_data_samples)
 
     def predict(self, inputs: Tensor, data_samples: List[PoseDataSample]):
         """Predict, with the multi-scale test when configured.

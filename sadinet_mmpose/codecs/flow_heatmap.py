@@ -1,0 +1,192 @@
+"""The codec of the DLM head: Gaussian heatmaps plus normalised labels."""
+from typing import Optional, Tuple
+
+import numpy as np
+
+from mmpose.codecs.base import BaseKeypointCodec
+from mmpose.codecs.utils import (generate_unbiased_gaussian_heatmaps,
+                                 get_heatmap_maximum, refine_keypoints,
+                                 refine_keypoints_dark)
+from mmpose.registry import KEYPOINT_CODECS
+
+
+@KEYPOINT_CODECS.register_module()
+class FlowHeatmapCodec(BaseKeypointCodec):
+    """Encode keypoints for both branches of the DLM head; decode heatmaps.
+
+    Encoding gives the unbiased (DARK) Gaussian heatmaps that supervise H1
+    and the keypoints normalised to ``[0, 1]`` of the heatmap side that
+    supervise ``mu_hat`` / ``sigma_hat`` (and the flow). A keypoint at input
+    pixel ``u`` lies at heatmap coordinate ``u * W / w`` (pixel centres at
+    integers, as :class:`mmpose.codecs.MSRAHeatmap`) and has the label
+    ``u / w``, so ``label * W`` is its heatmap coordinate.
+
+    Note:
+        - instance number: N
+        - keypoint number: K
+        - keypoint dimension: D (2)
+        - input size: [w, h]
+        - heatmap size: [W, H]
+
+    Encoded:
+        - heatmaps (np.ndarray): Gaussian heatmaps in shape (K, H, W).
+        - keypoint_labels (np.ndarray): Labels in shape (N, K, 2), in
+          ``[0, 1]`` of the input / heatmap side for joints in the crop.
+        - keypoint_weights (np.ndarray): Weights in shape (N, K): the
+          visibility for visible joints inside the crop
+          (``0 <= u <= w - 1``), else 0.
+
+    Args:
+        input_size (tuple): Input image size ``(w, h)``.
+        heatmap_size (tuple): Heatmap size ``(W, H)``.
+        sigma (float): Std of the target Gaussian in heatmap pixels.
+            Defaults to 2.0.
+        refine (str): Sub-pixel refinement in :meth:`decode`: ``'dark'``
+            (DARK's Taylor expansion on the blurred log-heatmap),
+            ``'quarter'`` (the classic quarter-pixel shift) or ``'none'``.
+            Defaults to ``'dark'``.
+        blur_kernel_size (int): Gaussian blur kernel of the DARK modulation;
+            11 suits ``sigma=2``. Defaults to 11.
+    """
+
+    # PackPoseInputs uses a codec's tables *instead of* its defaults: list
+    # every label and field key the DLM head reads (and the default label
+    # keys, so nothing else is lost). No instance table: defining one would
+    # drop ``head_size`` (PCKh) from the defaults.
+    label_mapping_table = dict(
+        keypoint_labels='keypoint_labels',
+        keypoint_weights='keypoint_weights',
+        keypoints_visible_weights='keypoints_visible_weights',
+    )
+    field_mapping_table = dict(heatmaps='heatmaps')
+
+    def __init__(self,
+                 input_size: Tuple[int, int],
+                 heatmap_size: Tuple[int, int],
+                 sigma: float = 2.0,
+                 refine: str = 'dark',
+                 blur_kernel_size: int = 11) -> None:
+        super().__init__()
+        if refine not in ('dark', 'quarter', 'none'):
+            raise ValueError("FlowHeatmapCodec: refine must be 'dark', "
+                             f"'quarter' or 'none', got {refine!r}")
+        if len(input_size) != 2 or len(heatmap_size) != 2:
+            raise ValueError(
+                'FlowHeatmapCodec: input_size and heatmap_size must be '
+                f'(w, h) pairs, got input_size={input_size}, '
+                f'heatmap_size={heatmap_size}')
+        if blur_kernel_size % 2 != 1:
+            raise ValueError('FlowHeatmapCodec: blur_kernel_size must be odd, '
+                             f'got {blur_kernel_size}')
+        self.input_size = tuple(input_size)
+        self.heatmap_size = tuple(heatmap_size)
+        self.sigma = sigma
+        self.refine = refine
+        self.blur_kernel_size = blur_kernel_size
+        self.scale_factor = (np.array(input_size, dtype=np.float32) /
+                             np.array(heatmap_size, dtype=np.float32))
+
+    def encode(self,
+               keypoints: np.ndarray,
+               keypoints_visible: Optional[np.ndarray] = None) -> dict:
+        """Encode keypoints given in input-image pixels.
+
+        Args:
+            keypoints (np.ndarray): Keypoints in shape (N, K, 2).
+            keypoints_visible (np.ndarray, optional): Visibility in shape
+                (N, K). Defaults to all ones.
+
+        Returns:
+            dict: ``heatmaps`` (K, H, W), ``keypoint_labels`` (N, K, 2),
+            ``keypoint_weights`` (N, K), all float32.
+        """
+        keypoints = np.asarray(keypoints, dtype=np.float32)[..., :2]
+        if keypoints_visible is None:
+            keypoints_visible = np.ones(keypoints.shape[:2], np.float32)
+        keypoints_visible = np.asarray(keypoints_visible, dtype=np.float32)
+
+        w, h = self.input_size
+        with np.errstate(invalid='ignore'):
+            in_crop = ((keypoints >= 0) &
+                       (keypoints <= np.array([w - 1, h - 1]))).all(-1)
+        usable = in_crop & (keypoints_visible > 0.5)
+        # invisible or out-of-crop joints are not drawn (they may be NaN)
+        heatmaps, _ = generate_unbiased_gaussian_heatmaps(
+            heatmap_size=self.heatmap_size,
+            keypoints=np.where(usable[..., None], keypoints, 0.) /
+            self.scale_factor,
+            keypoints_visible=usable.astype(np.float32),
+            sigma=self.sigma)
+        keypoint_weights = np.where(usable, keypoints_visible,
+                                    0.).astype(np.float32)
+        keypoint_labels = (keypoints /
+                           np.array([w, h], dtype=np.float32)).astype(
+                               np.float32)
+        return dict(
+            heatmaps=heatmaps,
+            keypoint_labels=keypoint_labels,
+            keypoint_weights=keypoint_weights)
+
+    def decode(self, encoded: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """Decode keypoints from heatmaps (maximum + sub-pixel refinement).
+
+        Args:
+            encoded (np.ndarray): Heatmaps in shape (K, H, W).
+
+        Returns:
+            tuple:
+            - keypoints (np.ndarray): In input pixels, shape (1, K, 2).
+            - scores (np.ndarray): Heatmap maxima in shape (1, K).
+        """
+        heatmaps = np.array(encoded, dtype=np.float32)  # a copy
+        K, H, W = heatmaps.shape
+        if (W, H) != self.heatmap_size:
+            raise ValueError(
+                f'FlowHeatmapCodec.decode: got heatmaps of size (W, H)='
+                f'{(W, H)} but the codec\'s heatmap_size is '
+                f'{self.heatmap_size}')
+        keypoints, scores = get_heatmap_maximum(heatmaps)
+        keypoints, scores = keypoints[None], scores[None]
+        if self.refine == 'dark':
+            keypoints = refine_keypoints_dark(
+                keypoints, heatmaps, blur_kernel_size=self.blur_kernel_size)
+        elif self.refine == 'quarter':
+            keypoints = refine_keypoints(keypoints, heatmaps)
+        return keypoints * self.scale_factor, scores
+
+    def decode_labels(self,
+                      labels: np.ndarray,
+                      sigmas: Optional[np.ndarray] = None
+                      ) -> Tuple[np.ndarray, np.ndarray]:
+        """Decode normalised coordinates (e.g. ``mu_hat``) to input pixels.
+
+        Args:
+            labels (np.ndarray): Coordinates in shape (N, K, 2), in [0, 1] of
+                the heatmap side.
+            sigmas (np.ndarray, optional): ``sigma_hat`` in shape (N, K, 2);
+                gives the scores ``1 - mean(sigma)`` (as RLE), clipped to
+                [0, 1]. Defaults to None (scores of 1).
+
+        Returns:
+            tuple:
+            - keypoints (np.ndarray): In input pixels, shape (N, K, 2).
+            - scores (np.ndarray): In shape (N, K).
+        """
+        keypoints = labels * np.array(self.input_size, dtype=np.float32)
+        if sigmas is None:
+            scores = np.ones(labels.shape[:2], dtype=np.float32)
+        else:
+            scores = np.clip(1. - sigmas.mean(-1), 0., 1.)
+        return keypoints.astype(np.float32), scores.astype(np.float32)
+
+    def sigmas_to_input(self, sigmas: np.ndarray) -> np.ndarray:
+        """Convert ``sigma_hat`` (fractions of the side) to input pixels.
+
+        Args:
+            sigmas (np.ndarray): In shape (N, K, 2).
+
+        Returns:
+            np.ndarray: Per-axis std in input pixels, shape (N, K, 2).
+        """
+        return (sigmas * np.array(self.input_size, dtype=np.float32)).astype(
+            np.float32)

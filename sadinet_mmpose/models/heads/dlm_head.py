@@ -1,0 +1,532 @@
+"""The DLM head of SADI-Net (paper III-D): H1, (mu, sigma) and the flow."""
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+from mmcv.cnn import build_conv_layer, build_upsample_layer
+from mmengine.structures import InstanceData, PixelData
+from torch import Tensor, nn
+
+from mmpose.evaluation.functional import pose_pck_accuracy
+from mmpose.models.heads.base_head import BaseHead
+from mmpose.models.utils.tta import flip_coordinates, flip_heatmaps
+from mmpose.registry import KEYPOINT_CODECS, MODELS
+from mmpose.utils.typing import (ConfigType, OptConfigType, OptSampleList,
+                                 Predictions)
+
+OptIntSeq = Optional[Sequence[int]]
+
+_DECODE_SOURCES = ('h1', 'mu', 'blend')
+
+
+@MODELS.register_module()
+class DLMHead(BaseHead):
+    """Distribution Learning Module head of SADI-Net.
+
+    - H1: a heatmap branch (optional deconv / conv layers as
+      :class:`mmpose.models.heads.HeatmapHead`, then a final conv) on each of
+      the last ``num_stages`` spatial features; every stage has its own
+      layers and is supervised (intermediate supervision).
+    - ``mu_hat = 0.5 + linear(f)`` and ``sigma_hat = sigmoid(linear(f)) +
+      sigma_floor`` from the pooled vector ``f`` (RLE-style, in fractions of
+      the heatmap side, computed in float32), or ``mu_hat`` from a
+      soft-argmax of the last H1 (``mu_source='soft_argmax'``).
+    - a 2-D flow (default :class:`RealNVP2D`) that, with the loss's density
+      ``P``, gives the learnable heatmap H2 (``P`` rendered on the heatmap
+      grid, scaled to 1 at ``mu_hat``; rendered only for prediction).
+
+    Input contract: ``feats = (*spatial_feats, f)`` with ``f`` in shape
+    (B, vec_channels) last and at least ``num_stages`` spatial features
+    (B, in_channels, h, w) before it (e.g. the output of ``SFMNeck``).
+
+    Note:
+        - batch size: B
+        - number of keypoints: K
+        - heatmap size: [W, H]
+        - number of H1 stages: S (``num_stages``)
+
+    Args:
+        out_channels (int): Number of keypoints K.
+        in_channels (int): Channels of the spatial features. Defaults to 256.
+        vec_channels (int): Channels of ``f``. Defaults to 2048.
+        num_stages (int): Number of spatial features (the last ones before
+            ``f``) that get an H1 branch. Defaults to 1.
+        deconv_out_channels (Sequence[int], optional): Output channels of
+            the deconv layers of each H1 branch. Defaults to None (none).
+        deconv_kernel_sizes (Sequence[int], optional): Their kernel sizes
+            (4, 3 or 2). Defaults to None.
+        conv_out_channels (Sequence[int], optional): Output channels of the
+            conv layers after the deconvs. Defaults to None (none).
+        conv_kernel_sizes (Sequence[int], optional): Their kernel sizes.
+            Defaults to None.
+        final_layer (dict): Extra arguments of the final conv of each branch.
+            Defaults to ``dict(kernel_size=1)``.
+        mu_source (str): ``'regression'`` (from ``f``) or ``'soft_argmax'``
+            (of the last H1). Defaults to ``'regression'``.
+        soft_argmax_beta (float): Inverse temperature of the soft-argmax.
+            Defaults to 20.0.
+        sigma_floor (float): Added to ``sigmoid(.)`` for ``sigma_hat``.
+            Defaults to 1e-4.
+        flow (dict): Config of the flow (``MODELS``). Defaults to
+            ``dict(type='RealNVP2D')``.
+        loss (dict): Config of the loss; it must provide ``compute_terms``,
+            ``log_prob`` and ``flow_moments`` (as :class:`ChiWeightedLoss`).
+            Defaults to ``dict(type='ChiWeightedLoss')``.
+        decoder (dict, optional): Codec config (``KEYPOINT_CODECS``), e.g.
+            :class:`FlowHeatmapCodec`; needed by :meth:`predict`.
+            Defaults to None.
+        init_cfg (dict | list, optional): Initialisation config. Defaults to
+            Normal(std=0.001) convs, BN weight 1, Normal(std=0.01, bias=0)
+            for the mu / sigma layers; the flow keeps its own init.
+    """
+
+    def __init__(self,
+                 out_channels: int,
+                 in_channels: int = 256,
+                 vec_channels: int = 2048,
+                 num_stages: int = 1,
+                 deconv_out_channels: OptIntSeq = None,
+                 deconv_kernel_sizes: OptIntSeq = None,
+                 conv_out_channels: OptIntSeq = None,
+                 conv_kernel_sizes: OptIntSeq = None,
+                 final_layer: dict = dict(kernel_size=1),
+                 mu_source: str = 'regression',
+                 soft_argmax_beta: float = 20.0,
+                 sigma_floor: float = 1e-4,
+                 flow: ConfigType = dict(type='RealNVP2D'),
+                 loss: ConfigType = dict(type='ChiWeightedLoss'),
+                 decoder: OptConfigType = None,
+                 init_cfg: OptConfigType = None) -> None:
+        if mu_source not in ('regression', 'soft_argmax'):
+            raise ValueError("DLMHead: mu_source must be 'regression' or "
+                             f"'soft_argmax', got {mu_source!r}")
+        if init_cfg is None:
+            init_cfg = self._default_init_cfg(mu_source)
+        super().__init__(init_cfg)
+        if num_stages < 1:
+            raise ValueError(
+                f'DLMHead: num_stages must be >= 1, got {num_stages}')
+        if out_channels < 1:
+            raise ValueError(
+                f'DLMHead: out_channels must be >= 1, got {out_channels}')
+        _check_pairs('deconv_out_channels', deconv_out_channels,
+                     'deconv_kernel_sizes', deconv_kernel_sizes)
+        _check_pairs('conv_out_channels', conv_out_channels,
+                     'conv_kernel_sizes', conv_kernel_sizes)
+
+        self.in_channels = in_channels
+        self.vec_channels = vec_channels
+        self.out_channels = out_channels
+        self.num_stages = num_stages
+        self.mu_source = mu_source
+        self.soft_argmax_beta = soft_argmax_beta
+        self.sigma_floor = sigma_floor
+
+        self.h1_branches = nn.ModuleList([
+            self._make_h1_branch(deconv_out_channels, deconv_kernel_sizes,
+                                 conv_out_channels, conv_kernel_sizes,
+                                 final_layer) for _ in range(num_stages)
+        ])
+        if mu_source == 'regression':
+            self.mu_fc = nn.Linear(vec_channels, out_channels * 2)
+        self.sigma_fc = nn.Linear(vec_channels, out_channels * 2)
+        self.flow = MODELS.build(flow)
+        self.loss_module = MODELS.build(loss)
+        for name in ('log_prob', 'moments'):
+            if not callable(getattr(self.flow, name, None)):
+                raise TypeError(f'DLMHead: the flow {type(self.flow)} has no '
+                                f'method {name}() (use RealNVP2D)')
+        for name in ('compute_terms', 'log_prob', 'flow_moments'):
+            if not callable(getattr(self.loss_module, name, None)):
+                raise TypeError(
+                    f'DLMHead: the loss {type(self.loss_module)} has no '
+                    f'method {name}() (use ChiWeightedLoss)')
+
+        self.decoder = None
+        if decoder is not None:
+            self.decoder = KEYPOINT_CODECS.build(decoder)
+            for name in ('heatmap_size', 'input_size'):
+                if not hasattr(self.decoder, name):
+                    raise TypeError(
+                        f'DLMHead: the decoder {type(self.decoder).__name__} '
+                        f'has no {name} (use FlowHeatmapCodec)')
+            for name in ('decode_labels', 'sigmas_to_input'):
+                if not callable(getattr(self.decoder, name, None)):
+                    raise TypeError(
+                        f'DLMHead: the decoder {type(self.decoder).__name__} '
+                        f'has no method {name}() (use FlowHeatmapCodec)')
+
+    @staticmethod
+    def _default_init_cfg(mu_source: str) -> list:
+        fc_names = ['sigma_fc'] + (['mu_fc']
+                                   if mu_source == 'regression' else [])
+        return [
+            dict(
+                type='Normal', layer=['Conv2d', 'ConvTranspose2d'],
+                std=0.001),
+            dict(type='Constant', layer='BatchNorm2d', val=1),
+            dict(
+                type='Normal',
+                std=0.01,
+                bias=0.,
+                override=[dict(name=n) for n in fc_names]),
+        ]
+
+    def _make_h1_branch(self, deconv_out_channels: OptIntSeq,
+                        deconv_kernel_sizes: OptIntSeq,
+                        conv_out_channels: OptIntSeq,
+                        conv_kernel_sizes: OptIntSeq,
+                        final_layer: dict) -> nn.Sequential:
+        """Deconvs (x2 each) -> convs -> final conv to K channels."""
+        layers = []
+        channels = self.in_channels
+        padding_of = {4: (1, 0), 3: (1, 1), 2: (0, 0)}
+        for out_ch, ks in zip(deconv_out_channels or (),
+                              deconv_kernel_sizes or ()):
+            if ks not in padding_of:
+                raise ValueError('DLMHead: deconv kernel sizes must be 2, 3 '
+                                 f'or 4, got {ks}')
+            padding, output_padding = padding_of[ks]
+            layers += [
+                build_upsample_layer(
+                    dict(
+                        type='deconv',
+                        in_channels=channels,
+                        out_channels=out_ch,
+                        kernel_size=ks,
+                        stride=2,
+                        padding=padding,
+                        output_padding=output_padding,
+                        bias=False)),
+                nn.BatchNorm2d(out_ch),
+                nn.ReLU(inplace=True)
+            ]
+            channels = out_ch
+        for out_ch, ks in zip(conv_out_channels or (), conv_kernel_sizes
+                              or ()):
+            layers += [
+                build_conv_layer(
+                    dict(
+                        type='Conv2d',
+                        in_channels=channels,
+                        out_channels=out_ch,
+                        kernel_size=ks,
+                        padding=(ks - 1) // 2)),
+                nn.BatchNorm2d(out_ch),
+                nn.ReLU(inplace=True)
+            ]
+            channels = out_ch
+        cfg = dict(
+            type='Conv2d',
+            in_channels=channels,
+            out_channels=self.out_channels,
+            kernel_size=1)
+        cfg.update(final_layer)
+        layers.append(build_conv_layer(cfg))
+        return nn.Sequential(*layers)
+
+    # ------------------------------------------------------------------
+    # forward
+    # ------------------------------------------------------------------
+    def forward(self, feats: Sequence[Tensor]
+                ) -> Tuple[List[Tensor], Tensor, Tensor]:
+        """Compute H1 for every stage and ``mu_hat``, ``sigma_hat``.
+
+        Runs without data samples (MMPose's FLOPs counter calls it).
+
+        Args:
+            feats (Sequence[Tensor]): ``(*spatial_feats, f)``; the last
+                ``num_stages`` spatial features (B, in_channels, h, w) feed
+                H1, ``f`` (B, vec_channels) feeds ``mu_hat`` / ``sigma_hat``.
+
+        Returns:
+            tuple:
+            - heatmaps (List[Tensor]): S heatmaps H1 in shape (B, K, H, W),
+              the last one the final prediction.
+            - mu (Tensor): ``mu_hat`` in shape (B, K, 2), float32.
+            - sigma (Tensor): ``sigma_hat`` in shape (B, K, 2), float32.
+        """
+        feats = tuple(feats)
+        if len(feats) < self.num_stages + 1:
+            raise ValueError(
+                f'DLMHead needs feats = (*spatial_feats, f) with at least '
+                f'num_stages={self.num_stages} spatial features before f, got '
+                f'{len(feats)} tensors')
+        f = feats[-1]
+        if f.dim() != 2 or f.shape[1] != self.vec_channels:
+            raise ValueError(
+                f'DLMHead: feats[-1] must be the pooled vector f of shape '
+                f'(B, vec_channels={self.vec_channels}), got '
+                f'{tuple(f.shape)}')
+        spatial = feats[-1 - self.num_stages:-1]
+        heatmaps = []
+        for i, (branch, x) in enumerate(zip(self.h1_branches, spatial)):
+            if x.dim() != 4 or x.shape[1] != self.in_channels:
+                raise ValueError(
+                    f'DLMHead: spatial feature {i} of the H1 stages must be '
+                    f'(B, in_channels={self.in_channels}, h, w), got '
+                    f'{tuple(x.shape)}')
+            heatmaps.append(branch(x))
+        if self.decoder is not None:
+            H, W = heatmaps[-1].shape[-2:]
+            if (W, H) != tuple(self.decoder.heatmap_size):
+                raise ValueError(
+                    f'DLMHead: H1 has size (W, H)={(W, H)} but the decoder\'s '
+                    f'heatmap_size is {tuple(self.decoder.heatmap_size)}; '
+                    'adjust the codec or the deconv layers')
+        mu, sigma = self._regress(f, heatmaps[-1])
+        return heatmaps, mu, sigma
+
+    def _regress(self, f: Tensor, heatmap: Tensor) -> Tuple[Tensor, Tensor]:
+        """``mu_hat`` and ``sigma_hat`` (B, K, 2), in float32."""
+        B, K = f.shape[0], self.out_channels
+        with torch.autocast(device_type=f.device.type, enabled=False):
+            f32 = f.float()
+            sigma = torch.sigmoid(self.sigma_fc(f32)).reshape(
+                B, K, 2) + self.sigma_floor
+            if self.mu_source == 'regression':
+                mu = 0.5 + self.mu_fc(f32).reshape(B, K, 2)
+            else:
+                mu = self._soft_argmax(heatmap.float())
+        return mu, sigma
+
+    def _soft_argmax(self, heatmap: Tensor) -> Tensor:
+        """Expected normalised position under softmax(beta * H1)."""
+        B, K, H, W = heatmap.shape
+        prob = torch.softmax(
+            self.soft_argmax_beta * heatmap.reshape(B, K, H * W),
+            dim=-1).reshape(B, K, H, W)
+        xs = torch.arange(W, device=heatmap.device, dtype=prob.dtype) / W
+        ys = torch.arange(H, device=heatmap.device, dtype=prob.dtype) / H
+        mu_x = (prob.sum(2) * xs).sum(-1)
+        mu_y = (prob.sum(3) * ys).sum(-1)
+        return torch.stack([mu_x, mu_y], dim=-1)
+
+    # ------------------------------------------------------------------
+    # H2
+    # ------------------------------------------------------------------
+    @torch.no_grad()
+    def render_h2(self,
+                  mu: Tensor,
+                  sigma: Tensor,
+                  heatmap_size: Tuple[int, int],
+                  normalize: str = 'mu',
+                  chunk_points: int = 1 << 18) -> Tensor:
+        """Render the learnable heatmap H2 (no gradients).
+
+        H2 is the loss's density ``P(x | mu_hat, sigma_hat)`` at the pixel
+        centres ``x = (i / W, j / H)``, divided by ``P`` at ``mu_hat``
+        (``normalize='mu'``, so H2 is 1 at ``mu_hat``) or by its maximum on
+        the grid (``'max'``). With an identity flow it is MMPose's unbiased
+        Gaussian heatmap with std ``sigma_hat * W`` pixels.
+
+        Args:
+            mu (Tensor): ``mu_hat`` in shape (B, K, 2).
+            sigma (Tensor): ``sigma_hat`` in shape (B, K, 2).
+            heatmap_size (tuple): ``(W, H)``.
+            normalize (str): ``'mu'`` or ``'max'``. Defaults to ``'mu'``.
+            chunk_points (int): Flow evaluations per chunk.
+                Defaults to 2**18.
+
+        Returns:
+            Tensor: H2 in shape (B, K, H, W), float32.
+        """
+        if normalize not in ('mu', 'max'):
+            raise ValueError("DLMHead.render_h2: normalize must be 'mu' or "
+                             f"'max', got {normalize!r}")
+        W, H = heatmap_size
+        B, K = mu.shape[:2]
+        device = mu.device
+        mu = mu.float().reshape(B * K, 1, 1, 2)
+        sigma = sigma.float().reshape(B * K, 1, 1, 2)
+        ys, xs = torch.meshgrid(
+            torch.arange(H, device=device, dtype=torch.float32) / H,
+            torch.arange(W, device=device, dtype=torch.float32) / W,
+            indexing='ij')
+        grid = torch.stack([xs, ys], dim=-1)  # (H, W, 2)
+        moments = self.loss_module.flow_moments(self.flow)
+        rows = max(1, chunk_points // (H * W))
+        log_p = torch.cat([
+            self.loss_module.log_prob(grid, mu[i:i + rows],
+                                      sigma[i:i + rows], self.flow, moments)
+            for i in range(0, B * K, rows)
+        ])  # (B*K, H, W)
+        if normalize == 'mu':
+            ref = self.loss_module.log_prob(mu, mu, sigma, self.flow,
+                                            moments).reshape(B * K, 1, 1)
+        else:
+            ref = log_p.flatten(1).amax(-1).reshape(B * K, 1, 1)
+        # capped at e^80 so a flow whose density at mu_hat is far below its
+        # mode still gives finite float32 values
+        return torch.exp((log_p - ref).clamp(max=80.)).reshape(B, K, H, W)
+
+    # ------------------------------------------------------------------
+    # predict / loss
+    # ------------------------------------------------------------------
+    def predict(self,
+                feats,
+                batch_data_samples: OptSampleList,
+                test_cfg: ConfigType = {}) -> Predictions:
+        """Predict keypoints, scores and sigmas (and optionally H1, H2).
+
+        ``test_cfg`` keys: ``flip_test`` (feats is then ``[feats,
+        feats_of_flipped_input]``), ``flip_mode`` (only ``'heatmap'``),
+        ``shift_heatmap`` (default False), ``shift_coords`` (flip shift of
+        ``mu_hat``, default True), ``decode_source`` (``'h1'`` default,
+        ``'mu'``, or ``'blend'`` = ``(1 - chi) H1 + chi H2``),
+        ``output_heatmaps`` (default False), ``output_h2`` (default True:
+        with ``output_heatmaps`` also render H2; False skips that cost, e.g.
+        for a multi-scale test that only merges H1), ``h2_normalize``
+        (``'mu'`` default, or ``'max'``). Under flip test H1 and ``(mu, sigma)`` are
+        averaged with their un-flipped counterparts and H2 is rendered once
+        from the averaged ``(mu, sigma)``.
+
+        Args:
+            feats (Sequence[Tensor] | list): Features (two sets with flip
+                test).
+            batch_data_samples (List[PoseDataSample]): The data samples
+                (``flip_indices`` is read from their metainfo).
+            test_cfg (dict): See above. Defaults to {}.
+
+        Returns:
+            list[InstanceData] | tuple: Per sample ``InstanceData`` with
+            ``keypoints`` (1, K, 2) in input-crop pixels, ``keypoint_scores``
+            (1, K) and ``keypoint_sigmas`` (1, K, 2) in input-crop pixels;
+            with ``output_heatmaps`` also a list of ``PixelData`` with
+            ``heatmaps`` (H1, (K, H, W)) and, unless ``output_h2=False``,
+            ``heatmaps_h2`` (H2, (K, H, W)).
+        """
+        if self.decoder is None:
+            raise RuntimeError('DLMHead.predict needs a decoder (set the '
+                               "head's decoder to the FlowHeatmapCodec cfg)")
+        decode_source = test_cfg.get('decode_source', 'h1')
+        if decode_source not in _DECODE_SOURCES:
+            raise ValueError(f'DLMHead: test_cfg.decode_source must be one '
+                             f'of {_DECODE_SOURCES}, got {decode_source!r}')
+
+        if test_cfg.get('flip_test', False):
+            if not (isinstance(feats, list) and len(feats) == 2):
+                raise ValueError('DLMHead: with flip_test, feats must be '
+                                 '[feats, feats_of_flipped_input]')
+            flip_mode = test_cfg.get('flip_mode', 'heatmap')
+            if flip_mode != 'heatmap':
+                raise ValueError("DLMHead supports flip_mode='heatmap' only, "
+                                 f'got {flip_mode!r}')
+            flip_indices = batch_data_samples[0].metainfo['flip_indices']
+            heatmaps, mu, sigma = self.forward(feats[0])
+            heatmaps_f, mu_f, sigma_f = self.forward(feats[1])
+            h1_f = flip_heatmaps(
+                heatmaps_f[-1].float(),
+                flip_indices=flip_indices,
+                flip_mode='heatmap',
+                shift_heatmap=test_cfg.get('shift_heatmap', False))
+            mu_f = flip_coordinates(
+                mu_f.detach().clone(),
+                flip_indices=flip_indices,
+                shift_coords=test_cfg.get('shift_coords', True),
+                input_size=self.decoder.input_size)
+            h1 = (heatmaps[-1].float() + h1_f) * 0.5
+            mu = (mu + mu_f) * 0.5
+            sigma = (sigma + sigma_f[:, flip_indices]) * 0.5
+        else:
+            heatmaps, mu, sigma = self.forward(feats)
+            h1 = heatmaps[-1].float()
+        h1, mu, sigma = h1.detach(), mu.detach(), sigma.detach()
+
+        output_heatmaps = test_cfg.get('output_heatmaps', False)
+        output_h2 = output_heatmaps and test_cfg.get('output_h2', True)
+        h2 = None
+        if output_h2 or decode_source == 'blend':
+            h2 = self.render_h2(
+                mu,
+                sigma,
+                self.decoder.heatmap_size,
+                normalize=test_cfg.get('h2_normalize', 'mu'))
+        if decode_source == 'blend':
+            chi = sigma.mean(-1).clamp(0., 1.)[..., None, None]
+            to_decode = (1 - chi) * h1 + chi * h2
+        else:
+            to_decode = h1
+
+        mu_np = mu.cpu().numpy()
+        sigma_np = sigma.cpu().numpy()
+        decode_np = to_decode.cpu().numpy()
+        preds = []
+        for i in range(mu_np.shape[0]):
+            if decode_source == 'mu':
+                keypoints, scores = self.decoder.decode_labels(
+                    mu_np[i:i + 1], sigma_np[i:i + 1])
+            else:
+                keypoints, scores = self.decoder.decode(decode_np[i])
+            preds.append(
+                InstanceData(
+                    keypoints=keypoints,
+                    keypoint_scores=scores,
+                    keypoint_sigmas=self.decoder.sigmas_to_input(
+                        sigma_np[i:i + 1])))
+
+        if output_heatmaps:
+            pred_fields = [
+                PixelData(heatmaps=h1[i], heatmaps_h2=h2[i])
+                if output_h2 else PixelData(heatmaps=h1[i])
+                for i in range(h1.shape[0])
+            ]
+            return preds, pred_fields
+        return preds
+
+    def loss(self,
+             feats: Sequence[Tensor],
+             batch_data_samples: OptSampleList,
+             train_cfg: ConfigType = {}) -> dict:
+        """Compute the loss and training diagnostics.
+
+        Reads ``gt_fields.heatmaps`` (K, H, W), ``gt_instance_labels.
+        keypoint_labels`` (1, K, 2) and ``keypoint_weights`` (1, K) of each
+        sample (as :class:`FlowHeatmapCodec` encodes them).
+
+        Args:
+            feats (Sequence[Tensor]): ``(*spatial_feats, f)``.
+            batch_data_samples (List[PoseDataSample]): The data samples.
+            train_cfg (dict): ``compute_acc`` (default True). Defaults to {}.
+
+        Returns:
+            dict: ``loss_kpt`` (the chi-weighted loss, summed over stages),
+            and diagnostics without "loss" in their names (mmengine sums
+            those): ``h1_mse``, ``h2_nll``, ``chi_mean``, ``sigma_px``
+            (mean ``sigma_hat`` in heatmap pixels) and ``acc_pose`` (PCK of
+            the last H1, computed in float32), all scalars.
+        """
+        heatmaps, mu, sigma = self.forward(feats)
+        gt_heatmaps = torch.stack(
+            [d.gt_fields.heatmaps for d in batch_data_samples])
+        gt_labels = torch.cat([
+            d.gt_instance_labels.keypoint_labels for d in batch_data_samples
+        ])
+        weights = torch.cat([
+            d.gt_instance_labels.keypoint_weights for d in batch_data_samples
+        ])
+        terms = self.loss_module.compute_terms(heatmaps, gt_heatmaps, mu,
+                                               sigma, gt_labels, weights,
+                                               self.flow)
+        H, W = gt_heatmaps.shape[-2:]
+        side = mu.new_tensor([W, H])
+        losses = dict(
+            loss_kpt=terms['total'],
+            h1_mse=terms['h1'],
+            h2_nll=terms['h2'],
+            chi_mean=terms['chi'],
+            sigma_px=(sigma.detach() * side).mean())
+        if train_cfg.get('compute_acc', True):
+            _, avg_acc, _ = pose_pck_accuracy(
+                output=heatmaps[-1].detach().float().cpu().numpy(),
+                target=gt_heatmaps.detach().float().cpu().numpy(),
+                mask=weights.detach().float().cpu().numpy() > 0)
+            losses['acc_pose'] = torch.tensor(
+                float(avg_acc), device=mu.device)
+        return losses
+
+
+def _check_pairs(name_a: str, a: OptIntSeq, name_b: str,
+                 b: OptIntSeq) -> None:
+    if a and (b is None or len(a) != len(b)):
+        raise ValueError(f'DLMHead: {name_a}={a} and {name_b}={b} must be '
+                         'sequences of the same length')
