@@ -40,7 +40,7 @@ val_pipeline = [
 ]
 _dataset = dict(type='MpiiDataset', data_root={data_root!r}, data_mode='topdown',
                 ann_file='annotations/mpii_sample.json', data_prefix=dict(img='images/'))
-train_dataloader = dict(batch_size={batch_size}, num_workers=0, persistent_workers=False,
+train_dataloader = dict(batch_size={batch_size}, num_workers=0, persistent_workers=False, drop_last=True,
                         sampler=dict(type='DefaultSampler', shuffle=True),
                         dataset=dict(**_dataset, pipeline=train_pipeline))
 val_dataloader = dict(batch_size={batch_size}, num_workers=0, persistent_workers=False, drop_last=False,
@@ -70,3 +70,23 @@ def stock_tiny_config(data_root: str, max_epochs: int = 2, batch_size: int = 2,
     return _COMMON.format(max_epochs=max_epochs, val_interval=max_epochs,
                           milestone=max(1, max_epochs - 1), codec=codec, model=model,
                           data_root=data_root.rstrip('/') + '/', batch_size=batch_size)
+
+#: A tiny SADI-Net (the project's own modules, narrow) at 64x64 input.
+SADINET_CODEC = "dict(type='FlowHeatmapCodec', input_size=(64, 64), heatmap_size=(16, 16), sigma=1.5)"
+SADINET_MODEL = '''dict(
+    type='MSTopdownPoseEstimator',
+    data_preprocessor=dict(type='PoseDataPreprocessor', mean=[123.675, 116.28, 103.53],
+                           std=[58.395, 57.12, 57.375], bgr_to_rgb=True),
+    backbone=dict(type='RFMHourglass', downsample_times=4, stage_channels=(16, 16, 16, 16, 16),
+                  stage_blocks=(1, 1, 1, 1, 1), feat_channel=16, ms_channels=(8, 8, 16, 16)),
+    neck=dict(type='SFMNeck', in_channels=(8, 8, 16, 16), global_channels=8,
+              cls_channels=(8, 8, 16, 32), out_channels=32),
+    head=dict(type='DLMHead', in_channels=16, vec_channels=32, out_channels=16,
+              loss=dict(type='ChiWeightedLoss'), decoder=codec),
+    test_cfg=dict(flip_test=True, flip_mode='heatmap', shift_heatmap=True))'''
+
+
+def sadinet_tiny_config(data_root: str, max_epochs: int = 2, batch_size: int = 2) -> str:
+    """Text of a tiny config: a narrow SADI-Net on the MPII sample."""
+    return stock_tiny_config(data_root, max_epochs=max_epochs, batch_size=batch_size,
+                             model=SADINET_MODEL, codec=SADINET_CODEC)

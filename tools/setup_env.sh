@@ -7,7 +7,8 @@
 # What it installs (see requirements.txt for the pinned set and why):
 #   torch + torchvision (matching PyPI builds), mmengine 0.10.7, mmcv-lite 2.1.0,
 #   mmdet 3.3.0, xtcocotools built against numpy 2, mmpose 1.3.2 without chumpy,
-#   setuptools < 81, and this package in editable mode with its test tools.
+#   setuptools < 81, openmim (the `mim` command) without opendatalab, and this
+#   package in editable mode with its test tools.
 #
 # Options (environment variables):
 #   SADINET_VENV=PATH     where the environment goes (default: <repo>/.venv)
@@ -110,8 +111,19 @@ if ! "$VENV/bin/python" -c 'import xtcocotools._mask' 2>/dev/null; then
     "${PIP[@]}" install -q --no-build-isolation --no-binary xtcocotools "xtcocotools==1.14.3"
 fi
 step "installing mmpose 1.3.2 without chumpy" "${PIP[@]}" install -q --no-deps "mmpose==1.3.2"
+step "installing openmim 0.3.9 (mim) without opendatalab/openxlab" "${PIP[@]}" install -q --no-deps "openmim==0.3.9"
 step "installing sadinet_mmpose (editable) with test tools" "${PIP[@]}" install -q --no-build-isolation --no-deps -e "$REPO"
 step "installing test tools" "${PIP[@]}" install -q "pytest>=8" "pytest-timeout>=2.3"
+# Stock MMPose scripts that import mmpose before reading a config (get_flops,
+# image_demo) need the mmcv-lite placeholders at start-up: a .pth hook that
+# only registers a lazy import hook (see sadinet_mmpose/utils/mmcv_boot.py).
+if [[ "$FULL_MMCV" != "1" ]]; then
+  SITE="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+  say "adding the mmcv-lite start-up hook $SITE/sadinet_mmcv_lite.pth"
+  HOOK="$REPO/sadinet_mmpose/utils/mmcv_boot.py"
+  echo "import os, sys; f = '$HOOK'; os.path.exists(f) and exec(compile(open(f).read(), f, 'exec'), {'__name__': 'sadinet_mmcv_boot'})" \
+    > "$SITE/sadinet_mmcv_lite.pth"
+fi
 # Some dependency may pull a newer setuptools; mmengine needs pkg_resources.
 step "pinning setuptools below 81" "${PIP[@]}" install -q "setuptools>=77.0.3,<81"
 

@@ -36,6 +36,7 @@ default_hooks = dict(
                     backend_args=dict(backend='atomic_local')))
 custom_hooks = [
     dict(type='SyncBuffersHook'),
+    dict(type='FlushDenormalHook'),  # CPU speed; no effect on CUDA
     dict(type='CheckpointGuardHook'),
     dict(type='RNGStateHook'),
 ]

@@ -154,6 +154,87 @@ class FlowHeatmapCodec(BaseKeypointCodec):
             keypoints = refine_keypoints(keypoints, heatmaps)
         return keypoints * self.scale_factor, scores
 
+    def batch_decode_tensor(self, heatmaps) -> Tuple[np.ndarray, np.ndarray]:
+        """Decode a whole batch on the heatmaps' device (vectorised DARK).
+
+        The same maths as :meth:`decode` (maximum, Gaussian modulation with
+        cv2's kernel of ``blur_kernel_size`` and zero padding, log, one
+        Newton step with the 2x2 Hessian of central differences; ``quarter``
+        and ``none`` as there), for all B x K heatmaps at once instead of a
+        Python loop per keypoint: at B=64 on a GPU this is the difference
+        between a few milliseconds and about 100 ms.
+
+        Args:
+            heatmaps (Tensor): Shape (B, K, H, W), any float dtype.
+
+        Returns:
+            tuple:
+            - keypoints (np.ndarray): In input pixels, shape (B, K, 2).
+            - scores (np.ndarray): Heatmap maxima in shape (B, K).
+        """
+        import cv2
+        import torch
+        import torch.nn.functional as F
+        hm = heatmaps.detach().float()
+        B, K, H, W = hm.shape
+        if (W, H) != self.heatmap_size:
+            raise ValueError(
+                'FlowHeatmapCodec.batch_decode_tensor: got heatmaps of size '
+                f'(W, H)={(W, H)} but the codec\'s heatmap_size is '
+                f'{self.heatmap_size}')
+        flat = hm.reshape(B, K, -1)
+        scores, idx = flat.max(-1)
+        x = (idx % W).float()
+        y = torch.div(idx, W, rounding_mode='floor').float()
+        kpts = torch.stack([x, y], -1)
+        if self.refine == 'dark':
+            k = self.blur_kernel_size
+            g = torch.from_numpy(cv2.getGaussianKernel(k, 0).astype(np.float32)
+                                 ).to(hm.device).reshape(-1)
+            maps = hm.reshape(B * K, 1, H, W)
+            blurred = F.conv2d(maps, g.view(1, 1, 1, k), padding=(0, k // 2))
+            blurred = F.conv2d(blurred, g.view(1, 1, k, 1), padding=(k // 2, 0))
+            peak = blurred.flatten(1).max(-1)[0].clamp_min(1e-20)
+            blurred = blurred * (maps.flatten(1).max(-1)[0] / peak).view(-1, 1, 1, 1)
+            logm = blurred.clamp_min(1e-10).log().view(B, K, H, W)
+            xi, yi = x.long(), y.long()
+            ok = (xi > 1) & (xi < W - 2) & (yi > 1) & (yi < H - 2)
+            xc, yc = xi.clamp(2, W - 3), yi.clamp(2, H - 3)
+
+            def at(dy, dx):
+                lin = ((yc + dy) * W + (xc + dx)).unsqueeze(-1)
+                return logm.reshape(B, K, -1).gather(-1, lin).squeeze(-1)
+
+            c = at(0, 0)
+            dx = 0.5 * (at(0, 1) - at(0, -1))
+            dy = 0.5 * (at(1, 0) - at(-1, 0))
+            dxx = 0.25 * (at(0, 2) - 2 * c + at(0, -2))
+            dyy = 0.25 * (at(2, 0) - 2 * c + at(-2, 0))
+            dxy = 0.25 * (at(1, 1) - at(-1, 1) - at(1, -1) + at(-1, -1))
+            det = dxx * dyy - dxy * dxy
+            ok = ok & (det != 0)
+            safe = torch.where(ok, det, torch.ones_like(det))
+            off_x = -(dyy * dx - dxy * dy) / safe
+            off_y = -(-dxy * dx + dxx * dy) / safe
+            offset = torch.stack([off_x, off_y], -1) * ok.unsqueeze(-1)
+            kpts = kpts + offset
+        elif self.refine == 'quarter':
+            xi, yi = x.long(), y.long()
+            # as MMPose's refine_keypoints (x needs 1 < x < W - 1, y 1 < y < H - 1)
+            okx = (xi > 1) & (xi < W - 1) & (yi > 0)
+            oky = (yi > 1) & (yi < H - 1) & (xi > 0)
+            lin = lambda yy, xx: (yy.clamp(0, H - 1) * W + xx.clamp(0, W - 1))  # noqa: E731
+            gx = flat.gather(-1, lin(yi, xi + 1).unsqueeze(-1)).squeeze(-1) - \
+                flat.gather(-1, lin(yi, xi - 1).unsqueeze(-1)).squeeze(-1)
+            gy = flat.gather(-1, lin(yi + 1, xi).unsqueeze(-1)).squeeze(-1) - \
+                flat.gather(-1, lin(yi - 1, xi).unsqueeze(-1)).squeeze(-1)
+            kpts = kpts + 0.25 * torch.stack(
+                [torch.sign(gx) * okx, torch.sign(gy) * oky], -1)
+        keypoints = kpts.cpu().numpy().astype(np.float32)
+        scores = scores.cpu().numpy().astype(np.float32)
+        keypoints[scores <= 0] = -1
+        return keypoints * self.scale_factor, scores
+
     def decode_labels(self,
                       labels: np.ndarray,
                       sigmas: Optional[np.ndarray] = None

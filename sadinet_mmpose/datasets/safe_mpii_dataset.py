@@ -31,7 +31,8 @@ class SafeMpiiDataset(MpiiDataset):
     file it checks, and reports with the file name and the record index:
 
     * a missing annotation or head-box file, a corrupt JSON, a record without
-      ``joints``/``joints_vis``/``center``/``scale``, a record whose joint
+      ``joints``/``joints_vis``/``center``/``scale``, a record whose image
+      name is not a number (MMPose takes ``img_id`` from it), a record whose joint
       count differs from the metainfo's (16 for MPII), a head-box file whose
       ``headboxes_src`` does not hold one box per record, and an empty split
       raise an error;
@@ -68,6 +69,14 @@ class SafeMpiiDataset(MpiiDataset):
             if missing:
                 raise ValueError(f'{self.ann_file}: record {idx} lacks the '
                                  f'key(s) {missing}')
+            try:  # MpiiDataset: img_id = int(name before the first '.')
+                int(str(ann['image']).split('.')[0])
+            except ValueError:
+                raise ValueError(
+                    f'{self.ann_file}: record {idx} has image '
+                    f'{ann["image"]!r}, but MpiiDataset takes the image id '
+                    'from the file name, which must be a number (as '
+                    "'015601864.jpg')") from None
             joints = np.asarray(ann['joints'], dtype=np.float64)
             check_joint_count(joints, num_keypoints, self.ann_file, idx,
                               ann['image'])

@@ -3,4 +3,4 @@ from .atomic_backend import AtomicLocalBackend, atomic_write_bytes
 from .hooks import *  # noqa: F401,F403
 
 __all__ = ['AtomicLocalBackend', 'atomic_write_bytes', 'CheckpointGuardHook',
-           'RNGStateHook']
+           'RNGStateHook', 'FlushDenormalHook']

@@ -1,4 +1,5 @@
 """Image loading that names the bad file, or skips it with a counted warning."""
+import os.path as osp
 import warnings
 from typing import Optional
 
@@ -62,9 +63,15 @@ class SafeLoadImage(LoadImage):
             if img is None or img.size == 0:
                 raise BadImageError('decoded to an empty image')
         except Exception as e:  # missing file, I/O or decoding error
-            reason = ('file not found' if isinstance(e, FileNotFoundError)
-                      or 'No such file' in str(e) else
-                      f'cannot read or decode it ({type(e).__name__}: {e})')
+            detail = ' '.join(str(e).split())  # one line (OpenCV adds \n)
+            if isinstance(e, FileNotFoundError) or 'No such file' in detail:
+                reason = 'file not found'
+            elif isinstance(path, str) and osp.isfile(path) and \
+                    osp.getsize(path) == 0:
+                reason = 'cannot read or decode it: empty file (0 bytes)'
+            else:
+                reason = (f'cannot read or decode it ({type(e).__name__}: '
+                          f'{detail})')
             msg = f'bad image {path!r} ({record}): {reason}'
             if not self.skip_bad_images:
                 raise BadImageError(msg) from e

@@ -1,8 +1,10 @@
-from .checkpoint_guard import (CheckpointGuardHook, is_complete_checkpoint,
+from .checkpoint_guard import (CheckpointGuardHook, describe_mismatch,
+                               is_complete_checkpoint,
                                newest_complete_checkpoint)
+from .denormal import FlushDenormalHook
 from .rng_state import RNGStateHook
 
 __all__ = [
-    'CheckpointGuardHook', 'RNGStateHook', 'is_complete_checkpoint',
+    'CheckpointGuardHook', 'FlushDenormalHook', 'RNGStateHook', 'describe_mismatch', 'is_complete_checkpoint',
     'newest_complete_checkpoint'
 ]

@@ -51,6 +51,45 @@ def newest_complete_checkpoint(folder: str) -> Optional[str]:
     return None
 
 
+def describe_mismatch(model_state: dict, ckpt_state: dict,
+                      limit: int = 10) -> Optional[str]:
+    """Describe how a checkpoint's state dict fails to fit a model's.
+
+    Args:
+        model_state (dict): The model's ``state_dict()``.
+        ckpt_state (dict): The checkpoint's state dict (a ``module.`` prefix
+            from DDP is ignored).
+        limit (int): At most this many keys are listed per kind.
+
+    Returns:
+        str | None: None if every shared key has the same shape and at least
+        half of the model's keys are in the checkpoint; else a report of the
+        keys with different shapes (both shapes), missing and unexpected.
+    """
+    ckpt = {k[7:] if k.startswith('module.') else k: v
+            for k, v in ckpt_state.items()}
+    shapes = [(k, tuple(ckpt[k].shape), tuple(v.shape))
+              for k, v in model_state.items()
+              if k in ckpt and hasattr(ckpt[k], 'shape')
+              and tuple(ckpt[k].shape) != tuple(v.shape)]
+    missing = [k for k in model_state if k not in ckpt]
+    unexpected = [k for k in ckpt if k not in model_state]
+    shared = len(model_state) - len(missing)
+    if not shapes and shared * 2 >= len(model_state):
+        return None
+    lines = [f'  {len(shapes)} tensors differ in shape, {len(missing)} model '
+             f'keys are missing from the checkpoint, {len(unexpected)} '
+             f'checkpoint keys are unknown to the model ({shared} of '
+             f'{len(model_state)} model keys found)']
+    for k, got, want in shapes[:limit]:
+        lines.append(f'  shape mismatch {k}: checkpoint {got}, model {want}')
+    for k in missing[:limit]:
+        lines.append(f'  missing {k}')
+    for k in unexpected[:limit]:
+        lines.append(f'  unexpected {k}')
+    return '\n'.join(lines)
+
+
 @HOOKS.register_module()
 class CheckpointGuardHook(Hook):
     """Protect checkpoints across crashes and re-runs.
@@ -69,15 +108,42 @@ class CheckpointGuardHook(Hook):
     was allowed to overwrite stops if the work dir already holds
     checkpoints, so a new run never overwrites them silently.
 
+    When a checkpoint is loaded (``after_load_checkpoint``, before its
+    weights reach the model): tensors whose shapes differ from the model's,
+    or a checkpoint that shares fewer than half of the model's parameter
+    names (a different model), stop with the list of mismatched keys and
+    shapes, instead of mmengine's warning and a half-loaded model.
+
     Args:
         allow_overwrite (bool): Let a fresh run write into a work dir that
             already holds checkpoints. Defaults to False.
+        mismatch (str): 'error' (default) or 'warn' for a checkpoint that
+            does not fit the model (use 'warn' to fine-tune from a model with
+            another head on purpose).
     """
 
     priority = 'VERY_HIGH'
 
-    def __init__(self, allow_overwrite: bool = False):
+    def __init__(self, allow_overwrite: bool = False, mismatch: str = 'error'):
+        if mismatch not in ('error', 'warn'):
+            raise ValueError("CheckpointGuardHook: mismatch must be 'error' "
+                             f"or 'warn', got {mismatch!r}")
         self.allow_overwrite = allow_overwrite
+        self.mismatch = mismatch
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        state = checkpoint.get('state_dict', checkpoint)
+        model = runner.model.module if hasattr(runner.model, 'module') else runner.model
+        report = describe_mismatch(model.state_dict(), state)
+        if report is None:
+            return
+        message = ('the checkpoint does not fit the model '
+                   f'{type(model).__name__}:\n{report}')
+        if self.mismatch == 'error':
+            raise RuntimeError(
+                message + '\n(to load it anyway, e.g. to fine-tune with '
+                "another head, set CheckpointGuardHook's mismatch='warn')")
+        print_log(message, logger='current', level=30)
 
     def before_run(self, runner) -> None:
         work_dir = runner.work_dir

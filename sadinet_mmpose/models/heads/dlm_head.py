@@ -449,14 +449,18 @@ class DLMHead(BaseHead):
 
         mu_np = mu.cpu().numpy()
         sigma_np = sigma.cpu().numpy()
-        decode_np = to_decode.cpu().numpy()
+        if decode_source != 'mu':
+            # one vectorised decode of the whole batch on the device
+            batch_kpts, batch_scores = self.decoder.batch_decode_tensor(
+                to_decode)
         preds = []
         for i in range(mu_np.shape[0]):
             if decode_source == 'mu':
                 keypoints, scores = self.decoder.decode_labels(
                     mu_np[i:i + 1], sigma_np[i:i + 1])
             else:
-                keypoints, scores = self.decoder.decode(decode_np[i])
+                keypoints = batch_kpts[i:i + 1]
+                scores = batch_scores[i:i + 1]
             preds.append(
                 InstanceData(
                     keypoints=keypoints,

@@ -200,7 +200,11 @@ class MSTopdownPoseEstimator(TopdownPoseEstimator):
         heatmap_key = ms_cfg.get('heatmap_key', 'heatmaps')
         use_udp = ms_cfg.get('use_udp', False)
         flip = self.test_cfg.get('flip_test', False)
-        head_cfg = dict(copy.deepcopy(self.test_cfg), output_heatmaps=True)
+        # Every scale needs the heatmaps; DLMHead's flow-rendered H2 is only
+        # drawn when the user asked for heatmaps (it is not averaged).
+        head_cfg = dict(copy.deepcopy(self.test_cfg), output_heatmaps=True,
+                        output_h2=bool(self.test_cfg.get('output_heatmaps',
+                                                         False)))
 
         def run(batch):
             feats = self.extract_feat(batch)

@@ -1,0 +1,48 @@
+"""Start-up hook: mmcv-lite placeholders for scripts that import mmpose first.
+
+MMPose's stock scripts that import ``mmpose.apis`` / ``mmpose.models`` before
+reading a config (``tools/analysis_tools/get_flops.py``,
+``demo/image_demo.py``, ...) never reach the config's ``custom_imports``, so
+on mmcv-lite they die on ``mmcv._ext``. ``tools/setup_env.sh`` puts a
+``sadinet_mmcv_lite.pth`` file into the environment's site-packages which
+executes this file at interpreter start-up. It only registers a tiny import
+hook (no import of torch or mmcv at start-up): the first ``import mmcv.ops``
+then calls :func:`sadinet_mmpose.utils.mmcv_compat.install_mmcv_op_placeholders`
+when, and only when, mmcv's compiled ops are missing. This file is executed
+with ``exec``; it must stay free of heavy imports.
+"""
+import importlib.abc
+import importlib.util
+import sys
+
+
+class _MmcvOpsHook(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Serve the ``mmcv.ops`` stand-in on mmcv-lite; stay out of the way else."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != 'mmcv.ops':
+            return None
+        sys.meta_path.remove(self)  # one shot, and no recursion
+        try:
+            if importlib.util.find_spec('mmcv._ext') is not None:
+                return None  # full mmcv: the real mmcv.ops
+        except (ImportError, ValueError):
+            pass
+        from sadinet_mmpose.utils.mmcv_compat import \
+            install_mmcv_op_placeholders
+        install_mmcv_op_placeholders()
+        return importlib.util.spec_from_loader(fullname, self)
+
+    def create_module(self, spec):
+        return sys.modules['mmcv.ops']
+
+    def exec_module(self, module):
+        pass
+
+
+_installed = False
+for _finder in sys.meta_path:
+    if type(_finder).__name__ == '_MmcvOpsHook':
+        _installed = True
+if not _installed:
+    sys.meta_path.insert(0, _MmcvOpsHook())

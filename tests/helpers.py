@@ -1,0 +1,59 @@
+"""Shared helpers for the tests: random batches for any heatmap config."""
+import numpy as np
+import torch
+
+
+def make_batch(decoder_cfg: dict, batch_size: int, num_keypoints: int,
+               seed: int = 0):
+    """Random crops and data samples encoded by the config's own codec.
+
+    Args:
+        decoder_cfg (dict): The head's ``decoder`` (a codec config).
+        batch_size (int): B.
+        num_keypoints (int): K.
+
+    Returns:
+        tuple: inputs (B, 3, H, W) float tensor and a list of B
+        ``PoseDataSample`` with ground truth as the codec encodes it.
+    """
+    from mmengine.structures import InstanceData, PixelData
+    from mmpose.registry import KEYPOINT_CODECS
+    from mmpose.structures import PoseDataSample
+    codec = KEYPOINT_CODECS.build(decoder_cfg)
+    w, h = decoder_cfg['input_size']
+    rng = np.random.RandomState(seed)
+    samples = []
+    for _ in range(batch_size):
+        kpts = rng.rand(1, num_keypoints, 2) * [w * 0.8, h * 0.8] + [w * 0.1, h * 0.1]
+        vis = np.ones((1, num_keypoints), dtype=np.float32)
+        enc = codec.encode(kpts, vis)
+        ds = PoseDataSample(metainfo=dict(
+            flip_indices=list(range(num_keypoints)), input_size=(w, h),
+            input_center=np.array([w / 2, h / 2]), input_scale=np.array([w, h]),
+            img_path='random'))
+        ds.gt_instances = InstanceData(
+            keypoints=kpts, keypoints_visible=vis,
+            bboxes=np.array([[0, 0, w, h]], dtype=np.float32),
+            bbox_scores=np.ones(1, dtype=np.float32))
+        fields = {k: torch.as_tensor(v).float() for k, v in enc.items()
+                  if k == 'heatmaps'}
+        ds.gt_fields = PixelData(**fields)
+        labels = {k: torch.as_tensor(np.asarray(v)).float() for k, v in enc.items()
+                  if k in ('keypoint_labels', 'keypoint_weights',
+                           'keypoints_visible_weights')}
+        ds.gt_instance_labels = InstanceData(**labels)
+        samples.append(ds)
+    inputs = torch.randn(batch_size, 3, h, w, generator=torch.Generator().manual_seed(seed))
+    return inputs, samples
+
+
+def train_step(model, inputs, samples, lr: float = 1e-3) -> dict:
+    """One forward/backward/Adam step of ``model.loss``; returns the losses."""
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    losses = model.loss(inputs, samples)
+    total = sum(v for k, v in losses.items() if 'loss' in k)
+    opt.zero_grad()
+    total.backward()
+    opt.step()
+    return {k: float(v) for k, v in losses.items()}

@@ -1,0 +1,198 @@
+"""Tests of tools/benchmark.py on CPU with a tiny stock model.
+
+The model is MMPose's ResNet-18 + HeatmapHead at 64x64 (tests/tiny_configs'
+model), written as a config into ``tmp_path``; 1 warm-up + 1 timed step.
+"""
+import importlib.util
+import json
+import os.path as osp
+import sys
+
+import pytest
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TOOLS = osp.join(REPO, 'tools')
+sys.path.insert(0, REPO)
+from tests.tiny_configs import STOCK_CODEC, STOCK_MODEL  # noqa: E402
+
+TINY_CONFIG = f'''
+_base_ = ['mmpose::_base_/default_runtime.py']
+custom_imports = dict(imports=['sadinet_mmpose'], allow_failed_imports=False)
+codec = {STOCK_CODEC}
+optim_wrapper = dict(optimizer=dict(type='Adam', lr=1e-3),
+                     clip_grad=dict(max_norm=5.0))
+model = {STOCK_MODEL}
+'''
+
+
+def _load_tool():
+    if TOOLS not in sys.path:
+        sys.path.insert(0, TOOLS)
+    spec = importlib.util.spec_from_file_location(
+        'sadinet_benchmark_tool', osp.join(TOOLS, 'benchmark.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def tool():
+    return _load_tool()
+
+
+@pytest.fixture
+def tiny_cfg(tmp_path):
+    path = tmp_path / 'tiny_r18.py'
+    path.write_text(TINY_CONFIG)
+    return str(path)
+
+
+def test_parse_modes_and_specs(tool):
+    from benchmark_utils.measure import parse_mode
+    from benchmark_utils.models import parse_config_spec
+    m = parse_mode('bf16+channels_last+compile')
+    assert (m.name, m.precision, m.channels_last, m.compile) == (
+        'bf16+cl+compile', 'bf16', True, True)
+    assert parse_mode('cl').name == 'fp32+cl'
+    with pytest.raises(ValueError, match='two precisions'):
+        parse_mode('fp16+bf16')
+    with pytest.raises(ValueError, match='unknown part'):
+        parse_mode('int8')
+    s = parse_config_spec('HG=mmpose::a/b.py')
+    assert (s.label, s.config) == ('HG', 'mmpose::a/b.py')
+    s = parse_config_spec('configs/x/td-hm_foo.py')
+    assert (s.label, s.config) == ('td-hm_foo', 'configs/x/td-hm_foo.py')
+
+
+def test_write_atomic_keeps_previous(tool, tmp_path):
+    from benchmark_utils.report import write_atomic
+    out = str(tmp_path / 'docs' / 'bench.md')
+    assert write_atomic(out, 'one\n') is None
+    assert write_atomic(out, 'one\n') is None, 'same content: nothing kept'
+    assert write_atomic(out, 'two\n') == out + '.prev'
+    assert open(out).read() == 'two\n'
+    assert open(out + '.prev').read() == 'one\n'
+    assert [p.name for p in (tmp_path / 'docs').iterdir()
+            if p.name.endswith('.tmp')] == []
+
+
+@pytest.mark.slow
+def test_benchmark_tiny_cpu(tool, tiny_cfg, tmp_path, capsys):
+    out = tmp_path / 'bench.md'
+    out.write_text('an older, different report\n')
+    argv = [
+        '--configs', f'tiny={tiny_cfg}', f'broken={tmp_path}/missing.py',
+        '--device', 'cpu', '--batch', '2', '--input-size', '64',
+        '--warmup', '1', '--iters', '1', '--train-modes', 'fp32,bf16',
+        '--train-acc', 'config', '--infer-modes', 'fp32',
+        '--latency-batches', '1', '--flip', 'both', '--latency-warmup', '1',
+        '--latency-iters', '1', '--peak-tflops', '0.05', '--out', str(out)
+    ]
+    import torch
+    threads = torch.get_num_threads()
+    try:
+        assert tool.main(argv) == 0
+    finally:
+        torch.set_num_threads(threads)  # main() uses 1 thread on CPU
+    text = capsys.readouterr().out
+    # tables and their columns
+    assert ('| model | params (M) | GMACs | infer ms b=1 fp32 | '
+            'infer ms b=1 fp32 flip | status |') in text
+    assert ('| model | mode | train img/s | peak RSS +GiB | train TFLOP/s | '
+            'img/s vs tiny | TFLOP/s vs tiny | % of peak |') in text
+    # the failing config is a row with its error, not a crash
+    assert '| broken | - | - | - | - | error: FileNotFoundError' in text
+    # files: markdown (old one kept) and JSON
+    assert out.read_text().strip() == text.strip()
+    assert (tmp_path / 'bench.md.prev').read_text().startswith('an older')
+    data = json.loads((tmp_path / 'bench.json').read_text())
+    tiny, broken = data['models']
+    assert broken['status'] == 'error' and 'missing.py' in broken['error']
+    assert tiny['status'] == 'ok' and not tiny['errors'], tiny['errors']
+    assert tiny['params'] > 1e6 and tiny['macs'] > 1e7
+    for key in ('b=1 fp32', 'b=1 fp32 flip'):
+        assert tiny['latency'][key]['ms'] > 0
+    # bf16 works on a stock head computing its accuracy (to_numpy patched)
+    for mode in ('fp32', 'bf16'):
+        t = tiny['train'][mode]
+        assert t['img_s'] > 0 and t['tflops'] > 0 and t['finite']
+        assert t['peak_gib'] >= 0
+        assert t['img_s_vs_ref'] == pytest.approx(1.0)
+    assert data['meta']['ref_label'] == 'tiny'  # no Hourglass-52 here
+    assert tiny['best_mode'] in ('fp32', 'bf16')
+    # the report can be re-rendered from the JSON alone
+    capsys.readouterr()
+    assert tool.main(['--render-json', str(tmp_path / 'bench.json'),
+                      '--no-write']) == 0
+    assert capsys.readouterr().out.strip() == text.strip()
+    # the patch is undone after the run
+    import mmpose.models.heads.heatmap_heads.heatmap_head as hh
+    from mmpose.utils import tensor_utils
+    assert hh.to_numpy is tensor_utils.to_numpy
+
+
+@pytest.mark.slow
+def test_race_tiny_cpu(tool, tiny_cfg, tmp_path):
+    from mmpose.registry import DATASETS
+    if DATASETS.get('SyntheticMpiiDataset') is None:
+        pytest.skip('SyntheticMpiiDataset not registered')
+    args = tool.parse_args([
+        '--configs', f'tiny={tiny_cfg}', '--device', 'cpu', '--race',
+        '--race-iters', '3', '--race-seconds', '1e-6',
+        '--race-input-size', '64', '--race-batch', '2',
+        '--race-train-samples', '4', '--race-val-samples', '2',
+        '--race-work-dir', str(tmp_path / 'race')
+    ])
+    st = tool.resolve_settings(args)
+    from benchmark_utils import race
+    from benchmark_utils.models import parse_config_spec
+    result = race.run_race([parse_config_spec(f'tiny={tiny_cfg}')], st, args,
+                           log=lambda m: None)
+    row = result['models'][0]
+    assert row['error'] is None, row['error']
+    # the time budget stops training after the first iteration
+    assert row['iters'] == 1 and 0 <= row['pckh'] <= 100
+    assert 'whichever first' in result['notes'][0]
+    from benchmark_utils.report import race_table
+    table = race_table(dict(race=result))
+    assert '| tiny | 1 |' in table
+
+
+def test_cuda_paths_with_mocked_cuda(tool, monkeypatch):
+    """Device defaults and the CUDA branches of timing / memory, on CPU."""
+    import torch
+    from benchmark_utils import measure
+    calls = []
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'synchronize',
+                        lambda *a, **k: calls.append('sync'))
+    monkeypatch.setattr(torch.cuda, 'reset_peak_memory_stats',
+                        lambda *a, **k: calls.append('reset'))
+    monkeypatch.setattr(torch.cuda, 'max_memory_allocated',
+                        lambda *a, **k: 3 * 2**30)
+    st = tool.resolve_settings(tool.parse_args([]))
+    assert st['cuda'] and st['batch'] == 64 and st['iters'] > 2
+    assert st['latency_batches'] == [1, 64]
+    assert [m.name for m in st['train_modes']][:3] == ['fp32', 'fp16', 'bf16']
+    assert st['out'].endswith(osp.join('docs', 'benchmarks.md'))
+    assert st['json'].endswith(osp.join('docs', 'benchmarks.json'))
+    meter = measure.MemoryMeter('cuda')
+    assert meter.kind == 'torch.cuda.max_memory_allocated'
+    res = measure.time_train(lambda: torch.zeros(()), batch=4, warmup=1,
+                             iters=2, device='cuda', memory=meter)
+    assert res['peak_gib'] == pytest.approx(3.0) and res['img_s'] > 0
+    assert calls.count('reset') == 1 and calls.count('sync') >= 3
+    lat = measure.time_latency(lambda: None, 1, 3, 'cuda')
+    assert lat['n'] == 3 and calls.count('sync') >= 7
+
+
+def test_cpu_defaults_and_bad_device(tool, monkeypatch):
+    import torch
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    st = tool.resolve_settings(tool.parse_args([]))
+    assert not st['cuda'] and st['batch'] == 2
+    assert st['out'].endswith(osp.join('docs', 'benchmarks_cpu.md'))
+    with pytest.raises(SystemExit, match='CUDA is not available'):
+        tool.resolve_settings(tool.parse_args(['--device', 'cuda']))
+    with pytest.raises(SystemExit, match='unknown part'):
+        tool.resolve_settings(tool.parse_args(['--train-modes', 'fp8']))

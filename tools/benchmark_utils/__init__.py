@@ -1,0 +1,10 @@
+"""Helpers of ``tools/benchmark.py`` (SADI-Net against stock MMPose models).
+
+Modules:
+    models: config loading, input-size overrides, model building and
+        MMPose-style random data samples.
+    measure: parameter / FLOP counting, training throughput, inference
+        latency, peak memory, matmul peak rate.
+    race: the accuracy race (same budget, same synthetic data, PCKh@0.5).
+    report: markdown tables, notes and atomic writing with ``.prev`` backups.
+"""
