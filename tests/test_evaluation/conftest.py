@@ -1,46 +1,7 @@
-"""Fixtures for the dataset tests: MPII head boxes and LSP-layout files."""
-import json
-import os.path as osp
-
-import numpy as np
+"""Tests here build MMPose transforms/datasets by short names."""
 import pytest
 
 
-def write_mpii_headboxes(ann_file, out_path):
-    """Head boxes for MPII records: a square of side |head top - upper neck|
-    centred between them (a stand-in for mpii_gt_val.mat's headboxes_src).
-
-    Returns:
-        np.ndarray: head_size (0.6 * box diagonal) per record, shape (N,).
-    """
-    from scipy.io import savemat
-    with open(ann_file) as f:
-        anns = json.load(f)
-    boxes, sizes = [], []
-    for ann in anns:
-        j = np.asarray(ann['joints'], dtype=np.float64)
-        c = (j[8] + j[9]) / 2.
-        side = np.linalg.norm(j[9] - j[8])
-        boxes.append([[c[0] - side / 2, c[1] - side / 2],
-                      [c[0] + side / 2, c[1] + side / 2]])
-        sizes.append(0.6 * np.sqrt(2.) * side)
-    savemat(out_path,
-            dict(headboxes_src=np.transpose(np.asarray(boxes), (1, 2, 0))))
-    return np.asarray(sizes)
-
-
-@pytest.fixture
-def mpii_sample_headboxes(mpii_sample_dir, tmp_path):
-    """(ann_file, headbox_file, head_sizes) for the five sample images."""
-    ann = osp.join(mpii_sample_dir, 'annotations', 'mpii_sample.json')
-    hb = str(tmp_path / 'mpii_gt_val_sample.mat')
-    sizes = write_mpii_headboxes(ann, hb)
-    return ann, hb, sizes
-
-
 @pytest.fixture(autouse=True)
-def mmpose_scope():
-    """Build pipeline transforms from MMPose's registry by short names."""
-    import sadinet_mmpose  # noqa: F401
-    from mmengine.registry import init_default_scope
-    init_default_scope('mmpose')
+def _default_scope(mmpose_scope):
+    """Use the shared ``mmpose_scope`` fixture (tests/conftest.py) everywhere."""
