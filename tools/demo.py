@@ -92,7 +92,7 @@ def _sigma_chart(sigmas: Optional[np.ndarray], names: Sequence[str],
                 cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     for k, v in enumerate(mean):
         y = int(24 + k * row_h)
-        w = int((size - 110) * v / top)
+        w = int((size - 140) * v / top)
         cv2.rectangle(chart, (100, y + 1), (100 + w, int(y + row_h) - 1),
                       (200, 120, 40), -1)
         label = (names[k] if k < len(names) else str(k))[:13]
