@@ -12,8 +12,8 @@ import pytest
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOLS = osp.join(REPO, 'tools')
-sys.path.insert(0, REPO)
-from tests.tiny_configs import STOCK_CODEC, STOCK_MODEL  # noqa: E402
+sys.path.insert(0, osp.join(REPO, 'tests'))
+from tiny_configs import STOCK_CODEC, STOCK_MODEL  # noqa: E402
 
 TINY_CONFIG = f'''
 _base_ = ['mmpose::_base_/default_runtime.py']
