@@ -21,36 +21,9 @@ mpii_to_lsp = [(0, 0), (1, 1), (2, 2), (3, 3), (4, 4), (5, 5), (10, 6),
 
 model = dict(head=dict(out_channels=14))
 
-# same codec and test scales as the MPII config (repeated: pipelines are
-# lists, which a child config replaces rather than merges)
-codec = dict(
-    type='FlowHeatmapCodec',
-    input_size=(256, 256),
-    heatmap_size=(64, 64),
-    sigma=2)
-ms_scales = [0.75, 0.875, 1.0, 1.125, 1.25, 1.375]
-
-train_pipeline = [
-    dict(type='SafeLoadImage'),
-    dict(type='GetBBoxCenterScale'),
-    dict(type='RandomFlip', direction='horizontal', prob=0.5),
-    dict(type='RandomBBoxTransform', shift_prob=0, rotate_factor=80,
-         scale_factor=(0.5, 1.5)),
-    dict(type='TopdownAffine', input_size=codec['input_size']),
-    dict(type='GenerateTarget', encoder=codec),
-    dict(type='PackPoseInputs')
-]
-test_pipeline = [
-    dict(type='SafeLoadImage'),
-    dict(type='GetBBoxCenterScale'),
-    dict(type='MultiScaleTopdownAffine', input_size=codec['input_size'],
-         scales=ms_scales),
-    dict(type='PackPoseInputs',
-         meta_keys=('id', 'img_id', 'img_path', 'category_id', 'ori_shape',
-                    'img_shape', 'input_size', 'input_center', 'input_scale',
-                    'flip', 'flip_direction', 'flip_indices', 'dataset_name',
-                    'ms_inputs', 'ms_scales'))
-]
+# the MPII config's pipelines (the same recipe and six-scale + flip test)
+train_pipeline = {{_base_.train_pipeline}}
+test_pipeline = {{_base_.val_pipeline}}
 
 dataset_lsp = dict(
     type='LSPDataset',
