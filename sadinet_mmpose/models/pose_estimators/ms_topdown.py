@@ -247,10 +247,17 @@ class MSTopdownPoseEstimator(TopdownPoseEstimator):
                 torch.stack([f.get(heatmap_key) for f in fields_s]))
         merged = aggregate_multiscale_heatmaps(heatmaps, [1.0] + extra,
                                                use_udp)
-        for inst, hm in zip(preds, merged):
-            decoded = self.head.decoder.decode(hm.detach().cpu().numpy())
-            inst.keypoints = decoded[0]
-            inst.keypoint_scores = decoded[1]
+        decoder = self.head.decoder
+        if hasattr(decoder, 'batch_decode_tensor'):  # one call, on device
+            kpts, scores = decoder.batch_decode_tensor(merged)
+            decoded = [(kpts[i:i + 1], scores[i:i + 1])
+                       for i in range(len(preds))]
+        else:  # stock codecs decode one sample at a time
+            decoded = [decoder.decode(hm.detach().cpu().numpy())
+                       for hm in merged]
+        for inst, (keypoints, keypoint_scores) in zip(preds, decoded):
+            inst.keypoints = keypoints
+            inst.keypoint_scores = keypoint_scores
         if self.test_cfg.get('output_heatmaps', False):
             for f, hm in zip(fields, merged):
                 f.set_field(hm, heatmap_key)

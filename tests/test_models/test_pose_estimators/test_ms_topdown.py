@@ -35,9 +35,13 @@ class _SigmaHead(HeatmapHead):
         return out
 
 
-def _model(test_cfg, head='HeatmapHead', estimator='MSTopdownPoseEstimator'):
+def _model(test_cfg, head='HeatmapHead', estimator='MSTopdownPoseEstimator',
+           codec_type='MSRAHeatmap'):
     codec = dict(type='MSRAHeatmap', input_size=(64, 64),
                  heatmap_size=(16, 16), sigma=2, unbiased=True)
+    if codec_type == 'FlowHeatmapCodec':  # decodes the batch at once
+        codec = dict(type='FlowHeatmapCodec', input_size=(64, 64),
+                     heatmap_size=(16, 16), sigma=2)
     return MODELS.build(
         dict(type=estimator,
              data_preprocessor=dict(type='PoseDataPreprocessor',
@@ -120,12 +124,13 @@ def test_warp_maps_perfect_heatmaps_back():
     assert np.abs(kpt[0, 0] - u).max() < 0.05, 'averaged'
 
 
-def test_multiscale_blob_decodes_exactly_and_keeps_fields():
+@pytest.mark.parametrize('codec_type', ['MSRAHeatmap', 'FlowHeatmapCodec'])
+def test_multiscale_blob_decodes_exactly_and_keeps_fields(codec_type):
     blob = (110., 90.)
     batch = _batch([0.8, 1.0, 1.25], blob=blob)
     cfg = dict(flip_test=False, output_heatmaps=True,
                multiscale_test=dict(scales=[0.8, 1.0, 1.25]))
-    model = _model(cfg, head='SadinetTestSigmaHead')
+    model = _model(cfg, head='SadinetTestSigmaHead', codec_type=codec_type)
     with torch.no_grad():
         out = model.test_step(copy.deepcopy(batch))[0]
     kpt = out.pred_instances.keypoints[0, 0]
