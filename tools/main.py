@@ -46,33 +46,41 @@ def _mmpose_tool(name: str) -> str:
     return osp.join(osp.dirname(mmpose.__file__), '.mim', 'tools', name)
 
 
-def _cfg_options(args) -> list:
-    opts = []
+def _cfg_options(args) -> dict:
+    """The config overrides the command line asks for, as dotted keys."""
+    loaders = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+    opts = {}
     if args.epochs is not None:
-        opts += [f'train_cfg.max_epochs={args.epochs}',
-                 f'train_cfg.val_interval={args.epochs}',
-                 f'param_scheduler.1.end={args.epochs}',
-                 f'param_scheduler.1.T_max={args.epochs}',
-                 'default_hooks.checkpoint.interval=1']
+        opts.update({'train_cfg.max_epochs': args.epochs,
+                     'train_cfg.val_interval': args.epochs,
+                     'param_scheduler.1.end': args.epochs,
+                     'param_scheduler.1.T_max': args.epochs,
+                     'default_hooks.checkpoint.interval': 1})
     if args.train_images is not None:
-        opts.append(f'train_dataloader.dataset.num_images={args.train_images}')
+        opts['train_dataloader.dataset.num_images'] = args.train_images
     if args.val_images is not None:
-        opts += [f'val_dataloader.dataset.num_images={args.val_images}',
-                 f'test_dataloader.dataset.num_images={args.val_images}']
+        for d in loaders[1:]:
+            opts[f'{d}.dataset.num_images'] = args.val_images
     if args.data_root is not None:
-        root = args.data_root.rstrip('/') + '/'
-        opts += [f'train_dataloader.dataset.data_root={root}',
-                 f'val_dataloader.dataset.data_root={root}',
-                 f'test_dataloader.dataset.data_root={root}']
+        for d in loaders:
+            opts[f'{d}.dataset.data_root'] = args.data_root.rstrip('/') + '/'
     if args.batch_size is not None:
-        opts.append(f'train_dataloader.batch_size={args.batch_size}')
+        opts['train_dataloader.batch_size'] = args.batch_size
     if args.num_workers is not None:
-        opts += [f'{d}.num_workers={args.num_workers}'
-                 for d in ('train_dataloader', 'val_dataloader', 'test_dataloader')]
-        if args.num_workers == 0:
-            opts += [f'{d}.persistent_workers=False'
-                     for d in ('train_dataloader', 'val_dataloader', 'test_dataloader')]
+        for d in loaders:
+            opts[f'{d}.num_workers'] = args.num_workers
+            if args.num_workers == 0:
+                opts[f'{d}.persistent_workers'] = False
     return opts
+
+
+def load_config(config: str, opts: dict):
+    """``config`` with the overrides ``opts`` (dotted keys) merged in."""
+    import sadinet_mmpose  # noqa: F401
+    from mmengine.config import Config
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict(opts)
+    return cfg
 
 
 def best_checkpoint(work_dir: str) -> str:
@@ -83,16 +91,10 @@ def best_checkpoint(work_dir: str) -> str:
         return f.read().strip()
 
 
-def evaluate(config: str, checkpoint: str, work_dir: str, opts: list) -> dict:
+def evaluate(config: str, checkpoint: str, work_dir: str, opts: dict) -> dict:
     """Test ``checkpoint`` with MMPose's runner; returns the metrics."""
-    import sadinet_mmpose  # noqa: F401
-    from mmengine.config import Config, DictAction
     from mmengine.runner import Runner
-    cfg = Config.fromfile(config)
-    if opts:
-        parser = argparse.ArgumentParser()
-        parser.add_argument('--o', nargs='+', action=DictAction)
-        cfg.merge_from_dict(parser.parse_args(['--o', *opts]).o)
+    cfg = load_config(config, opts)
     cfg.work_dir = osp.join(work_dir, 'test')
     cfg.load_from = checkpoint
     cfg.launcher = 'none'
@@ -100,31 +102,23 @@ def evaluate(config: str, checkpoint: str, work_dir: str, opts: list) -> dict:
     return runner.test()
 
 
-def write_pictures(config: str, checkpoint: str, work_dir: str, opts: list,
+def write_pictures(config: str, checkpoint: str, work_dir: str, opts: dict,
                    count: int) -> list:
     """Draw predictions of the first ``count`` held-out images."""
     import cv2
-
-    from mmengine.config import Config, DictAction
+    from mmpose.registry import DATASETS
     sys.path.insert(0, osp.join(REPO, 'tools'))
     from demo import load_model, predict_and_render
 
-    cfg = Config.fromfile(config)
-    if opts:
-        parser = argparse.ArgumentParser()
-        parser.add_argument('--o', nargs='+', action=DictAction)
-        cfg.merge_from_dict(parser.parse_args(['--o', *opts]).o)
-    from mmpose.registry import DATASETS
+    cfg = load_config(config, opts)
     dataset = DATASETS.build(dict(cfg.test_dataloader.dataset, pipeline=[]))
     model = load_model(config, checkpoint)
     out_dir = osp.join(work_dir, 'vis')
     os.makedirs(out_dir, exist_ok=True)
     written = []
     for i in range(min(count, len(dataset))):
-        info = dataset.get_data_info(i)
-        x, y, w, h = info['bbox'][0][0], info['bbox'][0][1], \
-            info['bbox'][0][2] - info['bbox'][0][0], info['bbox'][0][3] - info['bbox'][0][1]
-        picture, _ = predict_and_render(model, info['img_path'], [x, y, x + w, y + h])
+        info = dataset.get_data_info(i)  # bbox: (1, 4) x1, y1, x2, y2
+        picture, _ = predict_and_render(model, info['img_path'], info['bbox'][0])
         path = osp.join(out_dir, f'{i:03d}_{osp.basename(info["img_path"])}.png')
         cv2.imwrite(path, picture)
         written.append(path)
@@ -159,7 +153,7 @@ def main(argv=None):
     cmd = [sys.executable, _mmpose_tool('train.py'), args.config,
            '--work-dir', work_dir]
     if opts:
-        cmd += ['--cfg-options', *opts]
+        cmd += ['--cfg-options', *(f'{k}={v}' for k, v in opts.items())]
     print('[main] training:', ' '.join(cmd), flush=True)
     proc = subprocess.run(cmd, cwd=REPO)
     if proc.returncode != 0:
