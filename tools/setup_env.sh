@@ -121,7 +121,7 @@ if [[ "$FULL_MMCV" != "1" ]]; then
   SITE="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
   say "adding the mmcv-lite start-up hook $SITE/sadinet_mmcv_lite.pth"
   HOOK="$REPO/sadinet_mmpose/utils/mmcv_boot.py"
-  echo "import os, sys; f = '$HOOK'; os.path.exists(f) and exec(compile(open(f).read(), f, 'exec'), {'__name__': 'sadinet_mmcv_boot'})" \
+  echo "import os, sys; f = '$HOOK'; os.path.exists(f) and exec(compile(open(f).read(), f, 'exec'), {'__name__': 'sadinet_mmcv_boot', '__file__': f})" \
     > "$SITE/sadinet_mmcv_lite.pth"
 fi
 # Some dependency may pull a newer setuptools; mmengine needs pkg_resources.

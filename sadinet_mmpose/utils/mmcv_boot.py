@@ -16,6 +16,31 @@ import importlib.util
 import sys
 
 
+_COMPAT = 'sadinet_mmpose.utils.mmcv_compat'
+
+
+def _load_compat():
+    """``mmcv_compat`` alone, without importing the whole plugin package.
+
+    Importing ``sadinet_mmpose`` here would import mmpose in the middle of
+    mmpose's own import; the module is loaded from the file next to this one
+    and registered under its package name, so a later
+    ``import sadinet_mmpose`` reuses it.
+    """
+    if _COMPAT in sys.modules:
+        return sys.modules[_COMPAT]
+    here = globals().get('__file__')
+    if here is None:  # imported normally, not exec'd by the .pth line
+        return importlib.import_module(_COMPAT)
+    import os.path
+    spec = importlib.util.spec_from_file_location(
+        _COMPAT, os.path.join(os.path.dirname(here), 'mmcv_compat.py'))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[_COMPAT] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 class _MmcvOpsHook(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Serve the ``mmcv.ops`` stand-in on mmcv-lite; stay out of the way else."""
 
@@ -28,9 +53,7 @@ class _MmcvOpsHook(importlib.abc.MetaPathFinder, importlib.abc.Loader):
                 return None  # full mmcv: the real mmcv.ops
         except (ImportError, ValueError):
             pass
-        from sadinet_mmpose.utils.mmcv_compat import \
-            install_mmcv_op_placeholders
-        install_mmcv_op_placeholders()
+        _load_compat().install_mmcv_op_placeholders()
         return importlib.util.spec_from_loader(fullname, self)
 
     def create_module(self, spec):

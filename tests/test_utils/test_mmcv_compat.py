@@ -1,4 +1,5 @@
 """mmcv-lite placeholders: present on mmcv-lite, absent with full mmcv."""
+import os
 import subprocess
 import sys
 import textwrap
@@ -94,3 +95,27 @@ def test_stand_in_is_idempotent():
     assert install_mmcv_op_placeholders() is True
     import mmcv.ops as after
     assert after is before
+
+
+def test_startup_hook_serves_stock_scripts_without_the_plugin():
+    """The setup's .pth hook: ``import mmpose.models`` first works on mmcv-lite,
+    loading only mmcv_compat (not the whole plugin) in the middle of it."""
+    import sysconfig
+
+    from sadinet_mmpose.utils import mmcv_ops_available
+    if mmcv_ops_available():
+        pytest.skip('full mmcv installed')
+    pth = os.path.join(sysconfig.get_paths()['purelib'], 'sadinet_mmcv_lite.pth')
+    if not os.path.exists(pth):
+        pytest.skip('environment not made by tools/setup_env.sh')
+    proc = _run('''
+        import sys
+        import mmpose.models
+        import mmcv.ops
+        assert mmcv.ops.is_sadinet_placeholder
+        assert 'sadinet_mmpose' not in sys.modules, 'the hook must not import the plugin'
+        import sadinet_mmpose
+        print('HOOK OK')
+    ''')
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert 'HOOK OK' in proc.stdout
