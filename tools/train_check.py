@@ -9,22 +9,22 @@ project's synthetic MPII-style data (``SyntheticMpiiDataset``, generated on
 first use at the config's input size): fp32 with ``OptimWrapper``, fp16 and
 bf16 with mmengine's ``AmpOptimWrapper``. It reports whether any loss was NaN
 or infinite and the mean loss of the first and last tenth of the iterations,
-prints a markdown table and writes it to ``--out`` (the previous file is kept
+prints a markdown table and writes it to ``--out`` (a different previous file is kept
 as ``<out>.prev``). Optionally (``--profile N``) it profiles N fp32 training
 steps and lists the costliest CUDA kernels.
 """
 import argparse
 import datetime
 import math
-import os
 import os.path as osp
-import shutil
 import sys
 import time
 
 import torch
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, osp.join(REPO, 'tools'))
+from benchmark_utils.report import write_atomic  # noqa: E402
 
 
 def _loss_recorder():
@@ -95,7 +95,6 @@ def run_precision(config: str, precision: str, args, recorder) -> dict:
 
 def profile_fp32(config: str, steps: int, batch: int) -> str:
     """Top CUDA kernels of ``steps`` fp32 training steps (random inputs)."""
-    sys.path.insert(0, osp.join(REPO, 'tools'))
     from benchmark_utils import models as bm
     from benchmark_utils import measure as bme
     cfg = bm.load_config(config)
@@ -162,14 +161,8 @@ def main(argv=None):
                   '```', profile_fp32(args.config, args.profile, args.batch), '```']
     text = '\n'.join(lines) + '\n'
     print(text)
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    if osp.exists(args.out):
-        shutil.copyfile(args.out, args.out + '.prev')
-    tmp = args.out + '.tmp'
-    with open(tmp, 'w') as f:
-        f.write(text)
-    os.replace(tmp, args.out)
-    print(f'wrote {args.out}')
+    kept = write_atomic(args.out, text)
+    print(f'wrote {args.out}' + (f' (previous version: {kept})' if kept else ''))
 
 
 if __name__ == '__main__':
