@@ -133,6 +133,8 @@ def main(argv=None):
     parser.add_argument('--profile', type=int, default=0,
                         help='profile this many fp32 steps (CUDA only)')
     args = parser.parse_args(argv)
+    if not args.config.startswith('mmpose::') and not osp.isfile(args.config):
+        parser.error(f'config file not found: {args.config}')
 
     import sadinet_mmpose  # noqa: F401
     from mmengine.registry import init_default_scope
