@@ -4,10 +4,11 @@ from typing import List, Sequence, Tuple
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from torch import Tensor
+
+from ..utils.resample import resize_area, resize_bilinear
 
 
 class SFMGlobalAttention(BaseModule):
@@ -22,7 +23,11 @@ class SFMGlobalAttention(BaseModule):
 
     The paper applies the 1x1 conv before resizing back; both are linear, so
     resizing first gives the same map up to the norm's batch statistics and
-    saves computing the projection at F_1's resolution.
+    saves computing the projection at F_1's resolution. Likewise the score
+    conv runs on G_n before up-sampling (the same U_n: bilinear weights sum
+    to 1), and the resizing uses :func:`resize_bilinear` /
+    :func:`resize_area` (the same maps as ``F.interpolate``, computed as
+    matrix products and pooling; see ``models/utils/resample.py``).
 
     Args:
         in_channels (Sequence[int]): Channels of F_1..F_L.
@@ -80,23 +85,25 @@ class SFMGlobalAttention(BaseModule):
               over dim 1.
         """
         size = feats[0].shape[-2:]
-        globals_ = []
-        for feat, reduce in zip(feats, self.reduce_convs):
+        globals_, scores = [], []
+        for feat, reduce, score in zip(feats, self.reduce_convs,
+                                       self.score_convs):
             g = reduce(feat)
-            if g.shape[-2:] != size:
-                g = F.interpolate(
-                    g, size=size, mode='bilinear', align_corners=False)
             globals_.append(g)
-        scores = torch.cat(
-            [score(g) for score, g in zip(self.score_convs, globals_)], dim=1)
-        weights = scores.softmax(dim=1)
+            # U_n = score(up(g)) = up(score(g)): a 1x1 conv commutes with
+            # bilinear resizing (its weights sum to 1), so only one channel
+            # is resized to F_1's size here
+            scores.append(resize_bilinear(score(g), size))
+        weights = torch.cat(scores, dim=1).softmax(dim=1)
         fused = []
         for n, (feat, g, out_conv) in enumerate(
                 zip(feats, globals_, self.out_convs)):
-            weighted = weights[:, n:n + 1] * g
-            if weighted.shape[-2:] != feat.shape[-2:]:
-                weighted = F.interpolate(
-                    weighted, size=feat.shape[-2:], mode='area')
+            if g.shape[-2:] != size:
+                weighted = resize_area(
+                    weights[:, n:n + 1] * resize_bilinear(g, size),
+                    feat.shape[-2:])
+            else:
+                weighted = weights[:, n:n + 1] * g
             out = out_conv(weighted)
             fused.append(out + feat if self.residual else out)
         return fused, weights

@@ -1,4 +1,8 @@
 """Building blocks of the SADI-Net models (registered in ``MODELS``)."""
 from .realnvp2d import RealNVP2D, gauss_hermite_2d
+from .resample import bilinear_matrix, resize_area, resize_bilinear
 
-__all__ = ['RealNVP2D', 'gauss_hermite_2d']
+__all__ = [
+    'RealNVP2D', 'gauss_hermite_2d', 'bilinear_matrix', 'resize_area',
+    'resize_bilinear'
+]

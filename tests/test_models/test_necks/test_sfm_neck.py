@@ -182,3 +182,55 @@ def test_index_and_size_errors():
         neck(feats)
     with pytest.raises(ValueError, match='differ in length'):
         _build(in_indices=(0, 1, 2))
+
+
+def _global_attention_as_written(module, feats):
+    """The global attention step by step as in the paper's Fig. 4: 1x1
+    reduce, bilinear up-sampling, score conv at F_1's size, softmax, area
+    resizing of W_n * G_n back, 1x1 projection, residual."""
+    import torch.nn.functional as F
+    size = feats[0].shape[-2:]
+    globals_ = [
+        F.interpolate(reduce(f), size=size, mode='bilinear',
+                      align_corners=False)
+        for f, reduce in zip(feats, module.reduce_convs)
+    ]
+    weights = torch.cat(
+        [score(g) for score, g in zip(module.score_convs, globals_)],
+        dim=1).softmax(dim=1)
+    fused = []
+    for n, (f, g, out_conv) in enumerate(
+            zip(feats, globals_, module.out_convs)):
+        weighted = F.interpolate(
+            weights[:, n:n + 1] * g, size=f.shape[-2:], mode='area')
+        fused.append(out_conv(weighted) + f)
+    return fused, weights
+
+
+@pytest.mark.parametrize('height,width', [(16, 16), (24, 40), (13, 11)])
+def test_global_attention_equals_the_step_by_step_form(height, width):
+    """Scores at the low resolution + matrix-product resizing compute the
+    same function (outputs and every gradient) as the literal order."""
+    torch.manual_seed(0)
+    neck = _build().double()
+    feats = []
+    h, w = height, width
+    for c in SMALL['in_channels']:
+        feats.append(torch.randn(B, c, h, w, dtype=torch.float64,
+                                 requires_grad=True))
+        h, w = -(-h // 2), -(-w // 2)
+    fused, weights = neck.global_attention(feats)
+    ref_fused, ref_weights = _global_attention_as_written(
+        neck.global_attention, feats)
+    assert torch.allclose(weights, ref_weights, atol=1e-12)
+    for a, b in zip(fused, ref_fused):
+        assert torch.allclose(a, b, atol=1e-10)
+    upstream = [torch.randn_like(f) for f in fused]
+    params = [feats[0], feats[3]] + list(
+        neck.global_attention.parameters())
+    grads = torch.autograd.grad(
+        sum((f * u).sum() for f, u in zip(fused, upstream)), params)
+    ref_grads = torch.autograd.grad(
+        sum((f * u).sum() for f, u in zip(ref_fused, upstream)), params)
+    for g, r in zip(grads, ref_grads):
+        assert torch.allclose(g, r, atol=1e-9), (g - r).abs().max()
