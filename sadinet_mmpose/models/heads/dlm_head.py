@@ -6,12 +6,13 @@ from mmcv.cnn import build_conv_layer, build_upsample_layer
 from mmengine.structures import InstanceData, PixelData
 from torch import Tensor, nn
 
-from mmpose.evaluation.functional import pose_pck_accuracy
 from mmpose.models.heads.base_head import BaseHead
 from mmpose.models.utils.tta import flip_coordinates, flip_heatmaps
 from mmpose.registry import KEYPOINT_CODECS, MODELS
 from mmpose.utils.typing import (ConfigType, OptConfigType, OptSampleList,
                                  Predictions)
+
+from ...evaluation.functional import heatmap_pck_accuracy
 
 OptIntSeq = Optional[Sequence[int]]
 
@@ -497,7 +498,7 @@ class DLMHead(BaseHead):
             and diagnostics without "loss" in their names (mmengine sums
             those): ``h1_mse``, ``h2_nll``, ``chi_mean``, ``sigma_px``
             (mean ``sigma_hat`` in heatmap pixels) and ``acc_pose`` (PCK of
-            the last H1, computed in float32), all scalars.
+            the last H1, in float32 on the device: no host copy), all scalars.
         """
         heatmaps, mu, sigma = self.forward(feats)
         gt_heatmaps = torch.stack(
@@ -520,12 +521,10 @@ class DLMHead(BaseHead):
             chi_mean=terms['chi'],
             sigma_px=(sigma.detach() * side).mean())
         if train_cfg.get('compute_acc', True):
-            _, avg_acc, _ = pose_pck_accuracy(
-                output=heatmaps[-1].detach().float().cpu().numpy(),
-                target=gt_heatmaps.detach().float().cpu().numpy(),
-                mask=weights.detach().float().cpu().numpy() > 0)
-            losses['acc_pose'] = torch.tensor(
-                float(avg_acc), device=mu.device)
+            # on the device: no host copy of the heatmaps, no wait
+            losses['acc_pose'] = heatmap_pck_accuracy(
+                heatmaps[-1].detach(), gt_heatmaps.detach(),
+                weights.detach() > 0)
         return losses
 
 
