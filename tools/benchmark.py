@@ -94,7 +94,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    f"(default GPU {GPU_DEFAULTS['train_modes']!r}, CPU "
                    f"{CPU_DEFAULTS['train_modes']!r})")
     p.add_argument('--infer-modes', default=None,
-                   help='comma list of inference modes (same syntax); '
+                   help='comma list of inference modes (same syntax, plus '
+                   '+graph: backbone + neck replayed from CUDA graphs); '
                    "'none' to skip latency (default GPU 'fp32,fp16', CPU "
                    "'fp32')")
     p.add_argument('--latency-batches', default=None,
@@ -195,6 +196,10 @@ def resolve_settings(args: argparse.Namespace) -> Dict:
     try:
         train_modes = modes(pick('train_modes'))
         infer_modes = modes(pick('infer_modes'))
+        graphed = [m.name for m in train_modes if m.graph]
+        if graphed:
+            raise ValueError(f'train mode(s) {graphed}: +graph is an '
+                             'inference setting (use it in --infer-modes)')
         batches = [int(b) for b in str(pick('latency_batches')).split(',')
                    if b.strip()]
     except ValueError as e:
@@ -263,7 +268,7 @@ def bench_latency(base_model, model_cfg: Dict, mode: Mode, batch: int,
                   flip: bool, st: Dict, input_size) -> Dict:
     """Latency of one inference mode / batch / flip setting."""
     device = st['device']
-    fresh = mode.channels_last or mode.compile
+    fresh = mode.channels_last or mode.compile or mode.graph
     model = build_model(model_cfg, device, st['seed']) if fresh else base_model
     try:
         model.eval()

@@ -54,6 +54,9 @@ def test_parse_modes_and_specs(tool):
     assert (m.name, m.precision, m.channels_last, m.compile) == (
         'bf16+cl+compile', 'bf16', True, True)
     assert parse_mode('cl').name == 'fp32+cl'
+    g = parse_mode('graph+cl+bf16')
+    assert (g.name, g.graph, g.compile) == ('bf16+cl+graph', True, False)
+    assert not parse_mode('bf16').graph
     with pytest.raises(ValueError, match='two precisions'):
         parse_mode('fp16+bf16')
     with pytest.raises(ValueError, match='unknown part'):
@@ -62,6 +65,35 @@ def test_parse_modes_and_specs(tool):
     assert (s.label, s.config) == ('HG', 'mmpose::a/b.py')
     s = parse_config_spec('configs/x/td-hm_foo.py')
     assert (s.label, s.config) == ('td-hm_foo', 'configs/x/td-hm_foo.py')
+
+
+def test_graph_mode_wraps_stock_and_own_estimators(tool):
+    import torch
+    from benchmark_utils.measure import apply_mode, parse_mode
+
+    from sadinet_mmpose.models.utils import CUDAGraphCache
+
+    class Stock(torch.nn.Module):
+
+        def extract_feat(self, x):
+            return (x * 2, )
+
+    stock = apply_mode(Stock(), parse_mode('fp32+graph'), None)
+    assert isinstance(stock.extract_feat, CUDAGraphCache)
+    with torch.no_grad():  # CPU: the wrapped function runs as it is
+        assert torch.equal(stock.extract_feat(torch.ones(1))[0],
+                           torch.full((1, ), 2.))
+
+    class Own(Stock):
+        graphs = None
+
+        def set_cuda_graph(self, on):
+            self.graphs = on
+
+    assert apply_mode(Own(), parse_mode('graph'), None).graphs is True
+    with pytest.raises(SystemExit, match='inference setting'):
+        tool.main(['--device', 'cpu', '--train-modes', 'bf16+graph',
+                   '--no-write'])
 
 
 def test_write_atomic_keeps_previous(tool, tmp_path):

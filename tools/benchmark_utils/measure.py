@@ -13,7 +13,7 @@ from torch import nn
 
 PRECISIONS = {'fp32': None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
 FLAGS = {'cl': 'channels_last', 'channels_last': 'channels_last',
-         'compile': 'compile'}
+         'compile': 'compile', 'graph': 'graph', 'cudagraph': 'graph'}
 
 
 @dataclass(frozen=True)
@@ -25,11 +25,15 @@ class Mode:
         precision: ``fp32``, ``fp16`` or ``bf16``.
         channels_last: Model and inputs in channels_last memory format.
         compile: ``torch.compile`` of the backbone.
+        graph: inference replays backbone + neck from captured CUDA graphs
+            (the estimator's ``cuda_graph`` option; stock estimators get the
+            same :class:`CUDAGraphCache` around ``extract_feat``).
     """
     name: str
     precision: str
     channels_last: bool
     compile: bool
+    graph: bool = False
 
     @property
     def amp_dtype(self) -> Optional[torch.dtype]:
@@ -38,12 +42,13 @@ class Mode:
 
 
 def parse_mode(text: str) -> Mode:
-    """Parse ``fp16``, ``bf16+cl``, ``bf16+cl+compile``, ``cl`` ...
+    """Parse ``fp16``, ``bf16+cl``, ``bf16+cl+compile``, ``bf16+cl+graph``,
+    ``cl`` ...
 
     Raises:
         ValueError: On an unknown token or two precisions.
     """
-    precision, cl, comp = None, False, False
+    precision, cl, comp, graph = None, False, False, False
     for token in filter(None, (t.strip().lower() for t in text.split('+'))):
         if token in PRECISIONS:
             if precision is not None:
@@ -53,14 +58,16 @@ def parse_mode(text: str) -> Mode:
             cl = True
         elif token == 'compile':
             comp = True
+        elif FLAGS.get(token) == 'graph':
+            graph = True
         else:
             raise ValueError(
                 f'mode {text!r}: unknown part {token!r} (use fp32, fp16, bf16, '
-                'cl/channels_last, compile joined by +)')
+                'cl/channels_last, compile, graph joined by +)')
     precision = precision or 'fp32'
     name = '+'.join([precision] + (['cl'] if cl else []) +
-                    (['compile'] if comp else []))
-    return Mode(name, precision, cl, comp)
+                    (['compile'] if comp else []) + (['graph'] if graph else []))
+    return Mode(name, precision, cl, comp, graph)
 
 
 def synchronize(device: str) -> None:
@@ -290,13 +297,21 @@ def autocast_ctx(device: str, mode: Mode):
 
 
 def apply_mode(model: nn.Module, mode: Mode, compile_mode: Optional[str]):
-    """channels_last and/or ``torch.compile`` of the backbone, in place."""
+    """channels_last, ``torch.compile`` of the backbone and/or CUDA graphs
+    of backbone + neck at inference, in place."""
     if mode.channels_last:
         model.to(memory_format=torch.channels_last)
     if mode.compile:
         kwargs = {} if compile_mode in (None, 'default') else dict(
             mode=compile_mode)
         model.backbone = torch.compile(model.backbone, **kwargs)
+    if mode.graph:
+        if hasattr(model, 'set_cuda_graph'):  # MSTopdownPoseEstimator
+            model.set_cuda_graph(True)
+        else:  # a stock estimator: the same cache around extract_feat
+            from sadinet_mmpose.models.utils import CUDAGraphCache
+            model.extract_feat = CUDAGraphCache(model.extract_feat,
+                                                module=model)
     return model
 
 
