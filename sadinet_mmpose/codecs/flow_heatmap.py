@@ -154,6 +154,19 @@ class FlowHeatmapCodec(BaseKeypointCodec):
             keypoints = refine_keypoints(keypoints, heatmaps)
         return keypoints * self.scale_factor, scores
 
+    def _blur_kernel(self, size: int, device):
+        """cv2's 1-D Gaussian kernel of ``size`` on ``device`` (cached: no
+        host-to-device copy per call)."""
+        import cv2
+        import torch
+        cache = self.__dict__.setdefault('_blur_kernels', {})
+        key = (size, str(device))
+        if key not in cache:
+            cache[key] = torch.from_numpy(
+                cv2.getGaussianKernel(size, 0).astype(np.float32)).to(
+                    device).reshape(-1)
+        return cache[key]
+
     def batch_decode_tensor(self, heatmaps) -> Tuple[np.ndarray, np.ndarray]:
         """Decode a whole batch on the heatmaps' device (vectorised DARK).
 
@@ -172,7 +185,6 @@ class FlowHeatmapCodec(BaseKeypointCodec):
             - keypoints (np.ndarray): In input pixels, shape (B, K, 2).
             - scores (np.ndarray): Heatmap maxima in shape (B, K).
         """
-        import cv2
         import torch
         import torch.nn.functional as F
         hm = heatmaps.detach().float()
@@ -189,8 +201,7 @@ class FlowHeatmapCodec(BaseKeypointCodec):
         kpts = torch.stack([x, y], -1)
         if self.refine == 'dark':
             k = self.blur_kernel_size
-            g = torch.from_numpy(cv2.getGaussianKernel(k, 0).astype(np.float32)
-                                 ).to(hm.device).reshape(-1)
+            g = self._blur_kernel(k, hm.device)
             maps = hm.reshape(B * K, 1, H, W)
             blurred = F.conv2d(maps, g.view(1, 1, 1, k), padding=(0, k // 2))
             blurred = F.conv2d(blurred, g.view(1, 1, k, 1), padding=(k // 2, 0))
@@ -200,17 +211,18 @@ class FlowHeatmapCodec(BaseKeypointCodec):
             xi, yi = x.long(), y.long()
             ok = (xi > 1) & (xi < W - 2) & (yi > 1) & (yi < H - 2)
             xc, yc = xi.clamp(2, W - 3), yi.clamp(2, H - 3)
-
-            def at(dy, dx):
-                lin = ((yc + dy) * W + (xc + dx)).unsqueeze(-1)
-                return logm.reshape(B, K, -1).gather(-1, lin).squeeze(-1)
-
-            c = at(0, 0)
-            dx = 0.5 * (at(0, 1) - at(0, -1))
-            dy = 0.5 * (at(1, 0) - at(-1, 0))
-            dxx = 0.25 * (at(0, 2) - 2 * c + at(0, -2))
-            dyy = 0.25 * (at(2, 0) - 2 * c + at(-2, 0))
-            dxy = 0.25 * (at(1, 1) - at(-1, 1) - at(1, -1) + at(-1, -1))
+            # the 5x5 neighbourhood of each maximum in one gather:
+            # p[..., 2 + dy, 2 + dx] = logm[y + dy, x + dx]
+            steps = torch.arange(-2, 3, device=hm.device)
+            rel = (steps.view(5, 1) * W + steps.view(1, 5)).reshape(-1)
+            lin = (yc * W + xc).unsqueeze(-1) + rel
+            p = logm.reshape(B, K, -1).gather(-1, lin).view(B, K, 5, 5)
+            c = p[..., 2, 2]
+            dx = 0.5 * (p[..., 2, 3] - p[..., 2, 1])
+            dy = 0.5 * (p[..., 3, 2] - p[..., 1, 2])
+            dxx = 0.25 * (p[..., 2, 4] - 2 * c + p[..., 2, 0])
+            dyy = 0.25 * (p[..., 4, 2] - 2 * c + p[..., 0, 2])
+            dxy = 0.25 * (p[..., 3, 3] - p[..., 1, 3] - p[..., 3, 1] + p[..., 1, 1])
             det = dxx * dyy - dxy * dxy
             ok = ok & (det != 0)
             safe = torch.where(ok, det, torch.ones_like(det))
