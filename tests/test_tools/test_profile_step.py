@@ -1,0 +1,69 @@
+"""tools/profile_step.py on CPU with tiny SADI-Net and stock configs."""
+import importlib.util
+import os.path as osp
+import sys
+
+import pytest
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TOOLS = osp.join(REPO, 'tools')
+sys.path.insert(0, osp.join(REPO, 'tests'))
+from tiny_configs import SADINET_CODEC, SADINET_MODEL  # noqa: E402
+
+TINY_SADINET = f'''
+_base_ = ['mmpose::_base_/default_runtime.py']
+custom_imports = dict(imports=['sadinet_mmpose'], allow_failed_imports=False)
+codec = {SADINET_CODEC}
+optim_wrapper = dict(optimizer=dict(type='Adam', lr=1e-3),
+                     clip_grad=dict(max_norm=5.0))
+model = {SADINET_MODEL}
+'''
+
+
+@pytest.fixture(scope='module')
+def tool():
+    if TOOLS not in sys.path:
+        sys.path.insert(0, TOOLS)
+    spec = importlib.util.spec_from_file_location(
+        'sadinet_profile_tool', osp.join(TOOLS, 'profile_step.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_categories(tool):
+    cat = tool.categorize
+    assert cat('void cudnn::engines_precompiled::nchwToNhwcKernel<float>') \
+        == 'layout conversion'
+    assert cat('sm90_xmma_wgrad_indexed_implicit_gemm_f32f32') == \
+        'convolution'
+    assert cat('void cudnn::bn_bw_1C11_kernel_new<float>') == 'batch norm'
+    assert cat('void at::native::upsample_bilinear2d_out_frame') == 'resize'
+    assert cat('Memcpy DtoH (Device -> Pageable)') == 'copy'
+    assert cat('void at::native::vectorized_elementwise_kernel<4>') == \
+        'element-wise'
+    assert cat('something else') == 'other'
+
+
+@pytest.mark.parametrize('infer', [False, True])
+def test_profiles_a_tiny_sadinet_on_cpu(tool, tmp_path, capsys, infer):
+    cfg = tmp_path / 'tiny_sadinet.py'
+    cfg.write_text(TINY_SADINET)
+    out = tmp_path / 'profile.md'
+    argv = ['--configs', f'tiny={cfg}', '--device', 'cpu', '--batch', '2',
+            '--warmup', '1', '--steps', '1', '--rows', '5', '--out', str(out)]
+    assert tool.main(argv + (['--infer'] if infer else [])) == 0
+    text = out.read_text()
+    kind = 'inference call' if infer else 'training step'
+    assert f'ms per {kind}' in text and '## tiny' in text
+    assert '| category | ms per step | share |' in text
+    assert '| convolution |' in text and '| total |' in text
+    assert '## tiny' in capsys.readouterr().out
+
+
+def test_graph_is_refused_for_training(tool, tmp_path):
+    cfg = tmp_path / 'tiny_sadinet.py'
+    cfg.write_text(TINY_SADINET)
+    with pytest.raises(SystemExit, match='inference setting'):
+        tool.main(['--configs', f'tiny={cfg}', '--device', 'cpu',
+                   '--mode', 'fp32+graph', '--warmup', '1', '--steps', '1'])

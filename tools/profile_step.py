@@ -1,0 +1,225 @@
+"""Profile training steps (or inference calls) of configs: where time goes.
+
+Builds each config's model as ``tools/benchmark.py`` does (random inputs,
+targets from the config's codec, the same training step and modes), runs a
+few warm-up steps, then records ``--steps`` steps with ``torch.profiler``.
+Prints and writes, per config:
+
+- the time per step (between two synchronisations, profiler on),
+- device time by category (convolution, its layout conversions, norms,
+  element-wise, resizing, copies, reductions, GEMM, other): what the
+  extra modules of a model cost beyond their FLOPs,
+- the ``--rows`` kernels and operators with the most self device time.
+
+Examples::
+
+    # one H100: SADI-Net and Hourglass-52, fp32 training, 3 steps
+    python tools/profile_step.py --device cuda --mode fp32
+    # inference at batch 1 with the fast setting
+    python tools/profile_step.py --device cuda --infer --batch 1 \
+        --mode bf16+cl+graph
+"""
+import argparse
+import os.path as osp
+import re
+import sys
+import time
+from typing import Dict, List
+
+_HERE = osp.dirname(osp.abspath(__file__))
+for _p in (_HERE, osp.dirname(_HERE)):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+import torch  # noqa: E402
+
+from benchmark_utils.models import (DEFAULT_CONFIGS, build_model,  # noqa: E402
+                                    config_input_size, head_codec_cfg,
+                                    import_plugin, load_config,
+                                    make_data_samples, num_keypoints,
+                                    parse_config_spec, prepare_model_cfg,
+                                    preprocess)
+
+import_plugin()
+
+from benchmark_utils import measure  # noqa: E402
+from benchmark_utils.report import write_atomic  # noqa: E402
+
+#: (category, regular expression on the kernel / operator name), first match
+CATEGORIES = (
+    ('layout conversion', r'nchwToNhwc|nhwcToNchw|convertTensor|transpose_'),
+    ('convolution', r'conv|xmma|implicit_gemm|cudnn::(?!bn)|wgrad|dgrad|'
+     r'winograd|fprop|sm\d+_.*gemm|cutlass'),
+    ('batch norm', r'batch_norm|bn_|batchnorm|welford'),
+    ('resize', r'upsample|interpolate|adaptive_avg|avg_pool|grid_sampler'),
+    ('GEMM', r'gemm|gemv|bmm|matmul|addmm|cublas'),
+    ('copy', r'memcpy|Memcpy|copy_|CatArrayBatched|cat_'),
+    ('reduction', r'reduce|softmax|sum|mean|max|norm'),
+    ('element-wise', r'elementwise|vectorized|unrolled|pointwise|triton'),
+)
+
+
+def categorize(name: str) -> str:
+    """The category of a kernel or operator name (see ``CATEGORIES``)."""
+    for label, pattern in CATEGORIES:
+        if re.search(pattern, name, flags=re.IGNORECASE):
+            return label
+    return 'other'
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--configs', nargs='+', default=None,
+                   metavar='[LABEL=]CONFIG',
+                   help='configs (default: Hourglass-52 and SADI-Net)')
+    p.add_argument('--device', default='cuda' if torch.cuda.is_available()
+                   else 'cpu')
+    p.add_argument('--batch', type=int, default=None,
+                   help='batch size (default 64 on CUDA, 2 on CPU)')
+    p.add_argument('--input-size', type=int, default=None,
+                   help='square input size (default: the config\'s)')
+    p.add_argument('--mode', default='fp32',
+                   help='one benchmark mode, e.g. fp32, bf16+cl, '
+                   'bf16+cl+graph (inference)')
+    p.add_argument('--infer', action='store_true',
+                   help='profile inference calls instead of training steps')
+    p.add_argument('--warmup', type=int, default=3)
+    p.add_argument('--steps', type=int, default=3)
+    p.add_argument('--rows', type=int, default=40,
+                   help='rows of the per-kernel table')
+    p.add_argument('--out', default=None,
+                   help='write the report here too (atomically)')
+    return p.parse_args(argv)
+
+
+def _events_table(prof, device: str, rows: int) -> str:
+    key = 'self_cuda_time_total' if device.startswith('cuda') else \
+        'self_cpu_time_total'
+    return prof.key_averages().table(sort_by=key, row_limit=rows,
+                                     max_name_column_width=90)
+
+
+def _device_time_us(evt, cuda: bool) -> float:
+    if cuda:
+        for attr in ('self_device_time_total', 'self_cuda_time_total'):
+            if hasattr(evt, attr):
+                return float(getattr(evt, attr))
+        return 0.
+    return float(evt.self_cpu_time_total)
+
+
+def _categories(prof, cuda: bool, steps: int) -> List[str]:
+    totals: Dict[str, float] = {}
+    for evt in prof.key_averages():
+        us = _device_time_us(evt, cuda)
+        if us <= 0:
+            continue
+        if cuda and not _is_kernel(evt):
+            continue
+        cat = categorize(evt.key)
+        totals[cat] = totals.get(cat, 0.) + us
+    whole = sum(totals.values()) or 1.
+    lines = ['| category | ms per step | share |', '| --- | --- | --- |']
+    for cat, us in sorted(totals.items(), key=lambda kv: -kv[1]):
+        lines.append(f'| {cat} | {us / 1e3 / steps:.2f} | '
+                     f'{100 * us / whole:.1f}% |')
+    lines.append(f'| total | {whole / 1e3 / steps:.2f} | 100% |')
+    return lines
+
+
+def _is_kernel(evt) -> bool:
+    """Device kernels and memcpys (not the aten operators around them)."""
+    return not evt.key.startswith(('aten::', 'autograd::', 'Optimizer',
+                                   'cudaLaunch', 'cuda', 'ProfilerStep'))
+
+
+def profile_config(spec, args, device: str) -> str:
+    cfg = load_config(spec.config)
+    model_cfg = prepare_model_cfg(cfg, args.input_size)
+    input_size = config_input_size(cfg, args.input_size)
+    mode = measure.parse_mode(args.mode)
+    batch = args.batch or (64 if device.startswith('cuda') else 2)
+    model = build_model(model_cfg, device, seed=0)
+    inputs, samples = make_data_samples(
+        head_codec_cfg(model_cfg), batch, input_size, num_keypoints(model),
+        seed=0, with_targets=not args.infer)
+    x, samples = preprocess(model, inputs, samples, training=not args.infer)
+    if mode.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    if args.infer:
+        model.eval()
+        measure.apply_mode(model, mode, None)
+        fn = measure.make_predict(model, x, samples, device, mode, False)
+    else:
+        if mode.graph:
+            raise SystemExit('error: +graph is an inference setting '
+                             '(use --infer)')
+        cfg_train = dict(getattr(model, 'train_cfg', None) or {})
+        cfg_train['compute_acc'] = False
+        model.train_cfg = cfg_train
+        measure.apply_mode(model, mode, None)
+        optim_cfg = cfg.get('optim_wrapper',
+                            dict(optimizer=dict(type='Adam', lr=1e-3)))
+        optimizer, clip = measure.build_optimizer(model, optim_cfg)
+        fn = measure.make_train_step(model, optimizer, clip, x, samples,
+                                     device, mode)
+    for _ in range(args.warmup):
+        fn()
+    measure.synchronize(device)
+    cuda = device.startswith('cuda')
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if cuda:
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    with torch.profiler.profile(activities=activities) as prof:
+        t0 = time.perf_counter()
+        for _ in range(args.steps):
+            fn()
+        measure.synchronize(device)
+        elapsed = time.perf_counter() - t0
+    what = 'inference call' if args.infer else 'training step'
+    lines = [
+        f'## {spec.label} ({spec.config})', '',
+        f'{what}s: {args.steps} profiled after {args.warmup} warm-up, '
+        f'batch {batch}, input {input_size[0]}x{input_size[1]}, mode '
+        f'{mode.name}: {1e3 * elapsed / args.steps:.1f} ms per {what} '
+        '(profiler on)', '',
+        '### device time by category' if cuda else '### CPU time by category',
+        '', *_categories(prof, cuda, args.steps), '',
+        f'### top {args.rows} by self {"device" if cuda else "CPU"} time', '',
+        '```', _events_table(prof, device, args.rows), '```', ''
+    ]
+    del model, fn
+    if cuda:
+        torch.cuda.empty_cache()
+    return '\n'.join(lines)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    device = args.device
+    if device.startswith('cuda') and not torch.cuda.is_available():
+        raise SystemExit('error: --device cuda but no CUDA device is visible')
+    if device.startswith('cuda'):
+        torch.backends.cudnn.benchmark = True
+    specs = ([parse_config_spec(c) for c in args.configs] if args.configs
+             else [parse_config_spec(f'{label}={path}')
+                   for label, path in DEFAULT_CONFIGS
+                   if label != 'HRNet-w32'])
+    header = [
+        '# Profile: ' + ('inference' if args.infer else 'training'), '',
+        f'- device: {torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"}'
+        f'; torch {torch.__version__}',
+        '- command: `python tools/profile_step.py ' +
+        ' '.join(sys.argv[1:] if argv is None else argv) + '`', ''
+    ]
+    parts = ['\n'.join(header)]
+    for spec in specs:
+        parts.append(profile_config(spec, args, device))
+        print(parts[-1], flush=True)
+    if args.out:
+        write_atomic(args.out, '\n'.join(parts))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
