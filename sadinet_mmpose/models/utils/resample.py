@@ -48,15 +48,18 @@ def bilinear_matrix(in_size: int, out_size: int, device=None,
     key = (in_size, out_size, str(device), dtype)
     matrix = _MATRIX_CACHE.get(key)
     if matrix is None:
-        eye = torch.eye(in_size, dtype=torch.float64)
-        # channels = input index, height = signal axis, width 1 -> 1 (x1)
-        rows = F.interpolate(
-            eye.view(1, in_size, in_size, 1),
-            size=(out_size, 1),
-            mode='bilinear',
-            align_corners=False)
-        matrix = rows[0, :, :, 0].t().contiguous().to(
-            device=device, dtype=dtype)
+        # a normal tensor even when first asked for under inference mode:
+        # the cached matrix is later saved for backward in training
+        with torch.inference_mode(False), torch.no_grad():
+            eye = torch.eye(in_size, dtype=torch.float64)
+            # channels = input index, height = signal axis, width 1 -> 1
+            rows = F.interpolate(
+                eye.view(1, in_size, in_size, 1),
+                size=(out_size, 1),
+                mode='bilinear',
+                align_corners=False)
+            matrix = rows[0, :, :, 0].t().contiguous().to(
+                device=device, dtype=dtype)
         if len(_MATRIX_CACHE) >= _CACHE_LIMIT:
             _MATRIX_CACHE.pop(next(iter(_MATRIX_CACHE)))
         _MATRIX_CACHE[key] = matrix

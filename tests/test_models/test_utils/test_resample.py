@@ -98,3 +98,35 @@ def test_area_matches_interpolate(in_size, out_size):
     (g, ) = torch.autograd.grad((out * upstream).sum(), x)
     (g_ref, ) = torch.autograd.grad((ref * upstream).sum(), x)
     assert torch.allclose(g, g_ref, rtol=0, atol=1e-12)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+@pytest.mark.parametrize('amp', [None, torch.bfloat16, torch.float16])
+def test_cuda_matches_interpolate_with_and_without_autocast(amp):
+    torch.manual_seed(6)
+    x = torch.randn(8, 32, 16, 16, device='cuda', requires_grad=True)
+    upstream = torch.randn(8, 32, 64, 64, device='cuda')
+    ctx = (torch.autocast('cuda', dtype=amp) if amp else
+           torch.autocast('cuda', enabled=False))
+    with ctx:
+        out = resize_bilinear(x, (64, 64))
+        ref = _reference(x, (64, 64))
+    assert out.dtype == (amp or torch.float32)
+    tol = 1e-6 if amp is None else 1e-2
+    assert ((out.float() - ref.float()).norm() / ref.float().norm()) < tol
+    (g, ) = torch.autograd.grad((out.float() * upstream).sum(), x)
+    (g_ref, ) = torch.autograd.grad((ref.float() * upstream).sum(), x)
+    assert ((g - g_ref).norm() / g_ref.norm()) < tol
+
+
+def test_matrix_first_built_under_inference_mode_serves_training():
+    """An evaluation before training (under inference_mode) must not leave
+    inference tensors in the cache that autograd then has to save."""
+    from sadinet_mmpose.models.utils import resample
+    resample._MATRIX_CACHE.clear()
+    with torch.inference_mode():
+        resize_bilinear(torch.randn(1, 2, 3, 5), (7, 11))
+    x = torch.randn(1, 2, 3, 5, requires_grad=True)
+    resize_bilinear(x, (7, 11)).sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
