@@ -11,8 +11,9 @@ resizing to an exact fraction of the size is a plain average pool.
 
 The functions here compute the same map as ``F.interpolate`` (equal up to
 float rounding: the two terms of each bilinear sum are added in another
-order). Tensors in ``channels_last`` memory format go to ``F.interpolate``,
-whose NHWC kernel is parallel over all elements already.
+order). Tensors in ``channels_last`` memory format are resized the same way
+on their (B, H, W, C) memory (batched GEMMs, no atomic adds in the
+backward pass, unlike the NHWC interpolation kernel's).
 """
 from typing import Dict, Sequence, Tuple
 
@@ -69,16 +70,17 @@ def bilinear_matrix(in_size: int, out_size: int, device=None,
 def resize_bilinear(x: Tensor, size: Sequence[int]) -> Tensor:
     """``F.interpolate(x, size, mode='bilinear', align_corners=False)``.
 
-    Computed as one matrix product per resized axis for contiguous (NCHW)
-    input; channels_last input goes to ``F.interpolate``.
+    Computed as one matrix product per resized axis, for contiguous (NCHW)
+    and channels_last input alike; other strides, and calls inside
+    ``torch.compile``, go to ``F.interpolate``.
 
     Args:
         x (Tensor): Input of shape (B, C, H, W).
         size (Sequence[int]): Output size (H_out, W_out).
 
     Returns:
-        Tensor: Resized map of shape (B, C, H_out, W_out), contiguous for
-        contiguous input.
+        Tensor: Resized map of shape (B, C, H_out, W_out), in the input's
+        memory format.
     """
     if x.dim() != 4:
         raise ValueError('resize_bilinear: expects a (B, C, H, W) tensor, '
@@ -87,15 +89,19 @@ def resize_bilinear(x: Tensor, size: Sequence[int]) -> Tensor:
     B, C, H, W = x.shape
     if (H, W) == (out_h, out_w):
         return x
-    if (not x.is_contiguous() or x.numel() == 0
+    channels_last = (not x.is_contiguous()
+                     and x.is_contiguous(memory_format=torch.channels_last))
+    if ((not x.is_contiguous() and not channels_last) or x.numel() == 0
             or not x.is_floating_point()
             or torch.compiler.is_compiling()):
-        # NHWC kernel / inductor's own fused kernel
+        # other strides / inductor's own fused kernel
         return F.interpolate(
             x, size=(out_h, out_w), mode='bilinear', align_corners=False)
     # the dtype the products run in: autocast's, else the input's; casting
-    # here keeps autocast from copying the expanded matrix below
+    # here keeps autocast from copying the expanded matrices below
     dtype = _matmul_dtype(x)
+    if channels_last:
+        return _resize_nhwc(x.to(dtype), out_h, out_w)
     out = x.to(dtype)
     if W != out_w:
         # (B*C*H, W) @ (W, W_out): one GEMM over all rows
@@ -109,6 +115,22 @@ def resize_bilinear(x: Tensor, size: Sequence[int]) -> Tensor:
         out = torch.bmm(a_h.expand(B * C, out_h, H), maps)
         out = out.view(B, C, out_h, out.shape[-1])
     return out
+
+
+def _resize_nhwc(x: Tensor, out_h: int, out_w: int) -> Tensor:
+    """Bilinear resizing of a channels_last tensor as two batched GEMMs on
+    its (B, H, W, C) memory, without copies; returns channels_last."""
+    B, C, H, W = x.shape
+    y = x.permute(0, 2, 3, 1)  # a contiguous (B, H, W, C) view
+    if W != out_w:
+        a_w = bilinear_matrix(W, out_w, x.device, x.dtype)
+        y = torch.bmm(a_w.expand(B * H, out_w, W), y.reshape(B * H, W, C))
+        y = y.view(B, H, out_w, C)
+    if H != out_h:
+        a_h = bilinear_matrix(H, out_h, x.device, x.dtype)
+        y = torch.bmm(a_h.expand(B, out_h, H), y.reshape(B, H, out_w * C))
+        y = y.view(B, out_h, out_w, C)
+    return y.permute(0, 3, 1, 2)
 
 
 def _matmul_dtype(x: Tensor) -> torch.dtype:

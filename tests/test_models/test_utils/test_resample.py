@@ -57,12 +57,25 @@ def test_rows_sum_to_one_and_power_of_two_weights():
         'x2 up-sampling weights are 1/4, 3/4 (1 at the borders)'
 
 
-def test_channels_last_input_goes_to_interpolate():
+@pytest.mark.parametrize('in_size,out_size', SIZES)
+def test_channels_last_matches_interpolate(in_size, out_size):
     torch.manual_seed(3)
-    x = torch.randn(2, 4, 8, 8).to(memory_format=torch.channels_last)
-    out = resize_bilinear(x, (16, 16))
-    assert out.is_contiguous(memory_format=torch.channels_last)
-    assert torch.equal(out, _reference(x, (16, 16)))
+    x = torch.randn(2, 4, *in_size, dtype=torch.float64).to(
+        memory_format=torch.channels_last).requires_grad_()
+    out = resize_bilinear(x, out_size)
+    ref = _reference(x, out_size)
+    if in_size != out_size:
+        assert out.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(out, ref, rtol=0, atol=1e-12)
+    upstream = torch.randn_like(ref)
+    (g, ) = torch.autograd.grad((out * upstream).sum(), x)
+    (g_ref, ) = torch.autograd.grad((ref * upstream).sum(), x)
+    assert torch.allclose(g, g_ref, rtol=0, atol=1e-12)
+
+
+def test_other_strides_go_to_interpolate():
+    x = torch.randn(2, 4, 8, 6).transpose(2, 3)  # neither layout
+    assert torch.equal(resize_bilinear(x, (12, 16)), _reference(x, (12, 16)))
 
 
 def test_same_size_is_identity_and_bad_rank_is_an_error():
@@ -103,9 +116,12 @@ def test_area_matches_interpolate(in_size, out_size):
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
 @pytest.mark.parametrize('amp', [None, torch.bfloat16, torch.float16])
-def test_cuda_matches_interpolate_with_and_without_autocast(amp):
+@pytest.mark.parametrize('layout', [torch.contiguous_format,
+                                    torch.channels_last])
+def test_cuda_matches_interpolate_with_and_without_autocast(amp, layout):
     torch.manual_seed(6)
-    x = torch.randn(8, 32, 16, 16, device='cuda', requires_grad=True)
+    x = torch.randn(8, 32, 16, 16, device='cuda').to(
+        memory_format=layout).requires_grad_()
     upstream = torch.randn(8, 32, 64, 64, device='cuda')
     ctx = (torch.autocast('cuda', dtype=amp) if amp else
            torch.autocast('cuda', enabled=False))
