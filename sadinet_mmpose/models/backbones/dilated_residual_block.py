@@ -1,4 +1,5 @@
 """The dilated residual block of the RFM (SADI-Net, Sec. III-B, Fig. 3a)."""
+import torch
 import torch.utils.checkpoint as cp
 from mmcv.cnn import build_conv_layer, build_norm_layer
 from mmpose.models.backbones.resnet import BasicBlock
@@ -121,9 +122,11 @@ class DilatedResidualBlock(BasicBlock):
             out = self.relu(self.norm1(self.conv1(x)))
             out = self.norm2(self.conv2(out))
             out = out + self.dilated_norm(self.dilated_conv(x))
-            if self.se is not None:
-                out = self.se(out)
             identity = x if self.downsample is None else self.downsample(x)
+            if self.se is not None:
+                # SE(out) + identity in one pass: identity + out * gates
+                return torch.addcmul(identity, out,
+                                     self.se.channel_weights(out))
             return out + identity
 
         if self.with_cp and x.requires_grad:

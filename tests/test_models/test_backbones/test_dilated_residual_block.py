@@ -142,3 +142,32 @@ def test_with_cp_matches_plain_forward():
 def test_invalid_dilation():
     with pytest.raises(ValueError, match='branch_dilation'):
         DilatedResidualBlock(4, 4, branch_dilation=0)
+
+
+@pytest.mark.parametrize('se_ratio', [4, None])
+@pytest.mark.parametrize('downsample', [False, True])
+def test_forward_is_the_documented_formula(se_ratio, downsample):
+    """out = ReLU(SE(main(x) + dilated(x)) + shortcut(x)), written out with
+    separate operations (the block fuses SE and the shortcut in addcmul)."""
+    import torch.nn as nn
+    torch.manual_seed(0)
+    down = nn.Sequential(nn.Conv2d(4, 8, 1, bias=False),
+                         nn.BatchNorm2d(8)) if downsample else None
+    block = DilatedResidualBlock(4 if downsample else 8, 8, se_ratio=se_ratio,
+                                 downsample=down).double()
+    x = torch.randn(2, 4 if downsample else 8, 6, 6, dtype=torch.float64,
+                    requires_grad=True)
+    main = block.norm2(block.conv2(block.relu(block.norm1(block.conv1(x)))))
+    summed = main + block.dilated_norm(block.dilated_conv(x))
+    if se_ratio:
+        summed = block.se(summed)
+    shortcut = x if down is None else down(x)
+    ref = torch.relu(summed + shortcut)
+    out = block(x)
+    assert torch.allclose(out, ref, rtol=0, atol=1e-12)
+    upstream = torch.randn_like(out)
+    params = [x] + list(block.parameters())
+    grads = torch.autograd.grad((out * upstream).sum(), params)
+    ref_grads = torch.autograd.grad((ref * upstream).sum(), params)
+    for g, r in zip(grads, ref_grads):
+        assert torch.allclose(g, r, rtol=0, atol=1e-10)
