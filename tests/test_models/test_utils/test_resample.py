@@ -146,3 +146,15 @@ def test_matrix_first_built_under_inference_mode_serves_training():
     x = torch.randn(1, 2, 3, 5, requires_grad=True)
     resize_bilinear(x, (7, 11)).sum().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+def test_flop_counters_see_the_interpolation_ops():
+    """mmengine's counter traces the model: it must count bilinear/area
+    resizing as such, not the dense products' multiplications by zero."""
+
+    def fn(x):
+        return resize_area(resize_bilinear(x, (16, 16)), (4, 4))
+
+    graph = str(torch.jit.trace(fn, torch.randn(1, 2, 8, 8)).graph)
+    assert 'upsample_bilinear2d' in graph and 'adaptive_avg_pool2d' in graph
+    assert 'aten::matmul' not in graph and 'aten::bmm' not in graph
