@@ -72,6 +72,7 @@ class CUDAGraphCache:
         self.max_graphs = max_graphs
         self.warmup = warmup
         self._graphs = collections.OrderedDict()
+        self._weights = None
         self.disabled_reason: Optional[str] = None
         self.num_captures = 0
         self.num_replays = 0
@@ -85,10 +86,20 @@ class CUDAGraphCache:
                 and not torch.compiler.is_compiling())
 
     def _weights_key(self) -> tuple:
+        """Storage addresses of the module's parameters and buffers.
+
+        The tensors are listed once (walking the module tree costs
+        milliseconds at batch 1); their addresses are read on every call, so
+        moving or casting the module (which swaps the storage of the same
+        Parameter objects) leads to a new capture. Parameters *replaced* by
+        new objects after the first call need :meth:`clear`.
+        """
         if self.module is None:
             return ()
-        return tuple(t.data_ptr() for t in self.module.parameters()) + tuple(
-            t.data_ptr() for t in self.module.buffers())
+        if self._weights is None:
+            self._weights = list(self.module.parameters()) + list(
+                self.module.buffers())
+        return tuple([t.data_ptr() for t in self._weights])
 
     def _signature(self, x: Tensor) -> tuple:
         dev = x.device.type
@@ -164,11 +175,13 @@ class CUDAGraphCache:
     def __getstate__(self):
         state = dict(self.__dict__)
         state['_graphs'] = collections.OrderedDict()
+        state['_weights'] = None
         return state
 
     def clear(self) -> None:
         """Drop every captured graph and its memory."""
         self._graphs.clear()
+        self._weights = None
 
     def __len__(self) -> int:
         return len(self._graphs)

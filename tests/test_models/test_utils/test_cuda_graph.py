@@ -49,6 +49,19 @@ def test_cpu_calls_run_eagerly_and_options_are_checked():
         CUDAGraphCache(net, warmup=0)
 
 
+def test_weights_key_follows_storage_not_values():
+    net = _Net()
+    cache = _cache(net)
+    key = cache._weights_key()
+    with torch.no_grad():
+        net.conv.weight.mul_(2)  # an optimizer step: same storage
+    assert cache._weights_key() == key
+    net.double()  # a cast or a move: new storage, so a new capture
+    assert cache._weights_key() != key
+    assert len(cache._weights_key()) == len(list(net.parameters())) + len(
+        list(net.buffers()))
+
+
 def test_deepcopy_and_pickle_drop_graphs_and_rebind():
     net = _Net()
     cache = _cache(net)
