@@ -2,11 +2,14 @@
 # Issue 7's GPU measurements in as few calls as possible, on a lent GPU
 # machine that has torch but no network and no OpenMMLab packages.
 #
-# Usage (from the repository root, with the wheels of README "Speed on one
-# GPU" in .whl/):
-#   bash tools/gpu_session.sh install tests bench      # first call
-#   bash tools/gpu_session.sh install profile check    # second call
+# Usage, from the repository root:
+#   bash tools/gpu_session.sh fetch                    # here, with network
+#   bash tools/gpu_session.sh install tests bench      # GPU machine, 1st call
+#   bash tools/gpu_session.sh install profile check    # GPU machine, 2nd call
+# (.whl/ is git-ignored: name it in the device tool's carry list)
 # Stages:
+#   fetch    download the packages the GPU machine lacks into .whl/ (for
+#            its Python, DEVICE_PYTHON=3.12 by default)
 #   install  pip-install the carried wheels into /tmp/site (no network)
 #   tests    the GPU-marked tests (CUDA graphs, resizing on CUDA)
 #   bench    tools/benchmark.py: Hourglass-52 vs SADI-Net, batch 64, train
@@ -38,20 +41,43 @@ run() {  # run NAME CMD...: log to $OUT_DIR/NAME.log, remember a failure
     [ "$rc" -eq 0 ] || status=1
 }
 
+WHL_DIR=${WHL_DIR:-.whl}
+DEVICE_PYTHON=${DEVICE_PYTHON:-3.12}
+# the OpenMMLab stack of requirements.txt and what it needs beyond torch/numpy
+WHEELS="mmengine==0.10.7 mmcv-lite==2.1.0 mmpose==1.3.2 mmdet==3.3.0
+json_tricks==3.17.3 munkres==1.1.4 addict==2.4.0 yapf==0.43.0
+platformdirs==4.14.7 termcolor==3.3.0 terminaltables==3.1.10 cython==3.3.1
+setuptools==80.9.0"
+
 for stage in "$@"; do
     case $stage in
+    fetch)
+        mkdir -p "$WHL_DIR"
+        # shellcheck disable=SC2086
+        $PY -m pip download -q --no-deps --only-binary=:all: \
+            --python-version "$DEVICE_PYTHON" --implementation cp \
+            --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+            --platform manylinux2014_x86_64 -d "$WHL_DIR" $WHEELS || exit 2
+        # xtcocotools has no numpy-2 wheel: its source, built there; pip
+        # reads its metadata with numpy imported, so use the project's env
+        SDIST_PY=$PY
+        [ -x .venv/bin/python ] && SDIST_PY=.venv/bin/python
+        $SDIST_PY -m pip download -q --no-deps --no-binary=:all: \
+            --no-build-isolation -d "$WHL_DIR" xtcocotools==1.14.3 || exit 2
+        ls "$WHL_DIR"
+        ;;
     install)
-        if [ ! -d .whl ]; then
-            echo "no .whl/ folder: carry the wheels (README)" >&2
+        if ! ls "$WHL_DIR"/*.whl >/dev/null 2>&1; then
+            echo "no wheels in $WHL_DIR: run the fetch stage where there is a network, and carry $WHL_DIR" >&2
             exit 2
         fi
         $PY -m pip install -q --no-index --no-deps --no-compile \
-            --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 2
+            --no-cache-dir --upgrade --target /tmp/site "$WHL_DIR"/*.whl || exit 2
         export PYTHONPATH=/tmp/site:$PWD
         if ! $PY -c 'import xtcocotools' 2>/dev/null; then
             $PY -m pip install -q --no-index --no-deps --no-build-isolation \
                 --no-cache-dir --target /tmp/site \
-                .whl/xtcocotools-*.tar.gz || exit 2
+                "$WHL_DIR"/xtcocotools-*.tar.gz || exit 2
         fi
         $PY -c 'import torch, mmpose, sadinet_mmpose; print("torch",
 torch.__version__, "mmpose", mmpose.__version__, "cuda",
@@ -81,7 +107,7 @@ torch.cuda.get_device_name())' || exit 2
             --data-root /tmp/synthetic_check --out "$OUT_DIR/train_check.md"
         ;;
     *)
-        echo "unknown stage '$stage' (install tests bench profile check)" >&2
+        echo "unknown stage '$stage' (fetch install tests bench profile check)" >&2
         exit 2
         ;;
     esac
