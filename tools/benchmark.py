@@ -280,8 +280,11 @@ def bench_latency(base_model, model_cfg: Dict, mode: Mode, batch: int,
             x = x.contiguous(memory_format=torch.channels_last)
         measure.apply_mode(model, mode, st['compile_mode'])
         fn = measure.make_predict(model, x, samples, device, mode, flip)
-        return measure.time_latency(fn, st['latency_warmup'],
-                                    st['latency_iters'], device)
+        result = measure.time_latency(fn, st['latency_warmup'],
+                                      st['latency_iters'], device)
+        if mode.graph:
+            result.update(measure.graph_report(model, device))
+        return result
     finally:
         if fresh:
             del model

@@ -91,6 +91,15 @@ def test_graph_mode_wraps_stock_and_own_estimators(tool):
             self.graphs = on
 
     assert apply_mode(Own(), parse_mode('graph'), None).graphs is True
+
+    # a +graph latency must come from replayed graphs on CUDA
+    from benchmark_utils.measure import graph_report
+    assert graph_report(stock, 'cpu') == dict(graph_captures=0,
+                                              graph_replays=0)
+    with pytest.raises(RuntimeError, match='no CUDA graph was replayed'):
+        graph_report(stock, 'cuda')
+    with pytest.raises(RuntimeError, match='no CUDA graph cache'):
+        graph_report(Stock(), 'cuda')
     with pytest.raises(SystemExit, match='inference setting'):
         tool.main(['--device', 'cpu', '--train-modes', 'bf16+graph',
                    '--no-write'])

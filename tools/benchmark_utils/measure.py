@@ -315,6 +315,32 @@ def apply_mode(model: nn.Module, mode: Mode, compile_mode: Optional[str]):
     return model
 
 
+def graph_report(model: nn.Module, device: str) -> Dict:
+    """How the ``+graph`` mode ran: graphs captured and replays.
+
+    On CUDA a ``+graph`` latency that replayed no graph (capture failed and
+    fell back to eager) would be a misleading number: it raises instead.
+
+    Returns:
+        dict: ``graph_captures``, ``graph_replays``.
+
+    Raises:
+        RuntimeError: On CUDA when no graph was replayed.
+    """
+    from sadinet_mmpose.models.utils import CUDAGraphCache
+    cache = getattr(model, 'cuda_graphs', None)
+    if cache is None and isinstance(getattr(model, 'extract_feat', None),
+                                    CUDAGraphCache):
+        cache = model.extract_feat
+    if cache is None:
+        raise RuntimeError('+graph: the model has no CUDA graph cache')
+    if str(device).startswith('cuda') and cache.num_replays == 0:
+        raise RuntimeError('+graph: no CUDA graph was replayed ('
+                           f'{cache.disabled_reason or "not applicable"})')
+    return dict(graph_captures=cache.num_captures,
+                graph_replays=cache.num_replays)
+
+
 def make_train_step(model: nn.Module, optimizer, clip: Optional[Dict],
                     inputs: torch.Tensor, samples: List, device: str,
                     mode: Mode) -> Callable[[], torch.Tensor]:
