@@ -84,8 +84,7 @@ torch.__version__, "mmpose", mmpose.__version__, "cuda",
 torch.cuda.get_device_name())' || exit 2
         ;;
     tests)
-        run gpu_tests $PY -m pytest -q -m gpu -p no:cacheprovider \
-            tests/test_models/test_utils
+        run gpu_tests $PY -m pytest -q -m gpu -p no:cacheprovider tests
         ;;
     bench)
         run benchmark $PY tools/benchmark.py --device cuda --batch 64 \
