@@ -1,6 +1,26 @@
-"""Shared helpers for the tests: random batches for any heatmap config."""
+"""Shared helpers for the tests: random batches for any heatmap config, and
+the repository's tools loaded as modules."""
+import importlib.util
+import os.path as osp
+import sys
+
 import numpy as np
 import torch
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TOOLS = osp.join(REPO, 'tools')
+
+
+def load_tool(filename: str):
+    """Import ``tools/<filename>`` as a module (its helpers importable)."""
+    if TOOLS not in sys.path:
+        sys.path.insert(0, TOOLS)
+    name = 'sadinet_tool_' + osp.splitext(filename)[0]
+    spec = importlib.util.spec_from_file_location(name,
+                                                  osp.join(TOOLS, filename))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def make_batch(decoder_cfg: dict, batch_size: int, num_keypoints: int,

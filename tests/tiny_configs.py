@@ -90,3 +90,16 @@ def sadinet_tiny_config(data_root: str, max_epochs: int = 2, batch_size: int = 2
     """Text of a tiny config: a narrow SADI-Net on the MPII sample."""
     return stock_tiny_config(data_root, max_epochs=max_epochs, batch_size=batch_size,
                              model=SADINET_MODEL, codec=SADINET_CODEC)
+
+
+def model_only_config(codec: str, model: str) -> str:
+    """Text of a config with a model, its codec and an optimizer but no data
+    (what ``tools/benchmark.py`` and ``tools/profile_step.py`` read)."""
+    return f'''
+_base_ = ['mmpose::_base_/default_runtime.py']
+custom_imports = dict(imports=['sadinet_mmpose'], allow_failed_imports=False)
+codec = {codec}
+optim_wrapper = dict(optimizer=dict(type='Adam', lr=1e-3),
+                     clip_grad=dict(max_norm=5.0))
+model = {model}
+'''

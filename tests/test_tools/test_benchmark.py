@@ -3,41 +3,23 @@
 The model is MMPose's ResNet-18 + HeatmapHead at 64x64 (tests/tiny_configs'
 model), written as a config into ``tmp_path``; 1 warm-up + 1 timed step.
 """
-import importlib.util
 import json
 import os.path as osp
 import sys
 
 import pytest
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TOOLS = osp.join(REPO, 'tools')
-sys.path.insert(0, osp.join(REPO, 'tests'))
-from tiny_configs import STOCK_CODEC, STOCK_MODEL  # noqa: E402
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from helpers import load_tool  # noqa: E402
+from tiny_configs import (STOCK_CODEC, STOCK_MODEL,  # noqa: E402
+                          model_only_config)
 
-TINY_CONFIG = f'''
-_base_ = ['mmpose::_base_/default_runtime.py']
-custom_imports = dict(imports=['sadinet_mmpose'], allow_failed_imports=False)
-codec = {STOCK_CODEC}
-optim_wrapper = dict(optimizer=dict(type='Adam', lr=1e-3),
-                     clip_grad=dict(max_norm=5.0))
-model = {STOCK_MODEL}
-'''
-
-
-def _load_tool():
-    if TOOLS not in sys.path:
-        sys.path.insert(0, TOOLS)
-    spec = importlib.util.spec_from_file_location(
-        'sadinet_benchmark_tool', osp.join(TOOLS, 'benchmark.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+TINY_CONFIG = model_only_config(STOCK_CODEC, STOCK_MODEL)
 
 
 @pytest.fixture(scope='module')
 def tool():
-    return _load_tool()
+    return load_tool('benchmark.py')
 
 
 @pytest.fixture

@@ -1,34 +1,20 @@
 """tools/profile_step.py on CPU with tiny SADI-Net and stock configs."""
-import importlib.util
 import os.path as osp
 import sys
 
 import pytest
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TOOLS = osp.join(REPO, 'tools')
-sys.path.insert(0, osp.join(REPO, 'tests'))
-from tiny_configs import SADINET_CODEC, SADINET_MODEL  # noqa: E402
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from helpers import load_tool  # noqa: E402
+from tiny_configs import (SADINET_CODEC, SADINET_MODEL,  # noqa: E402
+                          model_only_config)
 
-TINY_SADINET = f'''
-_base_ = ['mmpose::_base_/default_runtime.py']
-custom_imports = dict(imports=['sadinet_mmpose'], allow_failed_imports=False)
-codec = {SADINET_CODEC}
-optim_wrapper = dict(optimizer=dict(type='Adam', lr=1e-3),
-                     clip_grad=dict(max_norm=5.0))
-model = {SADINET_MODEL}
-'''
+TINY_SADINET = model_only_config(SADINET_CODEC, SADINET_MODEL)
 
 
 @pytest.fixture(scope='module')
 def tool():
-    if TOOLS not in sys.path:
-        sys.path.insert(0, TOOLS)
-    spec = importlib.util.spec_from_file_location(
-        'sadinet_profile_tool', osp.join(TOOLS, 'profile_step.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('profile_step.py')
 
 
 def test_categories(tool):
