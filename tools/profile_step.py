@@ -5,7 +5,8 @@ targets from the config's codec, the same training step and modes), runs a
 few warm-up steps, then records ``--steps`` steps with ``torch.profiler``.
 Prints and writes, per config:
 
-- the time per step (between two synchronisations, profiler on),
+- the time per step (between two synchronisations, profiler on) and the
+  PyTorch operations called per step (launch overhead at small batch),
 - device time by category (convolution, its layout conversions, norms,
   element-wise, resizing, copies, reductions, GEMM, other): what the
   extra modules of a model cost beyond their FLOPs,
@@ -127,6 +128,21 @@ def _categories(prof, cuda: bool, steps: int) -> List[str]:
     return lines
 
 
+def count_operations(prof) -> int:
+    """PyTorch operators called from Python (not from inside another
+    operator): on a GPU each launches one or more kernels, so at small
+    batch this count bounds the time by launch overhead."""
+    count = 0
+    for evt in prof.events():
+        if not evt.name.startswith('aten::'):
+            continue
+        parent = evt.cpu_parent
+        while parent is not None and not parent.name.startswith('aten::'):
+            parent = parent.cpu_parent
+        count += parent is None
+    return count
+
+
 def _is_kernel(evt) -> bool:
     """Device kernels and memcpys (not the aten operators around them)."""
     return not evt.key.startswith(('aten::', 'autograd::', 'Optimizer',
@@ -182,7 +198,8 @@ def profile_config(spec, args, device: str) -> str:
         f'{what}s: {args.steps} profiled after {args.warmup} warm-up, '
         f'batch {batch}, input {input_size[0]}x{input_size[1]}, mode '
         f'{mode.name}: {1e3 * elapsed / args.steps:.1f} ms per {what} '
-        '(profiler on)', '',
+        f'(profiler on), {count_operations(prof) / args.steps:.0f} PyTorch '
+        f'operations per {what}', '',
         '### device time by category' if cuda else '### CPU time by category',
         '', *_categories(prof, cuda, args.steps), '',
         f'### top {args.rows} by self {"device" if cuda else "CPU"} time', '',

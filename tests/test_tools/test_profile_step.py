@@ -42,6 +42,7 @@ def test_profiles_a_tiny_sadinet_on_cpu(tool, tmp_path, capsys, infer):
     text = out.read_text()
     kind = 'inference call' if infer else 'training step'
     assert f'ms per {kind}' in text and '## tiny' in text
+    assert f'PyTorch operations per {kind}' in text
     assert '| category | ms per step | share |' in text
     assert '| convolution |' in text and '| total |' in text
     assert '## tiny' in capsys.readouterr().out
@@ -53,3 +54,14 @@ def test_graph_is_refused_for_training(tool, tmp_path):
     with pytest.raises(SystemExit, match='inference setting'):
         tool.main(['--configs', f'tiny={cfg}', '--device', 'cpu',
                    '--mode', 'fp32+graph', '--warmup', '1', '--steps', '1'])
+
+
+def test_count_operations_counts_calls_from_python_only(tool):
+    import torch
+    x = torch.randn(4, 4)
+    with torch.profiler.profile(
+            activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        y = x + 1  # aten::add
+        y = torch.nn.functional.linear(y, x)  # aten::linear (calls others)
+        y.sum()  # aten::sum
+    assert tool.count_operations(prof) == 3
