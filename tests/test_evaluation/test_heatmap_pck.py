@@ -53,7 +53,10 @@ def test_no_valid_keypoint_gives_zero_and_perfect_gives_one():
 
 
 def test_bfloat16_input_and_shape_errors():
-    hm = torch.rand(2, 3, 8, 8)
+    # Gaussian peaks (1.0 at the centre, 0.88 next to it) keep their
+    # arg-max in bfloat16; uniform noise would not
+    hm = _gaussians(torch.tensor([[[1, 2], [5, 5], [7, 0]],
+                                  [[3, 3], [0, 6], [4, 1]]]), (8, 8))
     mask = torch.ones(2, 3, dtype=torch.bool)
     assert heatmap_pck_accuracy(hm.bfloat16(), hm, mask).item() == 1.0
     with pytest.raises(ValueError, match='one shape'):
