@@ -1,16 +1,14 @@
 """Leeds Sports Pose (LSP / LSPET) dataset for MMPose."""
-import json
 import os.path as osp
 from typing import List, Tuple
 
 import numpy as np
-from mmengine.fileio import get_local_path
 from mmpose.datasets.datasets.base import BaseCocoStyleDataset
 from mmpose.registry import DATASETS
 
 from .lsp_convert import JSON_FORMAT
 from .validation import (SkippedRecords, check_joint_count,
-                         nonfinite_labelled, require_file)
+                         load_json_annotations, nonfinite_labelled)
 
 LSP_METAINFO_FILE = osp.join(osp.dirname(osp.abspath(__file__)), 'metainfo',
                              'lsp.py')
@@ -52,14 +50,8 @@ class LSPDataset(BaseCocoStyleDataset):
         Returns:
             tuple: ``instance_list`` and ``image_list`` as in MMPose.
         """
-        require_file(self.ann_file, f'{type(self).__name__} annotation file')
-        with get_local_path(self.ann_file) as local_path:
-            try:
-                with open(local_path) as f:
-                    doc = json.load(f)
-            except ValueError as e:
-                raise ValueError(
-                    f'{self.ann_file}: not valid JSON ({e})') from e
+        doc = load_json_annotations(
+            self.ann_file, f'{type(self).__name__} annotation file')
         records = doc.get('annotations') if isinstance(doc, dict) else doc
         if not isinstance(records, list):
             raise ValueError(f'{self.ann_file}: expected a list of records or '

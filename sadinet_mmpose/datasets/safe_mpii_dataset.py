@@ -1,15 +1,14 @@
 """MPII dataset with explicit checks of its input files and records."""
-import json
 import os.path as osp
 from typing import List, Tuple
 
 import numpy as np
-from mmengine.fileio import get_local_path
 from mmpose.datasets import MpiiDataset
 from mmpose.registry import DATASETS
 
 from .validation import (SkippedRecords, check_joint_count,
-                         nonfinite_labelled, require_file)
+                         load_json_annotations, nonfinite_labelled,
+                         require_file)
 
 
 def _mpii_metainfo() -> dict:
@@ -48,14 +47,8 @@ class SafeMpiiDataset(MpiiDataset):
     METAINFO: dict = _mpii_metainfo()
 
     def _check_records(self) -> Tuple[SkippedRecords, int]:
-        require_file(self.ann_file, f'{type(self).__name__} annotation file')
-        with get_local_path(self.ann_file) as local_path:
-            try:
-                with open(local_path) as f:
-                    anns = json.load(f)
-            except ValueError as e:
-                raise ValueError(
-                    f'{self.ann_file}: not valid JSON ({e})') from e
+        anns = load_json_annotations(
+            self.ann_file, f'{type(self).__name__} annotation file')
         if not isinstance(anns, list):
             raise ValueError(f'{self.ann_file}: expected a JSON list of MPII '
                              'records')

@@ -86,6 +86,33 @@ def require_file(path: Optional[str], what: str) -> str:
     return path
 
 
+def load_json_annotations(path: Optional[str], what: str):
+    """Read a JSON annotation file, or raise an error naming it.
+
+    Args:
+        path (str): The file (local, or any backend mmengine's
+            ``get_local_path`` reads).
+        what (str): What the file is, for the message.
+
+    Returns:
+        The parsed JSON document.
+
+    Raises:
+        FileNotFoundError: If ``path`` is not a file.
+        ValueError: If it is not valid JSON (naming the file).
+    """
+    import json
+
+    from mmengine.fileio import get_local_path
+    require_file(path, what)
+    with get_local_path(path) as local_path:
+        try:
+            with open(local_path) as f:
+                return json.load(f)
+        except ValueError as e:
+            raise ValueError(f'{path}: not valid JSON ({e})') from e
+
+
 def check_joint_count(joints: np.ndarray, num_keypoints: int, source: str,
                       index: int, image: str = '') -> None:
     """Raise ``ValueError`` unless ``joints`` has shape (num_keypoints, 2).
