@@ -47,10 +47,8 @@ import torch  # noqa: E402
 
 from benchmark_utils.models import (DEFAULT_CONFIGS, REPO_ROOT,  # noqa: E402
                                     ModelSpec, build_model, config_input_size,
-                                    head_codec_cfg, import_plugin,
-                                    load_config, make_data_samples,
-                                    num_keypoints, parse_config_spec,
-                                    prepare_model_cfg, preprocess)
+                                    import_plugin, load_config,
+                                    parse_config_spec, prepare_model_cfg)
 
 PLUGIN_ERROR = import_plugin()  # before mmpose.models; errors are reported
 
@@ -230,31 +228,16 @@ def _cleanup(device: str, compiled: bool = False) -> None:
         torch.cuda.empty_cache()
 
 
-def _set_compute_acc(model, on: bool) -> None:
-    cfg = dict(getattr(model, 'train_cfg', None) or {})
-    cfg['compute_acc'] = on
-    model.train_cfg = cfg
-
-
 def bench_train_mode(model_cfg: Dict, optim_cfg: Dict, mode: Mode,
                      st: Dict, input_size, memory_kind_out: Dict) -> Dict:
     """One training mode of one model, from a freshly built model."""
     device = st['device']
     model = build_model(model_cfg, device, seed=st['seed'])
     try:
-        if st['train_acc'] == 'off':
-            _set_compute_acc(model, False)
-        k = num_keypoints(model)
-        inputs, samples = make_data_samples(
-            head_codec_cfg(model_cfg), st['batch'], input_size, k,
-            seed=st['seed'])
-        x, samples = preprocess(model, inputs, samples, training=True)
-        if mode.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        measure.apply_mode(model, mode, st['compile_mode'])
-        optimizer, clip = measure.build_optimizer(model, optim_cfg)
-        step = measure.make_train_step(model, optimizer, clip, x, samples,
-                                       device, mode)
+        step = measure.setup_train_step(
+            model, model_cfg, optim_cfg, mode, st['batch'], input_size,
+            device, seed=st['seed'], compute_acc=st['train_acc'] != 'off',
+            compile_mode=st['compile_mode'])
         meter = measure.MemoryMeter(device)
         memory_kind_out['kind'] = meter.kind
         return measure.time_train(step, st['batch'], st['warmup'],
@@ -271,15 +254,9 @@ def bench_latency(base_model, model_cfg: Dict, mode: Mode, batch: int,
     fresh = mode.channels_last or mode.compile or mode.graph
     model = build_model(model_cfg, device, st['seed']) if fresh else base_model
     try:
-        model.eval()
-        inputs, samples = make_data_samples(
-            head_codec_cfg(model_cfg), batch, input_size,
-            num_keypoints(model), seed=st['seed'], with_targets=False)
-        x, samples = preprocess(model, inputs, samples, training=False)
-        if mode.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        measure.apply_mode(model, mode, st['compile_mode'])
-        fn = measure.make_predict(model, x, samples, device, mode, flip)
+        fn = measure.setup_predict(model, model_cfg, mode, batch, input_size,
+                                   device, flip, seed=st['seed'],
+                                   compile_mode=st['compile_mode'])
         result = measure.time_latency(fn, st['latency_warmup'],
                                       st['latency_iters'], device)
         if mode.graph:

@@ -35,11 +35,9 @@ for _p in (_HERE, osp.dirname(_HERE)):
 import torch  # noqa: E402
 
 from benchmark_utils.models import (DEFAULT_CONFIGS, build_model,  # noqa: E402
-                                    config_input_size, head_codec_cfg,
-                                    import_plugin, load_config,
-                                    make_data_samples, num_keypoints,
-                                    parse_config_spec, prepare_model_cfg,
-                                    preprocess)
+                                    config_input_size, import_plugin,
+                                    load_config, parse_config_spec,
+                                    prepare_model_cfg)
 
 import_plugin()
 
@@ -155,30 +153,17 @@ def profile_config(spec, args, device: str) -> str:
     input_size = config_input_size(cfg, args.input_size)
     mode = measure.parse_mode(args.mode)
     batch = args.batch or (64 if device.startswith('cuda') else 2)
+    if mode.graph and not args.infer:
+        raise SystemExit('error: +graph is an inference setting (use --infer)')
     model = build_model(model_cfg, device, seed=0)
-    inputs, samples = make_data_samples(
-        head_codec_cfg(model_cfg), batch, input_size, num_keypoints(model),
-        seed=0, with_targets=not args.infer)
-    x, samples = preprocess(model, inputs, samples, training=not args.infer)
-    if mode.channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
     if args.infer:
-        model.eval()
-        measure.apply_mode(model, mode, None)
-        fn = measure.make_predict(model, x, samples, device, mode, False)
+        fn = measure.setup_predict(model, model_cfg, mode, batch, input_size,
+                                   device, flip=False)
     else:
-        if mode.graph:
-            raise SystemExit('error: +graph is an inference setting '
-                             '(use --infer)')
-        cfg_train = dict(getattr(model, 'train_cfg', None) or {})
-        cfg_train['compute_acc'] = False
-        model.train_cfg = cfg_train
-        measure.apply_mode(model, mode, None)
         optim_cfg = cfg.get('optim_wrapper',
                             dict(optimizer=dict(type='Adam', lr=1e-3)))
-        optimizer, clip = measure.build_optimizer(model, optim_cfg)
-        fn = measure.make_train_step(model, optimizer, clip, x, samples,
-                                     device, mode)
+        fn = measure.setup_train_step(model, model_cfg, optim_cfg, mode,
+                                      batch, input_size, device)
     for _ in range(args.warmup):
         fn()
     measure.synchronize(device)

@@ -379,6 +379,54 @@ def make_train_step(model: nn.Module, optimizer, clip: Optional[Dict],
     return step
 
 
+def set_compute_acc(model: nn.Module, on: bool) -> None:
+    """Switch the head's training accuracy (``train_cfg.compute_acc``)."""
+    cfg = dict(getattr(model, 'train_cfg', None) or {})
+    cfg['compute_acc'] = on
+    model.train_cfg = cfg
+
+
+def _random_batch(model: nn.Module, model_cfg: Dict, batch: int, input_size,
+                  mode: Mode, seed: int, training: bool):
+    """Normalised random inputs (in the mode's memory format) and samples."""
+    from .models import (head_codec_cfg, make_data_samples, num_keypoints,
+                         preprocess)
+    inputs, samples = make_data_samples(
+        head_codec_cfg(model_cfg), batch, input_size, num_keypoints(model),
+        seed=seed, with_targets=training)
+    x, samples = preprocess(model, inputs, samples, training=training)
+    if mode.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x, samples
+
+
+def setup_train_step(model: nn.Module, model_cfg: Dict, optim_cfg: Dict,
+                     mode: Mode, batch: int, input_size, device: str,
+                     seed: int = 0, compute_acc: bool = False,
+                     compile_mode: Optional[str] = None) -> Callable:
+    """Random training data for ``model``, the mode applied, the config's
+    optimizer built: the closure of :func:`make_train_step`."""
+    if not compute_acc:
+        set_compute_acc(model, False)
+    x, samples = _random_batch(model, model_cfg, batch, input_size, mode,
+                               seed, training=True)
+    apply_mode(model, mode, compile_mode)
+    optimizer, clip = build_optimizer(model, optim_cfg)
+    return make_train_step(model, optimizer, clip, x, samples, device, mode)
+
+
+def setup_predict(model: nn.Module, model_cfg: Dict, mode: Mode, batch: int,
+                  input_size, device: str, flip: bool, seed: int = 0,
+                  compile_mode: Optional[str] = None) -> Callable:
+    """``model`` in eval mode with random inputs and the mode applied: the
+    closure of :func:`make_predict`."""
+    model.eval()
+    x, samples = _random_batch(model, model_cfg, batch, input_size, mode,
+                               seed, training=False)
+    apply_mode(model, mode, compile_mode)
+    return make_predict(model, x, samples, device, mode, flip)
+
+
 def time_train(step: Callable[[], torch.Tensor], batch: int, warmup: int,
                iters: int, device: str,
                memory: Optional[MemoryMeter] = None) -> Dict:
