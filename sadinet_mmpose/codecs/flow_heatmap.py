@@ -83,6 +83,7 @@ class FlowHeatmapCodec(BaseKeypointCodec):
         self.sigma = sigma
         self.refine = refine
         self.blur_kernel_size = blur_kernel_size
+        self._blur_kernels = {}  # (size, device) -> kernel, see _blur_kernel
         self.scale_factor = (np.array(input_size, dtype=np.float32) /
                              np.array(heatmap_size, dtype=np.float32))
 
@@ -159,13 +160,14 @@ class FlowHeatmapCodec(BaseKeypointCodec):
         host-to-device copy per call)."""
         import cv2
         import torch
-        cache = self.__dict__.setdefault('_blur_kernels', {})
         key = (size, str(device))
-        if key not in cache:
-            cache[key] = torch.from_numpy(
-                cv2.getGaussianKernel(size, 0).astype(np.float32)).to(
-                    device).reshape(-1)
-        return cache[key]
+        if key not in self._blur_kernels:
+            # a normal tensor even when first asked for in inference mode
+            with torch.inference_mode(False):
+                self._blur_kernels[key] = torch.from_numpy(
+                    cv2.getGaussianKernel(size, 0).astype(np.float32)).to(
+                        device).reshape(-1)
+        return self._blur_kernels[key]
 
     def batch_decode_tensor(self, heatmaps) -> Tuple[np.ndarray, np.ndarray]:
         """Decode a whole batch on the heatmaps' device (vectorised DARK).
