@@ -148,7 +148,10 @@ def _is_kernel(evt) -> bool:
 
 
 def profile_config(spec, args, device: str) -> str:
-    cfg = load_config(spec.config)
+    try:
+        cfg = load_config(spec.config)
+    except (OSError, ValueError, SyntaxError) as e:
+        raise SystemExit(f'error: {spec.label}: {e}') from e
     model_cfg = prepare_model_cfg(cfg, args.input_size)
     input_size = config_input_size(cfg, args.input_size)
     mode = measure.parse_mode(args.mode)
@@ -201,6 +204,10 @@ def main(argv=None) -> int:
     device = args.device
     if device.startswith('cuda') and not torch.cuda.is_available():
         raise SystemExit('error: --device cuda but no CUDA device is visible')
+    try:
+        measure.parse_mode(args.mode)
+    except ValueError as e:
+        raise SystemExit(f'error: --mode: {e}') from e
     if device.startswith('cuda'):
         torch.backends.cudnn.benchmark = True
     specs = ([parse_config_spec(c) for c in args.configs] if args.configs

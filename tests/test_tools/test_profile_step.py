@@ -65,3 +65,11 @@ def test_count_operations_counts_calls_from_python_only(tool):
         y = torch.nn.functional.linear(y, x)  # aten::linear (calls others)
         y.sum()  # aten::sum
     assert tool.count_operations(prof) == 3
+
+
+def test_bad_mode_and_missing_config_are_one_line_errors(tool, tmp_path):
+    with pytest.raises(SystemExit, match=r"--mode: mode 'int8': unknown"):
+        tool.main(['--device', 'cpu', '--mode', 'int8'])
+    missing = tmp_path / 'missing.py'
+    with pytest.raises(SystemExit, match=r'error: x: config not found: .*missing.py'):
+        tool.main(['--device', 'cpu', '--configs', f'x={missing}'])
