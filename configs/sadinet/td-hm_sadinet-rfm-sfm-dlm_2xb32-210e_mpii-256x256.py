@@ -12,9 +12,13 @@ custom_imports = dict(imports=['sadinet_mmpose'], allow_failed_imports=False)
 train_cfg = dict(max_epochs=210, val_interval=10)
 
 # optimizer: the paper's Adam 1e-3; gradient clipping guards the flow's
-# log-likelihood against rare spikes (RLE's fix for NaN).
+# log-likelihood against rare spikes (RLE's fix for NaN). fused=True: PyTorch's
+# one-kernel Adam (the same update as the default multi-tensor one, in one
+# pass over the 151 M parameters and their moments instead of one per
+# elementary operation; CPU and CUDA).
 optim_wrapper = dict(
-    optimizer=dict(type='Adam', lr=1e-3), clip_grad=dict(max_norm=5.0, norm_type=2))
+    optimizer=dict(type='Adam', lr=1e-3, fused=True),
+    clip_grad=dict(max_norm=5.0, norm_type=2))
 
 # learning policy
 param_scheduler = [

@@ -51,3 +51,41 @@ def test_config_builds_and_trains_one_step(path):
     assert losses and all(math.isfinite(v) for v in losses.values()), (path, losses)
     changed = sum(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
     assert changed > 0.9 * len(before), f'{path}: only {changed}/{len(before)} tensors updated'
+
+
+FUSED_ADAM_CONFIGS = [
+    'configs/sadinet/td-hm_sadinet-rfm-sfm-dlm_2xb32-210e_mpii-256x256.py',
+    'configs/sadinet/td-hm_sadinet-rfm-sfm-dlm_fast-bf16-cl_2xb32-210e_mpii-256x256.py',
+    'configs/synthetic/td-hm_sadinet-tiny_1xb32-10e_synthetic-mpii-128x128.py',
+]
+
+
+@pytest.mark.parametrize('rel', FUSED_ADAM_CONFIGS)
+def test_config_adam_is_fused_and_same_update(rel):
+    """The configs' fused Adam builds through mmengine and updates the
+    weights as PyTorch's default (multi-tensor) Adam does (float64, so that
+    rounding cannot hide a different update)."""
+    from mmengine.optim import build_optim_wrapper
+    cfg = Config.fromfile(osp.join(REPO, rel))
+    opt_cfg = dict(cfg.optim_wrapper.optimizer)
+    assert opt_cfg.get('fused') is True, rel
+
+    def run(optimizer_cfg):
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3),
+                                  torch.nn.BatchNorm2d(8)).double()
+        wrapper = build_optim_wrapper(
+            net, dict(type='OptimWrapper', optimizer=optimizer_cfg,
+                      clip_grad=cfg.optim_wrapper.get('clip_grad')))
+        x = torch.randn(2, 3, 9, 9, dtype=torch.float64,
+                        generator=torch.Generator().manual_seed(1))
+        for _ in range(3):
+            wrapper.update_params(net(x).square().mean())
+        return wrapper.optimizer, [p.detach() for p in net.parameters()]
+
+    fused_opt, fused = run(opt_cfg)
+    assert fused_opt.defaults['fused'] is True
+    plain_opt, plain = run(dict(opt_cfg, fused=None))
+    assert not plain_opt.defaults.get('fused')
+    for a, b in zip(fused, plain):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
