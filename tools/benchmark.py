@@ -121,6 +121,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--ref-label', default='Hourglass-52',
                    help='label of the reference model for the ratio columns '
                    '(the first model if absent)')
+    p.add_argument('--ladder', action='store_true',
+                   help='marginal-cost table: each model against the one '
+                   'before it in --configs (default: every larger model '
+                   'against the reference)')
     p.add_argument('--skip-flops', action='store_true',
                    help='do not count FLOPs (no TFLOP/s columns then)')
     p.add_argument('--threads', type=int, default=None,
@@ -213,7 +217,8 @@ def resolve_settings(args: argparse.Namespace) -> Dict:
                 latency_warmup=pick('latency_warmup'),
                 latency_iters=pick('latency_iters'), train_acc=args.train_acc,
                 compile_mode=args.compile_mode, peak_tflops=args.peak_tflops,
-                ref_label=args.ref_label, skip_flops=args.skip_flops,
+                ref_label=args.ref_label, ladder=args.ladder,
+                skip_flops=args.skip_flops,
                 seed=args.seed, out=out, json=json_path)
 
 

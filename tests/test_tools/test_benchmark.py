@@ -99,6 +99,47 @@ def test_write_atomic_keeps_previous(tool, tmp_path):
             if p.name.endswith('.tmp')] == []
 
 
+def _fake_results(ladder):
+    def model(label, gmacs, s_per_iter):
+        train = {mode: dict(s_per_iter=s, img_s=64 / s,
+                            tflops=64 / s * gmacs * 6e9 / 1e12)
+                 for mode, s in s_per_iter.items()}
+        return dict(label=label, status='ok', macs=gmacs * 1e9, train=train)
+    return dict(
+        meta=dict(ref_label='A', settings=dict(batch=64, ladder=ladder)),
+        models=[model('A', 10, dict(fp32=0.1, bf16=0.05)),
+                model('B', 15, dict(fp32=0.2, bf16=0.05)),
+                model('C', 20, dict(fp32=0.25)),
+                dict(label='broken', status='error')])
+
+
+def test_marginal_cost_table(tool):
+    from benchmark_utils.report import marginal_table
+    text = marginal_table(_fake_results(ladder=False))
+    rows = [r for r in text.splitlines()[2:]]
+    # B against A in fp32: 5 GMACs x 6 x 64 = 1.92 TFLOP in 0.1 s extra
+    assert rows[0] == ('| B | A | fp32 | 5.00 | 100.0 | 19.200 | 38.400 '
+                       '| 0.50 |')
+    # no extra time: the added part is free
+    assert rows[1].startswith('| B | A | bf16 | 5.00 | 0.0 | free')
+    # C against A (not against B): 10 GMACs x 384 = 3.84 TFLOP in 0.15 s
+    assert rows[2] == ('| C | A | fp32 | 10.00 | 150.0 | 25.600 | 38.400 '
+                       '| 0.67 |')
+    assert len(rows) == 3  # C has no bf16; the broken model is left out
+    # ladder: each model against the one before it
+    rows = marginal_table(_fake_results(ladder=True)).splitlines()[2:]
+    assert [r.split(' | ')[:3] for r in rows] == [
+        ['| B', 'A', 'fp32'], ['| B', 'A', 'bf16'], ['| C', 'B', 'fp32']]
+    assert rows[2].endswith('| 5.00 | 50.0 | 38.400 | 28.800 | 1.33 |')
+    # a JSON without the 'ladder' setting (older runs) renders as default
+    old = _fake_results(ladder=False)
+    del old['meta']['settings']['ladder']
+    assert marginal_table(old) == text
+    # one model: nothing to set against, no table
+    assert marginal_table(dict(meta=old['meta'],
+                               models=old['models'][:1])) is None
+
+
 @pytest.mark.slow
 def test_benchmark_tiny_cpu(tool, tiny_cfg, tmp_path, capsys):
     out = tmp_path / 'bench.md'

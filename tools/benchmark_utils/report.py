@@ -87,6 +87,60 @@ def train_table(results: Dict) -> str:
     return md_table(header, rows)
 
 
+def marginal_pairs(results: Dict) -> List[tuple]:
+    """``(model, against)`` pairs of the marginal-cost table.
+
+    With ``--ladder`` each model is set against the one before it in the
+    ``--configs`` order (a ladder of added parts); otherwise every model with
+    more multiply-adds than the reference is set against the reference.
+    """
+    meta = results['meta']
+    ok = [m for m in results['models']
+          if m['status'] == 'ok' and m.get('macs')]
+    if (meta.get('settings') or {}).get('ladder'):
+        return list(zip(ok[1:], ok[:-1]))
+    ref = next((m for m in ok if m['label'] == meta.get('ref_label')), None)
+    if ref is None:
+        return []
+    return [(m, ref) for m in ok
+            if m is not ref and m['macs'] > ref['macs']]
+
+
+def marginal_table(results: Dict) -> Optional[str]:
+    """Table: what the added multiply-adds cost in time, per training mode.
+
+    For a model against a smaller one, the extra training FLOPs per step
+    (GMACs difference x 2 x 3 x batch) over the extra seconds per step is
+    the rate at which the added parts run. If it is at least the smaller
+    model's own FLOP rate, the added parts cost their FLOPs and no more.
+    """
+    batch = (results['meta'].get('settings') or {}).get('batch')
+    rows = []
+    for m, base in marginal_pairs(results):
+        for mode, t in m.get('train', {}).items():
+            b = base.get('train', {}).get(mode)
+            if (not batch or t.get('error') or not b or b.get('error') or
+                    not t.get('s_per_iter') or not b.get('s_per_iter')):
+                continue
+            d_macs = m['macs'] - base['macs']
+            d_s = t['s_per_iter'] - b['s_per_iter']
+            d_tflop = d_macs * 2 * 3 * batch / 1e12
+            rate = d_tflop / d_s if d_s > 0 else None
+            base_rate = b.get('tflops')
+            rows.append([
+                m['label'], base['label'], mode, fmt(d_macs / 1e9, 2),
+                fmt(1e3 * d_s, 1),
+                fmt(rate, 3) if rate is not None else 'free (no extra time)',
+                fmt(base_rate, 3),
+                fmt(rate / base_rate, 2) if rate and base_rate else '-'
+            ])
+    if not rows:
+        return None
+    header = ['model', 'against', 'mode', 'extra GMACs', 'extra ms/step',
+              'marginal TFLOP/s', 'against TFLOP/s', 'marginal / against']
+    return md_table(header, rows)
+
+
 def race_table(results: Dict) -> Optional[str]:
     """Table 3: the accuracy race (None if it was not run)."""
     race = results.get('race')
@@ -119,6 +173,16 @@ def render_markdown(results: Dict) -> str:
     derived = derived_lines(results)
     if derived:
         parts += ['Derived:', ''] + [f'- {d}' for d in derived] + ['']
+    mt = marginal_table(results)
+    if mt:
+        parts += ['## Marginal cost of the added parts', '',
+                  'The extra training FLOPs per step of each model over '
+                  'the model it is set against, divided by the extra time '
+                  "per step: the rate at which the added parts run. 'marginal "
+                  "/ against' >= 1 means they cost their FLOPs and no more; "
+                  'below 1, they cost more time than their FLOPs would at '
+                  'the smaller model\'s rate (memory-bound layers: '
+                  'normalisation, element-wise, pooling).', '', mt, '']
     rt = race_table(results)
     if rt:
         parts += ['## Accuracy race (synthetic data)', '', rt, '']
