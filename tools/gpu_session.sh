@@ -5,7 +5,8 @@
 # Usage, from the repository root:
 #   bash tools/gpu_session.sh fetch                    # here, with network
 #   bash tools/gpu_session.sh install tests bench      # GPU machine, 1st call
-#   bash tools/gpu_session.sh install profile check    # GPU machine, 2nd call
+#   bash tools/gpu_session.sh install ladder convs profile  # GPU, 2nd call
+#   bash tools/gpu_session.sh install check            # GPU machine, 3rd call
 # (.whl/ is git-ignored: name it in the device tool's carry list)
 # Stages:
 #   fetch    download the packages the GPU machine lacks into .whl/ (for
@@ -15,19 +16,30 @@
 #   bench    tools/benchmark.py: Hourglass-52 vs SADI-Net, batch 64, train
 #            fp32, fp32+cl, bf16, bf16+cl; inference fp32, bf16+cl,
 #            bf16+cl+graph at batch 1 and 64
-#   profile  tools/profile_step.py: fp32 training step, and batch-1
-#            inference in the fast setting
+#   ladder   tools/benchmark.py --ladder: stock Hourglass-52 -> the same
+#            network from RFMHourglass with basic blocks -> + dilated
+#            branch and SE (RFM) -> + SFM neck and DLM head (SADI-Net)
+#            -> the same with PhaseConv2d dilated branches; training fp32
+#            and bf16+cl, the marginal cost of each part
+#   convs    tools/benchmark_convs.py: each conv layer of SADI-Net alone,
+#            dilated ones native / PhaseConv2d / undilated, fp32 + bf16+cl
+#   profile  tools/profile_step.py: fp32 and bf16+cl training steps, and
+#            batch-1 inference in the fast setting
 #   check    tools/train_check.py: 200 iterations each in fp32/fp16/bf16
-# Everything is written under $OUT (the device tool's output folder) or
-# work_dirs/gpu_session.
+# Everything (reports, JSON, logs) is written to work_dirs/gpu_session;
+# where $OUT is set (the device tool's output folder, which brings back at
+# most 8 files) that folder is also packed, after every stage, into
+# $OUT/gpu_session.tar.gz: a run cut off by its time limit still returns
+# the stages it finished.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT_DIR=${OUT:-$PWD/work_dirs/gpu_session}
+OUT_DIR=$PWD/work_dirs/gpu_session
 mkdir -p "$OUT_DIR"
 PY=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1
 SADI=configs/sadinet/td-hm_sadinet-rfm-sfm-dlm_2xb32-210e_mpii-256x256.py
 HG=mmpose::body_2d_keypoint/topdown_heatmap/mpii/td-hm_hourglass52_8xb64-210e_mpii-256x256.py
+ABL=configs/sadinet/ablations
 status=0
 
 run() {  # run NAME CMD...: log to $OUT_DIR/NAME.log, remember a failure
@@ -39,6 +51,10 @@ run() {  # run NAME CMD...: log to $OUT_DIR/NAME.log, remember a failure
     local rc=${PIPESTATUS[0]}
     echo "== $name: exit $rc after $((SECONDS - t0)) s"
     [ "$rc" -eq 0 ] || status=1
+    if [ -n "${OUT:-}" ]; then
+        tar -czf "$OUT/gpu_session.tar.gz.tmp" -C "$OUT_DIR/.." gpu_session &&
+            mv "$OUT/gpu_session.tar.gz.tmp" "$OUT/gpu_session.tar.gz"
+    fi
 }
 
 WHL_DIR=${WHL_DIR:-.whl}
@@ -71,9 +87,13 @@ for stage in "$@"; do
             echo "no wheels in $WHL_DIR: run the fetch stage where there is a network, and carry $WHL_DIR" >&2
             exit 2
         fi
-        $PY -m pip install -q --no-index --no-deps --no-compile \
-            --no-cache-dir --upgrade --target /tmp/site "$WHL_DIR"/*.whl || exit 2
         export PYTHONPATH=/tmp/site:$PWD
+        # a machine still warm from the last call has them already
+        if ! $PY -c 'import mmpose, mmengine, mmcv' 2>/dev/null; then
+            $PY -m pip install -q --no-index --no-deps --no-compile \
+                --no-cache-dir --upgrade --target /tmp/site \
+                "$WHL_DIR"/*.whl || exit 2
+        fi
         if ! $PY -c 'import xtcocotools' 2>/dev/null; then
             $PY -m pip install -q --no-index --no-deps --no-build-isolation \
                 --no-cache-dir --target /tmp/site \
@@ -93,9 +113,28 @@ torch.cuda.get_device_name())' || exit 2
             --infer-modes fp32,bf16+cl,bf16+cl+graph --latency-batches 1,64 \
             --out "$OUT_DIR/benchmarks.md" --json "$OUT_DIR/benchmarks.json"
         ;;
+    ladder)
+        PHASE_CFG=work_dirs/gpu_session_phase.py
+        mkdir -p work_dirs
+        printf "_base_ = ['../%s']\nmodel = dict(backbone=dict(branch_conv_cfg=dict(type='PhaseConv2d')))\n" \
+            "$SADI" >"$PHASE_CFG"
+        run ladder $PY tools/benchmark.py --device cuda --batch 64 --ladder \
+            --configs "Hourglass-52=$HG" \
+            "HG52-basic=$ABL/td-hm_hourglass52-basic_2xb32-210e_mpii-256x256.py" \
+            "RFM=$ABL/td-hm_sadinet-rfm_2xb32-210e_mpii-256x256.py" \
+            "SADI-Net=$SADI" "SADI-Net+phase=$PHASE_CFG" \
+            --train-modes fp32,bf16+cl --infer-modes none \
+            --out "$OUT_DIR/ladder.md" --json "$OUT_DIR/ladder.json"
+        ;;
+    convs)
+        run convs $PY tools/benchmark_convs.py --device cuda \
+            --out "$OUT_DIR/convs.md" --json "$OUT_DIR/convs.json"
+        ;;
     profile)
         run profile_fp32 $PY tools/profile_step.py --device cuda \
             --mode fp32 --rows 40 --out "$OUT_DIR/profile_fp32.md"
+        run profile_bf16cl $PY tools/profile_step.py --device cuda \
+            --mode bf16+cl --rows 40 --out "$OUT_DIR/profile_bf16cl.md"
         run profile_b1 $PY tools/profile_step.py --device cuda --infer \
             --batch 1 --mode bf16+cl+graph --steps 20 --rows 25 \
             --out "$OUT_DIR/profile_infer_b1.md"
@@ -106,7 +145,7 @@ torch.cuda.get_device_name())' || exit 2
             --data-root /tmp/synthetic_check --out "$OUT_DIR/train_check.md"
         ;;
     *)
-        echo "unknown stage '$stage' (fetch install tests bench profile check)" >&2
+        echo "unknown stage '$stage' (fetch install tests bench ladder convs profile check)" >&2
         exit 2
         ;;
     esac
