@@ -89,3 +89,30 @@ def test_config_adam_is_fused_and_same_update(rel):
     assert not plain_opt.defaults.get('fused')
     for a, b in zip(fused, plain):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_fused_adam_with_grad_scaler_skips_inf_steps_like_default_adam():
+    """The fp16 path (AmpOptimWrapper: GradScaler, unscale_ for clip_grad,
+    then step): fused Adam takes the scaler's inf flag on the device and
+    skips the update exactly where the default Adam's step is skipped."""
+    def run(fused):
+        torch.manual_seed(0)
+        w = torch.nn.Parameter(torch.randn(4, 3, dtype=torch.float64))
+        opt = torch.optim.Adam([w], lr=1e-2, fused=fused or None)
+        scaler = torch.amp.GradScaler('cpu', init_scale=8.0)
+        for i in range(4):
+            opt.zero_grad()
+            loss = (w * torch.arange(12.).view(4, 3).double()).sum()
+            if i == 1:
+                loss = loss * float('inf')  # an overflowing step
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_([w], 5.0)
+            scaler.step(opt)
+            scaler.update()
+        return w.detach(), opt.state[w]['step'], scaler.get_scale()
+
+    fused, plain = run(True), run(False)
+    torch.testing.assert_close(fused[0], plain[0], rtol=1e-12, atol=1e-12)
+    assert float(fused[1]) == float(plain[1]) == 3.0  # one step skipped
+    assert fused[2] == plain[2]
