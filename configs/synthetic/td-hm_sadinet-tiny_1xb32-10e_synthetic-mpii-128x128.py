@@ -11,8 +11,7 @@ train_cfg = dict(max_epochs=max_epochs, val_interval=5)
 randomness = dict(seed=0)
 
 optim_wrapper = dict(
-    optimizer=dict(type='Adam', lr=2e-3, fused=True),
-    clip_grad=dict(max_norm=5.0))
+    optimizer=dict(type='Adam', lr=2e-3), clip_grad=dict(max_norm=5.0))
 param_scheduler = [
     dict(type='LinearLR', begin=0, end=100, start_factor=0.01, by_epoch=False),
     dict(type='CosineAnnealingLR', begin=0, end=max_epochs, T_max=max_epochs,

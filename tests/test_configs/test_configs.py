@@ -56,7 +56,7 @@ def test_config_builds_and_trains_one_step(path):
 FUSED_ADAM_CONFIGS = [
     'configs/sadinet/td-hm_sadinet-rfm-sfm-dlm_2xb32-210e_mpii-256x256.py',
     'configs/sadinet/td-hm_sadinet-rfm-sfm-dlm_fast-bf16-cl_2xb32-210e_mpii-256x256.py',
-    'configs/synthetic/td-hm_sadinet-tiny_1xb32-10e_synthetic-mpii-128x128.py',
+    'configs/sadinet/td-hm_sadinet-rfm-sfm-dlm_2xb32-210e_lsp-256x256.py',
 ]
 
 
