@@ -14,7 +14,7 @@ from torch import Tensor
 from ..config_check import check_model_wiring, check_module_cfg
 from ..utils.cuda_graph import CUDAGraphCache
 
-_CUDA_GRAPH_OPTIONS = ('max_graphs', 'warmup')
+_CUDA_GRAPH_OPTIONS = ('max_graphs', 'warmup', 'train')
 
 
 def warp_heatmaps_to_reference(heatmaps: Tensor,
@@ -127,9 +127,13 @@ class MSTopdownPoseEstimator(TopdownPoseEstimator):
             CUDAGraphCache`), one per input shape: removes the launch
             overhead that dominates small batches on a GPU, same kernels,
             same results. Used only in eval mode with autograd off and CUDA
-            inputs; training and CPU runs are unchanged. A dict sets
-            ``max_graphs`` (default 4) and ``warmup`` (default 3). Defaults
-            to False.
+            inputs; CPU runs are unchanged. A dict sets ``max_graphs``
+            (default 4), ``warmup`` (default 3) and ``train`` (default
+            False): ``train=True`` also replays the training forward and
+            backward of backbone + neck from two graphs per batch shape
+            (CUDA inputs, autograd on; other shapes, e.g. a smaller last
+            batch, run eagerly), which removes the CPU's launch work for
+            thousands of kernels per step. Defaults to False.
         test_cfg (dict, optional): As ``TopdownPoseEstimator``, plus
             ``multiscale_test=dict(scales=[...], heatmap_key='heatmaps',
             use_udp=False)``. Defaults to None.

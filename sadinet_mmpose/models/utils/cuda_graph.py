@@ -1,4 +1,4 @@
-"""Replay inference forwards as captured CUDA graphs.
+"""Replay forwards (and, for training, their backwards) as CUDA graphs.
 
 At batch 1 SADI-Net's forward is a chain of about a thousand small kernels
 (every dilated residual block adds a branch, a norm and an SE block): the
@@ -11,13 +11,24 @@ one graph per input signature (shape, strides, dtype, device, autocast and
 inference-mode state) and replays it; every other call runs the function
 as it is. The results are the function's own (the same kernels run), cloned
 out of the graph's static memory so that they outlive the next replay.
+
+With ``train=True`` it also takes training calls (module in train mode,
+autograd on, an input that needs no gradient): the forward and the backward
+to the module's trainable parameters are captured as two graphs, and one
+autograd node replays them, so a training step launches the backbone's
+thousands of kernels with two launches. Batch-norm statistics are updated
+by the replays exactly as by eager calls (the warm-up calls' updates are
+undone), and the parameter gradients are cloned out of the graph's memory
+(accumulating over several backwards stays correct).
 """
 import collections
 import warnings
-from typing import Any, Callable, Optional
+import weakref
+from typing import Any, Callable, List, Optional
 
 import torch
 import torch.nn as nn
+import torch.utils._pytree as pytree
 from torch import Tensor
 
 
@@ -49,30 +60,39 @@ class CUDAGraphCache:
             their memory). Defaults to 4.
         warmup (int): Eager calls on a side stream before a capture (cuDNN
             picks its algorithms there). Defaults to 3.
+        train (bool): Also graph training calls (forward + backward; needs
+            ``module``). Defaults to False.
 
     Note:
         A graph keeps its own memory for the forward's intermediate tensors
         while it is cached: about the forward's activation memory at that
-        batch size.
+        batch size (a training graph: the activations saved for backward
+        and the parameter gradients).
     """
 
     def __init__(self,
                  fn: Callable[[Tensor], Any],
                  module: Optional[nn.Module] = None,
                  max_graphs: int = 4,
-                 warmup: int = 3):
+                 warmup: int = 3,
+                 train: bool = False):
         if max_graphs < 1:
             raise ValueError(
                 f'CUDAGraphCache: max_graphs must be >= 1, got {max_graphs}')
         if warmup < 1:
             raise ValueError(
                 f'CUDAGraphCache: warmup must be >= 1, got {warmup}')
+        if train and module is None:
+            raise ValueError('CUDAGraphCache: train=True needs the module '
+                             '(its parameters get the gradients)')
         self.fn = fn
         self.module = module
         self.max_graphs = max_graphs
         self.warmup = warmup
+        self.train = train
         self._graphs = collections.OrderedDict()
         self._weights = None
+        self._params = None
         self.disabled_reason: Optional[str] = None
         self.num_captures = 0
         self.num_replays = 0
@@ -82,6 +102,16 @@ class CUDAGraphCache:
         return (self.disabled_reason is None and isinstance(x, Tensor)
                 and x.is_cuda and not torch.is_grad_enabled()
                 and (self.module is None or not self.module.training)
+                and not torch.cuda.is_current_stream_capturing()
+                and not torch.compiler.is_compiling())
+
+    def applicable_train(self, x: Tensor) -> bool:
+        """Whether the training call ``fn(x)`` goes through graphs."""
+        return (self.train and self.disabled_reason is None
+                and isinstance(x, Tensor) and x.is_cuda
+                and not x.requires_grad and torch.is_grad_enabled()
+                and self.module.training
+                and not torch.is_inference_mode_enabled()
                 and not torch.cuda.is_current_stream_capturing()
                 and not torch.compiler.is_compiling())
 
@@ -108,18 +138,20 @@ class CUDAGraphCache:
                 torch.get_autocast_dtype(dev) if autocast else None,
                 torch.is_inference_mode_enabled())
 
-    def _capture(self, x: Tensor):
+    @staticmethod
+    def _amp(x: Tensor):
+        """The caller's autocast state with the cast cache off: a graph
+        would read cached copies that are freed when the caller's autocast
+        region ends."""
         dev = x.device.type
         autocast = torch.is_autocast_enabled(dev)
         amp_dtype = torch.get_autocast_dtype(dev) if autocast else None
+        return torch.autocast(dev, dtype=amp_dtype, enabled=autocast,
+                              cache_enabled=False)
 
+    def _capture(self, x: Tensor):
         def amp():
-            # autocast's cache of cast weights must stay off: the graph
-            # would read cached copies that are freed when the caller's
-            # autocast region ends
-            return torch.autocast(
-                dev, dtype=amp_dtype, enabled=autocast,
-                cache_enabled=False)
+            return self._amp(x)
 
         static_in = torch.empty_strided(
             x.shape, x.stride(), dtype=x.dtype, device=x.device)
@@ -136,27 +168,112 @@ class CUDAGraphCache:
         self.num_captures += 1
         return static_in, graph, static_out
 
+    def _trainable(self) -> List[Tensor]:
+        """The module's trainable parameters (listed once, like the
+        weights of :meth:`_weights_key`)."""
+        if self._params is None:
+            self._params = [p for p in self.module.parameters()
+                            if p.requires_grad]
+        return self._params
+
+    def _capture_train(self, x: Tensor) -> '_TrainGraphs':
+        """Warm up, then capture forward and backward of ``fn`` at ``x``'s
+        signature; the module's buffers are as they were before."""
+        params = self._trainable()
+        buffers = list(self.module.buffers())
+        used = None
+        saved = [b.detach().clone() for b in buffers]
+        static_in = torch.empty_strided(
+            x.shape, x.stride(), dtype=x.dtype, device=x.device)
+        static_in.copy_(x)
+        stream = torch.cuda.Stream(device=x.device)
+        stream.wait_stream(torch.cuda.current_stream(x.device))
+        with torch.cuda.stream(stream):
+            try:
+                with self._amp(x):
+                    for _ in range(self.warmup):
+                        outs = [o for o in pytree.tree_leaves(
+                            self.fn(static_in))
+                                if isinstance(o, Tensor) and o.requires_grad]
+                        grads = torch.autograd.grad(
+                            outs, params, [torch.ones_like(o) for o in outs],
+                            allow_unused=True)
+                        # only the parameters fn reads take part (the
+                        # head's are not fn's when fn is backbone + neck)
+                        used = [i for i, g in enumerate(grads)
+                                if g is not None]
+                        del outs, grads
+            finally:
+                with torch.no_grad():  # undo the warm-up's statistics
+                    for b, v in zip(buffers, saved):
+                        b.copy_(v)
+        torch.cuda.current_stream(x.device).wait_stream(stream)
+        torch.cuda.synchronize(x.device)
+        fwd, bwd = torch.cuda.CUDAGraph(), torch.cuda.CUDAGraph()
+        with torch.cuda.graph(fwd, stream=stream), self._amp(x):
+            out = self.fn(static_in)
+        leaves, spec = pytree.tree_flatten(out)
+        if not all(isinstance(o, Tensor) for o in leaves):
+            raise TypeError('train=True: fn must return only tensors')
+        needs = [o.requires_grad for o in leaves]
+        static_grad_out = [torch.empty_like(o) if n else None
+                           for o, n in zip(leaves, needs)]
+        with torch.cuda.graph(bwd, stream=stream, pool=fwd.pool()):
+            grads = torch.autograd.grad(
+                [o for o, n in zip(leaves, needs) if n],
+                [params[i] for i in used],
+                [g for g in static_grad_out if g is not None],
+                allow_unused=True)
+        self.num_captures += 1
+        return _TrainGraphs(static_in, fwd, bwd, leaves, spec, needs,
+                            static_grad_out, list(grads), used)
+
+    def _call_train(self, x: Tensor) -> Any:
+        key = ('train', self._signature(x), self._weights_key())
+        entry = self._lookup(key, x, self._capture_train)
+        if entry is None:
+            return self.fn(x)
+        if entry.pending is not None and entry.pending() is not None:
+            # the last replay's backward has not run yet and its saved
+            # activations live in the graph's memory: this call runs eagerly
+            # (e.g. a second forward before the loss's backward)
+            return self.fn(x)
+        params = self._trainable()
+        outs = _GraphedStep.apply(entry, x, *[params[i] for i in entry.used])
+        self.num_replays += 1
+        return pytree.tree_unflatten(list(outs), entry.spec)
+
+    def _lookup(self, key, x: Tensor, capture):
+        """The cached entry of ``key``, captured if new (None: the capture
+        failed and the cache is disabled from now on)."""
+        entry = self._graphs.get(key)
+        if entry is not None:
+            self._graphs.move_to_end(key)
+            return entry
+        try:
+            entry = capture(x)
+        except Exception as exc:  # fall back to eager, once and loudly
+            self.disabled_reason = f'{type(exc).__name__}: {exc}'
+            self._graphs.clear()
+            warnings.warn(
+                'CUDA graph capture failed, running eagerly from now on '
+                f'({self.disabled_reason})')
+            return None
+        self._graphs[key] = entry
+        while len(self._graphs) > self.max_graphs:
+            self._graphs.popitem(last=False)
+        return entry
+
     def __call__(self, x: Tensor) -> Any:
-        """``fn(x)``, replayed from a graph where applicable."""
+        """``fn(x)``, replayed from graphs where applicable."""
+        if self.applicable_train(x):
+            return self._call_train(x)
         if not self.applicable(x):
             return self.fn(x)
         key = (self._signature(x), self._weights_key())
-        entry = self._graphs.get(key)
+        entry = self._lookup(key, x, self._capture)
         if entry is None:
-            try:
-                entry = self._capture(x)
-            except Exception as exc:  # fall back to eager, once and loudly
-                self.disabled_reason = f'{type(exc).__name__}: {exc}'
-                self._graphs.clear()
-                warnings.warn(
-                    'CUDA graph capture failed, running eagerly from now on '
-                    f'({self.disabled_reason})')
-                return self.fn(x)
-            self._graphs[key] = entry
-            while len(self._graphs) > self.max_graphs:
-                self._graphs.popitem(last=False)
-        else:
-            self._graphs.move_to_end(key)
+            return self.fn(x)
         static_in, graph, static_out = entry
         static_in.copy_(x)
         graph.replay()
@@ -170,18 +287,77 @@ class CUDAGraphCache:
             copy.deepcopy(self.fn, memo),
             module=copy.deepcopy(self.module, memo),
             max_graphs=self.max_graphs,
-            warmup=self.warmup)
+            warmup=self.warmup,
+            train=self.train)
 
     def __getstate__(self):
         state = dict(self.__dict__)
         state['_graphs'] = collections.OrderedDict()
         state['_weights'] = None
+        state['_params'] = None
         return state
 
     def clear(self) -> None:
         """Drop every captured graph and its memory."""
         self._graphs.clear()
         self._weights = None
+        self._params = None
 
     def __len__(self) -> int:
         return len(self._graphs)
+
+
+class _TrainGraphs:
+    """The captured forward/backward graphs of one training signature and
+    their static tensors."""
+
+    def __init__(self, static_in, fwd, bwd, leaves, spec, needs,
+                 static_grad_out, static_grads, used):
+        self.static_in = static_in
+        self.fwd = fwd
+        self.bwd = bwd
+        self.leaves = leaves
+        self.spec = spec
+        self.needs = needs
+        self.static_grad_out = static_grad_out
+        self.static_grads = static_grads
+        self.used = used
+        # weak reference to the autograd node of the last replay until its
+        # backward has run
+        self.pending = None
+
+
+class _GraphedStep(torch.autograd.Function):
+    """One autograd node: forward replays ``fwd``, backward ``bwd``.
+
+    Outputs and parameter gradients are clones: they stay valid after the
+    next replay, and gradients accumulate over several backwards as eager
+    ones do.
+    """
+
+    @staticmethod
+    def forward(ctx, entry: _TrainGraphs, x: Tensor, *params: Tensor):
+        entry.static_in.copy_(x)
+        entry.fwd.replay()
+        ctx.entry = entry
+        entry.pending = weakref.ref(ctx)
+        outs = tuple(o.clone() for o in entry.leaves)
+        ctx.mark_non_differentiable(
+            *[o for o, n in zip(outs, entry.needs) if not n])
+        return outs
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, *grads: Tensor):
+        entry = ctx.entry
+        entry.pending = None
+        for static, grad in zip(entry.static_grad_out, grads):
+            if static is None:
+                continue
+            if grad is None:
+                static.zero_()
+            else:
+                static.copy_(grad)
+        entry.bwd.replay()
+        return (None, None) + tuple(
+            None if g is None else g.clone() for g in entry.static_grads)
