@@ -87,8 +87,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--train-modes', default=None,
                    help='comma list of training modes: fp32, fp16, bf16, '
                    'optionally +cl (channels_last) and/or +compile '
-                   '(torch.compile of the backbone), e.g. '
-                   "'fp32,bf16,bf16+cl,bf16+cl+compile'; 'none' to skip "
+                   '(torch.compile of the backbone) and/or +graph (forward '
+                   'and backward of backbone + neck replayed from CUDA '
+                   "graphs), e.g. 'fp32,bf16,bf16+cl,bf16+cl+graph'; 'none' "
+                   'to skip '
                    f"(default GPU {GPU_DEFAULTS['train_modes']!r}, CPU "
                    f"{CPU_DEFAULTS['train_modes']!r})")
     p.add_argument('--infer-modes', default=None,
@@ -198,10 +200,6 @@ def resolve_settings(args: argparse.Namespace) -> Dict:
     try:
         train_modes = modes(pick('train_modes'))
         infer_modes = modes(pick('infer_modes'))
-        graphed = [m.name for m in train_modes if m.graph]
-        if graphed:
-            raise ValueError(f'train mode(s) {graphed}: +graph is an '
-                             'inference setting (use it in --infer-modes)')
         batches = [int(b) for b in str(pick('latency_batches')).split(',')
                    if b.strip()]
     except ValueError as e:
@@ -245,8 +243,11 @@ def bench_train_mode(model_cfg: Dict, optim_cfg: Dict, mode: Mode,
             compile_mode=st['compile_mode'])
         meter = measure.MemoryMeter(device)
         memory_kind_out['kind'] = meter.kind
-        return measure.time_train(step, st['batch'], st['warmup'],
-                                  st['iters'], device, memory=meter)
+        result = measure.time_train(step, st['batch'], st['warmup'],
+                                    st['iters'], device, memory=meter)
+        if mode.graph:
+            result.update(measure.graph_report(model, device))
+        return result
     finally:
         del model
         _cleanup(device, compiled=mode.compile)

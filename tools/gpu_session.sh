@@ -14,8 +14,9 @@
 #   install  pip-install the carried wheels into /tmp/site (no network)
 #   tests    the GPU-marked tests (CUDA graphs, resizing on CUDA)
 #   bench    tools/benchmark.py: Hourglass-52 vs SADI-Net, batch 64, train
-#            fp32, fp32+cl, bf16, bf16+cl; inference fp32, bf16+cl,
-#            bf16+cl+graph at batch 1 and 64
+#            fp32, fp32+cl, bf16, bf16+cl, bf16+cl+graph (forward and
+#            backward of backbone + neck from CUDA graphs); inference fp32,
+#            bf16+cl, bf16+cl+graph at batch 1 and 64
 #   ladder   tools/benchmark.py --ladder: stock Hourglass-52 -> the same
 #            network from RFMHourglass with basic blocks -> + dilated
 #            branch and SE (RFM) -> + SFM neck and DLM head (SADI-Net)
@@ -25,7 +26,8 @@
 #            dilated ones native / PhaseConv2d / undilated, fp32 + bf16+cl
 #   profile  tools/profile_step.py: fp32 and bf16+cl training steps, and
 #            batch-1 inference in the fast setting
-#   check    tools/train_check.py: 200 iterations each in fp32/fp16/bf16
+#   check    tools/train_check.py: 200 iterations each in fp32/fp16/bf16,
+#            and bf16 with the fast config + training CUDA graphs
 # Everything (reports, JSON, logs) is written to work_dirs/gpu_session;
 # where $OUT is set (the device tool's output folder, which brings back at
 # most 8 files) that folder is also packed, after every stage, into
@@ -40,6 +42,7 @@ export PYTHONUNBUFFERED=1
 SADI=configs/sadinet/td-hm_sadinet-rfm-sfm-dlm_2xb32-210e_mpii-256x256.py
 HG=mmpose::body_2d_keypoint/topdown_heatmap/mpii/td-hm_hourglass52_8xb64-210e_mpii-256x256.py
 ABL=configs/sadinet/ablations
+FAST=configs/sadinet/td-hm_sadinet-rfm-sfm-dlm_fast-bf16-cl_2xb32-210e_mpii-256x256.py
 status=0
 
 run() {  # run NAME CMD...: log to $OUT_DIR/NAME.log, remember a failure
@@ -109,7 +112,7 @@ torch.cuda.get_device_name())' || exit 2
     bench)
         run benchmark $PY tools/benchmark.py --device cuda --batch 64 \
             --configs "Hourglass-52=$HG" "SADI-Net=$SADI" \
-            --train-modes fp32,fp32+cl,bf16,bf16+cl \
+            --train-modes fp32,fp32+cl,bf16,bf16+cl,bf16+cl+graph \
             --infer-modes fp32,bf16+cl,bf16+cl+graph --latency-batches 1,64 \
             --out "$OUT_DIR/benchmarks.md" --json "$OUT_DIR/benchmarks.json"
         ;;
@@ -135,6 +138,9 @@ torch.cuda.get_device_name())' || exit 2
             --mode fp32 --rows 40 --out "$OUT_DIR/profile_fp32.md"
         run profile_bf16cl $PY tools/profile_step.py --device cuda \
             --mode bf16+cl --rows 40 --out "$OUT_DIR/profile_bf16cl.md"
+        run profile_bf16cl_graph $PY tools/profile_step.py --device cuda \
+            --mode bf16+cl+graph --rows 25 \
+            --out "$OUT_DIR/profile_bf16cl_graph.md"
         run profile_b1 $PY tools/profile_step.py --device cuda --infer \
             --batch 1 --mode bf16+cl+graph --steps 20 --rows 25 \
             --out "$OUT_DIR/profile_infer_b1.md"
@@ -143,6 +149,15 @@ torch.cuda.get_device_name())' || exit 2
         run train_check $PY tools/train_check.py "$SADI" --iters 200 \
             --precisions fp32,fp16,bf16 --work-dir /tmp/train_check \
             --data-root /tmp/synthetic_check --out "$OUT_DIR/train_check.md"
+        # the same through MMPose's runner with training CUDA graphs
+        GRAPH_CFG=work_dirs/gpu_session_train_graph.py
+        mkdir -p work_dirs
+        printf "_base_ = ['../%s']\nmodel = dict(cuda_graph=dict(train=True))\n" \
+            "$FAST" >"$GRAPH_CFG"
+        run train_check_graph $PY tools/train_check.py "$GRAPH_CFG" \
+            --iters 200 --precisions bf16 --work-dir /tmp/train_check_graph \
+            --data-root /tmp/synthetic_check \
+            --out "$OUT_DIR/train_check_graph.md"
         ;;
     *)
         echo "unknown stage '$stage' (fetch install tests bench ladder convs profile check)" >&2

@@ -79,7 +79,7 @@ def parse_args(argv=None):
                    help='square input size (default: the config\'s)')
     p.add_argument('--mode', default='fp32',
                    help='one benchmark mode, e.g. fp32, bf16+cl, '
-                   'bf16+cl+graph (inference)')
+                   'bf16+cl+graph')
     p.add_argument('--infer', action='store_true',
                    help='profile inference calls instead of training steps')
     p.add_argument('--warmup', type=int, default=3)
@@ -156,8 +156,6 @@ def profile_config(spec, args, device: str) -> str:
     input_size = config_input_size(cfg, args.input_size)
     mode = measure.parse_mode(args.mode)
     batch = args.batch or (64 if device.startswith('cuda') else 2)
-    if mode.graph and not args.infer:
-        raise SystemExit('error: +graph is an inference setting (use --infer)')
     model = build_model(model_cfg, device, seed=0)
     if args.infer:
         fn = measure.setup_predict(model, model_cfg, mode, batch, input_size,

@@ -72,7 +72,13 @@ def test_graph_mode_wraps_stock_and_own_estimators(tool):
         def set_cuda_graph(self, on):
             self.graphs = on
 
-    assert apply_mode(Own(), parse_mode('graph'), None).graphs is True
+    assert apply_mode(Own(), parse_mode('graph'), None).graphs == dict(
+        train=False)
+    # training modes graph forward + backward too
+    assert apply_mode(Own(), parse_mode('graph'), None,
+                      training=True).graphs == dict(train=True)
+    assert apply_mode(Stock(), parse_mode('bf16+graph'), None,
+                      training=True).extract_feat.train
 
     # a +graph latency must come from replayed graphs on CUDA
     from benchmark_utils.measure import graph_report
@@ -82,9 +88,6 @@ def test_graph_mode_wraps_stock_and_own_estimators(tool):
         graph_report(stock, 'cuda')
     with pytest.raises(RuntimeError, match='no CUDA graph cache'):
         graph_report(Stock(), 'cuda')
-    with pytest.raises(SystemExit, match='inference setting'):
-        tool.main(['--device', 'cpu', '--train-modes', 'bf16+graph',
-                   '--no-write'])
 
 
 def test_write_atomic_keeps_previous(tool, tmp_path):

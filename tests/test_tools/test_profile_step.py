@@ -48,14 +48,6 @@ def test_profiles_a_tiny_sadinet_on_cpu(tool, tmp_path, capsys, infer):
     assert '## tiny' in capsys.readouterr().out
 
 
-def test_graph_is_refused_for_training(tool, tmp_path):
-    cfg = tmp_path / 'tiny_sadinet.py'
-    cfg.write_text(TINY_SADINET)
-    with pytest.raises(SystemExit, match='inference setting'):
-        tool.main(['--configs', f'tiny={cfg}', '--device', 'cpu',
-                   '--mode', 'fp32+graph', '--warmup', '1', '--steps', '1'])
-
-
 def test_count_operations_counts_calls_from_python_only(tool):
     import torch
     x = torch.randn(4, 4)

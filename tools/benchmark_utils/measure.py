@@ -296,9 +296,11 @@ def autocast_ctx(device: str, mode: Mode):
                           dtype=mode.amp_dtype)
 
 
-def apply_mode(model: nn.Module, mode: Mode, compile_mode: Optional[str]):
+def apply_mode(model: nn.Module, mode: Mode, compile_mode: Optional[str],
+               training: bool = False):
     """channels_last, ``torch.compile`` of the backbone and/or CUDA graphs
-    of backbone + neck at inference, in place."""
+    of backbone + neck (at inference; with ``training`` also the training
+    forward + backward), in place."""
     if mode.channels_last:
         model.to(memory_format=torch.channels_last)
     if mode.compile:
@@ -307,11 +309,11 @@ def apply_mode(model: nn.Module, mode: Mode, compile_mode: Optional[str]):
         model.backbone = torch.compile(model.backbone, **kwargs)
     if mode.graph:
         if hasattr(model, 'set_cuda_graph'):  # MSTopdownPoseEstimator
-            model.set_cuda_graph(True)
+            model.set_cuda_graph(dict(train=training))
         else:  # a stock estimator: the same cache around extract_feat
             from sadinet_mmpose.models.utils import CUDAGraphCache
-            model.extract_feat = CUDAGraphCache(model.extract_feat,
-                                                module=model)
+            model.extract_feat = CUDAGraphCache(
+                model.extract_feat, module=model, train=training)
     return model
 
 
@@ -410,7 +412,7 @@ def setup_train_step(model: nn.Module, model_cfg: Dict, optim_cfg: Dict,
         set_compute_acc(model, False)
     x, samples = _random_batch(model, model_cfg, batch, input_size, mode,
                                seed, training=True)
-    apply_mode(model, mode, compile_mode)
+    apply_mode(model, mode, compile_mode, training=True)
     optimizer, clip = build_optimizer(model, optim_cfg)
     return make_train_step(model, optimizer, clip, x, samples, device, mode)
 

@@ -252,8 +252,9 @@ def notes(results: Dict) -> List[str]:
         'without scaler; cl = model and input in channels_last; compile = '
         'torch.compile of the backbone'
         + (f" (mode {s['compile_mode']})" if s.get('compile_mode') else '')
-        + '; graph (inference) = backbone + neck replayed from CUDA graphs '
-        'captured per input shape (warm-up calls capture them).',
+        + '; graph = backbone + neck replayed from CUDA graphs captured '
+        'per input shape (warm-up calls capture them; in training the '
+        'forward and the backward, as two graphs).',
         'memory: ' + meta['memory_kind'] + ', from the start of warm-up to '
         'the end of the timed steps, in GiB (2^30 bytes).',
         'train TFLOP/s = img/s x GMACs x 2 (FLOPs per MAC) x 3 (forward + '
