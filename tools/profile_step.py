@@ -220,12 +220,20 @@ def main(argv=None) -> int:
         ' '.join(sys.argv[1:] if argv is None else argv) + '`', ''
     ]
     parts = ['\n'.join(header)]
+    failed = 0
     for spec in specs:
-        parts.append(profile_config(spec, args, device))
+        try:
+            parts.append(profile_config(spec, args, device))
+        except Exception as e:  # noqa: BLE001 (one line in the report)
+            failed += 1
+            parts.append(f'## {spec.label} ({spec.config})\n\nerror: '
+                         f'{measure.short_error(e)}\n')
+            if device.startswith('cuda'):
+                torch.cuda.empty_cache()
         print(parts[-1], flush=True)
     if args.out:
         write_atomic(args.out, '\n'.join(parts))
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == '__main__':

@@ -65,3 +65,17 @@ def test_bad_mode_and_missing_config_are_one_line_errors(tool, tmp_path):
     missing = tmp_path / 'missing.py'
     with pytest.raises(SystemExit, match=r'error: x: config not found: .*missing.py'):
         tool.main(['--device', 'cpu', '--configs', f'x={missing}'])
+
+
+def test_a_failing_config_is_a_line_in_the_report(tool, tmp_path, capsys):
+    """Batch 1 cannot train batch norm over 1x1 maps: the config's section
+    says so in one line, the exit code is 1, no traceback."""
+    cfg = tmp_path / 'tiny_sadinet.py'
+    cfg.write_text(TINY_SADINET)
+    out = tmp_path / 'profile.md'
+    rc = tool.main(['--configs', f'tiny={cfg}', '--device', 'cpu', '--batch',
+                    '1', '--warmup', '1', '--steps', '1', '--out', str(out)])
+    assert rc == 1
+    text = out.read_text()
+    assert '## tiny' in text
+    assert 'error: ValueError: Expected more than 1 value per channel' in text
