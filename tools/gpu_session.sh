@@ -46,12 +46,15 @@ ABL=configs/sadinet/ablations
 FAST=configs/sadinet/td-hm_sadinet-rfm-sfm-dlm_fast-bf16-cl_2xb32-210e_mpii-256x256.py
 status=0
 
-run() {  # run NAME CMD...: log to $OUT_DIR/NAME.log, remember a failure
-    local name=$1
-    shift
-    echo "== $name: $*"
+run() {  # run NAME SECONDS CMD...: log to $OUT_DIR/NAME.log, stop the
+    # command after SECONDS (the device call has 10 minutes in all: a hung
+    # stage must not take the later ones with it), remember a failure
+    local name=$1 limit=$2
+    shift 2
+    echo "== $name (limit ${limit} s): $*"
     local t0=$SECONDS
-    "$@" 2>&1 | tee "$OUT_DIR/$name.log"
+    timeout --signal=INT --kill-after=20 "$limit" "$@" 2>&1 |
+        tee "$OUT_DIR/$name.log"
     local rc=${PIPESTATUS[0]}
     echo "== $name: exit $rc after $((SECONDS - t0)) s"
     [ "$rc" -eq 0 ] || status=1
@@ -108,17 +111,17 @@ torch.__version__, "mmpose", mmpose.__version__, "cuda",
 torch.cuda.get_device_name())' || exit 2
         ;;
     tests)
-        run gpu_tests $PY -m pytest -q -m gpu -p no:cacheprovider tests
+        run gpu_tests 180 $PY -m pytest -q -m gpu -p no:cacheprovider tests
         ;;
     bench)
-        run benchmark $PY tools/benchmark.py --device cuda --batch 64 \
+        run benchmark 330 $PY tools/benchmark.py --device cuda --batch 64 \
             --configs "Hourglass-52=$HG" "SADI-Net=$SADI" \
             --train-modes fp32,fp32+cl,bf16,bf16+cl \
             --infer-modes fp32,bf16+cl,bf16+cl+graph --latency-batches 1,64 \
             --out "$OUT_DIR/benchmarks.md" --json "$OUT_DIR/benchmarks.json"
         # training graphs in a run of their own (a failed capture cannot
         # spoil the numbers above), with the fp32 reference in the same run
-        run benchmark_train_graph $PY tools/benchmark.py --device cuda \
+        run benchmark_train_graph 170 $PY tools/benchmark.py --device cuda \
             --batch 64 --configs "Hourglass-52=$HG" "SADI-Net=$SADI" \
             --train-modes fp32,bf16+cl,bf16+cl+graph --infer-modes none \
             --out "$OUT_DIR/benchmarks_train_graph.md" \
@@ -129,7 +132,7 @@ torch.cuda.get_device_name())' || exit 2
         mkdir -p work_dirs
         printf "_base_ = ['../%s']\nmodel = dict(backbone=dict(branch_conv_cfg=dict(type='PhaseConv2d')))\n" \
             "$SADI" >"$PHASE_CFG"
-        run ladder $PY tools/benchmark.py --device cuda --batch 64 --ladder \
+        run ladder 270 $PY tools/benchmark.py --device cuda --batch 64 --ladder \
             --configs "Hourglass-52=$HG" \
             "HG52-basic=$ABL/td-hm_hourglass52-basic_2xb32-210e_mpii-256x256.py" \
             "RFM=$ABL/td-hm_sadinet-rfm_2xb32-210e_mpii-256x256.py" \
@@ -138,23 +141,23 @@ torch.cuda.get_device_name())' || exit 2
             --out "$OUT_DIR/ladder.md" --json "$OUT_DIR/ladder.json"
         ;;
     convs)
-        run convs $PY tools/benchmark_convs.py --device cuda \
+        run convs 150 $PY tools/benchmark_convs.py --device cuda \
             --out "$OUT_DIR/convs.md" --json "$OUT_DIR/convs.json"
         ;;
     profile)
-        run profile_fp32 $PY tools/profile_step.py --device cuda \
+        run profile_fp32 100 $PY tools/profile_step.py --device cuda \
             --mode fp32 --rows 40 --out "$OUT_DIR/profile_fp32.md"
-        run profile_bf16cl $PY tools/profile_step.py --device cuda \
+        run profile_bf16cl 100 $PY tools/profile_step.py --device cuda \
             --mode bf16+cl --rows 40 --out "$OUT_DIR/profile_bf16cl.md"
-        run profile_bf16cl_graph $PY tools/profile_step.py --device cuda \
+        run profile_bf16cl_graph 100 $PY tools/profile_step.py --device cuda \
             --mode bf16+cl+graph --rows 25 \
             --out "$OUT_DIR/profile_bf16cl_graph.md"
-        run profile_b1 $PY tools/profile_step.py --device cuda --infer \
+        run profile_b1 90 $PY tools/profile_step.py --device cuda --infer \
             --batch 1 --mode bf16+cl+graph --steps 20 --rows 25 \
             --out "$OUT_DIR/profile_infer_b1.md"
         ;;
     check)
-        run train_check $PY tools/train_check.py "$SADI" --iters 200 \
+        run train_check 330 $PY tools/train_check.py "$SADI" --iters 200 \
             --precisions fp32,fp16,bf16 --work-dir /tmp/train_check \
             --data-root /tmp/synthetic_check --out "$OUT_DIR/train_check.md"
         # the same through MMPose's runner with training CUDA graphs
@@ -162,7 +165,7 @@ torch.cuda.get_device_name())' || exit 2
         mkdir -p work_dirs
         printf "_base_ = ['../%s']\nmodel = dict(cuda_graph=dict(train=True))\n" \
             "$FAST" >"$GRAPH_CFG"
-        run train_check_graph $PY tools/train_check.py "$GRAPH_CFG" \
+        run train_check_graph 150 $PY tools/train_check.py "$GRAPH_CFG" \
             --iters 200 --precisions bf16 --work-dir /tmp/train_check_graph \
             --data-root /tmp/synthetic_check \
             --out "$OUT_DIR/train_check_graph.md"
