@@ -25,7 +25,6 @@ Examples::
 """
 import argparse
 import datetime
-import json
 import os.path as osp
 import platform
 import shlex
@@ -169,17 +168,25 @@ def run(args: argparse.Namespace, argv: List[str], log=print) -> Dict:
     if device == 'auto':
         device = 'cuda' if torch.cuda.is_available() else 'cpu'
     cuda = device.startswith('cuda')
+    if cuda and not torch.cuda.is_available():
+        raise SystemExit('error: --device cuda asked but CUDA is not available')
     if cuda:
         torch.backends.cudnn.benchmark = True
     batch = args.batch or (64 if cuda else 2)
     warmup = args.warmup if args.warmup is not None else (5 if cuda else 1)
     iters = args.iters or (20 if cuda else 3)
-    modes = [measure.parse_mode(m) for m in
-             (args.modes or ('fp32,bf16+cl' if cuda else 'fp32')).split(',')]
+    try:
+        modes = [measure.parse_mode(m) for m in (
+            args.modes or ('fp32,bf16+cl' if cuda else 'fp32')).split(',')]
+    except ValueError as e:
+        raise SystemExit(f'error: --modes: {e}') from e
     bad = [m.name for m in modes if m.compile or m.graph]
     if bad:
         raise SystemExit(f'error: modes {bad}: only precision and +cl here')
-    cfg = load_config(args.config)
+    try:
+        cfg = load_config(args.config)
+    except (OSError, ValueError, SyntaxError) as e:
+        raise SystemExit(f'error: --config: {e}') from e
     model_cfg = prepare_model_cfg(cfg, args.input_size)
     input_size = config_input_size(cfg, args.input_size)
     model = build_model(model_cfg, device)
@@ -317,7 +324,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         for path, content in (
                 (out, text),
                 (args.json or osp.splitext(out)[0] + '.json',
-                 json.dumps(results, indent=2) + '\n')):
+                 report.dump_json(results))):
             kept = report.write_atomic(path, content)
             log(f'wrote {path}' + (f' (previous kept as {kept})'
                                    if kept else ''))

@@ -54,7 +54,12 @@ def test_tiny_sadinet_layers_timed_in_every_form(tool, tmp_path, capsys):
     assert '| layer (in->out kernel @input, stride, dilation) |' in text
 
 
-def test_compile_and_graph_modes_refused(tool):
+def test_bad_arguments_are_one_line_errors(tool, tmp_path):
     with pytest.raises(SystemExit, match='only precision and'):
         tool.main(['--device', 'cpu', '--modes', 'fp32+compile',
                    '--no-write'])
+    with pytest.raises(SystemExit, match=r"--modes: mode 'int8': unknown"):
+        tool.main(['--device', 'cpu', '--modes', 'int8', '--no-write'])
+    missing = tmp_path / 'missing.py'
+    with pytest.raises(SystemExit, match=r'--config: .*missing.py'):
+        tool.main(['--device', 'cpu', '--config', str(missing), '--no-write'])
