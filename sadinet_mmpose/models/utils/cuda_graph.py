@@ -149,15 +149,22 @@ class CUDAGraphCache:
         return torch.autocast(dev, dtype=amp_dtype, enabled=autocast,
                               cache_enabled=False)
 
+    @staticmethod
+    def _static_input(x: Tensor):
+        """A copy of ``x`` (same strides) for the graph to read, and a side
+        stream, after the current one, for warm-up and capture."""
+        static_in = torch.empty_strided(
+            x.shape, x.stride(), dtype=x.dtype, device=x.device)
+        static_in.copy_(x)
+        stream = torch.cuda.Stream(device=x.device)
+        stream.wait_stream(torch.cuda.current_stream(x.device))
+        return static_in, stream
+
     def _capture(self, x: Tensor):
         def amp():
             return self._amp(x)
 
-        static_in = torch.empty_strided(
-            x.shape, x.stride(), dtype=x.dtype, device=x.device)
-        static_in.copy_(x)
-        side = torch.cuda.Stream(device=x.device)
-        side.wait_stream(torch.cuda.current_stream(x.device))
+        static_in, side = self._static_input(x)
         with torch.cuda.stream(side), amp():
             for _ in range(self.warmup):
                 self.fn(static_in)
@@ -183,11 +190,7 @@ class CUDAGraphCache:
         buffers = list(self.module.buffers())
         used = None
         saved = [b.detach().clone() for b in buffers]
-        static_in = torch.empty_strided(
-            x.shape, x.stride(), dtype=x.dtype, device=x.device)
-        static_in.copy_(x)
-        stream = torch.cuda.Stream(device=x.device)
-        stream.wait_stream(torch.cuda.current_stream(x.device))
+        static_in, stream = self._static_input(x)
         with torch.cuda.stream(stream):
             try:
                 with self._amp(x):
