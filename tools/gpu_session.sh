@@ -64,6 +64,13 @@ run() {  # run NAME SECONDS CMD...: log to $OUT_DIR/NAME.log, stop the
     fi
 }
 
+derived_cfg() {  # derived_cfg NAME BASE LINE: a config = BASE + LINE; prints its path
+    local path=work_dirs/gpu_session_$1.py
+    mkdir -p work_dirs
+    printf "_base_ = ['../%s']\n%s\n" "$2" "$3" >"$path"
+    echo "$path"
+}
+
 WHL_DIR=${WHL_DIR:-.whl}
 DEVICE_PYTHON=${DEVICE_PYTHON:-3.12}
 # the OpenMMLab stack of requirements.txt and what it needs beyond torch/numpy
@@ -128,10 +135,8 @@ torch.cuda.get_device_name())' || exit 2
             --json "$OUT_DIR/benchmarks_train_graph.json"
         ;;
     ladder)
-        PHASE_CFG=work_dirs/gpu_session_phase.py
-        mkdir -p work_dirs
-        printf "_base_ = ['../%s']\nmodel = dict(backbone=dict(branch_conv_cfg=dict(type='PhaseConv2d')))\n" \
-            "$SADI" >"$PHASE_CFG"
+        PHASE_CFG=$(derived_cfg phase "$SADI" \
+            "model = dict(backbone=dict(branch_conv_cfg=dict(type='PhaseConv2d')))")
         run ladder 270 $PY tools/benchmark.py --device cuda --batch 64 --ladder \
             --configs "Hourglass-52=$HG" \
             "HG52-basic=$ABL/td-hm_hourglass52-basic_2xb32-210e_mpii-256x256.py" \
@@ -161,10 +166,8 @@ torch.cuda.get_device_name())' || exit 2
             --precisions fp32,fp16,bf16 --work-dir /tmp/train_check \
             --data-root /tmp/synthetic_check --out "$OUT_DIR/train_check.md"
         # the same through MMPose's runner with training CUDA graphs
-        GRAPH_CFG=work_dirs/gpu_session_train_graph.py
-        mkdir -p work_dirs
-        printf "_base_ = ['../%s']\nmodel = dict(cuda_graph=dict(train=True))\n" \
-            "$FAST" >"$GRAPH_CFG"
+        GRAPH_CFG=$(derived_cfg train_graph "$FAST" \
+            "model = dict(cuda_graph=dict(train=True))")
         run train_check_graph 150 $PY tools/train_check.py "$GRAPH_CFG" \
             --iters 200 --precisions bf16 --work-dir /tmp/train_check_graph \
             --data-root /tmp/synthetic_check \
