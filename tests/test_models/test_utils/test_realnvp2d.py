@@ -95,3 +95,75 @@ def test_float32_under_autocast(dtype):
     assert lp.dtype == torch.float32 and z.dtype == torch.float32, \
         f'{dtype}: flow outputs float32'
     assert torch.isfinite(lp).all(), f'{dtype}: finite at |x| >= 100'
+
+
+def _masked_reference(flow, x, direction):
+    """The masked coupling formulas, literally (RLE / RealNVP paper)."""
+    y = x
+    log_det = x.new_zeros(x.shape[:-1])
+    order = range(flow.num_couplings)
+    for i in (order if direction == 'forward' else reversed(order)):
+        mask = flow.masks[i]
+        kept = y * mask
+        s = flow.scale_nets[i](kept) * (1 - mask)
+        t = flow.trans_nets[i](kept) * (1 - mask)
+        if direction == 'forward':
+            y = kept + (1 - mask) * (y * torch.exp(s) + t)
+            log_det = log_det + s.sum(-1)
+        else:
+            y = kept + (1 - mask) * (y - t) * torch.exp(-s)
+            log_det = log_det - s.sum(-1)
+    return y, log_det
+
+
+@pytest.mark.parametrize('direction', ['forward', 'inverse'])
+@pytest.mark.parametrize('shape', [(7, 2), (3, 4, 2), (2, )])
+def test_column_couplings_equal_masked_formulas(direction, shape):
+    """Outputs, log-dets and every gradient (parameters and input) equal
+    the masked formulas in float64."""
+    flow = _flow(gain=1.0).double()
+    x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+    out, log_det = getattr(flow, direction)(x)
+    ref, ref_log_det = _masked_reference(flow, x, direction)
+    assert out.shape == x.shape and log_det.shape == x.shape[:-1]
+    assert out.dtype == torch.float64, 'a .double() flow computes in float64'
+    assert torch.allclose(out, ref, rtol=1e-12, atol=1e-12), direction
+    assert torch.allclose(log_det, ref_log_det, rtol=1e-12, atol=1e-12)
+    params = list(flow.parameters()) + [x]
+    got = torch.autograd.grad(out.sum() + 2 * log_det.sum(), params,
+                              allow_unused=True)
+    want = torch.autograd.grad(ref.sum() + 2 * ref_log_det.sum(), params,
+                               allow_unused=True)
+    for (name, _), g, w in zip(list(flow.named_parameters()) + [('x', x)],
+                               got, want):
+        g = torch.zeros_like(w) if g is None else g
+        assert torch.allclose(g, w, rtol=1e-10, atol=1e-12), \
+            f'{direction}: gradient of {name} differs from the masked form'
+
+
+def test_density_equals_mmpose_realnvp():
+    """Same weights as MMPose's RealNVP (RLE): same log-density and the
+    same gradients of every weight, in float64."""
+    from mmpose.models.utils.realnvp import RealNVP
+    flow = _flow(gain=1.0).double()
+    ref = RealNVP().double()
+    for mine, theirs in ((flow.scale_nets, ref.s), (flow.trans_nets, ref.t)):
+        theirs.load_state_dict(mine.state_dict())
+    x = torch.randn(33, 2, dtype=torch.float64) * 2
+    lp, lp_ref = flow.log_prob(x), ref.log_prob(x)
+    assert torch.allclose(lp, lp_ref, rtol=1e-12, atol=1e-12), \
+        'log-density equals MMPose RealNVP.log_prob'
+    lp.sum().backward()
+    lp_ref.sum().backward()
+    for (name, p), q in zip(
+            list(flow.scale_nets.named_parameters()) +
+            list(flow.trans_nets.named_parameters()),
+            list(ref.s.parameters()) + list(ref.t.parameters())):
+        assert torch.allclose(p.grad, q.grad, rtol=1e-10, atol=1e-12), \
+            f'gradient of {name} equals MMPose RealNVP\'s'
+
+
+def test_float32_flow_keeps_float32_for_float64_input():
+    flow = _flow()
+    z, log_det = flow.inverse(torch.randn(4, 2, dtype=torch.float64))
+    assert z.dtype == torch.float32 and log_det.dtype == torch.float32
