@@ -25,7 +25,8 @@
 #            and bf16+cl, the marginal cost of each part
 #   convs    tools/benchmark_convs.py: each conv layer of SADI-Net alone,
 #            dilated ones native / PhaseConv2d / undilated, fp32 + bf16+cl
-#   profile  tools/profile_step.py: fp32 and bf16+cl training steps, and
+#   profile  tools/profile_step.py: fp32 and bf16+cl training steps (with
+#            the device busy share and the operations by part), and
 #            batch-1 inference in the fast setting
 #   check    tools/train_check.py: 200 iterations each in fp32/fp16/bf16,
 #            and bf16 with the fast config + training CUDA graphs
@@ -151,9 +152,10 @@ torch.cuda.get_device_name())' || exit 2
         ;;
     profile)
         run profile_fp32 100 $PY tools/profile_step.py --device cuda \
-            --mode fp32 --rows 40 --out "$OUT_DIR/profile_fp32.md"
+            --mode fp32 --rows 40 --parts --out "$OUT_DIR/profile_fp32.md"
         run profile_bf16cl 100 $PY tools/profile_step.py --device cuda \
-            --mode bf16+cl --rows 40 --out "$OUT_DIR/profile_bf16cl.md"
+            --mode bf16+cl --rows 40 --parts \
+            --out "$OUT_DIR/profile_bf16cl.md"
         run profile_bf16cl_graph 100 $PY tools/profile_step.py --device cuda \
             --mode bf16+cl+graph --rows 25 \
             --out "$OUT_DIR/profile_bf16cl_graph.md"

@@ -5,12 +5,15 @@ targets from the config's codec, the same training step and modes), runs a
 few warm-up steps, then records ``--steps`` steps with ``torch.profiler``.
 Prints and writes, per config:
 
-- the time per step (between two synchronisations, profiler on) and the
-  PyTorch operations called per step (launch overhead at small batch),
+- the time per step (between two synchronisations, without and with the
+  profiler) and the PyTorch operations called per step (launch overhead at
+  small batch); on a GPU, the device's busy share of a step,
 - device time by category (convolution, its layout conversions, norms,
   element-wise, resizing, copies, reductions, GEMM, other): what the
   extra modules of a model cost beyond their FLOPs,
-- the ``--rows`` kernels and operators with the most self device time.
+- the ``--rows`` kernels and operators with the most self device time,
+- with ``--parts`` (training), the operations of one step by part:
+  backbone, neck, head + loss (forward and backward each), optimizer.
 
 Examples::
 
@@ -33,6 +36,7 @@ for _p in (_HERE, osp.dirname(_HERE)):
         sys.path.insert(0, _p)
 
 import torch  # noqa: E402
+from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 from benchmark_utils.models import (DEFAULT_CONFIGS, build_model,  # noqa: E402
                                     config_input_size, import_plugin,
@@ -86,6 +90,9 @@ def parse_args(argv=None):
     p.add_argument('--steps', type=int, default=3)
     p.add_argument('--rows', type=int, default=40,
                    help='rows of the per-kernel table')
+    p.add_argument('--parts', action='store_true',
+                   help='also count the operations of one training step by '
+                   'part (backbone, neck, head + loss, optimizer)')
     p.add_argument('--out', default=None,
                    help='write the report here too (atomically)')
     return p.parse_args(argv)
@@ -107,7 +114,8 @@ def _device_time_us(evt, cuda: bool) -> float:
     return float(evt.self_cpu_time_total)
 
 
-def _categories(prof, cuda: bool, steps: int) -> List[str]:
+def _categories(prof, cuda: bool, steps: int,
+                plain_ms: float) -> List[str]:
     totals: Dict[str, float] = {}
     for evt in prof.key_averages():
         us = _device_time_us(evt, cuda)
@@ -123,6 +131,12 @@ def _categories(prof, cuda: bool, steps: int) -> List[str]:
         lines.append(f'| {cat} | {us / 1e3 / steps:.2f} | '
                      f'{100 * us / whole:.1f}% |')
     lines.append(f'| total | {whole / 1e3 / steps:.2f} | 100% |')
+    if cuda:
+        lines += ['', f'device busy {whole / 1e3 / steps:.2f} ms of the '
+                  f'{plain_ms:.2f} ms a step takes without the profiler '
+                  f'({100 * whole / 1e3 / steps / plain_ms:.0f}%; far '
+                  'below 100%: the host, Python and kernel launches, sets '
+                  'the pace)']
     return lines
 
 
@@ -139,6 +153,85 @@ def count_operations(prof) -> int:
             parent = parent.cpu_parent
         count += parent is None
     return count
+
+
+class DispatchCounter(TorchDispatchMode):
+    """Counts every operation that reaches PyTorch's dispatcher (the ones
+    autograd runs in the backward pass included), and the views among them
+    (which launch no kernel)."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops = 0
+        self.views = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops += 1
+        self.views += bool(func.is_view)
+        return func(*args, **(kwargs or {}))
+
+
+def _tensors(obj) -> List[torch.Tensor]:
+    if isinstance(obj, torch.Tensor):
+        return [obj]
+    if isinstance(obj, (list, tuple)):
+        return [t for item in obj for t in _tensors(item)]
+    if isinstance(obj, dict):
+        return [t for item in obj.values() for t in _tensors(item)]
+    return []
+
+
+def operations_by_part(model, step, x, samples, mode) -> List[str]:
+    """Dispatched operations of one training step, split by part.
+
+    Counts four nested runs, each after one uncounted run: the backbone's
+    forward and backward (its outputs summed), then backbone + neck, then
+    the model's loss, then the whole ``step`` (optimizer and gradient
+    clipping included); each part is the difference to the previous run,
+    so it carries a few operations of the summing glue. Runs eagerly
+    (``MSTopdownPoseEstimator``'s CUDA graphs are not used: the backbone
+    and neck are called directly), with the mode's autocast and layout.
+
+    Returns:
+        list[str]: Markdown table lines.
+    """
+    ctx = measure.autocast_ctx(str(x.device), mode)
+    neck = model.neck if getattr(model, 'with_neck', False) else None
+
+    def features_to(level):
+        def run():
+            with ctx:
+                feats = model.backbone(x)
+                if level == 'neck' and neck is not None:
+                    feats = neck(feats)
+                total = sum(t.float().sum() for t in _tensors(feats))
+            total.backward()
+        return run
+
+    def loss_only():
+        with ctx:
+            loss, _ = model.parse_losses(model(x, samples, mode='loss'))
+        loss.backward()
+
+    counts = []
+    for fn in (features_to('backbone'), features_to('neck'), loss_only,
+               step):
+        fn()
+        model.zero_grad(set_to_none=True)
+        with DispatchCounter() as counter:
+            fn()
+        model.zero_grad(set_to_none=True)
+        counts.append((counter.ops, counter.views))
+    names = ('backbone', 'neck', 'head + loss',
+             'optimizer (+ clip, zero_grad)')
+    lines = ['| part | operations | of them views (no kernel) |',
+             '| --- | --- | --- |']
+    prev = (0, 0)
+    for name, (ops, views) in zip(names, counts):
+        lines.append(f'| {name} | {ops - prev[0]:,} | {views - prev[1]:,} |')
+        prev = (ops, views)
+    lines.append(f'| total | {counts[-1][0]:,} | {counts[-1][1]:,} |')
+    return lines
 
 
 def _is_kernel(evt) -> bool:
@@ -168,6 +261,11 @@ def profile_config(spec, args, device: str) -> str:
     for _ in range(args.warmup):
         fn()
     measure.synchronize(device)
+    t0 = time.perf_counter()
+    for _ in range(args.steps):
+        fn()
+    measure.synchronize(device)
+    plain_ms = 1e3 * (time.perf_counter() - t0) / args.steps
     cuda = device.startswith('cuda')
     activities = [torch.profiler.ProfilerActivity.CPU]
     if cuda:
@@ -183,11 +281,23 @@ def profile_config(spec, args, device: str) -> str:
         f'## {spec.label} ({spec.config})', '',
         f'{what}s: {args.steps} profiled after {args.warmup} warm-up, '
         f'batch {batch}, input {input_size[0]}x{input_size[1]}, mode '
-        f'{mode.name}: {1e3 * elapsed / args.steps:.1f} ms per {what} '
-        f'(profiler on), {count_operations(prof) / args.steps:.0f} PyTorch '
-        f'operations per {what}', '',
+        f'{mode.name}: {plain_ms:.1f} ms per {what} ('
+        f'{1e3 * elapsed / args.steps:.1f} with the profiler on), '
+        f'{count_operations(prof) / args.steps:.0f} PyTorch operations per '
+        f'{what}', '',
         '### device time by category' if cuda else '### CPU time by category',
-        '', *_categories(prof, cuda, args.steps), '',
+        '', *_categories(prof, cuda, args.steps, plain_ms), '']
+    if args.parts and not args.infer:
+        lines += [f'### operations of one {what} by part', '']
+        if mode.graph or mode.compile:
+            lines.append('not counted under +graph or +compile (run the '
+                         'mode without them)')
+        else:
+            x, samples = measure.random_batch(model, model_cfg, batch,
+                                              input_size, mode, 0, True)
+            lines += operations_by_part(model, fn, x, samples, mode)
+        lines.append('')
+    lines += [
         f'### top {args.rows} by self {"device" if cuda else "CPU"} time', '',
         '```', _events_table(prof, device, args.rows), '```', ''
     ]

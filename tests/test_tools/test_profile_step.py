@@ -79,3 +79,53 @@ def test_a_failing_config_is_a_line_in_the_report(tool, tmp_path, capsys):
     text = out.read_text()
     assert '## tiny' in text
     assert 'error: ValueError: Expected more than 1 value per channel' in text
+
+
+def test_dispatch_counter_counts_views_apart(tool):
+    import torch
+    x = torch.randn(4, 4, requires_grad=True)
+    with tool.DispatchCounter() as counter:
+        y = (x.t() + 1).sum()  # t (view), add, sum
+        y.backward()  # ones_like, expand (view), t (view) ... of the backward
+    assert counter.ops >= 5 and 2 <= counter.views < counter.ops
+
+
+def _parts_rows(text):
+    section = text.split('by part')[1].split('###')[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip('|').split('|')]
+        if len(cells) == 3 and cells[1].replace(',', '').isdigit():
+            rows[cells[0]] = (int(cells[1].replace(',', '')),
+                              int(cells[2].replace(',', '')))
+    return rows
+
+
+def _profile_parts(tool, tmp_path, mode):
+    """The report of a tiny SADI-Net with ``--parts`` in ``mode``."""
+    cfg = tmp_path / 'tiny_sadinet.py'
+    cfg.write_text(TINY_SADINET)
+    out = tmp_path / 'profile.md'
+    assert tool.main(['--configs', f'tiny={cfg}', '--device', 'cpu',
+                      '--batch', '2', '--warmup', '1', '--steps', '1',
+                      '--rows', '3', '--parts', '--mode', mode,
+                      '--out', str(out)]) == 0
+    return out.read_text()
+
+
+def test_parts_split_one_step_of_a_tiny_sadinet(tool, tmp_path):
+    rows = _parts_rows(_profile_parts(tool, tmp_path, 'fp32'))
+    parts = ('backbone', 'neck', 'head + loss',
+             'optimizer (+ clip, zero_grad)')
+    assert set(rows) == set(parts) | {'total'}
+    assert all(rows[p][0] > rows[p][1] >= 0 for p in parts[:3]), \
+        f'every part of SADI-Net dispatches operations: {rows}'
+    assert rows['total'][0] == sum(rows[p][0] for p in parts)
+    assert rows['total'][1] == sum(rows[p][1] for p in parts)
+
+
+def test_parts_are_not_counted_under_graphs(tool, tmp_path):
+    # on the CPU the graph cache runs eagerly: the step itself works
+    text = _profile_parts(tool, tmp_path, 'fp32+graph')
+    assert 'not counted under +graph or +compile' in text
+    assert not _parts_rows(text)

@@ -388,7 +388,7 @@ def set_compute_acc(model: nn.Module, on: bool) -> None:
     model.train_cfg = cfg
 
 
-def _random_batch(model: nn.Module, model_cfg: Dict, batch: int, input_size,
+def random_batch(model: nn.Module, model_cfg: Dict, batch: int, input_size,
                   mode: Mode, seed: int, training: bool):
     """Normalised random inputs (in the mode's memory format) and samples."""
     from .models import (head_codec_cfg, make_data_samples, num_keypoints,
@@ -410,7 +410,7 @@ def setup_train_step(model: nn.Module, model_cfg: Dict, optim_cfg: Dict,
     optimizer built: the closure of :func:`make_train_step`."""
     if not compute_acc:
         set_compute_acc(model, False)
-    x, samples = _random_batch(model, model_cfg, batch, input_size, mode,
+    x, samples = random_batch(model, model_cfg, batch, input_size, mode,
                                seed, training=True)
     apply_mode(model, mode, compile_mode, training=True)
     optimizer, clip = build_optimizer(model, optim_cfg)
@@ -423,7 +423,7 @@ def setup_predict(model: nn.Module, model_cfg: Dict, mode: Mode, batch: int,
     """``model`` in eval mode with random inputs and the mode applied: the
     closure of :func:`make_predict`."""
     model.eval()
-    x, samples = _random_batch(model, model_cfg, batch, input_size, mode,
+    x, samples = random_batch(model, model_cfg, batch, input_size, mode,
                                seed, training=False)
     apply_mode(model, mode, compile_mode)
     return make_predict(model, x, samples, device, mode, flip)
