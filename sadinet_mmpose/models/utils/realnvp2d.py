@@ -1,6 +1,6 @@
 """A 2-D RealNVP flow with both directions (density and sampling)."""
 import math
-from typing import List, Optional, Tuple
+from typing import List, Tuple
 
 import numpy as np
 import torch
@@ -156,15 +156,10 @@ class RealNVP2D(nn.Module):
         return [flat[:, :1], flat[:, 1:]], lead
 
     @staticmethod
-    def _join(cols: List[Tensor], log_det: Optional[Tensor], sign: float,
+    def _join(cols: List[Tensor], s_sum: Tensor,
               lead: torch.Size) -> Tuple[Tensor, Tensor]:
-        """Columns and the summed ``s`` back to (*, 2) and (*)."""
-        out = torch.cat(cols, dim=1).reshape(*lead, 2)
-        if log_det is None:  # no coupling ran
-            log_det = out.new_zeros(lead)
-        else:
-            log_det = log_det.reshape(lead)
-        return out, (log_det if sign > 0 else -log_det)
+        """Columns (N, 1) and the summed ``s`` (N, 1) back to (*, 2), (*)."""
+        return torch.cat(cols, dim=1).reshape(*lead, 2), s_sum.reshape(lead)
 
     def forward(self, z: Tensor) -> Tuple[Tensor, Tensor]:
         """Generative direction: latent ``z`` -> data ``x``.
@@ -186,7 +181,7 @@ class RealNVP2D(nn.Module):
                 # x_j <- x_j * exp(s) + t
                 cols[1 - k] = torch.addcmul(t, cols[1 - k], torch.exp(s))
                 log_det = s if log_det is None else log_det + s
-            return self._join(cols, log_det, 1., lead)
+            return self._join(cols, log_det, lead)
 
     def inverse(self, x: Tensor) -> Tuple[Tensor, Tensor]:
         """Density direction: data ``x`` -> latent ``z``.
@@ -208,7 +203,8 @@ class RealNVP2D(nn.Module):
                 # z_j <- (z_j - t) * exp(-s)
                 cols[1 - k] = (cols[1 - k] - t) * torch.exp(-s)
                 log_det = s if log_det is None else log_det + s
-            return self._join(cols, log_det, -1., lead)
+            z, s_sum = self._join(cols, log_det, lead)
+            return z, -s_sum
 
     def log_prob(self, x: Tensor) -> Tensor:
         """Log-density of the flow's distribution at ``x``.
