@@ -46,9 +46,8 @@ if osp.dirname(_HERE) not in sys.path:
 import torch  # noqa: E402
 
 from benchmark_utils.models import (DEFAULT_CONFIGS, REPO_ROOT,  # noqa: E402
-                                    ModelSpec, build_model, config_input_size,
-                                    import_plugin, load_config,
-                                    parse_config_spec, prepare_model_cfg)
+                                    ModelSpec, build_model, import_plugin,
+                                    load_model_cfg, parse_config_spec)
 
 PLUGIN_ERROR = import_plugin()  # before mmpose.models; errors are reported
 
@@ -281,9 +280,8 @@ def bench_model(spec: ModelSpec, st: Dict, memory_kind: Dict,
                errors=[], warnings=[], train={}, latency={})
     device = st['device']
     try:
-        cfg = load_config(spec.config)
-        model_cfg = prepare_model_cfg(cfg, st['input_size'])
-        input_size = config_input_size(cfg, st['input_size'])
+        cfg, model_cfg, input_size = load_model_cfg(spec.config,
+                                                    st['input_size'])
         row['input_size'] = list(input_size)
         model = build_model(model_cfg, device, st['seed'])
     except Exception as e:  # noqa: BLE001 (reported as an error row)

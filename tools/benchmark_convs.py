@@ -40,8 +40,7 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
 from benchmark_utils.models import (REPO_ROOT, build_model,  # noqa: E402
-                                    config_input_size, import_plugin,
-                                    load_config, prepare_model_cfg)
+                                    import_plugin, load_model_cfg)
 
 import_plugin()
 
@@ -184,11 +183,10 @@ def run(args: argparse.Namespace, argv: List[str], log=print) -> Dict:
     if bad:
         raise SystemExit(f'error: modes {bad}: only precision and +cl here')
     try:
-        cfg = load_config(args.config)
+        _, model_cfg, input_size = load_model_cfg(args.config,
+                                                  args.input_size)
     except (OSError, ValueError, SyntaxError) as e:
         raise SystemExit(f'error: --config: {e}') from e
-    model_cfg = prepare_model_cfg(cfg, args.input_size)
-    input_size = config_input_size(cfg, args.input_size)
     model = build_model(model_cfg, device)
     layers = collect_layers(model, input_size, device)
     del model

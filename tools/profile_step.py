@@ -37,11 +37,11 @@ for _p in (_HERE, osp.dirname(_HERE)):
 
 import torch  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
+from torch.utils._pytree import tree_leaves  # noqa: E402
 
 from benchmark_utils.models import (DEFAULT_CONFIGS, build_model,  # noqa: E402
-                                    config_input_size, import_plugin,
-                                    load_config, parse_config_spec,
-                                    prepare_model_cfg)
+                                    import_plugin, load_model_cfg,
+                                    parse_config_spec)
 
 import_plugin()
 
@@ -171,16 +171,6 @@ class DispatchCounter(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def _tensors(obj) -> List[torch.Tensor]:
-    if isinstance(obj, torch.Tensor):
-        return [obj]
-    if isinstance(obj, (list, tuple)):
-        return [t for item in obj for t in _tensors(item)]
-    if isinstance(obj, dict):
-        return [t for item in obj.values() for t in _tensors(item)]
-    return []
-
-
 def operations_by_part(model, step, x, samples, mode) -> List[str]:
     """Dispatched operations of one training step, split by part.
 
@@ -204,7 +194,8 @@ def operations_by_part(model, step, x, samples, mode) -> List[str]:
                 feats = model.backbone(x)
                 if level == 'neck' and neck is not None:
                     feats = neck(feats)
-                total = sum(t.float().sum() for t in _tensors(feats))
+                total = sum(t.float().sum() for t in tree_leaves(feats)
+                            if isinstance(t, torch.Tensor))
             total.backward()
         return run
 
@@ -242,11 +233,10 @@ def _is_kernel(evt) -> bool:
 
 def profile_config(spec, args, device: str) -> str:
     try:
-        cfg = load_config(spec.config)
+        cfg, model_cfg, input_size = load_model_cfg(spec.config,
+                                                    args.input_size)
     except (OSError, ValueError, SyntaxError) as e:
         raise SystemExit(f'error: {spec.label}: {e}') from e
-    model_cfg = prepare_model_cfg(cfg, args.input_size)
-    input_size = config_input_size(cfg, args.input_size)
     mode = measure.parse_mode(args.mode)
     batch = args.batch or (64 if device.startswith('cuda') else 2)
     model = build_model(model_cfg, device, seed=0)

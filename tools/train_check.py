@@ -10,8 +10,8 @@ first use at the config's input size): fp32 with ``OptimWrapper``, fp16 and
 bf16 with mmengine's ``AmpOptimWrapper``. It reports whether any loss was NaN
 or infinite and the mean loss of the first and last tenth of the iterations,
 prints a markdown table and writes it to ``--out`` (a different previous file is kept
-as ``<out>.prev``). Optionally (``--profile N``) it profiles N fp32 training
-steps and lists the costliest CUDA kernels.
+as ``<out>.prev``). Optionally (``--profile N``) it adds
+``tools/profile_step.py``'s report of N fp32 training steps (CUDA only).
 """
 import argparse
 import datetime
@@ -94,29 +94,16 @@ def run_precision(config: str, precision: str, args, recorder) -> dict:
 
 
 def profile_fp32(config: str, steps: int, batch: int) -> str:
-    """Top CUDA kernels of ``steps`` fp32 training steps (random inputs)."""
-    from benchmark_utils import models as bm
-    from benchmark_utils import measure as bme
-    cfg = bm.load_config(config)
-    model_cfg = bm.prepare_model_cfg(cfg)
-    model = bm.build_model(model_cfg, 'cuda')
-    codec = bm.head_codec_cfg(model_cfg)
-    size = bm.config_input_size(cfg)
-    inputs, samples = bm.make_data_samples(codec, batch, size, bm.num_keypoints(model))
-    inputs, samples = bm.preprocess(model, inputs, samples, True)
-    optimizer, clip = bme.build_optimizer(model, cfg.optim_wrapper)
-    step = bme.make_train_step(model, optimizer, clip, inputs, samples, 'cuda',
-                               bme.parse_mode('fp32'))
-    for _ in range(3):
-        step()
-    torch.cuda.synchronize()
-    from torch.profiler import ProfilerActivity, profile
-    with profile(activities=[ProfilerActivity.CUDA, ProfilerActivity.CPU]) as prof:
-        for _ in range(steps):
-            step()
-        torch.cuda.synchronize()
-    return prof.key_averages().table(sort_by='cuda_time_total', row_limit=25,
-                                     max_name_column_width=70)
+    """``tools/profile_step.py``'s report of ``steps`` fp32 training steps
+    of ``config`` on CUDA (random inputs)."""
+    import profile_step
+    from benchmark_utils.models import parse_config_spec
+    args = profile_step.parse_args([
+        '--device', 'cuda', '--mode', 'fp32', '--batch', str(batch),
+        '--steps', str(steps), '--rows', '25'
+    ])
+    return profile_step.profile_config(parse_config_spec(config), args,
+                                       'cuda')
 
 
 def main(argv=None):
@@ -159,8 +146,8 @@ def main(argv=None):
               "the config's own training pipeline, optimizer, clip_grad and warm-up; "
               'fp16/bf16 = mmengine AmpOptimWrapper.']
     if args.profile and torch.cuda.is_available():
-        lines += ['', f'## Top CUDA kernels, {args.profile} fp32 training steps', '',
-                  '```', profile_fp32(args.config, args.profile, args.batch), '```']
+        lines += ['', f'## Profile of {args.profile} fp32 training steps', '',
+                  profile_fp32(args.config, args.profile, args.batch)]
     text = '\n'.join(lines) + '\n'
     print(text)
     kept = write_atomic(args.out, text)

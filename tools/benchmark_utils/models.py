@@ -235,6 +235,22 @@ def config_input_size(cfg, override: Optional[int] = None) -> Tuple[int, int]:
     return (256, 256)
 
 
+def load_model_cfg(path: str, input_size: Optional[int] = None):
+    """A config loaded for measuring: the config, its model config
+    (:func:`prepare_model_cfg`) and its (w, h) input size.
+
+    Args:
+        path: The config path (``mmpose::`` scopes allowed).
+        input_size: Square input side to override, or None.
+
+    Returns:
+        tuple: ``(cfg, model_cfg, (w, h))``.
+    """
+    cfg = load_config(path)
+    return (cfg, prepare_model_cfg(cfg, input_size),
+            config_input_size(cfg, input_size))
+
+
 def build_model(model_cfg: Dict, device: str, seed: int = 0):
     """Build an MMPose model from its config on ``device`` (train mode).
 
