@@ -277,7 +277,7 @@ def profile_config(spec, args, device: str) -> str:
         f'{what}', '',
         '### device time by category' if cuda else '### CPU time by category',
         '', *_categories(prof, cuda, args.steps, plain_ms), '']
-    if args.parts and not args.infer:
+    if args.parts:
         lines += [f'### operations of one {what} by part', '']
         if mode.graph or mode.compile:
             lines.append('not counted under +graph or +compile (run the '
@@ -306,6 +306,9 @@ def main(argv=None) -> int:
         measure.parse_mode(args.mode)
     except ValueError as e:
         raise SystemExit(f'error: --mode: {e}') from e
+    if args.parts and args.infer:
+        raise SystemExit('error: --parts splits a training step; it cannot '
+                         'be used with --infer')
     if device.startswith('cuda'):
         torch.backends.cudnn.benchmark = True
     specs = ([parse_config_spec(c) for c in args.configs] if args.configs

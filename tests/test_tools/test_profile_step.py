@@ -65,6 +65,8 @@ def test_bad_mode_and_missing_config_are_one_line_errors(tool, tmp_path):
     missing = tmp_path / 'missing.py'
     with pytest.raises(SystemExit, match=r'error: x: config not found: .*missing.py'):
         tool.main(['--device', 'cpu', '--configs', f'x={missing}'])
+    with pytest.raises(SystemExit, match=r'--parts .* with --infer'):
+        tool.main(['--device', 'cpu', '--infer', '--parts'])
 
 
 def test_a_failing_config_is_a_line_in_the_report(tool, tmp_path, capsys):
