@@ -71,3 +71,32 @@ def test_torso_uses_lsp_joints_not_jhmdb():
     p[12, 0] += 15.  # 15 px: miss with torso 50, hit with torso 1000
     m.process([], [_sample(gt, p)])
     assert m.compute_metrics(m.results)['Head PCK'] == pytest.approx(50.)
+
+
+def test_exact_tie_counts_as_correct():
+    """``dist / torso == thr`` is a hit, as in the standard evaluation code
+    (``mean(dist <= range(k))`` on torso-normalised distances)."""
+    m = _metric()
+    gt1 = _gt(50.)  # threshold 0.2 * 50 = 10 px
+    p1 = gt1.copy()
+    p1[0] += [6., 8.]  # right ankle: exactly 10 px (6-8-10 triangle)
+    p1[5, 0] += 10.  # left ankle: exactly 10 px
+    p1[6, 1] -= 10.000001  # right wrist: just beyond
+    gt2 = _gt(35.)  # threshold 7 px
+    p2 = gt2.copy()
+    p2[13, 0] += 7.  # head top: exactly 7 px
+    m.process([], [_sample(gt1, p1), _sample(gt2, p2)])
+    r = m.compute_metrics(m.results)
+    assert r['Ankle PCK'] == pytest.approx(100.), \
+        'a distance of exactly 0.2 * torso must count as correct'
+    assert r['Head PCK'] == pytest.approx(100.)
+    assert r['Wrist PCK'] == pytest.approx(75.), 'one wrist of four misses'
+    assert r['PCK'] == pytest.approx(100. * 27 / 28)
+
+
+def test_docs_state_the_same_tie_rule(repo_root):
+    import os.path as osp
+    with open(osp.join(repo_root, 'docs', 'data.md')) as f:
+        text = f.read()
+    assert '||pred - gt|| / torso <= 0.2' in text, \
+        'docs/data.md does not state the metric\'s rule (<=, tie = correct)'

@@ -5,7 +5,6 @@ from typing import Dict, Sequence
 import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
-from mmpose.evaluation.functional import keypoint_pck_accuracy
 from mmpose.registry import METRICS
 
 #: LSP joint indices of each reported part (Table II's columns).
@@ -31,8 +30,13 @@ class LSPPCKAccuracy(BaseMetric):
     Torso size: the Euclidean distance between the ground-truth *left
     shoulder* (LSP index 9) and *right hip* (index 2), as in the official LSP
     evaluation (``evalLSP``; ``norm(gt(lsho) - gt(rhip))`` in the CPM
-    benchmark code). A joint is correct when ``||pred - gt|| <= thr *
-    torso``. (MMPose's ``PCKAccuracy(norm_item='torso')`` uses joints 4 and 5,
+    benchmark code). A joint is correct when ``||pred - gt|| / torso <=
+    thr``: the distance is normalised first and an exact tie counts as
+    correct, as in the standard evaluation code (``computePCK.m`` of the
+    MPII/LSP toolkit, ``eval_pck.m`` of the LSP benchmarks:
+    ``mean(dist <= range(k))`` on torso-normalised distances). MMPose's
+    ``keypoint_pck_accuracy`` uses ``<`` instead, so it is not used here.
+    (MMPose's ``PCKAccuracy(norm_item='torso')`` also uses joints 4 and 5,
     JHMDB's order: wrong for LSP.)
 
     Joints with ``keypoints_visible == 0`` are not scored (the LSP test
@@ -121,11 +125,11 @@ class LSPPCKAccuracy(BaseMetric):
             warnings.warn(msg, ZeroTorsoWarning)
             logger.warning(msg)
         mask = mask & usable[:, None]
-        norm = np.where(usable, torso, 1.0)[:, None].repeat(2, axis=1)
-        acc, _, _ = keypoint_pck_accuracy(pred, gt, mask, self.thr,
-                                          norm.astype(np.float64))
+        norm = np.where(usable, torso, 1.0).astype(np.float64)
+        dist = np.linalg.norm(pred.astype(np.float64) - gt, axis=-1) / \
+            norm[:, None]
         count = mask.sum(0)
-        hits = np.where(acc >= 0, acc, 0.) * count
+        hits = ((dist <= self.thr) & mask).sum(0)
         metrics = {}
         for part, idx in LSP_PARTS.items():
             n = count[list(idx)].sum()
