@@ -6,16 +6,14 @@ Markers:
     gpu: needs CUDA; skipped automatically without it.
 """
 import json
-import os
 import os.path as osp
 
 import numpy as np
 import pytest
 
+from sample_data import MPII_SAMPLE, check_mpii_sample  # noqa: F401
+
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-MPII_SAMPLE = os.environ.get(
-    'SADINET_MPII_SAMPLE',
-    osp.join(osp.dirname(REPO_ROOT), 'shared', 'data', 'mpii_sample'))
 
 
 def pytest_configure(config):
@@ -41,11 +39,8 @@ def repo_root():
 
 @pytest.fixture(scope='session')
 def mpii_sample_dir():
-    """The five real MPII images with annotations shipped in ``../shared``."""
-    if not osp.isdir(MPII_SAMPLE):
-        pytest.skip(f'MPII sample not found at {MPII_SAMPLE} '
-                    '(set SADINET_MPII_SAMPLE)')
-    return MPII_SAMPLE
+    """The five real MPII images with annotations in ``tests/data``."""
+    return check_mpii_sample()
 
 
 def write_mpii_headboxes(ann_file, out_path):

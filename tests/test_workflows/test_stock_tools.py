@@ -73,7 +73,8 @@ def trained(tmp_path_factory, mpii_sample_dir):
     """``mim train mmpose`` of the tiny SADI-Net config for 2 epochs."""
     mim = osp.join(osp.dirname(sys.executable), 'mim')
     if not osp.isfile(mim):
-        pytest.skip('mim (openmim) is not installed in this environment')
+        pytest.fail(f'mim (openmim) is not installed in this environment ({mim} '
+                    'missing): run bash tools/setup_env.sh', pytrace=False)
     root = tmp_path_factory.mktemp('tiny_sadinet')
     cfg = root / 'tiny_sadinet.py'
     cfg.write_text(sadinet_tiny_config(mpii_sample_dir, max_epochs=2))
