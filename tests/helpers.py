@@ -1,5 +1,5 @@
 """Shared helpers for the tests: random batches for any heatmap config, and
-the repository's tools loaded as modules."""
+the repository's scripts (``tools/``, ``benchmarks/``) loaded as modules."""
 import importlib.util
 import os.path as osp
 import sys
@@ -9,15 +9,25 @@ import torch
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOLS = osp.join(REPO, 'tools')
+BENCHMARKS = osp.join(REPO, 'benchmarks')
 
 
-def load_tool(filename: str):
-    """Import ``tools/<filename>`` as a module (its helpers importable)."""
-    if TOOLS not in sys.path:
-        sys.path.insert(0, TOOLS)
+def load_tool(filename: str, folder: str = TOOLS):
+    """Import ``<folder>/<filename>`` as a module (its helpers importable).
+
+    Args:
+        filename (str): The script's file name, e.g. ``'demo.py'``.
+        folder (str): Its folder, put first on ``sys.path`` so that the
+            script's own helper packages import. Defaults to ``tools/``.
+
+    Returns:
+        module: The script, executed as a module (``__main__`` code skipped).
+    """
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
     name = 'sadinet_tool_' + osp.splitext(filename)[0]
     spec = importlib.util.spec_from_file_location(name,
-                                                  osp.join(TOOLS, filename))
+                                                  osp.join(folder, filename))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -94,7 +94,7 @@ def sadinet_tiny_config(data_root: str, max_epochs: int = 2, batch_size: int = 2
 
 def model_only_config(codec: str, model: str) -> str:
     """Text of a config with a model, its codec and an optimizer but no data
-    (what ``tools/benchmark.py`` and ``tools/profile_step.py`` read)."""
+    (what ``benchmarks/benchmark.py`` and ``benchmarks/profile_step.py`` read)."""
     return f'''
 _base_ = ['mmpose::_base_/default_runtime.py']
 custom_imports = dict(imports=['sadinet_mmpose'], allow_failed_imports=False)

@@ -1,7 +1,7 @@
 """Train a config for N iterations per precision on synthetic data; check the loss.
 
-    python tools/train_check.py CONFIG [--iters 200] [--precisions fp32,fp16,bf16]
-        [--batch 64] [--out docs/train_check.md]
+    python benchmarks/train_check.py CONFIG [--iters 200] [--precisions fp32,fp16,bf16]
+        [--batch 64] [--out benchmarks/results/train_check.md]
 
 For each precision the config's model is trained from scratch with MMPose's
 runner (its pipeline, optimizer, gradient clipping and warm-up) on the
@@ -11,7 +11,7 @@ bf16 with mmengine's ``AmpOptimWrapper``. It reports whether any loss was NaN
 or infinite and the mean loss of the first and last tenth of the iterations,
 prints a markdown table and writes it to ``--out`` (a different previous file is kept
 as ``<out>.prev``). Optionally (``--profile N``) it adds
-``tools/profile_step.py``'s report of N fp32 training steps (CUDA only).
+``benchmarks/profile_step.py``'s report of N fp32 training steps (CUDA only).
 """
 import argparse
 import datetime
@@ -23,7 +23,7 @@ import time
 import torch
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, osp.join(REPO, 'tools'))
+sys.path.insert(0, osp.join(REPO, 'benchmarks'))
 from benchmark_utils.report import write_atomic  # noqa: E402
 
 
@@ -94,7 +94,7 @@ def run_precision(config: str, precision: str, args, recorder) -> dict:
 
 
 def profile_fp32(config: str, steps: int, batch: int) -> str:
-    """``tools/profile_step.py``'s report of ``steps`` fp32 training steps
+    """``benchmarks/profile_step.py``'s report of ``steps`` fp32 training steps
     of ``config`` on CUDA (random inputs)."""
     import profile_step
     from benchmark_utils.models import parse_config_spec
@@ -116,7 +116,7 @@ def main(argv=None):
     parser.add_argument('--workers', type=int, default=8)
     parser.add_argument('--data-root', default=osp.join(REPO, 'data', 'synthetic_check'))
     parser.add_argument('--work-dir', default=osp.join(REPO, 'work_dirs', 'train_check'))
-    parser.add_argument('--out', default=osp.join(REPO, 'docs', 'train_check.md'))
+    parser.add_argument('--out', default=osp.join(REPO, 'benchmarks', 'results', 'train_check.md'))
     parser.add_argument('--profile', type=int, default=0,
                         help='profile this many fp32 steps (CUDA only)')
     args = parser.parse_args(argv)
@@ -139,8 +139,9 @@ def main(argv=None):
             f"| {r['precision']} | {r['iters']} | {r['nonfinite']} | {r['first']:.4f} | "
             f"{r['last']:.4f} | {'yes' if r['last'] < r['first'] else 'NO'} | "
             f"{r['seconds']:.0f} | {r['peak_gib']:.2f} |")
-    lines += ['', f'- command: `python tools/train_check.py {" ".join(argv or sys.argv[1:])}`',
-              f'- date: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}',
+    command = ' '.join(['python', 'benchmarks/train_check.py', *(argv or sys.argv[1:])])
+    date = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
+    lines += ['', f'- command: `{command}`', f'- date: {date}',
               f'- torch {torch.__version__}; batch {args.batch}; synthetic data '
               f'(SyntheticMpiiDataset, difficulty standard, {args.images} images) through '
               "the config's own training pipeline, optimizer, clip_grad and warm-up; "

@@ -1,6 +1,6 @@
 """Profile training steps (or inference calls) of configs: where time goes.
 
-Builds each config's model as ``tools/benchmark.py`` does (random inputs,
+Builds each config's model as ``benchmarks/benchmark.py`` does (random inputs,
 targets from the config's codec, the same training step and modes), runs a
 few warm-up steps, then records ``--steps`` steps with ``torch.profiler``.
 Prints and writes, per config:
@@ -18,9 +18,9 @@ Prints and writes, per config:
 Examples::
 
     # one H100: SADI-Net and Hourglass-52, fp32 training, 3 steps
-    python tools/profile_step.py --device cuda --mode fp32
+    python benchmarks/profile_step.py --device cuda --mode fp32
     # inference at batch 1 with the fast setting
-    python tools/profile_step.py --device cuda --infer --batch 1 \
+    python benchmarks/profile_step.py --device cuda --infer --batch 1 \
         --mode bf16+cl+graph
 """
 import argparse
@@ -319,7 +319,7 @@ def main(argv=None) -> int:
         '# Profile: ' + ('inference' if args.infer else 'training'), '',
         f'- device: {torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"}'
         f'; torch {torch.__version__}',
-        '- command: `python tools/profile_step.py ' +
+        '- command: `python benchmarks/profile_step.py ' +
         ' '.join(sys.argv[1:] if argv is None else argv) + '`', ''
     ]
     parts = ['\n'.join(header)]

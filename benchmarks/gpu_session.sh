@@ -1,55 +1,98 @@
 #!/usr/bin/env bash
-# Issue 7's GPU measurements in as few calls as possible, on a lent GPU
-# machine that has torch but no network and no OpenMMLab packages.
+# The GPU measurements of benchmarks/ in one script, for a GPU machine that
+# has torch but maybe no network and no OpenMMLab packages.
 #
-# Usage, from the repository root:
-#   bash tools/gpu_session.sh fetch                    # here, with network
-#   bash tools/gpu_session.sh install tests bench      # GPU machine, 1st call
-#   bash tools/gpu_session.sh install ladder convs profile  # GPU, 2nd call
-#   bash tools/gpu_session.sh install check            # GPU machine, 3rd call
-# (.whl/ is git-ignored: name it in the device tool's carry list)
+# Usage (relative folders are taken from where it is called):
+#   bash benchmarks/gpu_session.sh --wheels DIR fetch         # with network
+#   bash benchmarks/gpu_session.sh --wheels DIR install tests bench
+#   bash benchmarks/gpu_session.sh ladder convs profile check
+# Options (before the stages; each also read from the environment):
+#   --wheels DIR   folder of the wheels for fetch/install ($SADINET_WHEELS)
+#   --results DIR  where reports, JSON and logs go
+#                  ($SADINET_RESULTS, default work_dirs/gpu_session)
+#   --site DIR     install target of the wheels, put on PYTHONPATH
+#                  ($SADINET_SITE, default work_dirs/gpu_site)
+# Other environment: PYTHON (default python3), DEVICE_PYTHON (the GPU
+# machine's Python version for fetch, default 3.12).
 # Stages:
-#   fetch    download the packages the GPU machine lacks into .whl/ (for
-#            its Python, DEVICE_PYTHON=3.12 by default)
-#   install  pip-install the carried wheels into /tmp/site (no network)
+#   fetch    download into the wheel folder the packages a torch-only
+#            machine lacks (binary wheels for DEVICE_PYTHON, the
+#            xtcocotools source); copy the folder to the GPU machine
+#   install  pip-install the wheel folder into the site folder, no network
+#            (skipped for what is importable already)
 #   tests    the GPU-marked tests (CUDA graphs, resizing on CUDA)
-#   bench    tools/benchmark.py: Hourglass-52 vs SADI-Net, batch 64, train
+#   bench    benchmark.py: Hourglass-52 vs SADI-Net, batch 64, training
 #            fp32, fp32+cl, bf16, bf16+cl; inference fp32, bf16+cl,
 #            bf16+cl+graph at batch 1 and 64; then a second run with
 #            training fp32, bf16+cl, bf16+cl+graph (forward and backward of
 #            backbone + neck from CUDA graphs)
-#   ladder   tools/benchmark.py --ladder: stock Hourglass-52 -> the same
-#            network from RFMHourglass with basic blocks -> + dilated
-#            branch and SE (RFM) -> + SFM neck and DLM head (SADI-Net)
-#            -> the same with PhaseConv2d dilated branches; training fp32
-#            and bf16+cl, the marginal cost of each part
-#   convs    tools/benchmark_convs.py: each conv layer of SADI-Net alone,
-#            dilated ones native / PhaseConv2d / undilated, fp32 + bf16+cl
-#   profile  tools/profile_step.py: fp32 and bf16+cl training steps (with
-#            the device busy share and the operations by part), and
-#            batch-1 inference in the fast setting
-#   check    tools/train_check.py: 200 iterations each in fp32/fp16/bf16,
-#            and bf16 with the fast config + training CUDA graphs
-# Everything (reports, JSON, logs) is written to work_dirs/gpu_session;
-# where $OUT is set (the device tool's output folder, which brings back at
-# most 8 files) that folder is also packed, after every stage, into
-# $OUT/gpu_session.tar.gz: a run cut off by its time limit still returns
-# the stages it finished.
+#   ladder   benchmark.py --ladder: stock Hourglass-52 -> the same network
+#            from RFMHourglass with basic blocks -> + dilated branch and SE
+#            (RFM) -> + SFM neck and DLM head (SADI-Net); training fp32 and
+#            bf16+cl, the marginal cost of each part
+#   convs    benchmark_convs.py: each conv layer of SADI-Net alone, the
+#            dilated ones also as their undilated twin, fp32 + bf16+cl
+#   profile  profile_step.py: fp32 and bf16+cl training steps (with the
+#            device busy share and the operations by part), and batch-1
+#            inference in the fast setting
+#   check    train_check.py: 200 iterations each in fp32/fp16/bf16, and
+#            bf16 with the fast config + training CUDA graphs
+# Every measuring stage runs under its own time limit (a hung stage cannot
+# take the later ones with it) and logs to RESULTS/<name>.log.
 set -uo pipefail
-cd "$(dirname "$0")/.."
-OUT_DIR=$PWD/work_dirs/gpu_session
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+
+WHL_DIR=${SADINET_WHEELS:-}
+OUT_DIR=${SADINET_RESULTS:-$REPO/work_dirs/gpu_session}
+SITE_DIR=${SADINET_SITE:-$REPO/work_dirs/gpu_site}
+while [ $# -gt 0 ]; do
+    case $1 in
+    --wheels | --results | --site)
+        if [ $# -lt 2 ] || [ -z "$2" ]; then
+            echo "$1 needs a folder" >&2
+            exit 2
+        fi
+        case $1 in
+        --wheels) WHL_DIR=$2 ;;
+        --results) OUT_DIR=$2 ;;
+        --site) SITE_DIR=$2 ;;
+        esac
+        shift 2
+        ;;
+    -*) echo "unknown option '$1' (--wheels, --results, --site)" >&2; exit 2 ;;
+    *) break ;;
+    esac
+done
+if [ $# -eq 0 ]; then
+    echo "no stage given (fetch install tests bench ladder convs profile check)" >&2
+    exit 2
+fi
+absolute() {  # a folder named relative to where the script was called
+    case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac
+}
+[ -z "$WHL_DIR" ] || WHL_DIR=$(absolute "$WHL_DIR")
+OUT_DIR=$(absolute "$OUT_DIR")
+SITE_DIR=$(absolute "$SITE_DIR")
+cd "$REPO" || exit 2
 mkdir -p "$OUT_DIR"
 PY=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1
+export PYTHONPATH=$SITE_DIR:$REPO${PYTHONPATH:+:$PYTHONPATH}
 SADI=configs/sadinet/td-hm_sadinet-rfm-sfm-dlm_2xb32-210e_mpii-256x256.py
 HG=mmpose::body_2d_keypoint/topdown_heatmap/mpii/td-hm_hourglass52_8xb64-210e_mpii-256x256.py
 ABL=configs/sadinet/ablations
 FAST=configs/sadinet/td-hm_sadinet-rfm-sfm-dlm_fast-bf16-cl_2xb32-210e_mpii-256x256.py
 status=0
 
+need_wheels() {  # the wheel folder must be named for fetch and install
+    if [ -z "$WHL_DIR" ]; then
+        echo "stage '$1' needs the wheel folder: --wheels DIR or SADINET_WHEELS=DIR" >&2
+        exit 2
+    fi
+}
+
 run() {  # run NAME SECONDS CMD...: log to $OUT_DIR/NAME.log, stop the
-    # command after SECONDS (the device call has 10 minutes in all: a hung
-    # stage must not take the later ones with it), remember a failure
+    # command after SECONDS, remember a failure
     local name=$1 limit=$2
     shift 2
     echo "== $name (limit ${limit} s): $*"
@@ -59,10 +102,6 @@ run() {  # run NAME SECONDS CMD...: log to $OUT_DIR/NAME.log, stop the
     local rc=${PIPESTATUS[0]}
     echo "== $name: exit $rc after $((SECONDS - t0)) s"
     [ "$rc" -eq 0 ] || status=1
-    if [ -n "${OUT:-}" ]; then
-        tar -czf "$OUT/gpu_session.tar.gz.tmp" -C "$OUT_DIR/.." gpu_session &&
-            mv "$OUT/gpu_session.tar.gz.tmp" "$OUT/gpu_session.tar.gz"
-    fi
 }
 
 derived_cfg() {  # derived_cfg NAME BASE LINE: a config = BASE + LINE; prints its path
@@ -72,7 +111,6 @@ derived_cfg() {  # derived_cfg NAME BASE LINE: a config = BASE + LINE; prints it
     echo "$path"
 }
 
-WHL_DIR=${WHL_DIR:-.whl}
 DEVICE_PYTHON=${DEVICE_PYTHON:-3.12}
 # the OpenMMLab stack of requirements.txt and what it needs beyond torch/numpy
 WHEELS="mmengine==0.10.7 mmcv-lite==2.1.0 mmpose==1.3.2 mmdet==3.3.0
@@ -83,6 +121,7 @@ setuptools==80.9.0"
 for stage in "$@"; do
     case $stage in
     fetch)
+        need_wheels fetch
         mkdir -p "$WHL_DIR"
         # shellcheck disable=SC2086
         $PY -m pip download -q --no-deps --only-binary=:all: \
@@ -98,20 +137,20 @@ for stage in "$@"; do
         ls "$WHL_DIR"
         ;;
     install)
-        if ! ls "$WHL_DIR"/*.whl >/dev/null 2>&1; then
-            echo "no wheels in $WHL_DIR: run the fetch stage where there is a network, and carry $WHL_DIR" >&2
-            exit 2
-        fi
-        export PYTHONPATH=/tmp/site:$PWD
-        # a machine still warm from the last call has them already
         if ! $PY -c 'import mmpose, mmengine, mmcv' 2>/dev/null; then
+            need_wheels install
+            if ! ls "$WHL_DIR"/*.whl >/dev/null 2>&1; then
+                echo "no wheels in $WHL_DIR: run the fetch stage where there is a network" >&2
+                exit 2
+            fi
             $PY -m pip install -q --no-index --no-deps --no-compile \
-                --no-cache-dir --upgrade --target /tmp/site \
+                --no-cache-dir --upgrade --target "$SITE_DIR" \
                 "$WHL_DIR"/*.whl || exit 2
         fi
         if ! $PY -c 'import xtcocotools' 2>/dev/null; then
+            need_wheels install
             $PY -m pip install -q --no-index --no-deps --no-build-isolation \
-                --no-cache-dir --target /tmp/site \
+                --no-cache-dir --target "$SITE_DIR" \
                 "$WHL_DIR"/xtcocotools-*.tar.gz || exit 2
         fi
         $PY -c 'import torch, mmpose, sadinet_mmpose; print("torch",
@@ -122,57 +161,55 @@ torch.cuda.get_device_name())' || exit 2
         run gpu_tests 180 $PY -m pytest -q -m gpu -p no:cacheprovider tests
         ;;
     bench)
-        run benchmark 330 $PY tools/benchmark.py --device cuda --batch 64 \
+        run benchmark 330 $PY benchmarks/benchmark.py --device cuda --batch 64 \
             --configs "Hourglass-52=$HG" "SADI-Net=$SADI" \
             --train-modes fp32,fp32+cl,bf16,bf16+cl \
             --infer-modes fp32,bf16+cl,bf16+cl+graph --latency-batches 1,64 \
             --out "$OUT_DIR/benchmarks.md" --json "$OUT_DIR/benchmarks.json"
         # training graphs in a run of their own (a failed capture cannot
         # spoil the numbers above), with the fp32 reference in the same run
-        run benchmark_train_graph 170 $PY tools/benchmark.py --device cuda \
+        run benchmark_train_graph 170 $PY benchmarks/benchmark.py --device cuda \
             --batch 64 --configs "Hourglass-52=$HG" "SADI-Net=$SADI" \
             --train-modes fp32,bf16+cl,bf16+cl+graph --infer-modes none \
             --out "$OUT_DIR/benchmarks_train_graph.md" \
             --json "$OUT_DIR/benchmarks_train_graph.json"
         ;;
     ladder)
-        PHASE_CFG=$(derived_cfg phase "$SADI" \
-            "model = dict(backbone=dict(branch_conv_cfg=dict(type='PhaseConv2d')))")
-        run ladder 270 $PY tools/benchmark.py --device cuda --batch 64 --ladder \
+        run ladder 270 $PY benchmarks/benchmark.py --device cuda --batch 64 --ladder \
             --configs "Hourglass-52=$HG" \
             "HG52-basic=$ABL/td-hm_hourglass52-basic_2xb32-210e_mpii-256x256.py" \
             "RFM=$ABL/td-hm_sadinet-rfm_2xb32-210e_mpii-256x256.py" \
-            "SADI-Net=$SADI" "SADI-Net+phase=$PHASE_CFG" \
+            "SADI-Net=$SADI" \
             --train-modes fp32,bf16+cl --infer-modes none \
             --out "$OUT_DIR/ladder.md" --json "$OUT_DIR/ladder.json"
         ;;
     convs)
-        run convs 150 $PY tools/benchmark_convs.py --device cuda \
+        run convs 150 $PY benchmarks/benchmark_convs.py --device cuda \
             --out "$OUT_DIR/convs.md" --json "$OUT_DIR/convs.json"
         ;;
     profile)
-        run profile_fp32 100 $PY tools/profile_step.py --device cuda \
+        run profile_fp32 100 $PY benchmarks/profile_step.py --device cuda \
             --mode fp32 --rows 40 --parts --out "$OUT_DIR/profile_fp32.md"
-        run profile_bf16cl 100 $PY tools/profile_step.py --device cuda \
+        run profile_bf16cl 100 $PY benchmarks/profile_step.py --device cuda \
             --mode bf16+cl --rows 40 --parts \
             --out "$OUT_DIR/profile_bf16cl.md"
-        run profile_bf16cl_graph 100 $PY tools/profile_step.py --device cuda \
+        run profile_bf16cl_graph 100 $PY benchmarks/profile_step.py --device cuda \
             --mode bf16+cl+graph --rows 25 \
             --out "$OUT_DIR/profile_bf16cl_graph.md"
-        run profile_b1 90 $PY tools/profile_step.py --device cuda --infer \
+        run profile_b1 90 $PY benchmarks/profile_step.py --device cuda --infer \
             --batch 1 --mode bf16+cl+graph --steps 20 --rows 25 \
             --out "$OUT_DIR/profile_infer_b1.md"
         ;;
     check)
-        run train_check 330 $PY tools/train_check.py "$SADI" --iters 200 \
-            --precisions fp32,fp16,bf16 --work-dir /tmp/train_check \
-            --data-root /tmp/synthetic_check --out "$OUT_DIR/train_check.md"
+        run train_check 330 $PY benchmarks/train_check.py "$SADI" --iters 200 \
+            --precisions fp32,fp16,bf16 --work-dir work_dirs/train_check \
+            --data-root work_dirs/synthetic_check --out "$OUT_DIR/train_check.md"
         # the same through MMPose's runner with training CUDA graphs
         GRAPH_CFG=$(derived_cfg train_graph "$FAST" \
             "model = dict(cuda_graph=dict(train=True))")
-        run train_check_graph 150 $PY tools/train_check.py "$GRAPH_CFG" \
-            --iters 200 --precisions bf16 --work-dir /tmp/train_check_graph \
-            --data-root /tmp/synthetic_check \
+        run train_check_graph 150 $PY benchmarks/train_check.py "$GRAPH_CFG" \
+            --iters 200 --precisions bf16 --work-dir work_dirs/train_check_graph \
+            --data-root work_dirs/synthetic_check \
             --out "$OUT_DIR/train_check_graph.md"
         ;;
     *)

@@ -19,9 +19,9 @@ JSON (``--json``, same rule).
 Examples::
 
     # CPU, small (for ratios only)
-    python tools/benchmark.py --input-size 128
+    python benchmarks/benchmark.py --input-size 128
     # one GPU, full
-    python tools/benchmark.py --device cuda --batch 64 \
+    python benchmarks/benchmark.py --device cuda --batch 64 \
         --train-modes fp32,fp16,bf16,bf16+cl,bf16+cl+compile \
         --infer-modes fp32,fp16 --latency-batches 1,64
 """
@@ -133,8 +133,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    'robust on a shared machine; torch\'s own with CUDA)')
     p.add_argument('--seed', type=int, default=0, help='random seed')
     p.add_argument('--out', default=None,
-                   help='markdown output (default docs/benchmarks.md on CUDA, '
-                   'docs/benchmarks_cpu.md on CPU); a different existing '
+                   help='markdown output (default benchmarks/results/cuda.md on '
+                   'CUDA, benchmarks/results/cpu.md on CPU); a different existing '
                    'file is kept as <out>.prev')
     p.add_argument('--json', default=None,
                    help='raw numbers as JSON (default: --out with .json)')
@@ -205,7 +205,7 @@ def resolve_settings(args: argparse.Namespace) -> Dict:
         raise SystemExit(f'error: {e}')
     flips = {'off': [False], 'on': [True], 'both': [False, True]}[args.flip]
     out = args.out or osp.join(
-        REPO_ROOT, 'docs', 'benchmarks.md' if cuda else 'benchmarks_cpu.md')
+        REPO_ROOT, 'benchmarks', 'results', 'cuda.md' if cuda else 'cpu.md')
     json_path = args.json or osp.splitext(out)[0] + '.json'
     return dict(device=device, cuda=cuda, batch=pick('batch'),
                 input_size=args.input_size, warmup=pick('warmup'),

@@ -1,4 +1,4 @@
-"""Time each distinct convolution of a model alone; dilated ones three ways.
+"""Time each distinct convolution of a model alone; dilated ones two ways.
 
 One forward of the config's model at the input size records the input shape
 of every ``nn.Conv2d``. For each distinct layer (channels, kernel, stride,
@@ -7,21 +7,19 @@ then the input and weight gradients) is timed at ``--batch`` in each
 ``--modes`` entry (fp32, bf16, ``+cl`` channels_last):
 
 - ``native``: ``nn.Conv2d`` as the model's layer is configured;
-- ``phase``: dilated layers as :class:`PhaseConv2d` (the same convolution
-  run undilated on polyphase sub-images; the same maths);
 - ``undilated twin``: dilated layers with dilation 1 (different maths: the
   speed the same shape gets from the undilated kernels, a reference).
 
 The table shows each layer's calls per step, GFLOP per pass and the ms and
 TFLOP/s of each form; the totals weigh each layer by its calls per training
-step: do the dilated branches cost more than their FLOPs, and would the
-polyphase form recover it? The report is printed and written atomically to
-``--out`` (a different old file kept as ``.prev``), the numbers to JSON.
+step: do the dilated branches cost more than their FLOPs? The report is
+printed and written atomically to ``--out`` (a different old file kept as
+``.prev``), the numbers to JSON.
 
 Examples::
 
-    python tools/benchmark_convs.py                      # CPU, batch 2
-    python tools/benchmark_convs.py --device cuda        # batch 64
+    python benchmarks/benchmark_convs.py                      # CPU, batch 2
+    python benchmarks/benchmark_convs.py --device cuda        # batch 64
 """
 import argparse
 import datetime
@@ -47,7 +45,7 @@ import_plugin()
 from benchmark_utils import measure, report  # noqa: E402
 
 DEFAULT_CONFIG = 'configs/sadinet/td-hm_sadinet-rfm-sfm-dlm_2xb32-210e_mpii-256x256.py'
-FORMS = ('native', 'phase', 'undilated twin')
+FORMS = ('native', 'undilated twin')
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -72,8 +70,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--threads', type=int, default=1,
                    help='torch CPU threads on CPU')
     p.add_argument('--out', default=None,
-                   help='markdown output (default docs/benchmarks_convs.md '
-                   'on CUDA, docs/benchmarks_convs_cpu.md on CPU)')
+                   help='markdown output (default benchmarks/results/convs_cuda.md '
+                   'on CUDA, benchmarks/results/convs_cpu.md on CPU)')
     p.add_argument('--json', default=None,
                    help='JSON output (default: --out with .json)')
     p.add_argument('--no-write', action='store_true', help='print only')
@@ -119,16 +117,12 @@ def collect_layers(model: nn.Module, input_size, device: str) -> List[Dict]:
 
 def make_conv(key: tuple, form: str) -> Optional[nn.Conv2d]:
     """The layer in one form (None where the form does not apply)."""
-    from sadinet_mmpose.models.utils import PhaseConv2d
     cin, cout, k, stride, dil, pad, groups, bias, _ = key
     dilated = max(dil) > 1
     if form == 'native':
         return nn.Conv2d(cin, cout, k, stride, pad, dil, groups, bias)
     if not dilated:
         return None
-    if form == 'phase':
-        conv = PhaseConv2d(cin, cout, k, stride, pad, dil, groups, bias)
-        return conv if conv._phase_applicable() else None
     twin_pad = tuple((kk - 1) // 2 for kk in k)
     return nn.Conv2d(cin, cout, k, stride, twin_pad, 1, groups, bias)
 
@@ -290,9 +284,7 @@ def render(results: Dict) -> str:
         'GFLOP/pass = 2 x 3 x multiply-adds; random inputs; modes: fp32, '
         'bf16 = torch.autocast(bfloat16), cl = layer and input in '
         'channels_last',
-        "forms: 'native' = nn.Conv2d as configured; 'phase' = "
-        'PhaseConv2d (dilated layers only: the same convolution without '
-        "dilation on the d x d polyphase sub-images); 'undilated twin' = "
+        "forms: 'native' = nn.Conv2d as configured; 'undilated twin' = "
         'the dilated layer with dilation 1 (not the same maths: the '
         "undilated kernels' speed at that shape)",
     ]] + ['']
@@ -310,15 +302,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     def log(msg):
         print(msg, file=sys.stderr, flush=True)
 
-    results = run(args, [osp.join('tools', 'benchmark_convs.py')] + argv,
+    results = run(args, [osp.join('benchmarks', 'benchmark_convs.py')] + argv,
                   log=log)
     text = render(results)
     print(text)
     if not args.no_write:
         cuda = results['meta']['cudnn'] is not None
         out = args.out or osp.join(
-            REPO_ROOT, 'docs',
-            'benchmarks_convs.md' if cuda else 'benchmarks_convs_cpu.md')
+            REPO_ROOT, 'benchmarks', 'results',
+            'convs_cuda.md' if cuda else 'convs_cpu.md')
         for path, content in (
                 (out, text),
                 (args.json or osp.splitext(out)[0] + '.json',

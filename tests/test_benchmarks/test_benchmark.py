@@ -1,4 +1,4 @@
-"""Tests of tools/benchmark.py on CPU with a tiny stock model.
+"""Tests of benchmarks/benchmark.py on CPU with a tiny stock model.
 
 The model is MMPose's ResNet-18 + HeatmapHead at 64x64 (tests/tiny_configs'
 model), written as a config into ``tmp_path``; 1 warm-up + 1 timed step.
@@ -10,7 +10,7 @@ import sys
 import pytest
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from helpers import load_tool  # noqa: E402
+from helpers import BENCHMARKS, load_tool  # noqa: E402
 from tiny_configs import (STOCK_CODEC, STOCK_MODEL,  # noqa: E402
                           model_only_config)
 
@@ -19,7 +19,7 @@ TINY_CONFIG = model_only_config(STOCK_CODEC, STOCK_MODEL)
 
 @pytest.fixture(scope='module')
 def tool():
-    return load_tool('benchmark.py')
+    return load_tool('benchmark.py', BENCHMARKS)
 
 
 @pytest.fixture
@@ -241,8 +241,8 @@ def test_cuda_paths_with_mocked_cuda(tool, monkeypatch):
     assert st['cuda'] and st['batch'] == 64 and st['iters'] > 2
     assert st['latency_batches'] == [1, 64]
     assert [m.name for m in st['train_modes']][:3] == ['fp32', 'fp16', 'bf16']
-    assert st['out'].endswith(osp.join('docs', 'benchmarks.md'))
-    assert st['json'].endswith(osp.join('docs', 'benchmarks.json'))
+    assert st['out'].endswith(osp.join('benchmarks', 'results', 'cuda.md'))
+    assert st['json'].endswith(osp.join('benchmarks', 'results', 'cuda.json'))
     meter = measure.MemoryMeter('cuda')
     assert meter.kind == 'torch.cuda.max_memory_allocated'
     res = measure.time_train(lambda: torch.zeros(()), batch=4, warmup=1,
@@ -258,7 +258,7 @@ def test_cpu_defaults_and_bad_device(tool, monkeypatch):
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
     st = tool.resolve_settings(tool.parse_args([]))
     assert not st['cuda'] and st['batch'] == 2
-    assert st['out'].endswith(osp.join('docs', 'benchmarks_cpu.md'))
+    assert st['out'].endswith(osp.join('benchmarks', 'results', 'cpu.md'))
     with pytest.raises(SystemExit, match='CUDA is not available'):
         tool.resolve_settings(tool.parse_args(['--device', 'cuda']))
     with pytest.raises(SystemExit, match='unknown part'):

@@ -1,11 +1,11 @@
-"""tools/profile_step.py on CPU with tiny SADI-Net and stock configs."""
+"""benchmarks/profile_step.py on CPU with tiny SADI-Net and stock configs."""
 import os.path as osp
 import sys
 
 import pytest
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from helpers import load_tool  # noqa: E402
+from helpers import BENCHMARKS, load_tool  # noqa: E402
 from tiny_configs import (SADINET_CODEC, SADINET_MODEL,  # noqa: E402
                           model_only_config)
 
@@ -14,7 +14,7 @@ TINY_SADINET = model_only_config(SADINET_CODEC, SADINET_MODEL)
 
 @pytest.fixture(scope='module')
 def tool():
-    return load_tool('profile_step.py')
+    return load_tool('profile_step.py', BENCHMARKS)
 
 
 def test_categories(tool):
