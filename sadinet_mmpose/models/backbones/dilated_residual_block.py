@@ -47,10 +47,6 @@ class DilatedResidualBlock(BasicBlock):
             paper does not give it). Defaults to 2.
         se_ratio (int, optional): Reduction ratio of the SE block; None
             disables SE (an ablation). Defaults to 16.
-        branch_conv_cfg (dict, optional): Conv layer config of the dilated
-            branch alone, e.g. ``dict(type='PhaseConv2d')`` (the same
-            convolution run without dilation on polyphase sub-images).
-            Defaults to None: ``conv_cfg``.
         init_cfg (dict | list[dict], optional): Initialization config.
             Defaults to None.
 
@@ -75,7 +71,6 @@ class DilatedResidualBlock(BasicBlock):
                  norm_cfg=dict(type='BN'),
                  branch_dilation: int = 2,
                  se_ratio=16,
-                 branch_conv_cfg=None,
                  init_cfg=None):
         super().__init__(
             in_channels=in_channels,
@@ -95,7 +90,7 @@ class DilatedResidualBlock(BasicBlock):
         self.branch_dilation = branch_dilation
         self.se_ratio = se_ratio
         self.dilated_conv = build_conv_layer(
-            conv_cfg if branch_conv_cfg is None else branch_conv_cfg,
+            conv_cfg,
             in_channels,
             out_channels,
             3,

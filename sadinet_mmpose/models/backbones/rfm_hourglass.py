@@ -52,10 +52,6 @@ class RFMHourglass(HourglassNet):
             dilated residual block. Defaults to 2.
         se_ratio (int, optional): SE reduction ratio of each dilated residual
             block; None disables SE. Defaults to 16.
-        branch_conv_cfg (dict, optional): Conv layer config of the dilated
-            branches, e.g. ``dict(type='PhaseConv2d')``: the same maths run
-            as undilated convolutions on polyphase sub-images (a speed
-            setting). Defaults to None (``nn.Conv2d``).
         multiscale_out (bool): Return F1..F_L before the stack features.
             Defaults to True.
         ms_channels (Sequence[int]): Channels of F1..F_L; its length L (at
@@ -95,7 +91,6 @@ class RFMHourglass(HourglassNet):
         block_type: str = 'dilated',
         dilation: int = 2,
         se_ratio=16,
-        branch_conv_cfg=None,
         multiscale_out: bool = True,
         ms_channels: Sequence[int] = (64, 128, 256, 512),
         norm_cfg=dict(type='BN', requires_grad=True),
@@ -124,7 +119,6 @@ class RFMHourglass(HourglassNet):
         self.block_type = block_type
         self.dilation = dilation
         self.se_ratio = se_ratio
-        self.branch_conv_cfg = copy.deepcopy(branch_conv_cfg)
         self.multiscale_out = multiscale_out
         self.ms_channels = tuple(ms_channels) if multiscale_out else ()
 
@@ -175,8 +169,7 @@ class RFMHourglass(HourglassNet):
         if self.block_type == 'basic':
             return BasicBlock(**kwargs)
         return DilatedResidualBlock(
-            branch_dilation=self.dilation, se_ratio=self.se_ratio,
-            branch_conv_cfg=self.branch_conv_cfg, **kwargs)
+            branch_dilation=self.dilation, se_ratio=self.se_ratio, **kwargs)
 
     def _rebuild_blocks(self) -> None:
         """Replace every stock ``BasicBlock`` (see the class doc)."""

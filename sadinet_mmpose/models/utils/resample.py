@@ -2,12 +2,11 @@
 
 PyTorch's ``F.interpolate(mode='bilinear')`` kernel for contiguous (NCHW)
 CUDA tensors gives each thread one output pixel and loops over batch and
-channels: on an H100 it took 6 ms to up-sample a (64, 256, 32, 32) map to
-64x64, about 18 ms of every SADI-Net training step
-(docs/gpu_runs/h100_profile_fp32_3steps.txt). Bilinear resizing is linear
-and separable, so it equals ``A_h @ x @ A_w^T`` with two small interpolation
-matrices taken from ``F.interpolate`` itself; that runs as two GEMMs. Area
-resizing to an exact fraction of the size is a plain average pool.
+channels (its cost is measured in ``benchmarks/README.md``). Bilinear
+resizing is linear and separable, so it equals ``A_h @ x @ A_w^T`` with two
+small interpolation matrices taken from ``F.interpolate`` itself; that runs
+as two GEMMs. Area resizing to an exact fraction of the size is a plain
+average pool.
 
 The functions here compute the same map as ``F.interpolate`` (equal up to
 float rounding: the two terms of each bilinear sum are added in another
