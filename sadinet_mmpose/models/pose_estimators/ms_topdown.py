@@ -11,10 +11,13 @@ from mmpose.registry import MODELS
 from mmpose.structures import PoseDataSample
 from torch import Tensor
 
+from ...datasets.transforms.multiscale import MS_META_KEYS
 from ..config_check import check_model_wiring, check_module_cfg
 from ..utils.cuda_graph import CUDAGraphCache
 
 _CUDA_GRAPH_OPTIONS = ('max_graphs', 'warmup', 'train')
+_MS_OPTIONS = ('scales', 'heatmap_key', 'use_udp')
+_DECODE_SOURCES = ('h1', 'mu', 'blend')
 
 
 def warp_heatmaps_to_reference(heatmaps: Tensor,
@@ -152,6 +155,8 @@ class MSTopdownPoseEstimator(TopdownPoseEstimator):
         super().__init__(backbone=backbone, neck=neck, head=head, **kwargs)
         check_model_wiring(self.backbone, self.neck if self.with_neck else None,
                            self.head if self.with_head else None)
+        if self.with_head:  # a bad test_cfg stops here, before any image
+            self._multiscale_setup()
         self._checked_keypoints = False
         # A speed setting with no change to the maths: NHWC tensors let
         # cuDNN skip its NCHW<->NHWC conversions around every convolution
@@ -246,97 +251,250 @@ class MSTopdownPoseEstimator(TopdownPoseEstimator):
                                               batch_pred_fields,
                                               batch_data_samples)
 
+    def _multiscale_setup(self) -> Optional[dict]:
+        """Read and check ``test_cfg.multiscale_test`` (None when off).
+
+        Returns:
+            dict | None: ``scales`` (1.0 first, then the others in config
+            order), ``heatmap_key``, ``use_udp`` and ``decode_source``.
+        """
+        test_cfg = self.test_cfg or {}
+        source = test_cfg.get('decode_source', 'h1')
+        if source not in _DECODE_SOURCES:
+            raise ValueError(
+                f'model.test_cfg.decode_source must be one of '
+                f'{_DECODE_SOURCES}, got {source!r}')
+        ms_cfg = test_cfg.get('multiscale_test', None)
+        if not ms_cfg:
+            return None
+        if not isinstance(ms_cfg, dict):
+            raise TypeError(
+                'model.test_cfg.multiscale_test must be a dict such as '
+                f'dict(scales=[0.75, 1.0, 1.25]), got {ms_cfg!r}')
+        unknown = sorted(set(ms_cfg) - set(_MS_OPTIONS))
+        if unknown:
+            raise ValueError(
+                f'model.test_cfg.multiscale_test: unknown option(s) '
+                f'{unknown}; expected {_MS_OPTIONS}')
+        raw = ms_cfg.get('scales', [1.0])
+        try:
+            scales = [float(s) for s in raw]
+        except (TypeError, ValueError):
+            raise ValueError(
+                'model.test_cfg.multiscale_test.scales must be a list of '
+                f'positive numbers, got {raw!r}') from None
+        if not scales or any(not np.isfinite(s) or s <= 0 for s in scales):
+            raise ValueError(
+                'model.test_cfg.multiscale_test.scales must be a non-empty '
+                f'list of positive numbers, got {list(raw)!r}')
+        if len(set(scales)) != len(scales):
+            raise ValueError(
+                'model.test_cfg.multiscale_test.scales lists a scale twice: '
+                f'{list(raw)!r}')
+        if source != 'h1' and not _is_dlm_head(self.head):
+            raise ValueError(
+                f"model.test_cfg.decode_source={source!r} with "
+                f'multiscale_test needs a head that predicts (mu, sigma) '
+                f'and H2 (DLMHead); {type(self.head).__name__} does not: use '
+                "decode_source='h1'")
+        return dict(
+            scales=[1.0] + [s for s in scales if s != 1.0],
+            heatmap_key=ms_cfg.get('heatmap_key', 'heatmaps'),
+            use_udp=bool(ms_cfg.get('use_udp', False)),
+            decode_source=source)
+
     def predict(self, inputs: Tensor, data_samples: List[PoseDataSample]):
         """Predict, with the multi-scale test when configured.
 
+        Without ``test_cfg.multiscale_test``, or with ``scales=[1.0]``, this
+        is :meth:`TopdownPoseEstimator.predict`. Otherwise each scale's crop
+        runs backbone, neck and ``head.predict`` (flip-averaged under
+        ``flip_test``) and the results are merged in the frame of the scale-1
+        crop (a point ``u_s`` of the scale-``s`` crop is at ``c + s (u_s -
+        c)`` there, ``c`` the crop centre) according to
+        ``test_cfg.decode_source``:
+
+        - ``'h1'`` (default; the only one for heads other than DLMHead): the
+          heatmaps ``pred_fields.<heatmap_key>`` are mapped onto the scale-1
+          grid, averaged (:func:`aggregate_multiscale_heatmaps`) and decoded
+          by ``head.decoder``.
+        - ``'blend'``: the same with DLMHead's blended map ``(1 - chi) H1 +
+          chi H2`` of each scale (``chi`` = mean ``sigma_hat`` of that
+          scale's crop, as the head blends).
+        - ``'mu'``: ``mu_hat`` of every scale, mapped to the scale-1 crop, is
+          averaged; the scores are the codec's ``1 - mean(sigma)`` of the
+          averaged sigma (``decoder.decode_labels``).
+
+        ``keypoint_sigmas`` (when the head predicts them) are mapped (times
+        ``s``) and averaged for every decode source. The crops of the other
+        scales are checked before any forward pass.
+
+        Note:
+            - B: batch size, K: keypoints, H, W: heatmap size
+
         Args:
-            inputs (Tensor): Scale-1 crops, (B, C, H, W).
-            data_samples (list[PoseDataSample]): The batch data samples.
+            inputs (Tensor): Scale-1 crops, (B, C, H_in, W_in).
+            data_samples (list[PoseDataSample]): The batch data samples;
+                with the multi-scale test each carries ``ms_inputs`` and
+                ``ms_scales`` (from ``MultiScaleTopdownAffine``).
 
         Returns:
-            list[PoseDataSample]: Data samples with ``pred_instances`` (and
-            ``pred_fields`` with ``output_heatmaps``).
+            list[PoseDataSample]: Data samples with ``pred_instances``
+            (``keypoints`` (1, K, 2) and ``keypoint_sigmas`` (1, K, 2) in
+            image pixels, ``keypoint_scores`` (1, K)) and, with
+            ``output_heatmaps``, ``pred_fields`` holding the merged
+            ``<heatmap_key>`` map (K, H, W) (H1 for DLMHead; its
+            ``heatmaps_h2`` is the scale-1 pass's).
         """
-        ms_cfg = (self.test_cfg or {}).get('multiscale_test', None)
-        if not ms_cfg:
+        ms = self._multiscale_setup()
+        if ms is None or len(ms['scales']) == 1:
             return super().predict(inputs, data_samples)
-        scales = [float(s) for s in ms_cfg.get('scales', [1.0])]
-        extra = [s for s in scales if s != 1.0]
-        if not extra:
-            return super().predict(inputs, data_samples)
-        heatmap_key = ms_cfg.get('heatmap_key', 'heatmaps')
-        use_udp = ms_cfg.get('use_udp', False)
-        flip = self.test_cfg.get('flip_test', False)
-        # Every scale needs the heatmaps; DLMHead's flow-rendered H2 is only
-        # drawn when the user asked for heatmaps (it is not averaged).
+        scales = ms['scales']
+        # every crop is looked up before the first forward pass
+        extra_crops = [self._extra_crops(data_samples, s, scales)
+                       for s in scales[1:]]
+        source, heatmap_key = ms['decode_source'], ms['heatmap_key']
+        dlm = _is_dlm_head(self.head)
+        want_maps = bool(self.test_cfg.get('output_heatmaps', False))
         head_cfg = dict(copy.deepcopy(self.test_cfg), output_heatmaps=True,
-                        output_h2=bool(self.test_cfg.get('output_heatmaps',
-                                                         False)))
+                        output_h2=False)
+        head_cfg.pop('multiscale_test', None)
+        if dlm:
+            # per scale: keypoints = mu_hat in crop pixels (no heatmap
+            # decode), sigmas in crop pixels, H1 and, when needed, H2
+            need_h1 = source != 'mu' or want_maps
+            head_cfg.update(
+                decode_source='mu', output_heatmaps=need_h1,
+                output_h2=source == 'blend' or (
+                    want_maps and self.test_cfg.get('output_h2', True)))
+        flip = self.test_cfg.get('flip_test', False)
 
         def run(batch):
             feats = self.extract_feat(batch)
             if flip:
                 feats = [feats, self.extract_feat(batch.flip(-1))]
             out = self.head.predict(feats, data_samples, test_cfg=head_cfg)
-            if not isinstance(out, tuple):
+            if head_cfg['output_heatmaps'] and not isinstance(out, tuple):
                 raise TypeError(
                     f'{type(self.head).__name__}.predict returned no '
                     'pred_fields with output_heatmaps=True: multi-scale test '
                     'needs a heatmap head')
-            return out
+            return out if isinstance(out, tuple) else (out, None)
 
-        preds, fields = run(inputs)
-        heatmaps = [torch.stack([f.get(heatmap_key) for f in fields])]
-        for s in extra:
-            crops = self._extra_crops(data_samples, s)
+        per_scale = [run(inputs)]
+        for crops in extra_crops:
             batch = self.data_preprocessor(
                 dict(inputs=crops,
                      data_samples=[PoseDataSample() for _ in crops]),
                 False)['inputs'].to(inputs.device)
-            _, fields_s = run(batch)
-            heatmaps.append(
-                torch.stack([f.get(heatmap_key) for f in fields_s]))
-        merged = aggregate_multiscale_heatmaps(heatmaps, [1.0] + extra,
-                                               use_udp)
-        decoder = self.head.decoder
-        if hasattr(decoder, 'batch_decode_tensor'):  # one call, on device
-            kpts, scores = decoder.batch_decode_tensor(merged)
-            decoded = [(kpts[i:i + 1], scores[i:i + 1])
-                       for i in range(len(preds))]
-        else:  # stock codecs decode one sample at a time
-            decoded = [decoder.decode(hm.detach().cpu().numpy())
-                       for hm in merged]
-        for inst, (keypoints, keypoint_scores) in zip(preds, decoded):
+            per_scale.append(run(batch))
+        preds, fields = per_scale[0]
+
+        input_size = np.asarray(self.head.decoder.input_size, np.float32)
+        centre = (input_size - 1.) / 2. if ms['use_udp'] else input_size / 2.
+        sigmas = None
+        if all('keypoint_sigmas' in p for out, _ in per_scale for p in out):
+            # (S, B, 1, K, 2) in the scale-1 crop's pixels
+            sigmas = np.stack([
+                np.stack([np.asarray(p.keypoint_sigmas, np.float32)
+                          for p in out]) * np.float32(s)
+                for (out, _), s in zip(per_scale, scales)]).mean(0)
+
+        if source == 'mu':
+            kpts = np.stack([
+                np.stack([np.asarray(p.keypoints, np.float32)
+                          for p in out]) - centre
+                for out, _ in per_scale])  # (S, B, 1, K, 2)
+            kpts = (kpts * np.asarray(scales, np.float32).reshape(
+                -1, 1, 1, 1, 1)).mean(0) + centre
+            decoded = [
+                self.head.decoder.decode_labels(k / input_size,
+                                                sg / input_size)
+                for k, sg in zip(kpts, sigmas)
+            ]
+        else:
+            maps = [
+                self._map_to_decode(out, flds, source, heatmap_key,
+                                    input_size)
+                for out, flds in per_scale
+            ]
+            merged = aggregate_multiscale_heatmaps(maps, scales,
+                                                   ms['use_udp'])
+            decoded = self._decode_maps(merged)
+        for i, (inst, (keypoints, keypoint_scores)) in enumerate(
+                zip(preds, decoded)):
             inst.keypoints = keypoints
             inst.keypoint_scores = keypoint_scores
-        if self.test_cfg.get('output_heatmaps', False):
-            for f, hm in zip(fields, merged):
+            if sigmas is not None:
+                inst.keypoint_sigmas = sigmas[i]
+        if want_maps:
+            if source == 'h1':
+                merged_h1 = merged
+            else:
+                merged_h1 = aggregate_multiscale_heatmaps(
+                    [torch.stack([f.get(heatmap_key) for f in flds])
+                     for _, flds in per_scale], scales, ms['use_udp'])
+            for f, hm in zip(fields, merged_h1):
                 f.set_field(hm, heatmap_key)
         else:
             fields = None
         for ds in data_samples:  # do not carry the crops to the evaluator
-            for key in ('ms_inputs', 'ms_scales'):
+            for key in MS_META_KEYS:
                 if key in ds:
                     delattr(ds, key)
         return self.add_pred_to_datasample(preds, fields, data_samples)
 
     @staticmethod
-    def _extra_crops(data_samples: List[PoseDataSample],
-                     scale: float) -> List[Tensor]:
+    def _map_to_decode(preds, fields, source: str, heatmap_key: str,
+                       input_size: np.ndarray) -> Tensor:
+        """The (B, K, H, W) map of one scale that the head would decode:
+        ``<heatmap_key>`` for ``'h1'``, ``(1 - chi) H1 + chi H2`` for
+        ``'blend'`` (``chi`` from that scale's sigmas, as DLMHead)."""
+        h1 = torch.stack([f.get(heatmap_key) for f in fields])
+        if source != 'blend':
+            return h1
+        h2 = torch.stack([f.heatmaps_h2 for f in fields])
+        sig = np.stack([np.asarray(p.keypoint_sigmas, np.float32)[0]
+                        for p in preds]) / input_size  # (B, K, 2) fractions
+        chi = torch.from_numpy(np.clip(sig.mean(-1), 0., 1.)).to(
+            h1.device, h1.dtype)[..., None, None]
+        return (1 - chi) * h1 + chi * h2
+
+    def _decode_maps(self, merged: Tensor) -> list:
+        """Decode (B, K, H, W) maps with the head's codec: one call for
+        codecs with ``batch_decode_tensor``, else one per sample."""
+        decoder = self.head.decoder
+        if hasattr(decoder, 'batch_decode_tensor'):  # one call, on device
+            kpts, scores = decoder.batch_decode_tensor(merged)
+            return [(kpts[i:i + 1], scores[i:i + 1])
+                    for i in range(merged.shape[0])]
+        return [decoder.decode(hm.detach().cpu().numpy()) for hm in merged]
+
+    @staticmethod
+    def _extra_crops(data_samples: List[PoseDataSample], scale: float,
+                     scales: Sequence[float]) -> List[Tensor]:
+        """The crops at ``scale`` of every sample, (3, H_in, W_in) each."""
         crops = []
         for ds in data_samples:
             ms_scales = [float(s) for s in ds.metainfo.get('ms_scales', ())]
             if 'ms_inputs' not in ds.metainfo or not np.any(
                     np.isclose(ms_scales, scale)):
-                raise KeyError(
-                    f'multiscale_test scale {scale}: no such crop in the data '
-                    f"sample (has ms_scales={ms_scales}). Use "
-                    "MultiScaleTopdownAffine(scales=...) with the same scales "
-                    "in the test pipeline and add 'ms_inputs', 'ms_scales' to "
-                    "PackPoseInputs' meta_keys.")
+                raise ValueError(
+                    f'model.test_cfg.multiscale_test.scales={list(scales)} '
+                    f'but the data sample has no crop at scale {scale} '
+                    f'(ms_scales={ms_scales}): the test pipeline needs '
+                    'MultiScaleTopdownAffine(scales=...) with the same '
+                    "scales and 'ms_inputs', 'ms_scales' in PackPoseInputs' "
+                    'meta_keys')
             img = ds.metainfo['ms_inputs'][int(
                 np.argmin(np.abs(np.asarray(ms_scales) - scale)))]
             crops.append(
                 torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0,
                                                                     1))))
         return crops
+
+
+def _is_dlm_head(head) -> bool:
+    """Whether ``head`` predicts (mu, sigma) and H2 as DLMHead does."""
+    return callable(getattr(head, 'render_h2', None)) and callable(
+        getattr(getattr(head, 'decoder', None), 'decode_labels', None))

@@ -11,6 +11,7 @@ from mmengine.model import BaseModule
 import sadinet_mmpose  # noqa: F401
 from mmpose.models.heads import HeatmapHead
 from mmpose.registry import MODELS, TRANSFORMS
+from mmpose.structures import PoseDataSample
 from sadinet_mmpose.models.pose_estimators import (
     aggregate_multiscale_heatmaps, warp_heatmaps_to_reference)
 
@@ -141,8 +142,204 @@ def test_multiscale_blob_decodes_exactly_and_keeps_fields(codec_type):
     assert 'ms_inputs' not in out.metainfo, 'crops are dropped after use'
 
 
-def test_missing_crops_error():
+def test_missing_crops_error_before_any_forward_pass():
     batch = _batch([1.0])
     model = _model(dict(multiscale_test=dict(scales=[1.0, 1.5])))
-    with pytest.raises(KeyError, match='MultiScaleTopdownAffine'):
+    calls = []
+    model.extract_feat = lambda x: calls.append(x)  # must not be reached
+    with pytest.raises(ValueError) as err:
         _predict(model, batch)
+    msg = str(err.value)
+    assert '\n' not in msg and 'model.test_cfg.multiscale_test.scales' in msg
+    assert 'MultiScaleTopdownAffine' in msg and not calls
+
+
+@pytest.mark.parametrize('test_cfg, match', [
+    (dict(multiscale_test=dict(scales=[1.0, 0.])),
+     'model.test_cfg.multiscale_test.scales must be a non-empty list of '
+     'positive numbers'),
+    (dict(multiscale_test=dict(scales=[1.0, -1.25])),
+     'model.test_cfg.multiscale_test.scales must be'),
+    (dict(multiscale_test=dict(scales=[])),
+     'model.test_cfg.multiscale_test.scales must be'),
+    (dict(multiscale_test=dict(scales=[1.0, 1.25, 1.25])),
+     'lists a scale twice'),
+    (dict(multiscale_test=dict(scale=[1.0, 1.25])),
+     r"model.test_cfg.multiscale_test: unknown option\(s\) \['scale'\]"),
+    (dict(decode_source='mean'), 'model.test_cfg.decode_source must be one'),
+    (dict(decode_source='mu', multiscale_test=dict(scales=[1.0, 1.25])),
+     "decode_source='mu' with multiscale_test needs a head"),
+])
+def test_bad_test_cfg_fails_at_build(test_cfg, match):
+    with pytest.raises(ValueError, match=match) as err:
+        _model(test_cfg)
+    assert '\n' not in str(err.value)
+
+
+# ----------------------------------------------------------------------
+# DLMHead under the multi-scale test: every decode source, with sigmas
+# ----------------------------------------------------------------------
+@MODELS.register_module(name='SadinetTestDLMBackbone', force=True)
+class _DLMBackbone(BaseModule):
+    """(spatial, f) for DLMHead: a stride-4 conv (64 -> 16 px) and a pooled,
+    projected vector."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 4, stride=4)
+        self.fc = torch.nn.Linear(8, 16)
+
+    def forward(self, x):
+        s = torch.tanh(self.conv(x))
+        return (s, self.fc(s.mean((2, 3))))
+
+
+def _dlm_model(test_cfg):
+    codec = dict(type='FlowHeatmapCodec', input_size=(64, 64),
+                 heatmap_size=(16, 16), sigma=2)
+    torch.manual_seed(3)
+    model = MODELS.build(
+        dict(type='MSTopdownPoseEstimator',
+             data_preprocessor=dict(type='PoseDataPreprocessor',
+                                    mean=[120., 120., 120.],
+                                    std=[60., 60., 60.]),
+             backbone=dict(type='SadinetTestDLMBackbone'),
+             head=dict(type='DLMHead', in_channels=8, vec_channels=16,
+                       out_channels=2, decoder=codec),
+             test_cfg=test_cfg))
+    # larger weights than the default init: distinct, off-centre outputs
+    with torch.no_grad():
+        for p in model.head.parameters():
+            p.normal_(0., 0.3)
+    return model.eval()
+
+
+def _dlm_batch(scales):
+    """Two textured images, each with a box, and their multi-scale crops."""
+    rng = np.random.RandomState(0)
+    affine = TRANSFORMS.build(
+        dict(type='MultiScaleTopdownAffine', input_size=(64, 64),
+             scales=scales))
+    pack = TRANSFORMS.build(
+        dict(type='PackPoseInputs',
+             meta_keys=('id', 'img_id', 'input_size', 'input_center',
+                        'input_scale', 'flip_indices', 'ms_inputs',
+                        'ms_scales')))
+    out = []
+    for i, (cx, cy, side) in enumerate([(100., 96., 90.), (90., 110., 70.)]):
+        img = cv2.GaussianBlur(
+            rng.randint(0, 255, (200, 200, 3)).astype(np.uint8), (0, 0), 3)
+        out.append(pack(affine(dict(
+            img=img, img_path=None, id=i, img_id=i,
+            bbox=np.array([[cx - side / 2, cy - side / 2, cx + side / 2,
+                            cy + side / 2]]),
+            bbox_score=np.ones(1, np.float32),
+            bbox_center=np.array([[cx, cy]]),
+            bbox_scale=np.array([[side, side]]),
+            flip_indices=[1, 0]))))
+    return pseudo_collate(out)
+
+
+def _single_scale_reference(test_cfg, batch, scale):
+    """The plain (single-scale) prediction of the crop at ``scale``, in image
+    pixels, and the heatmap the head decoded (None for ``'mu'``)."""
+    cfg = {k: v for k, v in test_cfg.items() if k != 'multiscale_test'}
+    model = _dlm_model(cfg)
+    data = model.data_preprocessor(copy.deepcopy(batch), False)
+    samples = data['data_samples']
+    if scale != 1.0:
+        crops = []
+        for ds in samples:
+            j = list(ds.metainfo['ms_scales']).index(scale)
+            crops.append(torch.from_numpy(
+                ds.metainfo['ms_inputs'][j].transpose(2, 0, 1).copy()))
+            # the crop at `scale` covers scale times the box
+            ds.set_metainfo(dict(
+                input_scale=np.asarray(ds.metainfo['input_scale']) * scale))
+        inputs = model.data_preprocessor(
+            dict(inputs=crops,
+                 data_samples=[PoseDataSample() for _ in crops]),
+            False)['inputs']
+    else:
+        inputs = data['inputs']
+    decoded = []
+    decode = model.head.decoder.batch_decode_tensor
+
+    def spy(hm):
+        decoded.append(hm.detach().clone())
+        return decode(hm)
+
+    model.head.decoder.batch_decode_tensor = spy
+    with torch.no_grad():
+        out = model.predict(inputs, samples)
+    return out, (decoded[0] if decoded else None)
+
+
+def _to_image(kpts, ds):
+    size = np.asarray(ds.metainfo['input_size'], np.float32)
+    scale = np.asarray(ds.metainfo['input_scale'], np.float32)
+    center = np.asarray(ds.metainfo['input_center'], np.float32)
+    return kpts / size * scale + center - 0.5 * scale
+
+
+@pytest.mark.parametrize('flip', [False, True])
+@pytest.mark.parametrize('source', ['h1', 'mu', 'blend'])
+def test_single_scale_list_equals_plain_for_every_decode_source(source, flip):
+    batch = _dlm_batch([0.8, 1.0, 1.25])
+    plain = dict(flip_test=flip, decode_source=source)
+    ref, _ = _single_scale_reference(plain, batch, 1.0)
+    model = _dlm_model(dict(plain, multiscale_test=dict(scales=[1.0])))
+    with torch.no_grad():
+        got = model.test_step(copy.deepcopy(batch))
+    for g, r in zip(got, ref):
+        for key in ('keypoints', 'keypoint_scores', 'keypoint_sigmas'):
+            np.testing.assert_array_equal(g.pred_instances[key],
+                                          r.pred_instances[key],
+                                          err_msg=f'{source} {key}')
+
+
+@pytest.mark.parametrize('flip', [False, True])
+@pytest.mark.parametrize('source', ['h1', 'mu', 'blend'])
+def test_multiscale_merges_what_the_head_decodes(source, flip):
+    """Scales 0.8, 1, 1.25: the merged result equals the plain predictions of
+    the three crops combined by hand: for 'h1' / 'blend' the map the head
+    decodes (H1 or (1 - chi) H1 + chi H2) mapped to the scale-1 grid,
+    averaged and decoded; for 'mu' the keypoints averaged in image pixels
+    with scores 1 - mean(sigma) of the averaged sigma. ``keypoint_sigmas``
+    are averaged in image pixels for every source."""
+    scales = [0.8, 1.0, 1.25]
+    batch = _dlm_batch(scales)
+    cfg = dict(flip_test=flip, decode_source=source,
+               multiscale_test=dict(scales=scales))
+    model = _dlm_model(cfg)
+    with torch.no_grad():
+        got = model.test_step(copy.deepcopy(batch))
+    refs = [_single_scale_reference(cfg, batch, s) for s in scales]
+    base = [ds for ds in refs[1][0]]  # scale-1 samples: the output frame
+    sig = np.mean([[r.pred_instances.keypoint_sigmas for r in out]
+                   for out, _ in refs], axis=0)
+    if source == 'mu':
+        kpts = np.mean([[r.pred_instances.keypoints for r in out]
+                        for out, _ in refs], axis=0)
+        side = np.array([np.asarray(ds.metainfo['input_scale'])
+                         for ds in base])[:, None, None, :]
+        scores = np.clip(1. - (sig / side).mean(-1), 0., 1.)
+    else:
+        merged = aggregate_multiscale_heatmaps([hm for _, hm in refs], scales)
+        k_in, scores = model.head.decoder.batch_decode_tensor(merged)
+        kpts = np.stack([_to_image(k_in[i:i + 1], ds)
+                         for i, ds in enumerate(base)])
+        scores = scores[:, None]
+    # the plain single-scale result differs: the test can tell them apart
+    plain = refs[1][0][0].pred_instances
+    assert max(np.abs(plain.keypoints - kpts[0]).max(),
+               np.abs(plain.keypoint_scores - scores[0]).max() * 100,
+               np.abs(plain.keypoint_sigmas - sig[0]).max()) > 0.05
+    for i, out in enumerate(got):
+        p = out.pred_instances
+        np.testing.assert_allclose(p.keypoints, kpts[i], atol=2e-3,
+                                   err_msg=f'{source} keypoints')
+        np.testing.assert_allclose(p.keypoint_scores, scores[i], atol=1e-5,
+                                   err_msg=f'{source} scores')
+        np.testing.assert_allclose(p.keypoint_sigmas, sig[i], rtol=1e-5,
+                                   err_msg=f'{source} sigmas')
