@@ -1,8 +1,9 @@
 """The multi-GPU path (torchrun + ``--launcher pytorch``) on 2 CPU processes.
 
 MMPose's stock ``tools/train.py`` runs under ``torchrun --nproc_per_node=2``
-with the gloo backend (the package lets mmengine's ``pytorch`` launcher
-start without CUDA) and ``model_wrapper_cfg.device_ids=None``. DDP runs
+and MMPose's ``tools/dist_train.sh CONFIG 2`` with no extra options (the
+package lets mmengine's ``pytorch`` launcher start without CUDA on the gloo
+backend, and its DDP wrapper take the CPU model). DDP runs
 without ``find_unused_parameters``: a model with a parameter that takes no
 part in the loss fails at the second iteration, so two iterations per run
 check that SADI-Net has none.
@@ -82,9 +83,9 @@ def run_torchrun(tmp_path, cfg_text, extra_opts=(), expect_ok=True):
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
            '--master_addr=127.0.0.1', f'--master_port={_free_port()}',
            str(wrapper), tool, str(cfg), '--work-dir', str(work),
-           '--launcher', 'pytorch', '--cfg-options',
-           'model_wrapper_cfg.type=MMDistributedDataParallel',
-           'model_wrapper_cfg.device_ids=None', *extra_opts]
+           '--launcher', 'pytorch']
+    if extra_opts:
+        cmd += ['--cfg-options', *extra_opts]
     env = dict(os.environ, OMP_NUM_THREADS='1')
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900,
                           env=env)
@@ -107,6 +108,33 @@ def assert_ranks_equal(work):
 
 def _train_iters(log):
     return [line for line in log.splitlines() if 'Epoch(train)' in line]
+
+
+@pytest.mark.slow
+def test_dist_train_sh_two_cpu_processes_without_options(tmp_path, mpii_sample_dir):
+    """``bash tools/dist_train.sh CONFIG 2`` as a user types it, on a machine
+    without CUDA: no ``--cfg-options``, the DDP wrapper takes the CPU model."""
+    import mmpose
+    script = osp.join(osp.dirname(mmpose.__file__), '.mim', 'tools',
+                      'dist_train.sh')
+    cfg = tmp_path / 'cfg.py'
+    cfg.write_text(sadinet_tiny_config(mpii_sample_dir, max_epochs=2))
+    work = tmp_path / 'work'
+    # dist_train.sh runs `python`: the environment's, as after activating it
+    env = dict(os.environ, OMP_NUM_THREADS='1', PORT=str(_free_port()),
+               PATH=osp.dirname(sys.executable) + os.pathsep +
+               os.environ.get('PATH', ''))
+    proc = subprocess.run(['bash', script, str(cfg), '2', '--work-dir', str(work)],
+                          cwd=str(tmp_path), capture_output=True, text=True,
+                          timeout=900, env=env)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, \
+        'dist_train.sh CONFIG 2 failed on the CPU:\n' + log[-6000:]
+    assert 'Distributed training: True' in log and 'GPU number: 2' in log, \
+        'dist_train.sh did not run 2 distributed processes'
+    assert 'device_ids=None' in log, 'the DDP wrapper was not given device_ids=None'
+    assert len(_train_iters(log)) >= 2, 'dist_train.sh: fewer than 2 iterations ran'
+    assert (work / 'epoch_2.pth').is_file(), 'dist_train.sh: no checkpoint saved'
 
 
 @pytest.mark.slow
