@@ -1,7 +1,7 @@
 """Installer of sadinet-mmpose (an MMPose plugin implementing SADI-Net)."""
 import os.path as osp
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 
 def read_version():
@@ -19,7 +19,14 @@ setup(
     'Network) for human pose estimation, as an MMPose 1.x plugin',
     long_description=open('README.md').read() if osp.exists('README.md') else '',
     long_description_content_type='text/markdown',
-    packages=find_packages(include=['sadinet_mmpose', 'sadinet_mmpose.*']),
+    # Namespace discovery: folders without an __init__.py that the package
+    # reads at run time (datasets/metainfo/lsp.py, a config-style file opened
+    # by path) are shipped with their .py files too.
+    packages=find_namespace_packages(
+        include=['sadinet_mmpose', 'sadinet_mmpose.*'],
+        exclude=['*.__pycache__']),
+    license='Apache-2.0',
+    license_files=['LICENSE'],
     python_requires='>=3.9,<3.13',
     # The full, pinned stack is installed by tools/setup_env.sh (see
     # requirements.txt for why mmpose and xtcocotools need special handling).
