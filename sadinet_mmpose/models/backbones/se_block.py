@@ -1,26 +1,31 @@
 """Squeeze-and-excitation channel attention, the last stage of the RFM block.
 
-Source: Hu et al., "Squeeze-and-Excitation Networks" (CVPR 2018).
+Source: Hu et al., "Squeeze-and-Excitation Networks" (CVPR 2018); the layer
+is MMPose's :class:`~mmpose.models.backbones.utils.SELayer`.
 """
-import torch.nn as nn
-from mmengine.model import BaseModule
+from mmpose.models.backbones.utils import SELayer
 from torch import Tensor
 
+# parameter names of this block before it reused SELayer -> SELayer's names
+_RENAMED = (('squeeze.', 'conv1.conv.'), ('excite.', 'conv2.conv.'))
 
-class SEBlock(BaseModule):
-    """Squeeze-and-excitation block: re-weights the channels of its input.
+
+class SEBlock(SELayer):
+    """MMPose's ``SELayer`` with a hidden width of at least 1 and its gates.
 
     Global average pooling squeezes each channel to one number; two 1x1
     convolutions (``C -> C // ratio -> C``, ReLU between, sigmoid after) turn
     these into one gate in (0, 1) per channel, and the input is multiplied by
-    its gates.
+    its gates. The computation is ``SELayer``'s; this class adds
+    :meth:`channel_weights` (the gates alone, so that the RFM block can fuse
+    the gating with its residual sum), keeps one hidden channel where
+    ``C < ratio`` (``SELayer`` would build none) and loads state dicts saved
+    with this block's earlier parameter names (``squeeze.*``, ``excite.*``).
 
     Args:
         channels (int): Number of input (and output) channels ``C``.
         ratio (int): Channel reduction ratio of the bottleneck; the hidden
             width is ``max(1, C // ratio)``. Defaults to 16.
-        init_cfg (dict | list[dict], optional): Initialization config.
-            Defaults to None.
 
     Note:
         - B: batch size
@@ -28,18 +33,14 @@ class SEBlock(BaseModule):
         - H, W: feature height and width
     """
 
-    def __init__(self, channels: int, ratio: int = 16, init_cfg=None):
-        super().__init__(init_cfg=init_cfg)
+    def __init__(self, channels: int, ratio: int = 16):
         if ratio < 1:
             raise ValueError(f'SEBlock: ratio must be >= 1, got {ratio}')
-        hidden = max(1, channels // ratio)
+        # SELayer's hidden width is int(channels / ratio); a ratio capped at
+        # channels gives channels // ratio, and 1 where channels < ratio.
+        super().__init__(channels, ratio=min(ratio, channels))
         self.channels = channels
         self.ratio = ratio
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.squeeze = nn.Conv2d(channels, hidden, kernel_size=1)
-        self.relu = nn.ReLU(inplace=True)
-        self.excite = nn.Conv2d(hidden, channels, kernel_size=1)
-        self.gate = nn.Sigmoid()
 
     def channel_weights(self, x: Tensor) -> Tensor:
         """The per-channel gates.
@@ -50,7 +51,7 @@ class SEBlock(BaseModule):
         Returns:
             Tensor: Gates in (0, 1) of shape (B, C, 1, 1).
         """
-        return self.gate(self.excite(self.relu(self.squeeze(self.pool(x)))))
+        return self.conv2(self.conv1(self.global_avgpool(x)))
 
     def forward(self, x: Tensor) -> Tensor:
         """Re-weight the channels.
@@ -62,3 +63,11 @@ class SEBlock(BaseModule):
             Tensor: ``x * gates``, shape (B, C, H, W).
         """
         return x * self.channel_weights(x)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Rename ``squeeze.*``/``excite.*`` keys to SELayer's, then load."""
+        for old, new in _RENAMED:
+            for key in [k for k in state_dict if k.startswith(prefix + old)]:
+                state_dict[prefix + new + key[len(prefix + old):]] = \
+                    state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

@@ -5,6 +5,7 @@ import sadinet_mmpose  # noqa: F401  (first: mmcv-lite placeholders)
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmpose.models.backbones.resnet import BasicBlock, ResLayer
 from mmpose.registry import MODELS
 
@@ -118,14 +119,57 @@ def test_se_reweights_channels():
     assert torch.allclose(ratio, ratio[..., :1, :1].expand_as(ratio)), \
         'one gate per channel'
     assert ratio[0, :, 0, 0].std() > 0, 'channels get different gates'
-    assert se.squeeze.out_channels == 2, 'hidden width = C // ratio'
+    assert se.conv1.conv.out_channels == 2, 'hidden width = C // ratio'
+
+
+@pytest.mark.parametrize('channels,ratio', [(32, 16), (384, 16), (8, 4), (24, 5)])
+def test_se_block_computes_mmpose_se_layer(channels, ratio):
+    """SEBlock is MMPose's SELayer: the same parameters give the same
+    output, and its gates are SELayer's output over its input."""
+    from mmpose.models.backbones.utils import SELayer
+    torch.manual_seed(0)
+    ours, stock = SEBlock(channels, ratio), SELayer(channels, ratio)
+    assert ours.conv1.conv.out_channels == channels // ratio, \
+        f'{channels}/{ratio}: hidden width'
+    stock.load_state_dict(ours.state_dict())
+    x = torch.randn(2, channels, 7, 5)
+    want = stock(x)
+    assert torch.equal(ours(x), want), f'{channels}/{ratio}: forward'
+    assert torch.allclose(x * ours.channel_weights(x), want), \
+        f'{channels}/{ratio}: gates'
+
+
+def test_se_block_loads_its_earlier_parameter_names():
+    """A state dict with the earlier ``squeeze``/``excite`` names loads
+    (inside a block, strictly) and gives the formula's output."""
+    torch.manual_seed(0)
+    block = DilatedResidualBlock(32, 32, se_ratio=8).eval()
+    old = {}
+    for key, value in block.state_dict().items():
+        key = key.replace('se.conv1.conv.', 'se.squeeze.')
+        old[key.replace('se.conv2.conv.', 'se.excite.')] = torch.randn_like(
+            value) if '.se.' in '.' + key else value
+    assert 'se.squeeze.weight' in old and 'se.excite.bias' in old
+    fresh = DilatedResidualBlock(32, 32, se_ratio=8).eval()
+    fresh.load_state_dict(old, strict=True)
+    assert torch.equal(fresh.se.conv1.conv.weight, old['se.squeeze.weight'])
+    assert torch.equal(fresh.se.conv2.conv.bias, old['se.excite.bias'])
+    x = torch.randn(2, 32, 6, 6)
+    pooled = x.mean((2, 3), keepdim=True)
+    hidden = torch.relu(F.conv2d(pooled, old['se.squeeze.weight'],
+                                 old['se.squeeze.bias']))
+    gates = torch.sigmoid(F.conv2d(hidden, old['se.excite.weight'],
+                                   old['se.excite.bias']))
+    assert torch.allclose(fresh.se(x), x * gates, atol=1e-6), 'SE formula'
 
 
 def test_se_can_be_disabled_and_block_uses_it():
     block = DilatedResidualBlock(8, 8, se_ratio=None)
     assert block.se is None, 'se_ratio=None disables SE'
     block = DilatedResidualBlock(8, 8, se_ratio=16)
-    assert block.se.squeeze.out_channels == 1, 'hidden width floor of 1'
+    assert block.se.conv1.conv.out_channels == 1, 'hidden width floor of 1'
+    with pytest.raises(ValueError, match='ratio must be >= 1'):
+        SEBlock(8, ratio=0)
 
 
 def test_with_cp_matches_plain_forward():
