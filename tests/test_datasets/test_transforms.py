@@ -55,5 +55,5 @@ def test_multiscale_affine_crops():
     for s, crop in zip(out['ms_scales'], out['ms_inputs']):
         expect = np.array([12., 10.]) / (60. * s) * 64 + 32
         assert np.abs(_peak(crop) - expect).max() <= 1.0, f'scale {s}'
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match='test_dataloader.dataset.pipeline'):
         MultiScaleTopdownAffine(input_size=(32, 32), scales=(0., 1.))

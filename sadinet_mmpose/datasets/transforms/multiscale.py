@@ -40,7 +40,9 @@ class MultiScaleTopdownAffine(TopdownAffine):
         super().__init__(input_size=input_size, use_udp=use_udp)
         scales = [float(s) for s in scales]
         if not scales or any(not np.isfinite(s) or s <= 0 for s in scales):
-            raise ValueError(f'scales must be positive numbers, got {scales}')
+            raise ValueError(
+                'MultiScaleTopdownAffine.scales (test_dataloader.dataset.'
+                f'pipeline) must be positive numbers, got {scales}')
         self.scales = tuple(scales)
 
     def transform(self, results: Dict) -> Optional[dict]:

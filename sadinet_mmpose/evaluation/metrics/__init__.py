@@ -1,4 +1,5 @@
 """Evaluation metrics (registered in MMPose's ``METRICS``)."""
 from .lsp_pck_accuracy import LSPPCKAccuracy
+from .mpii_prediction_dump import MPII_JOINT_ORDER, MpiiPredictionDump
 
-__all__ = ['LSPPCKAccuracy']
+__all__ = ['LSPPCKAccuracy', 'MPII_JOINT_ORDER', 'MpiiPredictionDump']

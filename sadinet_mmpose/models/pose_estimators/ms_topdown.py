@@ -112,13 +112,14 @@ class MSTopdownPoseEstimator(TopdownPoseEstimator):
     the same scales and pass ``ms_inputs``/``ms_scales`` through
     ``PackPoseInputs(meta_keys=...)``. Then, per scale ``s``, the extra crop
     is normalised by the data preprocessor and run through backbone, neck and
-    ``head.predict`` (with the flip test if enabled, so each scale's heatmaps
-    are already flip-averaged); the heatmaps
-    (``pred_fields.<heatmap_key>``) are mapped onto the scale-1 grid
-    (:func:`warp_heatmaps_to_reference`), averaged
-    (:func:`aggregate_multiscale_heatmaps`) and decoded by ``head.decoder``.
-    Keypoints and scores are replaced; all other instance fields (e.g.
-    DLMHead's ``keypoint_sigmas``) come from the scale-1 pass. The scale-1
+    ``head.predict`` (with the flip test if enabled, so each scale's result
+    is already flip-averaged) and the scales are merged in the scale-1 crop's
+    frame as ``test_cfg.decode_source`` says (see :meth:`predict`): the
+    decoded map (H1, or DLMHead's ``(1 - chi) H1 + chi H2``) mapped onto the
+    scale-1 grid (:func:`warp_heatmaps_to_reference`), averaged
+    (:func:`aggregate_multiscale_heatmaps`) and decoded by ``head.decoder``;
+    or, for ``'mu'``, ``mu_hat`` mapped and averaged. ``keypoint_sigmas`` are
+    mapped and averaged too. The scale-1
     crop is always used; a scale list with only 1.0 gives the plain result.
 
     Args:
