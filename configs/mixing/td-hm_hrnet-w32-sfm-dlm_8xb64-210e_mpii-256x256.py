@@ -56,7 +56,10 @@ train_pipeline = [
     dict(type='LoadImage'),
     dict(type='GetBBoxCenterScale'),
     dict(type='RandomFlip', direction='horizontal'),
-    dict(type='RandomBBoxTransform', shift_prob=0),
+    # MMPose's HRNet recipe, every argument written out (docs/data.md)
+    dict(type='RandomBBoxTransform', shift_factor=0.16, shift_prob=0.,
+         scale_factor=(0.5, 1.5), scale_prob=1.0, rotate_factor=80.,
+         rotate_prob=0.6),
     dict(type='TopdownAffine', input_size=codec['input_size']),
     dict(type='GenerateTarget', encoder=codec),
     dict(type='PackPoseInputs')

@@ -104,8 +104,12 @@ train_pipeline = [
     dict(type='SafeLoadImage', skip_bad_images=False),
     dict(type='GetBBoxCenterScale'),
     dict(type='RandomFlip', direction='horizontal', prob=0.5),
-    dict(type='RandomBBoxTransform', shift_prob=0, rotate_factor=80,
-         scale_factor=(0.5, 1.5)),
+    # MMPose's sampling, every argument written out (docs/data.md, "Training
+    # augmentation"): scale 1 + 0.5 t, rotation 80 t degrees on 60 % of the
+    # samples, t ~ N(0, 1) truncated to [-1, 1]; no shift
+    dict(type='RandomBBoxTransform', shift_factor=0.16, shift_prob=0.,
+         scale_factor=(0.5, 1.5), scale_prob=1.0, rotate_factor=80.,
+         rotate_prob=0.6),
     dict(type='TopdownAffine', input_size=codec['input_size']),
     dict(type='GenerateTarget', encoder=codec),
     dict(type='PackPoseInputs')

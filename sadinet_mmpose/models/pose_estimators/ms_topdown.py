@@ -349,6 +349,9 @@ class MSTopdownPoseEstimator(TopdownPoseEstimator):
         """
         ms = self._multiscale_setup()
         if ms is None or len(ms['scales']) == 1:
+            # e.g. single scale with the multi-scale test pipeline: the extra
+            # crops are unused, and not carried to the evaluator
+            _drop_crops(data_samples)
             return super().predict(inputs, data_samples)
         scales = ms['scales']
         # every crop is looked up before the first forward pass
@@ -439,10 +442,7 @@ class MSTopdownPoseEstimator(TopdownPoseEstimator):
                 f.set_field(hm, heatmap_key)
         else:
             fields = None
-        for ds in data_samples:  # do not carry the crops to the evaluator
-            for key in MS_META_KEYS:
-                if key in ds:
-                    delattr(ds, key)
+        _drop_crops(data_samples)  # not carried to the evaluator
         return self.add_pred_to_datasample(preds, fields, data_samples)
 
     @staticmethod
@@ -493,6 +493,14 @@ class MSTopdownPoseEstimator(TopdownPoseEstimator):
                 torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0,
                                                                     1))))
         return crops
+
+
+def _drop_crops(data_samples: List[PoseDataSample]) -> None:
+    """Remove the multi-scale crops from the data samples' metainfo."""
+    for ds in data_samples:
+        for key in MS_META_KEYS:
+            if key in ds:
+                delattr(ds, key)
 
 
 def _is_dlm_head(head) -> bool:
