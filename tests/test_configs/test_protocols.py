@@ -15,7 +15,8 @@ from mmpose.datasets.transforms import RandomBBoxTransform  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SADINET = osp.join(REPO, 'configs', 'sadinet')
-MPII = osp.join(SADINET, 'td-hm_sadinet-rfm-sfm-dlm_2xb32-210e_mpii-256x256.py')
+MPII = osp.join(SADINET,
+                'td-hm_sadinet-rfm-sfm-dlm_2xb32-210e_mpii-256x256.py')
 LSP = osp.join(SADINET, 'td-hm_sadinet-rfm-sfm-dlm_2xb32-210e_lsp-256x256.py')
 PAPER_SCALES = [0.75, 0.875, 1.0, 1.125, 1.25, 1.375]
 #: The zoo protocol, exactly as docs/data.md gives it to tools/test.py.

@@ -140,7 +140,9 @@ class MSTopdownPoseEstimator(TopdownPoseEstimator):
             thousands of kernels per step. Defaults to False.
         test_cfg (dict, optional): As ``TopdownPoseEstimator``, plus
             ``multiscale_test=dict(scales=[...], heatmap_key='heatmaps',
-            use_udp=False)``. Defaults to None.
+            use_udp=False)`` and the head's ``decode_source`` (``'h1'``,
+            ``'mu'``, ``'blend'``), which the multi-scale test follows;
+            checked when the model is built. Defaults to None.
         **kwargs: The arguments of ``TopdownPoseEstimator``.
     """
 

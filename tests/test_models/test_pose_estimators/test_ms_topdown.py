@@ -346,3 +346,25 @@ def test_multiscale_merges_what_the_head_decodes(source, flip):
                                    err_msg=f'{source} scores')
         np.testing.assert_allclose(p.keypoint_sigmas, sig[i], rtol=1e-5,
                                    err_msg=f'{source} sigmas')
+
+
+@pytest.mark.parametrize('source', ['mu', 'blend'])
+def test_multiscale_output_heatmaps_are_the_merged_h1(source):
+    """With output_heatmaps the fields hold H1 merged over the scales (and
+    the scale-1 H2), whatever map the keypoints were decoded from."""
+    scales = [0.8, 1.0, 1.25]
+    batch = _dlm_batch(scales)
+    plain = dict(flip_test=True, output_heatmaps=True)
+    h1 = []
+    for s in scales:  # the plain H1 of each crop
+        (out, _) = _single_scale_reference(dict(plain, decode_source='h1'),
+                                           batch, s)
+        h1.append(torch.stack([o.pred_fields.heatmaps for o in out]))
+    model = _dlm_model(dict(plain, decode_source=source,
+                            multiscale_test=dict(scales=scales)))
+    with torch.no_grad():
+        got = model.test_step(copy.deepcopy(batch))
+    want = aggregate_multiscale_heatmaps(h1, scales)
+    for i, out in enumerate(got):
+        torch.testing.assert_close(out.pred_fields.heatmaps, want[i])
+        assert tuple(out.pred_fields.heatmaps_h2.shape) == (2, 16, 16)
