@@ -491,14 +491,20 @@ class DLMHead(BaseHead):
         Args:
             feats (Sequence[Tensor]): ``(*spatial_feats, f)``.
             batch_data_samples (List[PoseDataSample]): The data samples.
-            train_cfg (dict): ``compute_acc`` (default True). Defaults to {}.
+                train_cfg (dict): ``compute_acc`` (default True) and
+                ``grad_probe`` (tensors upstream of the head, e.g. the
+                backbone's outputs, set by :class:`MSTopdownPoseEstimator`
+                on diagnostic iterations). Defaults to {}.
 
         Returns:
             dict: ``loss_kpt`` (the chi-weighted loss, summed over stages),
             and diagnostics without "loss" in their names (mmengine sums
-            those): ``h1_mse``, ``h2_nll``, ``chi_mean``, ``sigma_px``
-            (mean ``sigma_hat`` in heatmap pixels) and ``acc_pose`` (PCK of
-            the last H1, in float32 on the device: no host copy), all scalars.
+            those): ``h1_mse``, ``h2_nll`` (the H2 term, also with
+            ``h2_loss='mse'``), ``chi_mean``, ``sigma_px`` (mean
+            ``sigma_hat`` in heatmap pixels) and ``acc_pose`` (PCK of the
+            last H1, in float32 on the device: no host copy), all scalars;
+            with ``train_cfg['grad_probe']`` also those of
+            :meth:`gradient_balance`.
         """
         heatmaps, mu, sigma = self.forward(feats)
         gt_heatmaps = torch.stack(
@@ -520,12 +526,51 @@ class DLMHead(BaseHead):
             h2_nll=terms['h2'],
             chi_mean=terms['chi'],
             sigma_px=(sigma.detach() * side).mean())
+        probe = train_cfg.get('grad_probe')
+        if probe:
+            losses.update(self.gradient_balance(terms, probe))
         if train_cfg.get('compute_acc', True):
             # on the device: no host copy of the heatmaps, no wait
             losses['acc_pose'] = heatmap_pck_accuracy(
                 heatmaps[-1].detach(), gt_heatmaps.detach(),
                 weights.detach() > 0)
         return losses
+
+
+    @staticmethod
+    def gradient_balance(terms: dict, probe: Sequence[Tensor]) -> dict:
+        """Norms of the gradients the two loss terms send into ``probe``.
+
+        Two extra backward passes from the weighted H1 and H2 parts of the
+        loss down to ``probe`` only (the graph is kept for the training
+        step's own backward; no parameter gradient is touched).
+
+        Args:
+            terms (dict): The loss's :meth:`compute_terms` output, with
+                ``total_h1`` and ``total_h2``.
+            probe (Sequence[Tensor]): Tensors upstream of the head (the
+                backbone's outputs) that require gradients.
+
+        Returns:
+            dict: ``grad_h1``, ``grad_h2`` (L2 norms over all of ``probe``)
+            and ``grad_ratio`` (``grad_h2 / grad_h1``), detached scalars.
+        """
+        probe = [t for t in probe if t.requires_grad]
+        norms = []
+        for key in ('total_h1', 'total_h2'):
+            part = terms[key]
+            if not probe or not part.requires_grad:
+                norms.append(part.new_zeros(()))
+                continue
+            grads = torch.autograd.grad(
+                part, probe, retain_graph=True, allow_unused=True)
+            sq = [g.detach().float().pow(2).sum() for g in grads
+                  if g is not None]
+            norms.append(torch.stack(sq).sum().sqrt() if sq else
+                         part.new_zeros(()))
+        g1, g2 = norms
+        return dict(
+            grad_h1=g1, grad_h2=g2, grad_ratio=g2 / g1.clamp_min(1e-20))
 
 
 def _check_pairs(name_a: str, a: OptIntSeq, name_b: str,

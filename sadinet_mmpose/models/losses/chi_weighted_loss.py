@@ -31,6 +31,20 @@ class ChiWeightedLoss(nn.Module):
       through the flow: memory grows with B*K, never with the heatmap size.
     - ``chi = sigma_hat`` per joint (mean over x, y), detached.
 
+    ``h2_loss='mse'`` replaces the negative log-likelihood by the paper's
+    literal naming of both terms as MSE (III-E, Table V): H2 is rendered
+    *with gradients* through the flow on a ``mse_window`` x ``mse_window``
+    window of heatmap pixels around each ground-truth joint (normalised to 1
+    at ``mu_hat``, as :meth:`DLMHead.render_h2`) and compared with the
+    codec's Gaussian target there; pixels outside the heatmap are left out.
+    Only ``M * mse_window**2`` points go through the flow, never ``M * H *
+    W``.
+
+    ``h1_reduction`` balances the two terms: ``'mean'`` (the default) is the
+    per-pixel mean of the squared H1 error; ``'sum'`` sums it over the
+    ``H * W`` pixels, which puts the gradient H1 sends into the shared
+    backbone on the scale of the flow term's.
+
     The mean is taken over valid joints (weight > 0), selected before any
     arithmetic so non-finite values on zero-weight joints change nothing.
     Everything runs in float32 with autocast disabled.
@@ -70,6 +84,13 @@ class ChiWeightedLoss(nn.Module):
             ``|xb| <= flow_radius``; beyond it ``log I`` is capped at
             ``log Q`` so the Gaussian term keeps pulling mu back.
             Defaults to 1e3.
+        h2_loss (str): ``'nll'`` (``-log P(gt)``) or ``'mse'`` (windowed
+            MSE of the rendered H2 against the Gaussian target).
+            Defaults to ``'nll'``.
+        mse_window (int): Odd side of the window for ``h2_loss='mse'``, in
+            heatmap pixels. Defaults to 9.
+        h1_reduction (str): ``'mean'`` or ``'sum'`` of the squared H1 error
+            over the pixels of a joint's heatmap. Defaults to ``'mean'``.
     """
 
     def __init__(self,
@@ -83,9 +104,17 @@ class ChiWeightedLoss(nn.Module):
                  loss_weight: float = 1.0,
                  sigma_floor: float = 1e-4,
                  max_offset: float = 1e3,
-                 flow_radius: float = 1e3) -> None:
+                 flow_radius: float = 1e3,
+                 h2_loss: str = 'nll',
+                 mse_window: int = 9,
+                 h1_reduction: str = 'mean') -> None:
         super().__init__()
         _check_choice('weighting', weighting, ('chi', 'sum', 'constant'))
+        _check_choice('h2_loss', h2_loss, ('nll', 'mse'))
+        _check_choice('h1_reduction', h1_reduction, ('mean', 'sum'))
+        if mse_window < 1 or mse_window % 2 == 0:
+            raise ValueError('ChiWeightedLoss: mse_window must be an odd '
+                             f'integer >= 1, got {mse_window}')
         _check_choice('combine', combine, ('mixture', 'product'))
         _check_choice('eq5', eq5, ('standardised', 'literal'))
         if not 0. <= chi_value <= 1.:
@@ -106,6 +135,9 @@ class ChiWeightedLoss(nn.Module):
         self.sigma_floor = sigma_floor
         self.max_offset = max_offset
         self.flow_radius = flow_radius
+        self.h2_loss = h2_loss
+        self.mse_window = int(mse_window)
+        self.h1_reduction = h1_reduction
 
     # ------------------------------------------------------------------
     # the learnable density
@@ -181,6 +213,47 @@ class ChiWeightedLoss(nn.Module):
             return (self.log_prob_standard(xb, flow, moments) -
                     sigma.log().sum(-1))
 
+    def window_h2_mse(self, target: Tensor, gt: Tensor, mu: Tensor,
+                      sigma: Tensor, flow: nn.Module) -> Tensor:
+        """MSE of H2 against the Gaussian target on a window per joint.
+
+        Note:
+            - number of joints: M
+            - window side: N (``mse_window``)
+
+        Args:
+            target (Tensor): Gaussian targets of the joints, (M, H, W).
+            gt (Tensor): Ground truth in fractions of the side, (M, 2).
+            mu (Tensor): ``mu_hat`` (M, 2).
+            sigma (Tensor): ``sigma_hat`` (M, 2).
+            flow (nn.Module): The flow.
+
+        Returns:
+            Tensor: Per-joint MSE over the window pixels inside the
+            heatmap, (M,), float32, differentiable in mu, sigma and the flow.
+        """
+        M, H, W = target.shape
+        r = self.mse_window // 2
+        device = target.device
+        side = gt.new_tensor([W, H])
+        centre = torch.round(gt.detach() * side).long()  # (M, 2) x, y
+        d = torch.arange(-r, r + 1, device=device)
+        dy, dx = torch.meshgrid(d, d, indexing='ij')
+        ix = centre[:, 0, None, None] + dx  # (M, N, N)
+        iy = centre[:, 1, None, None] + dy
+        inside = (ix >= 0) & (ix < W) & (iy >= 0) & (iy < H)
+        ixc, iyc = ix.clamp(0, W - 1), iy.clamp(0, H - 1)
+        rows = torch.arange(M, device=device)[:, None, None]
+        t = target[rows, iyc, ixc]  # (M, N, N)
+        pts = torch.stack([ixc.float() / W, iyc.float() / H], dim=-1)
+        moments = self.flow_moments(flow)
+        log_p = self.log_prob(pts, mu[:, None, None], sigma[:, None, None],
+                              flow, moments)  # (M, N, N)
+        log_ref = self.log_prob(mu, mu, sigma, flow, moments)  # (M,)
+        h2 = torch.exp((log_p - log_ref[:, None, None]).clamp(max=30.))
+        err = torch.where(inside, (h2 - t)**2, torch.zeros_like(h2))
+        return err.flatten(1).sum(-1) / inside.flatten(1).sum(-1).clamp_min(1)
+
     # ------------------------------------------------------------------
     # the loss
     # ------------------------------------------------------------------
@@ -209,9 +282,12 @@ class ChiWeightedLoss(nn.Module):
         Returns:
             dict:
             - total (Tensor): scalar loss, ``loss_weight`` applied.
+            - total_h1 (Tensor): the H1 part of ``total`` (with gradients).
+            - total_h2 (Tensor): the H2 part of ``total`` (with gradients).
             - h1 (Tensor): scalar, mean ``L_H1`` over valid joints
               (summed over stages).
-            - h2 (Tensor): scalar, mean ``L_H2`` over valid joints.
+            - h2 (Tensor): scalar, mean ``L_H2`` over valid joints
+              (the NLL, or the windowed MSE with ``h2_loss='mse'``).
             - chi (Tensor): scalar, mean chi over valid joints (``sigma_hat``
               for ``'sum'``, where no chi is used).
             - num_valid (Tensor): scalar M.
@@ -235,14 +311,20 @@ class ChiWeightedLoss(nn.Module):
 
             # L_H1: per-joint MSE, summed over stages
             target = gt_heatmaps[valid].float()  # (M, H, W)
-            l_h1 = sum(((hm[valid].float() - target)**2).flatten(1).mean(-1)
-                       for hm in heatmaps)
+            reduce = (torch.mean
+                      if self.h1_reduction == 'mean' else torch.sum)
+            l_h1 = sum(
+                reduce(((hm[valid].float() - target)**2).flatten(1), dim=-1)
+                for hm in heatmaps)
 
-            # L_H2 = -log P(gt) at the M ground-truth points only
             mu_v = mu[valid].float()
             sigma_v = sigma[valid].float()
-            l_h2 = -self.log_prob(gt_labels[valid].float(), mu_v, sigma_v,
-                                  flow)
+            gt_v = gt_labels[valid].float()
+            if self.h2_loss == 'nll':
+                # L_H2 = -log P(gt) at the M ground-truth points only
+                l_h2 = -self.log_prob(gt_v, mu_v, sigma_v, flow)
+            else:
+                l_h2 = self.window_h2_mse(target, gt_v, mu_v, sigma_v, flow)
 
             sigma_chi = sigma_v.detach().mean(-1).clamp(0., 1.)
             if self.weighting == 'chi':
@@ -254,14 +336,18 @@ class ChiWeightedLoss(nn.Module):
             l_h1 = self.h1_weight * l_h1
             l_h2 = self.h2_weight * l_h2
             if chi is None:
-                per_joint = l_h1 + l_h2
+                part_h1, part_h2 = l_h1, l_h2
                 chi_report = sigma_chi
             else:
-                per_joint = (1 - chi) * l_h1 + chi * l_h2
+                part_h1, part_h2 = (1 - chi) * l_h1, chi * l_h2
                 chi_report = chi
-            total = (w * per_joint).sum() / denom * self.loss_weight
+            scale = self.loss_weight / denom
+            total_h1 = (w * part_h1).sum() * scale
+            total_h2 = (w * part_h2).sum() * scale
             return dict(
-                total=total,
+                total=total_h1 + total_h2,
+                total_h1=total_h1,
+                total_h2=total_h2,
                 h1=l_h1.detach().sum() / denom,
                 h2=l_h2.detach().sum() / denom,
                 chi=chi_report.sum() / denom,

@@ -161,6 +161,7 @@ class MSTopdownPoseEstimator(TopdownPoseEstimator):
         if self.with_head:  # a bad test_cfg stops here, before any image
             self._multiscale_setup()
         self._checked_keypoints = False
+        self._diag_calls = 0
         # A speed setting with no change to the maths: NHWC tensors let
         # cuDNN skip its NCHW<->NHWC conversions around every convolution
         # (27 ms of a 211 ms fp32 training step of SADI-Net on an H100).
@@ -231,8 +232,34 @@ class MSTopdownPoseEstimator(TopdownPoseEstimator):
         self._checked_keypoints = True
 
     def loss(self, inputs: Tensor, data_samples: List[PoseDataSample]) -> dict:
-        """As :meth:`TopdownPoseEstimator.loss`, checking K on the first batch."""
+        """As :meth:`TopdownPoseEstimator.loss`, checking K on the first batch.
+
+        Every ``train_cfg.grad_diag_interval`` calls (default 10; 0 turns it
+        off) a head that has ``gradient_balance`` (:class:`DLMHead`) also
+        logs the gradient norm each loss term sends into the backbone's
+        outputs (``grad_h1``, ``grad_h2``, ``grad_ratio``). Skipped under
+        training CUDA graphs, where the backbone's outputs are not exposed.
+        """
         self._check_num_keypoints(data_samples)
+        every = int(self.train_cfg.get('grad_diag_interval', 10) or 0)
+        if (every > 0 and self._graphs is None and self.with_head
+                and callable(getattr(self.head, 'gradient_balance', None))
+                and torch.is_grad_enabled()):
+            step = self._diag_calls
+            self._diag_calls += 1
+            if step % every == 0:
+                if self.channels_last and inputs.dim() == 4:
+                    inputs = inputs.contiguous(
+                        memory_format=torch.channels_last)
+                feats = self.backbone(inputs)
+                probe = tuple(feats) if isinstance(feats,
+                                                   (tuple, list)) else (feats, )
+                if self.with_neck:
+                    feats = self.neck(feats)
+                return self.head.loss(
+                    feats,
+                    data_samples,
+                    train_cfg=dict(self.train_cfg, grad_probe=probe))
         return super().loss(inputs, data_samples)
 
     def add_pred_to_datasample(self, batch_pred_instances, batch_pred_fields,

@@ -233,3 +233,125 @@ def test_invalid_options_raise():
                    dict(eq5='paper'), dict(chi_value=2.)):
         with pytest.raises(ValueError):
             _loss(**kwargs)
+
+
+# ----------------------------------------------------------------------
+# h2_loss='mse' (windowed), h1_reduction, the H1 / H2 parts
+# ----------------------------------------------------------------------
+def _gaussian_targets(gt, size, sigma_px=1.5):
+    """MMPose-style Gaussian targets (B, K, H, W) at ``gt * size`` pixels."""
+    xs = torch.arange(size, dtype=torch.float32)
+    cx = gt[..., 0, None, None] * size
+    cy = gt[..., 1, None, None] * size
+    return torch.exp(-((xs[None, None, None, :] - cx)**2 +
+                       (xs[None, None, :, None] - cy)**2) / (2 * sigma_px**2))
+
+
+def test_parts_sum_to_total():
+    heatmaps, gt_hm, mu, logits, gt, w = _inputs()
+    for kw in (dict(), dict(weighting='sum'), dict(h2_loss='mse'),
+               dict(h1_reduction='sum')):
+        terms = _loss(**kw).compute_terms(heatmaps, gt_hm, mu, _sigma(logits),
+                                          gt, w, _flow())
+        assert torch.allclose(terms['total'],
+                              terms['total_h1'] + terms['total_h2']), kw
+        assert terms['total_h1'].requires_grad and \
+            terms['total_h2'].requires_grad, kw
+
+
+def test_h1_sum_is_mean_times_pixels():
+    heatmaps, gt_hm, mu, logits, gt, w = _inputs()
+    args = (heatmaps, gt_hm, mu, _sigma(logits), gt, w, _flow())
+    mean = _loss(weighting='constant', chi_value=0.).compute_terms(*args)
+    summed = _loss(weighting='constant', chi_value=0.,
+                   h1_reduction='sum').compute_terms(*args)
+    assert torch.allclose(summed['total'], mean['total'] * HM * HM,
+                          rtol=1e-5), 'h1_reduction=sum: H*W times the mean'
+
+
+def test_h2_mse_matches_dense_render_in_window():
+    """The windowed MSE equals the dense H2 (the head's render) compared
+    with the target on the same window pixels."""
+    size, r = 16, 2
+    g = torch.Generator().manual_seed(3)
+    gt = 0.2 + 0.6 * torch.rand(1, 3, 2, generator=g)
+    target = _gaussian_targets(gt, size)[0]  # (3, H, W)
+    mu = gt[0] + 0.02
+    sigma = torch.full((3, 2), 0.08)
+    loss = _loss(h2_loss='mse', mse_window=2 * r + 1)
+    flow = _flow()
+    got = loss.window_h2_mse(target, gt[0], mu, sigma, flow)
+    ys, xs = torch.meshgrid(torch.arange(size) / size,
+                            torch.arange(size) / size, indexing='ij')
+    grid = torch.stack([xs, ys], -1)
+    for j in range(3):
+        lp = loss.log_prob(grid, mu[j], sigma[j], flow)
+        ref = loss.log_prob(mu[j], mu[j], sigma[j], flow)
+        h2 = torch.exp(lp - ref)
+        cx, cy = torch.round(gt[0, j] * size).long().tolist()
+        win = (slice(cy - r, cy + r + 1), slice(cx - r, cx + r + 1))
+        want = ((h2[win] - target[j][win])**2).mean()
+        assert torch.allclose(got[j], want, atol=1e-6), \
+            f'joint {j}: windowed {got[j].item()} vs dense {want.item()}'
+
+
+def test_h2_mse_leaves_out_pixels_outside_the_heatmap():
+    size = 8
+    gt = torch.tensor([[0.0, 0.0]])  # a corner: most of the window is out
+    target = _gaussian_targets(gt[None], size)[0]
+    loss = _loss(h2_loss='mse', mse_window=5)
+    val = loss.window_h2_mse(target, gt, gt.clone(), torch.full((1, 2), 0.1),
+                             _flow(identity=True))
+    assert torch.isfinite(val).all()
+    # the 3x3 in-map pixels of the 5x5 window only: an identity flow with
+    # sigma 0.1 * 8 = 0.8 px is exact at the centre (0 error there)
+    assert val.item() > 0
+
+
+def test_h2_mse_gradients_reach_mu_sigma_and_flow():
+    heatmaps, _, mu, logits, gt, w = _inputs()
+    gt_hm = _gaussian_targets(gt, HM)
+    flow = _flow()
+    loss = _loss(h2_loss='mse', mse_window=3, weighting='constant',
+                 chi_value=1.)
+    loss(heatmaps, gt_hm, mu, _sigma(logits), gt, w, flow).backward()
+    assert mu.grad is not None and mu.grad.abs().sum() > 0, 'mu'
+    assert logits.grad is not None and logits.grad.abs().sum() > 0, 'sigma'
+    assert any(p.grad is not None and p.grad.abs().sum() > 0
+               for p in flow.parameters()), 'flow'
+
+
+def test_h2_mse_memory_is_bounded_by_the_window():
+    """Only B*K*window**2 points (+ B*K references) go through the flow,
+    whatever the heatmap size."""
+    calls = []
+    flow = _flow()
+    orig = flow.log_prob
+
+    def counting(x):
+        calls.append(x.shape[:-1].numel())
+        return orig(x)
+
+    flow.log_prob = counting
+    size, window = 64, 5
+    g = torch.Generator().manual_seed(0)
+    gt = 0.2 + 0.6 * torch.rand(B, K, 2, generator=g)
+    gt_hm = _gaussian_targets(gt, size)
+    heatmaps = torch.rand(B, K, size, size)
+    loss = _loss(h2_loss='mse', mse_window=window)
+    loss(heatmaps, gt_hm, gt.clone(), torch.full((B, K, 2), 0.1), gt,
+         torch.ones(B, K), flow)
+    nodes = loss.num_gh_nodes**2  # the moments' Gauss-Hermite points
+    per_joint = [c for c in calls if c != nodes]
+    assert sum(per_joint) == B * K * (window**2 + 1), \
+        f'flow saw {per_joint} points, want {B * K * (window**2 + 1)}'
+    assert max(calls) < B * K * size * size
+
+
+@pytest.mark.parametrize('kwargs', [
+    dict(h2_loss='l1'), dict(h1_reduction='max'), dict(mse_window=4),
+    dict(mse_window=0)
+])
+def test_bad_options_are_refused(kwargs):
+    with pytest.raises(ValueError, match=list(kwargs)[0]):
+        _loss(**kwargs)
