@@ -38,7 +38,12 @@ def test_main_command_short_schedule(tmp_path):
     assert glob.glob(str(work / '*' / '*.log')), 'training log missing'
     metrics = json.loads((work / 'metrics.json').read_text())
     assert 'PCKh' in metrics or 'PCK' in metrics, metrics
-    assert (work / 'summary.md').read_text().startswith('# SADI-Net main job')
+    summary = (work / 'summary.md').read_text()
+    assert summary.startswith('# SADI-Net main job')
+    assert '## Is sigma calibrated?' in summary, summary
+    for k in (1, 2, 3):
+        assert 0 <= metrics[f'sigma_within_{k}'] <= 100, metrics
+    assert metrics['sigma_within_1'] <= metrics['sigma_within_3']
     pictures = sorted(glob.glob(str(work / 'vis' / '*.png')))
     assert len(pictures) == 2, pictures
     import cv2
