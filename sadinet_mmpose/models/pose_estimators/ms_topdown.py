@@ -164,7 +164,7 @@ class MSTopdownPoseEstimator(TopdownPoseEstimator):
         self._diag_calls = 0
         # A speed setting with no change to the maths: NHWC tensors let
         # cuDNN skip its NCHW<->NHWC conversions around every convolution
-        # (27 ms of a 211 ms fp32 training step of SADI-Net on an H100).
+        # (measured in benchmarks/results/).
         self.channels_last = channels_last
         if channels_last:
             self.to(memory_format=torch.channels_last)
