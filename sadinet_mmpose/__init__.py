@@ -7,27 +7,47 @@ Importing the package (directly, or through a config's ``custom_imports``)
    works without mmcv's compiled ops (nothing is patched on full mmcv);
 2. allow-lists the types mmengine checkpoints contain for torch >= 2.6's
    weights-only loading (so ``--resume`` and testing from a checkpoint work);
-3. lets mmengine's ``pytorch`` launcher run on machines without CUDA
-   (gloo backend; nothing changes where CUDA exists);
-4. registers every module of the project into MMPose's registries.
+3. lets mmengine's ``pytorch`` launcher and its DDP wrapper run on machines
+   without CUDA (gloo backend, no device ids; nothing changes where CUDA
+   exists);
+4. lets MMPose's visualiser draw keypoints under numpy >= 2.4 (patched only
+   where the installed one fails, once MMPose imports it);
+5. registers every module of the project into MMPose's registries.
+
+Without PyTorch (a deployment machine with ONNX Runtime only) none of that
+applies: the package then offers :mod:`sadinet_mmpose.deploy`'s runtime and
+the torch-free decoding in :mod:`sadinet_mmpose.codecs.decoding`.
 """
-from .utils.mmcv_compat import install_mmcv_op_placeholders
 from .version import __version__
 
-install_mmcv_op_placeholders()
+try:
+    import torch  # noqa: F401
+except ImportError:
+    _WITH_TORCH = False
+else:
+    _WITH_TORCH = True
 
-from .utils.checkpoint_compat import allow_mmengine_checkpoint_globals  # noqa: E402
+if _WITH_TORCH:
+    from .utils.mmcv_compat import install_mmcv_op_placeholders
 
-allow_mmengine_checkpoint_globals()
+    install_mmcv_op_placeholders()
 
-from .utils.dist_compat import allow_cpu_distributed  # noqa: E402
+    from .utils.checkpoint_compat import allow_mmengine_checkpoint_globals
 
-allow_cpu_distributed()
+    allow_mmengine_checkpoint_globals()
 
-from .codecs import *  # noqa: E402,F401,F403
-from .datasets import *  # noqa: E402,F401,F403
-from .engine import *  # noqa: E402,F401,F403
-from .evaluation import *  # noqa: E402,F401,F403
-from .models import *  # noqa: E402,F401,F403
+    from .utils.dist_compat import allow_cpu_distributed
+
+    allow_cpu_distributed()
+
+    from .utils.visualizer_compat import install_visualizer_compat_on_import
+
+    install_visualizer_compat_on_import()
+
+    from .codecs import *  # noqa: F401,F403
+    from .datasets import *  # noqa: F401,F403
+    from .engine import *  # noqa: F401,F403
+    from .evaluation import *  # noqa: F401,F403
+    from .models import *  # noqa: F401,F403
 
 __all__ = ['__version__']

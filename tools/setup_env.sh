@@ -7,7 +7,8 @@
 # What it installs (see requirements.txt for the pinned set and why):
 #   torch + torchvision (matching PyPI builds), mmengine 0.10.7, mmcv-lite 2.1.0,
 #   mmdet 3.3.0, xtcocotools built against numpy 2, mmpose 1.3.2 without chumpy,
-#   setuptools < 81, openmim (the `mim` command) without opendatalab, and this
+#   setuptools < 81, onnx + onnxruntime (CPU) for the ONNX export and runtime,
+#   openmim (the `mim` command) without opendatalab, and this
 #   package in editable mode with its test tools.
 #
 # Options (environment variables):
@@ -50,6 +51,7 @@ verify() {
 import sadinet_mmpose  # noqa: F401  (installs the mmcv-lite op placeholders first)
 import mmpose.models  # noqa: F401
 import mmdet, mmengine, mmcv, torch, torchvision, xtcocotools, numpy  # noqa: F401,E401
+import onnx, onnxruntime  # noqa: F401,E401  (ONNX export and runtime)
 import pkg_resources  # noqa: F401  (mmengine's mmpose:: config scopes need it)
 print('[setup] stack: torch %s, torchvision %s, numpy %s, mmengine %s, mmcv %s, mmdet %s, mmpose %s, sadinet_mmpose %s' % (
     torch.__version__, torchvision.__version__, numpy.__version__, mmengine.__version__,

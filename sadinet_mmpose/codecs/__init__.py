@@ -1,4 +1,15 @@
-"""SADI-Net codecs (registered in ``KEYPOINT_CODECS``)."""
-from .flow_heatmap import FlowHeatmapCodec
+"""SADI-Net codecs (registered in ``KEYPOINT_CODECS``).
 
-__all__ = ['FlowHeatmapCodec']
+:mod:`.decoding` needs only numpy and OpenCV; the codec class needs MMPose
+and is imported only where PyTorch is installed (a deployment machine with
+ONNX Runtime alone still imports the decoding functions).
+"""
+from . import decoding
+
+try:
+    import torch  # noqa: F401
+except ImportError:  # a deployment machine: decoding only
+    __all__ = []
+else:
+    from .flow_heatmap import FlowHeatmapCodec
+    __all__ = ['FlowHeatmapCodec']

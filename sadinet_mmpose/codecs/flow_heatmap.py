@@ -4,10 +4,11 @@ from typing import Optional, Tuple
 import numpy as np
 
 from mmpose.codecs.base import BaseKeypointCodec
-from mmpose.codecs.utils import (generate_unbiased_gaussian_heatmaps,
-                                 get_heatmap_maximum, refine_keypoints,
-                                 refine_keypoints_dark)
+from mmpose.codecs.utils import generate_unbiased_gaussian_heatmaps
 from mmpose.registry import KEYPOINT_CODECS
+
+from .decoding import (REFINE_MODES, decode_heatmaps, labels_to_input,
+                       sigmas_to_input)
 
 
 @KEYPOINT_CODECS.register_module()
@@ -67,7 +68,7 @@ class FlowHeatmapCodec(BaseKeypointCodec):
                  refine: str = 'dark',
                  blur_kernel_size: int = 11) -> None:
         super().__init__()
-        if refine not in ('dark', 'quarter', 'none'):
+        if refine not in REFINE_MODES:
             raise ValueError("FlowHeatmapCodec: refine must be 'dark', "
                              f"'quarter' or 'none', got {refine!r}")
         if len(input_size) != 2 or len(heatmap_size) != 2:
@@ -139,20 +140,15 @@ class FlowHeatmapCodec(BaseKeypointCodec):
             - keypoints (np.ndarray): In input pixels, shape (1, K, 2).
             - scores (np.ndarray): Heatmap maxima in shape (1, K).
         """
-        heatmaps = np.array(encoded, dtype=np.float32)  # a copy
+        heatmaps = np.asarray(encoded, dtype=np.float32)
         K, H, W = heatmaps.shape
         if (W, H) != self.heatmap_size:
             raise ValueError(
                 f'FlowHeatmapCodec.decode: got heatmaps of size (W, H)='
                 f'{(W, H)} but the codec\'s heatmap_size is '
                 f'{self.heatmap_size}')
-        keypoints, scores = get_heatmap_maximum(heatmaps)
-        keypoints, scores = keypoints[None], scores[None]
-        if self.refine == 'dark':
-            keypoints = refine_keypoints_dark(
-                keypoints, heatmaps, blur_kernel_size=self.blur_kernel_size)
-        elif self.refine == 'quarter':
-            keypoints = refine_keypoints(keypoints, heatmaps)
+        keypoints, scores = decode_heatmaps(
+            heatmaps[None], self.refine, self.blur_kernel_size)
         return keypoints * self.scale_factor, scores
 
     def _blur_kernel(self, size: int, device):
@@ -267,12 +263,7 @@ class FlowHeatmapCodec(BaseKeypointCodec):
             - keypoints (np.ndarray): In input pixels, shape (N, K, 2).
             - scores (np.ndarray): In shape (N, K).
         """
-        keypoints = labels * np.array(self.input_size, dtype=np.float32)
-        if sigmas is None:
-            scores = np.ones(labels.shape[:2], dtype=np.float32)
-        else:
-            scores = np.clip(1. - sigmas.mean(-1), 0., 1.)
-        return keypoints.astype(np.float32), scores.astype(np.float32)
+        return labels_to_input(labels, self.input_size, sigmas)
 
     def sigmas_to_input(self, sigmas: np.ndarray) -> np.ndarray:
         """Convert ``sigma_hat`` (fractions of the side) to input pixels.
@@ -283,5 +274,4 @@ class FlowHeatmapCodec(BaseKeypointCodec):
         Returns:
             np.ndarray: Per-axis std in input pixels, shape (N, K, 2).
         """
-        return (sigmas * np.array(self.input_size, dtype=np.float32)).astype(
-            np.float32)
+        return sigmas_to_input(sigmas, self.input_size)
