@@ -3,15 +3,14 @@
 # first use (data/synthetic_mpii/, no download), sized for a 2-core CPU:
 # `python tools/main.py` runs it end to end (README "Main job" gives the
 # measured time and PCKh).
-_base_ = ['mmpose::_base_/default_runtime.py']
-custom_imports = dict(imports=['sadinet_mmpose'], allow_failed_imports=False)
+# Plugin import, Adam + gradient clipping, checkpoint hooks: the shared base.
+_base_ = ['../_base_/sadinet_runtime.py']
 
 max_epochs = 10
 train_cfg = dict(max_epochs=max_epochs, val_interval=5)
 randomness = dict(seed=0)
 
-optim_wrapper = dict(
-    optimizer=dict(type='Adam', lr=2e-3), clip_grad=dict(max_norm=5.0))
+optim_wrapper = dict(optimizer=dict(lr=2e-3))
 param_scheduler = [
     dict(type='LinearLR', begin=0, end=100, start_factor=0.01, by_epoch=False),
     dict(type='CosineAnnealingLR', begin=0, end=max_epochs, T_max=max_epochs,
@@ -19,19 +18,8 @@ param_scheduler = [
 ]
 
 default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(type='CheckpointHook', interval=5, save_best='PCK',
-                    rule='greater', max_keep_ckpts=2,
-                    backend_args=dict(backend='atomic_local')))
-custom_hooks = [
-    dict(type='FlushDenormalHook'),
-    dict(type='CheckpointGuardHook'),
-    dict(type='RNGStateHook'),
-]
-env_cfg = dict(
-    cudnn_benchmark=False,
-    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-    dist_cfg=dict(backend='nccl'))
+    logger=dict(interval=10),
+    checkpoint=dict(interval=5, max_keep_ckpts=2))
 log_processor = dict(window_size=10)
 
 codec = dict(
@@ -108,7 +96,3 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 val_evaluator = dict(type='MpiiPCKAccuracy')
 test_evaluator = val_evaluator
-
-visualizer = dict(
-    type='PoseLocalVisualizer', vis_backends=[dict(type='LocalVisBackend')],
-    name='visualizer')

@@ -116,3 +116,33 @@ def test_fused_adam_with_grad_scaler_skips_inf_steps_like_default_adam():
     torch.testing.assert_close(fused[0], plain[0], rtol=1e-12, atol=1e-12)
     assert float(fused[1]) == float(plain[1]) == 3.0  # one step skipped
     assert fused[2] == plain[2]
+
+
+RUNTIME_BASE = osp.join(REPO, 'configs', '_base_', 'sadinet_runtime.py')
+#: The mixing configs inherit MMPose's stock configs whole (recipe and
+#: runtime included); mmengine refuses a key defined by two bases, so they
+#: cannot take a second runtime base and add the plugin's hooks themselves.
+OWN_RECIPE = [p for p in CONFIGS if f'{osp.sep}mixing{osp.sep}' not in p]
+
+
+@pytest.mark.parametrize('path', OWN_RECIPE, ids=[osp.relpath(p, REPO) for p in OWN_RECIPE])
+def test_runtime_settings_come_from_the_shared_base(path):
+    """Plugin import, data_mode, optimizer + clipping, checkpoint backend and
+    hooks are set once, in configs/_base_/sadinet_runtime.py."""
+    cfg = Config.fromfile(path)
+    rel = osp.relpath(path, REPO)
+    chain = [line for line in cfg.text.splitlines() if line.startswith(osp.sep)]
+    assert RUNTIME_BASE in chain, f'{rel} does not inherit {RUNTIME_BASE}'
+    assert cfg.custom_imports.imports == ['sadinet_mmpose']
+    assert cfg.data_mode == 'topdown'
+    assert cfg.optim_wrapper.optimizer.type == 'Adam'
+    assert cfg.optim_wrapper.clip_grad == dict(max_norm=5.0, norm_type=2)
+    ckpt = cfg.default_hooks.checkpoint
+    assert ckpt.backend_args == dict(backend='atomic_local') and ckpt.rule == 'greater'
+    assert [h['type'] for h in cfg.custom_hooks] == [
+        'SyncBuffersHook', 'FlushDenormalHook', 'CheckpointGuardHook', 'RNGStateHook']
+    with open(path) as f:
+        text = '\n' + f.read()
+    for name in ('custom_imports', 'custom_hooks'):
+        assert f'\n{name} = ' not in text, \
+            f'{rel} sets {name} again instead of inheriting it'
