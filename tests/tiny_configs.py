@@ -38,7 +38,9 @@ val_pipeline = [
     dict(type='TopdownAffine', input_size=codec['input_size']),
     dict(type='PackPoseInputs'),
 ]
-_dataset = dict(type='MpiiDataset', data_root={data_root!r}, data_mode='topdown',
+dataset_type = 'MpiiDataset'  # MMPose's inferencer reads both
+data_mode = 'topdown'
+_dataset = dict(type=dataset_type, data_root={data_root!r}, data_mode=data_mode,
                 ann_file='annotations/mpii_sample.json', data_prefix=dict(img='images/'))
 train_dataloader = dict(batch_size={batch_size}, num_workers=0, persistent_workers=False, drop_last=True,
                         sampler=dict(type='DefaultSampler', shuffle=True),

@@ -8,6 +8,12 @@ MMPose's ``demo/image_demo.py`` and the project's ``tools/demo.py``, and the
 bad-input cases (wrong paths, a checkpoint of another model, unknown config
 keys, no person box).
 
+MMPose's drawing (``demo/image_demo.py``, ``tools/test.py --show-dir``,
+``demo/inferencer_demo.py`` and ``MMPoseInferencer``) is checked on a
+checkpoint derived from that training whose keypoints all score above the
+threshold (the ``confident`` fixture): the pictures must hold the skeleton's
+colours where the input image did not.
+
 Tools that only need to fail or to run briefly are run in this process
 (``runpy`` with their command line) to save the ~8 s start of a Python
 process with torch and MMPose; ``mim`` and ``tools/test.py`` on the good
@@ -38,6 +44,7 @@ MIM_ROOT = osp.join(osp.dirname(mmpose.__file__), '.mim')
 TRAIN_PY = osp.join(MIM_ROOT, 'tools', 'train.py')
 TEST_PY = osp.join(MIM_ROOT, 'tools', 'test.py')
 IMAGE_DEMO_PY = osp.join(MIM_ROOT, 'demo', 'image_demo.py')
+INFERENCER_DEMO_PY = osp.join(MIM_ROOT, 'demo', 'inferencer_demo.py')
 DEMO_PY = osp.join(REPO, 'tools', 'demo.py')
 ENV = dict(os.environ, OMP_NUM_THREADS='1')
 
@@ -315,3 +322,134 @@ def test_demo_refuses_checkpoint_of_other_model(trained, demo_module, other_mode
     msg = str(err.value)
     assert 'does not fit the model' in msg and 'shape mismatch head.' in msg, \
         f'tools/demo.py: unclear message for a checkpoint of another model: {msg}'
+
+
+#: A standing figure in MPII's joint order, in fractions of the crop side
+#: (left-right symmetric, so flip test leaves it in place).
+FIGURE = np.array([[.40, .92], [.41, .75], [.42, .55], [.58, .55], [.59, .75],
+                   [.60, .92], [.50, .55], [.50, .30], [.50, .22], [.50, .08],
+                   [.25, .52], [.30, .40], [.38, .28], [.62, .28], [.70, .40],
+                   [.75, .52]])
+#: MPII's skeleton colours (RGB): right limbs, left limbs, torso and head.
+ORANGE, GREEN, BLUE = (255, 128, 0), (0, 255, 0), (51, 153, 255)
+
+
+@pytest.fixture(scope='module')
+def confident(trained):
+    """The trained checkpoint with its head set to a fixed, confident answer.
+
+    ``mu_hat = 0.5 + linear(f)`` gets zero weights and ``FIGURE - 0.5`` as
+    bias; ``sigma_hat = sigmoid(linear(f))`` zero weights and bias -8
+    (sigma ~ 3e-4, so the scores ``1 - mean(sigma)`` are ~0.9997). The config
+    decodes ``mu_hat`` (``test_cfg.decode_source='mu'``). Every tool then
+    draws the figure, scaled into the person box, above any threshold.
+    """
+    ckpt = torch.load(trained.ckpt, map_location='cpu', weights_only=False)
+    state = ckpt['state_dict']
+    state['head.mu_fc.weight'] = torch.zeros_like(state['head.mu_fc.weight'])
+    state['head.mu_fc.bias'] = torch.as_tensor(
+        FIGURE - 0.5, dtype=torch.float32).reshape(-1)
+    state['head.sigma_fc.weight'] = torch.zeros_like(state['head.sigma_fc.weight'])
+    state['head.sigma_fc.bias'] = torch.full_like(state['head.sigma_fc.bias'], -8.)
+    path = trained.root / 'confident.pth'
+    torch.save(dict(state_dict=state, meta=ckpt['meta']), path)
+    cfg = trained.root / 'confident_cfg.py'
+    cfg.write_text(trained.cfg.read_text() +
+                   "\nmodel['test_cfg']['decode_source'] = 'mu'\n")
+    return SimpleNamespace(cfg=cfg, ckpt=path)
+
+
+def _drawn(picture, original, colour, tol=0):
+    """Pixels of ``colour`` (RGB) in ``picture`` where ``original`` differs.
+
+    Both pictures are RGB arrays of one size; ``tol`` is the largest
+    per-channel difference accepted (JPEG files need some).
+    """
+    near = (np.abs(picture.astype(int) - colour).max(-1) <= tol)
+    changed = np.abs(picture.astype(int) - original.astype(int)).max(-1) > 40
+    return int((near & changed).sum())
+
+
+#: Thin lines in a JPEG file keep their colour only roughly: a 1280 x 720
+#: picture with 1-pixel links has 50-260 pixels within 60 levels of each
+#: link colour where the input differs, and none without a skeleton.
+JPEG = dict(tol=60, min_pixels=40)
+
+
+def _assert_skeleton(picture, original, tool, tol=0, min_pixels=50):
+    assert picture.shape == original.shape, \
+        f'{tool}: picture {picture.shape}, image {original.shape}'
+    counts = {name: _drawn(picture, original, colour, tol)
+              for name, colour in (('orange', ORANGE), ('green', GREEN),
+                                   ('blue', BLUE))}
+    assert all(n >= min_pixels for n in counts.values()), \
+        f'{tool}: skeleton colours drawn (pixels): {counts}'
+
+
+def _read_rgb(path):
+    import cv2
+    picture = cv2.imread(str(path))
+    assert picture is not None, f'no picture at {path}'
+    return picture[..., ::-1]
+
+
+def test_mmpose_image_demo_draws_skeleton(trained, confident):
+    _, image = _sample_box(trained.data_root)
+    original = _read_rgb(image)
+    out = trained.root / 'image_demo_skeleton.png'
+    run_tool_in_process(IMAGE_DEMO_PY, image, confident.cfg, confident.ckpt,
+                        '--out-file', out, '--device', 'cpu')
+    _assert_skeleton(_read_rgb(out), original, 'demo/image_demo.py')
+
+    out = trained.root / 'image_demo_skeleton_heatmap.png'
+    run_tool_in_process(IMAGE_DEMO_PY, image, confident.cfg, confident.ckpt,
+                        '--out-file', out, '--device', 'cpu', '--draw-heatmap')
+    picture = _read_rgb(out)
+    assert picture.shape[0] == 2 * original.shape[0], \
+        'image_demo --draw-heatmap: no heatmap panel under the image'
+    _assert_skeleton(picture[:original.shape[0]], original,
+                     'demo/image_demo.py --draw-heatmap')
+
+
+def test_stock_test_py_show_dir_draws_skeleton(trained, confident):
+    work = trained.root / 'test_show'
+    run_tool_in_process(TEST_PY, confident.cfg, confident.ckpt,
+                        '--work-dir', work, '--show-dir', 'vis')
+    pictures = sorted(work.glob('*/vis/*.jpg'))
+    assert len(pictures) == 5, \
+        f'tools/test.py --show-dir wrote {len(pictures)} pictures, not 5'
+    with open(osp.join(trained.data_root, 'annotations', 'mpii_sample.json')) as f:
+        names = {a['image'] for a in json.load(f)}
+    for picture in pictures:
+        name = picture.name.rsplit('_', 1)[0] + '.jpg'
+        assert name in names, f'unexpected picture {picture.name}'
+        original = _read_rgb(osp.join(trained.data_root, 'images', name))
+        # the box is drawn green as well
+        _assert_skeleton(_read_rgb(picture), original,
+                         f'tools/test.py --show-dir ({picture.name})', **JPEG)
+
+
+def test_mmpose_inferencer_demo_draws_skeleton(trained, confident):
+    _, image = _sample_box(trained.data_root)
+    out = trained.root / 'inferencer_demo'
+    run_tool_in_process(INFERENCER_DEMO_PY, image, '--pose2d', confident.cfg,
+                        '--pose2d-weights', confident.ckpt,
+                        '--det-model', 'whole_image', '--device', 'cpu',
+                        '--vis-out-dir', out)
+    _assert_skeleton(_read_rgb(out / osp.basename(image)), _read_rgb(image),
+                     'demo/inferencer_demo.py', **JPEG)
+
+
+def test_mmpose_inferencer_api_draws_skeleton(trained, confident):
+    from mmpose.apis import MMPoseInferencer
+    _, image = _sample_box(trained.data_root)
+    inferencer = MMPoseInferencer(pose2d=str(confident.cfg),
+                                  pose2d_weights=str(confident.ckpt),
+                                  det_model='whole_image', device='cpu')
+    result = next(inferencer(image, return_vis=True))
+    person = result['predictions'][0][0]
+    scores = np.asarray(person['keypoint_scores'])
+    assert scores.shape == (16,) and scores.min() > 0.9, \
+        f'MMPoseInferencer: keypoint scores {scores}'
+    _assert_skeleton(result['visualization'][0], _read_rgb(image),
+                     'MMPoseInferencer')
