@@ -107,13 +107,12 @@ def bench_model(label: str, config: str, args, threads: int,
     """Rows of one model: every runtime x batch."""
     import onnxruntime as ort
     import torch
-    from mmengine.config import Config
 
     from sadinet_mmpose.deploy.export import (PredictionForward, export_onnx,
                                               load_model)
     if not config.startswith('mmpose::') and not osp.isabs(config):
         config = osp.join(REPO, config)
-    model = load_model(Config.fromfile(config))
+    model = load_model(config)
     params = sum(p.numel() for p in model.parameters())
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

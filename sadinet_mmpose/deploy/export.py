@@ -218,7 +218,8 @@ def load_model(config, checkpoint: Optional[str] = None):
     """Build the config's model in eval mode on the CPU, strictly loaded.
 
     Args:
-        config (str | mmengine.Config): The config.
+        config (str | mmengine.Config): The config, a file or
+            ``package::path`` of an installed package (e.g. ``mmpose::...``).
         checkpoint (str, optional): Weights; None keeps the initial (random)
             weights. Defaults to None.
 
@@ -228,7 +229,15 @@ def load_model(config, checkpoint: Optional[str] = None):
     """
     from mmengine.config import Config
     from mmpose.apis import init_model
-    if isinstance(config, str):
+    if isinstance(config, str) and '::' in config:
+        # a config of an installed package, e.g. 'mmpose::body_2d_keypoint/..'
+        from mmengine.hub import get_config
+        try:
+            config = get_config(config)
+        except Exception as e:  # unknown package or path
+            raise ExportError(f'config {config} cannot be found: '
+                              f'{str(e).splitlines()[0]}') from e
+    elif isinstance(config, str):
         if not osp.isfile(config):
             raise ExportError(f'config {config} does not exist')
         config = Config.fromfile(config)

@@ -154,12 +154,10 @@ FULL_CONFIGS = [
 @pytest.mark.parametrize('config', FULL_CONFIGS,
                          ids=['sadinet-mpii', 'hrnet-sfm-dlm', 'hourglass52'])
 def test_full_model_exports_with_parity(config, tmp_path):
-    from mmengine.config import Config
-
     from sadinet_mmpose.deploy import OnnxPoseEstimator
     from sadinet_mmpose.deploy.export import (compare, export_onnx,
                                               image_inputs, load_model)
-    model = load_model(Config.fromfile(config))
+    model = load_model(config)
     out = str(tmp_path / 'full.onnx')
     meta = export_onnx(model, out, dynamic_batch=True)
     est = OnnxPoseEstimator(out, num_keypoints=16, input_size=(256, 256))

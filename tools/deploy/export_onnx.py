@@ -104,7 +104,7 @@ def main(argv=None) -> int:
         checks = [('random', torch.randn(args.num_random, 3, h, w,
                                          generator=rng).numpy())]
         if images:
-            checks.append((f'images ({len(images)} from {image_dir})',
+            checks.append((f'{len(images)} images',
                            ex.image_inputs(model, images)))
     except ex.ExportError as e:
         print(f'error: {e}', file=sys.stderr)
@@ -115,13 +115,16 @@ def main(argv=None) -> int:
           f"input {h}x{w}, outputs {', '.join(meta['outputs'])}) in "
           f'{t_export:.1f} s')
     print(f'check: ONNX Runtime (CPU) vs PyTorch, pass if max |diff| <= '
-          f'{atol:g} + {rtol:g} * max |PyTorch| per output')
+          f'{atol:g} + {rtol:g} * max |PyTorch| per output; '
+          f'{args.num_random} random crops' + (
+              f', {len(images)} images of {image_dir} (whole-image boxes)'
+              if images else ', no images'))
     ok = True
     for name, inputs in checks:
         report = ex.compare(model, args.out, inputs, atol, rtol)
         for out, r in report.items():
             ok &= r['ok']
-            print(f"  {name:<40s} {out:<9s} max diff {r['max_abs_diff']:.3g}"
+            print(f"  {name:<9s} {out:<9s} max diff {r['max_abs_diff']:.3g}"
                   f" (max |value| {r['max_abs_ref']:.3g}, tolerance "
                   f"{r['tolerance']:.3g}) {'ok' if r['ok'] else 'FAIL'}")
     worst = 'passed' if ok else 'FAILED: above tolerance'
