@@ -89,3 +89,10 @@ def test_patched_on_cpu_only(monkeypatch):
     assert Runner.wrap_model.__wrapped__ is originals[1]
     allow_cpu_distributed()  # a second call does not wrap twice
     assert Runner.wrap_model.__wrapped__ is originals[1]
+
+
+@pytest.mark.gpu
+def test_nothing_patched_where_cuda_exists():
+    """On a CUDA machine mmengine's launcher and wrapper are its own."""
+    assert not getattr(dist_utils._init_dist_pytorch, 'sadinet_cpu', False)
+    assert not getattr(Runner.wrap_model, 'sadinet_cpu', False)
