@@ -340,9 +340,10 @@ def confident(trained):
 
     ``mu_hat = 0.5 + linear(f)`` gets zero weights and ``FIGURE - 0.5`` as
     bias; ``sigma_hat = sigmoid(linear(f))`` zero weights and bias -8
-    (sigma ~ 3e-4, so the scores ``1 - mean(sigma)`` are ~0.9997). The config
-    decodes ``mu_hat`` (``test_cfg.decode_source='mu'``). Every tool then
-    draws the figure, scaled into the person box, above any threshold.
+    (sigma = sigmoid(-8) + 1e-4 ~ 4e-4, so the scores ``1 - mean(sigma)``
+    are ~0.9996). The config decodes ``mu_hat``
+    (``test_cfg.decode_source='mu'``). Every tool then draws the figure,
+    scaled into the person box, above any threshold.
     """
     ckpt = torch.load(trained.ckpt, map_location='cpu', weights_only=False)
     state = ckpt['state_dict']
