@@ -12,9 +12,11 @@ that :class:`OnnxPoseEstimator` gives the same keypoints as
 2. the network runs on the crops (and on the mirrored crops with the flip
    test; the mirrored heatmaps are flipped back, the symmetric joints
    swapped and, with ``shift_heatmap``, shifted by one pixel, as MMPose's
-   ``flip_heatmaps``; extra box scales with the multi-scale test are mapped
-   onto the scale-1 grid as :class:`~sadinet_mmpose.models.
-   MSTopdownPoseEstimator` does);
+   ``flip_heatmaps``); with the multi-scale test every box is cropped again
+   per scale and the results merged in the scale-1 crop as
+   :class:`~sadinet_mmpose.models.MSTopdownPoseEstimator` does (heatmaps
+   mapped onto the scale-1 grid and averaged; ``mu`` and the sigmas mapped
+   by the scale and averaged);
 3. the heatmaps are decoded by :mod:`sadinet_mmpose.codecs.decoding` (the
    codec's own functions) and mapped back to image pixels.
 
@@ -324,41 +326,44 @@ class OnnxPoseEstimator:
             - sigmas (np.ndarray | None): (N, K, 2), the DLM head's
               ``sigma_hat`` as a per-axis std in image pixels; None for a
               heatmap-only model.
-            - heatmaps (np.ndarray): (N, K, H, W), what was decoded.
+            - heatmaps (np.ndarray): (N, K, H, W), the (last stage's)
+              heatmaps, flip- and scale-merged as configured.
         """
         check_image(image)
         boxes = check_boxes(boxes, image.shape[:2], bbox_format)
         m = self.meta
         center, scale = box_center_scale(boxes, self.input_size,
                                          m['bbox_padding'])
-        crops = np.stack([crop(image, c, s, self.input_size)
-                          for c, s in zip(center, scale)])
-        out = self._predict_crops(crops)
-        heatmaps = out['heatmaps']
-        if len(self.scales) > 1:
-            per_scale = []
-            for s in self.scales:
-                if s == 1.0:
-                    per_scale.append(heatmaps)
-                    continue
-                crops_s = np.stack([crop(image, c, sc * s, self.input_size)
-                                    for c, sc in zip(center, scale)])
-                per_scale.append(self._predict_crops(crops_s)['heatmaps'])
-            heatmaps = merge_scales(per_scale, self.scales)
-        if m['decode_source'] == 'mu' and len(self.scales) == 1:
-            keypoints, scores = labels_to_input(out['mu'], self.input_size,
-                                                out['sigma'])
+        size = np.asarray(self.input_size, np.float32)
+        per_scale = []  # 1.0 first, then the others in their order
+        for s in [1.0] + [s for s in self.scales if s != 1.0]:
+            crops = np.stack([crop(image, c, sc * s, self.input_size)
+                              for c, sc in zip(center, scale)])
+            per_scale.append((s, self._predict_crops(crops)))
+        scales = [s for s, _ in per_scale]
+        heatmaps = per_scale[0][1]['heatmaps']
+        if len(scales) > 1:
+            heatmaps = merge_scales([o['heatmaps'] for _, o in per_scale],
+                                    scales)
+        sigmas = None
+        if 'sigma' in per_scale[0][1]:
+            # crop pixels of the scale-1 crop, averaged over the scales
+            sigmas = np.mean([sigmas_to_input(o['sigma'], size) * np.float32(s)
+                              for s, o in per_scale], axis=0)
+        if m['decode_source'] == 'mu':
+            centre = size / 2.
+            mu = np.mean([(o['mu'] * size - centre) * np.float32(s)
+                          for s, o in per_scale], axis=0) + centre
+            keypoints, scores = labels_to_input(mu / size, size,
+                                                sigmas / size)
         else:
             keypoints, scores = decode_heatmaps(heatmaps, m['refine'],
                                                 m['blur_kernel_size'])
-            keypoints = keypoints * (np.asarray(self.input_size, np.float32)
-                                     / np.asarray(self.heatmap_size,
-                                                  np.float32))
-        sigmas = None
-        if 'sigma' in out:
-            sigmas = sigmas_to_input(out['sigma'], self.input_size) * (
-                scale[:, None] / np.asarray(self.input_size, np.float64)
-            ).astype(np.float32)
+            keypoints = keypoints * (size /
+                                     np.asarray(self.heatmap_size, np.float32))
+        if sigmas is not None:  # to image pixels, as the keypoints
+            sigmas = (sigmas * (scale[:, None] / size.astype(np.float64))
+                      ).astype(np.float32)
         return dict(
             keypoints=crop_to_image(keypoints, center, scale,
                                     self.input_size),

@@ -1,6 +1,8 @@
 """One tiny SADI-Net trained on the MPII sample and exported to ONNX, shared
 by the deployment tests."""
+import contextlib
 import importlib.util
+import io
 import json
 import os.path as osp
 from types import SimpleNamespace
@@ -97,3 +99,16 @@ def tiny_onnx(trained_tiny, export_tool, tmp_path_factory):
     rc = export_tool.main([trained_tiny.cfg, trained_tiny.ckpt, '--out',
                            str(out), '--dynamic-batch'])
     return SimpleNamespace(rc=rc, path=str(out))
+
+
+@pytest.fixture(scope='session')
+def tiny_onnx_b3(trained_tiny, export_tool, tmp_path_factory):
+    """The trained tiny model exported by the command line with a fixed
+    batch of 3 and an explicit input size (exit status, file, printout)."""
+    out = tmp_path_factory.mktemp('deploy_onnx_b3') / 'tiny_b3.onnx'
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        rc = export_tool.main([trained_tiny.cfg, trained_tiny.ckpt, '--out',
+                               str(out), '--batch', '3', '--input-size',
+                               '64', '64'])
+    return SimpleNamespace(rc=rc, path=str(out), text=text.getvalue())
