@@ -97,7 +97,8 @@ def bad_data_config(data_root: str, train_ann: str, skip_bad_images: bool,
     """
     text = sadinet_tiny_config(data_root, max_epochs=max_epochs,
                                batch_size=BATCH)
-    text = text.replace("type='MpiiDataset'", "type='SafeMpiiDataset'")
+    text = text.replace("dataset_type = 'MpiiDataset'",
+                        "dataset_type = 'SafeMpiiDataset'")
     text = text.replace(
         "train_pipeline = [\n    dict(type='LoadImage'),",
         "train_pipeline = [\n    dict(type='SafeLoadImage', "
@@ -106,7 +107,8 @@ def bad_data_config(data_root: str, train_ann: str, skip_bad_images: bool,
         'dataset=dict(**_dataset, pipeline=train_pipeline)',
         f"dataset=dict(_dataset, ann_file='annotations/{train_ann}', "
         'pipeline=train_pipeline)')
-    assert 'SafeLoadImage' in text and train_ann in text, \
+    assert ('SafeLoadImage' in text and train_ann in text
+            and "dataset_type = 'SafeMpiiDataset'" in text), \
         'tiny config changed: the bad-data config could not be derived'
     return text
 

@@ -28,10 +28,11 @@ CASES = {
         'feat_channel=16,', 'feat_channels=16,', TypeError,
         ['model.backbone.feat_channels', 'RFMHourglass']),
     'dataset_unknown_type': (
-        "type='MpiiDataset'", "type='MpiiDatasett'", KeyError,
+        "dataset_type = 'MpiiDataset'", "dataset_type = 'MpiiDatasett'",
+        KeyError,
         ['MpiiDatasett is not in the mmpose::dataset registry']),
     'dataset_unknown_option': (
-        "data_mode='topdown',", "data_mode='topdown', ann_fle='x',",
+        'data_mode=data_mode,', "data_mode=data_mode, ann_fle='x',",
         TypeError, ['MpiiDataset', "unexpected keyword argument 'ann_fle'"]),
     'transform_unknown_type': (
         "dict(type='RandomFlip', direction='horizontal')",
