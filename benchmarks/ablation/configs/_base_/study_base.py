@@ -1,7 +1,10 @@
 # Shared base of the ablation study on synthetic data (the full SADI-Net tiny:
 # RFM backbone, SFM neck, DLM head, chi-weighted loss). Every variant in this
 # folder inherits it and changes one part; data, input size, codec
-# resolution, widths, schedule and test protocol are the same for all.
+# resolution, widths, schedule and test protocol are the same for all. It
+# spells the model and data out rather than inheriting the main job's
+# config, so that a change to the shipped defaults (such as the loss
+# balance) cannot silently change the variants of a recorded study.
 _base_ = ['mmpose::_base_/default_runtime.py']
 custom_imports = dict(imports=['sadinet_mmpose'], allow_failed_imports=False)
 
