@@ -1,16 +1,12 @@
 """Benchmark SADI-Net against stock MMPose models, side by side in one process.
 
-Part 1 (always): for each config, the model is built from the config and fed
+For each config, the model is built from the config and fed
 random inputs with MMPose-style data samples (targets made by the config's own
 codec). Measured: parameters, GMACs (mmengine's counter), training images/s
 for each ``--train-modes`` entry (fp32, fp16, bf16, ``+cl`` channels_last,
 ``+compile``), peak memory, inference latency at ``--latency-batches``, the
 training FLOP rate and its ratio to a reference model (default Hourglass-52),
 and the share of the peak matmul rate the best mode reaches.
-
-Part 2 (``--race``): every model trained for the same budget on the same
-synthetic data with MMPose's Runner and scored with MpiiPCKAccuracy
-(PCKh@0.5) on a held-out synthetic split.
 
 Output: a markdown report printed and written atomically to ``--out`` (a
 different existing file is kept as ``<out>.prev``), and the raw numbers as
@@ -86,15 +82,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--train-modes', default=None,
                    help='comma list of training modes: fp32, fp16, bf16, '
                    'optionally +cl (channels_last) and/or +compile '
-                   '(torch.compile of the backbone) and/or +graph (forward '
-                   'and backward of backbone + neck replayed from CUDA '
-                   "graphs), e.g. 'fp32,bf16,bf16+cl,bf16+cl+graph'; 'none' "
-                   'to skip '
+                   "(torch.compile of the backbone), e.g. 'fp32,bf16,bf16+cl'"
+                   "; 'none' to skip "
                    f"(default GPU {GPU_DEFAULTS['train_modes']!r}, CPU "
                    f"{CPU_DEFAULTS['train_modes']!r})")
     p.add_argument('--infer-modes', default=None,
-                   help='comma list of inference modes (same syntax, plus '
-                   '+graph: backbone + neck replayed from CUDA graphs); '
+                   help='comma list of inference modes (same syntax); '
                    "'none' to skip latency (default GPU 'fp32,fp16', CPU "
                    "'fp32')")
     p.add_argument('--latency-batches', default=None,
@@ -144,31 +137,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    help='measure nothing: re-render the markdown of a JSON '
                    'written by an earlier run (printed, and written to --out '
                    'if given)')
-    race = p.add_argument_group('accuracy race')
-    race.add_argument('--race', action='store_true',
-                      help='also run the accuracy race on synthetic data')
-    race.add_argument('--race-iters', type=int, default=None,
-                      help='training iterations per model (default 200 if '
-                      'neither this nor --race-seconds is given)')
-    race.add_argument('--race-seconds', type=float, default=None,
-                      help='training wall-clock budget per model (seconds)')
-    race.add_argument('--race-input-size', type=int, default=128,
-                      help='square input side used by every model in the race')
-    race.add_argument('--race-batch', type=int, default=None,
-                      help='race batch size (default: --batch)')
-    race.add_argument('--race-train-samples', type=int, default=2000,
-                      help='synthetic training samples')
-    race.add_argument('--race-val-samples', type=int, default=200,
-                      help='held-out synthetic samples')
-    race.add_argument('--race-data-root', default=None,
-                      help='where the synthetic data is generated (default '
-                      '<work-dir>/synthetic_mpii)')
-    race.add_argument('--race-work-dir', default=None,
-                      help='runner work dir (default work_dirs/benchmark_race)')
-    race.add_argument('--race-precision', choices=['fp32', 'fp16', 'bf16'],
-                      default='fp32', help='AMP setting of the race runs')
-    race.add_argument('--race-workers', type=int, default=None,
-                      help='dataloader workers (default 4 GPU, 0 CPU)')
     return p.parse_args(argv)
 
 
@@ -244,8 +212,6 @@ def bench_train_mode(model_cfg: Dict, optim_cfg: Dict, mode: Mode,
         memory_kind_out['kind'] = meter.kind
         result = measure.time_train(step, st['batch'], st['warmup'],
                                     st['iters'], device, memory=meter)
-        if mode.graph:
-            result.update(measure.graph_report(model, device))
         return result
     finally:
         del model
@@ -256,7 +222,7 @@ def bench_latency(base_model, model_cfg: Dict, mode: Mode, batch: int,
                   flip: bool, st: Dict, input_size) -> Dict:
     """Latency of one inference mode / batch / flip setting."""
     device = st['device']
-    fresh = mode.channels_last or mode.compile or mode.graph
+    fresh = mode.channels_last or mode.compile
     model = build_model(model_cfg, device, st['seed']) if fresh else base_model
     try:
         fn = measure.setup_predict(model, model_cfg, mode, batch, input_size,
@@ -264,8 +230,6 @@ def bench_latency(base_model, model_cfg: Dict, mode: Mode, batch: int,
                                    compile_mode=st['compile_mode'])
         result = measure.time_latency(fn, st['latency_warmup'],
                                       st['latency_iters'], device)
-        if mode.graph:
-            result.update(measure.graph_report(model, device))
         return result
     finally:
         if fresh:
@@ -410,9 +374,8 @@ def environment_meta(st: Dict, argv: List[str]) -> Dict:
 
 
 def run_benchmark(specs: List[ModelSpec], st: Dict,
-                  argv: Optional[List[str]] = None, log=print,
-                  race_args: Optional[argparse.Namespace] = None) -> Dict:
-    """Run part 1 (and the race if asked) and return the results dict."""
+                  argv: Optional[List[str]] = None, log=print) -> Dict:
+    """Measure every model and return the results dict."""
     if st['cuda']:
         torch.backends.cudnn.benchmark = True
         if torch.device(st['device']).index is not None:
@@ -438,14 +401,6 @@ def run_benchmark(specs: List[ModelSpec], st: Dict,
     elif peak > 0:
         results['meta']['peak'] = dict(tflops=peak, given=True)
     add_derived(results)
-    if race_args is not None and race_args.race:
-        from benchmark_utils import race
-        try:
-            results['race'] = race.run_race(specs, st, race_args, log=log)
-        except Exception as e:  # noqa: BLE001 (reported, part 1 is kept)
-            log(f'race: {short_error(e, 1000)}')
-            results['race'] = dict(models=[], error=short_error(e, 1000),
-                                   notes=[f'race not run: {short_error(e)}'])
     return results
 
 
@@ -484,7 +439,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(msg, file=sys.stderr, flush=True)
 
     results = run_benchmark(specs, st, [sys.argv[0]] + list(
-        sys.argv[1:] if argv is None else argv), log=log, race_args=args)
+        sys.argv[1:] if argv is None else argv), log=log)
     print(report.render_markdown(results))
     if not args.no_write:
         write_outputs(results, st, log=log)

@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """Latency of the exported prediction path: PyTorch eager vs ONNX Runtime.
 
-    python benchmarks/deploy_latency.py [--models tiny full] [--batches 1 8]
-        [--warmup 2] [--repeats 10] [--out-dir benchmarks/results]
+    python benchmarks/deploy_latency.py [--models tiny hourglass-tiny full]
+        [--batches 1 8] [--threads 1 2] [--warmup 2] [--repeats 10]
+        [--max-load 0.5] [--out-dir benchmarks/results]
 
 Each model is built from its config with random weights (latency does not
 depend on the values), exported by ``sadinet_mmpose.deploy.export`` with a
@@ -15,15 +16,22 @@ dynamic batch (opset 17) and timed on random crops at each batch size:
 * on a machine with CUDA also ``pytorch-cuda`` and, where the installed
   ONNX Runtime offers it, ``onnxruntime-cuda`` (CUDA execution provider).
 
+Each runtime is timed at every thread count of ``--threads`` (default 1
+and all cores). ``hourglass-tiny`` is MMPose's own ``HourglassNet`` +
+``HeatmapHead`` cut to SADI-Net tiny's size (about 1.2 M parameters at
+128x128), a stock model to read SADI-Net's figures against.
+
 One network call per measurement (no crop, flip test or decoding; the flip
-test doubles the batch); the runtimes take turns call by call, so that a
-change of machine load hits all of them alike. Reported: median and 90th
-percentile of ``--repeats`` timed calls after ``--warmup`` untimed ones,
-in milliseconds
-per call, and images per second from the median. Both runtimes use the
-same number of CPU threads (``--threads``, default: all cores). Output: a
-table on stdout, ``deploy_latency_<device>.md`` and ``.json`` in
-``--out-dir``, each with the command that made it.
+test doubles the batch); the runtimes and thread counts take turns call by
+call, so that a change of machine load hits all of them alike. Reported:
+median and 90th percentile of ``--repeats`` timed calls after ``--warmup``
+untimed ones, in milliseconds per call, and images per second from the
+median. A loaded machine gives figures of the load, not of the runtimes:
+the 1-minute load average is recorded before and after, and the tool
+refuses to start above ``--max-load`` (default 0.5; ``--max-load -1``
+measures anyway and the page says so). Output: a table on stdout,
+``deploy_latency_<device>.md`` and ``.json`` in ``--out-dir``, each with
+the command, the commit and the load.
 """
 import argparse
 import copy
@@ -45,6 +53,7 @@ MODELS = {
     '128x128.py',
     'full': 'configs/sadinet/td-hm_sadinet-rfm-sfm-dlm_2xb32-210e_mpii-'
     '256x256.py',
+    'hourglass-tiny': 'benchmarks/configs/td-hm_hourglass-tiny_128x128.py',
     'hourglass52': 'mmpose::body_2d_keypoint/topdown_heatmap/mpii/'
     'td-hm_hourglass52_8xb64-210e_mpii-256x256.py',
 }
@@ -52,14 +61,19 @@ MODELS = {
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--models', nargs='+', default=['tiny', 'full'],
+    p.add_argument('--models', nargs='+',
+                   default=['tiny', 'hourglass-tiny', 'full'],
                    help=f'labels from {sorted(MODELS)} or LABEL=CONFIG '
-                   '(default: tiny full)')
+                   '(default: tiny hourglass-tiny full)')
     p.add_argument('--batches', type=int, nargs='+', default=[1, 8])
     p.add_argument('--warmup', type=int, default=2)
     p.add_argument('--repeats', type=int, default=10)
-    p.add_argument('--threads', type=int, default=None,
-                   help='CPU threads of both runtimes (default: all cores)')
+    p.add_argument('--threads', type=int, nargs='+', default=None,
+                   help='CPU thread counts, each runtime timed at every one '
+                   '(default: 1 and all cores)')
+    p.add_argument('--max-load', type=float, default=0.5,
+                   help='refuse to start when the 1-minute load average is '
+                   'above this (default 0.5; -1: measure anyway)')
     p.add_argument('--no-cuda', action='store_true',
                    help='skip the CUDA rows even where a GPU exists')
     p.add_argument('--out-dir', default=osp.join(REPO, 'benchmarks',
@@ -102,9 +116,9 @@ def _time(fns: dict, warmup: int, repeats: int) -> dict:
     }
 
 
-def bench_model(label: str, config: str, args, threads: int,
+def bench_model(label: str, config: str, args, thread_counts: list,
                 use_cuda: bool) -> list:
-    """Rows of one model: every runtime x batch."""
+    """Rows of one model: every runtime x thread count x batch."""
     import onnxruntime as ort
     import torch
 
@@ -122,14 +136,16 @@ def bench_model(label: str, config: str, args, threads: int,
         export_s = time.perf_counter() - t0
         w, h = meta['input_size']
         net = PredictionForward(model, meta['head'] == 'DLMHead').eval()
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        sessions = {'onnxruntime': ort.InferenceSession(
-            path, opts, providers=['CPUExecutionProvider'])}
+        sessions = {}
+        for n in thread_counts:
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = n
+            opts.inter_op_num_threads = 1
+            sessions[('onnxruntime', n)] = ort.InferenceSession(
+                path, opts, providers=['CPUExecutionProvider'])
         if use_cuda and 'CUDAExecutionProvider' in \
                 ort.get_available_providers():
-            sessions['onnxruntime-cuda'] = ort.InferenceSession(
+            sessions[('onnxruntime-cuda', None)] = ort.InferenceSession(
                 path, providers=['CUDAExecutionProvider'])
         net_cuda = copy.deepcopy(net).to('cuda') if use_cuda else None
         for batch in args.batches:
@@ -143,17 +159,25 @@ def bench_model(label: str, config: str, args, threads: int,
                           outputs=meta['outputs'],
                           export_s=round(export_s, 1))
             start = len(rows)
-            fns = {'pytorch': (lambda: net(x), None)}
-            for name, sess in sessions.items():
-                fns[name] = (lambda sess=sess: sess.run(None, feeds), None)
+            fns = {}
+            for n in thread_counts:
+                fns[('pytorch', n)] = (
+                    lambda n=n: (torch.set_num_threads(n), net(x)), None)
+                fns[('onnxruntime', n)] = (
+                    lambda sess=sessions[('onnxruntime', n)]: sess.run(
+                        None, feeds), None)
+            if ('onnxruntime-cuda', None) in sessions:
+                sess = sessions[('onnxruntime-cuda', None)]
+                fns[('onnxruntime-cuda', None)] = (
+                    lambda: sess.run(None, feeds), None)
             if net_cuda is not None:
                 xc = x.to('cuda')
-                fns['pytorch-cuda'] = (lambda: net_cuda(xc),
-                                       torch.cuda.synchronize)
+                fns[('pytorch-cuda', None)] = (lambda: net_cuda(xc),
+                                               torch.cuda.synchronize)
             with torch.inference_mode():
                 timed = _time(fns, args.warmup, args.repeats)
-            for name, r in timed.items():
-                rows.append(dict(common, runtime=name, **r))
+            for (name, n), r in timed.items():
+                rows.append(dict(common, runtime=name, threads=n, **r))
             for row in rows[start:]:
                 row['img_per_s'] = round(batch / row['median_ms'] * 1e3, 2)
                 print(_row_text(row), flush=True)
@@ -161,39 +185,66 @@ def bench_model(label: str, config: str, args, threads: int,
 
 
 def _row_text(r: dict) -> str:
-    return (f"{r['model']:<12s} {r['runtime']:<17s} b={r['batch']:<3d} "
+    return (f"{r['model']:<14s} {r['runtime']:<17s} "
+            f"t={r['threads'] or '-'!s:<3s} b={r['batch']:<3d} "
             f"median {r['median_ms']:9.1f} ms  p90 {r['p90_ms']:9.1f} ms  "
             f"{r['img_per_s']:8.2f} img/s")
 
 
 def render(rows: list, env: dict, command: str) -> str:
+    """The markdown page."""
+    load = (f"1-minute load average {env['load_before']:.2f} before, "
+            f"{env['load_after']:.2f} after")
+    if env['max_load'] >= 0:
+        load += f" (the tool refuses to start above {env['max_load']})"
+    else:
+        load += ' (measured without the load check: read with care)'
     lines = ['# Deployment latency: PyTorch eager vs ONNX Runtime', '',
              f'Command (from the repository root): `{command}`', '',
-             f"Machine: {env['machine']}; {env['threads']} CPU threads for "
-             f"both runtimes; torch {env['torch']}, onnxruntime "
-             f"{env['onnxruntime']} ({', '.join(env['ort_providers'])}); "
-             f"{env['date']}.", '',
+             f"Commit {env['commit']}; machine: {env['machine']}; torch "
+             f"{env['torch']}, onnxruntime {env['onnxruntime']} "
+             f"({', '.join(env['ort_providers'])}); {env['date']}.", '',
+             f'Machine load: {load}.', '',
              'One network call (backbone -> neck -> head forward, fp32, '
              'random weights and inputs; no crop, flip test or decoding) per '
              'measurement; median and 90th percentile of '
-             f"{env['repeats']} calls after {env['warmup']} warm-up calls.",
-             '', '| model | params (M) | input | batch | runtime | median ms '
-             '| p90 ms | img/s | vs PyTorch |', '| --- | ---: | --- | ---: | '
-             '--- | ---: | ---: | ---: | ---: |']
-    base = {(r['model'], r['batch']): r['median_ms'] for r in rows
-            if r['runtime'] == 'pytorch'}
+             f"{env['repeats']} calls after {env['warmup']} warm-up calls; "
+             'runtimes and thread counts interleaved call by call.',
+             '', '| model | params (M) | input | batch | runtime | threads '
+             '| median ms | p90 ms | img/s | vs PyTorch, same threads |',
+             '| --- | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: '
+             '| ---: |']
+    base = {(r['model'], r['batch'], r['threads']): r['median_ms']
+            for r in rows if r['runtime'] == 'pytorch'}
     for r in rows:
-        speed = base[(r['model'], r['batch'])] / r['median_ms']
+        ref = base.get((r['model'], r['batch'], r['threads']))
+        speed = f'{ref / r["median_ms"]:.2f}x' if ref else '-'
         lines.append(
             f"| {r['model']} | {r['params_m']} | {r['input']} | {r['batch']} "
-            f"| {r['runtime']} | {r['median_ms']:.1f} | {r['p90_ms']:.1f} | "
-            f"{r['img_per_s']:.2f} | {speed:.2f}x |")
+            f"| {r['runtime']} | {r['threads'] or '-'} | "
+            f"{r['median_ms']:.1f} | {r['p90_ms']:.1f} | "
+            f"{r['img_per_s']:.2f} | {speed} |")
     lines += ['', 'Configs: ' + '; '.join(sorted(
         {f"{r['model']} = `{r['config']}`" for r in rows})), '',
-        '"vs PyTorch" is PyTorch eager CPU median / this row\'s median '
-        '(above 1: faster). Latency depends on the machine and its load; '
-        'compare rows of one run.', '']
+        '"vs PyTorch" is PyTorch eager CPU median at the same thread count '
+        '/ this row\'s median (above 1: faster). Compare rows of one run.',
+        '']
     return '\n'.join(lines)
+
+
+def _commit() -> str:
+    """The repository's commit (with ``+changes`` for a dirty tree)."""
+    import subprocess
+    try:
+        sha = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'],
+                             cwd=REPO, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(['git', 'status', '--porcelain',
+                                '--untracked-files=no'], cwd=REPO,
+                               capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return 'unknown'
+    return sha + ('+changes' if dirty else '')
 
 
 def main(argv=None) -> int:
@@ -202,8 +253,7 @@ def main(argv=None) -> int:
     import torch
 
     import sadinet_mmpose  # noqa: F401
-    threads = args.threads or os.cpu_count()
-    torch.set_num_threads(threads)
+    thread_counts = sorted(set(args.threads or [1, os.cpu_count()]))
     use_cuda = torch.cuda.is_available() and not args.no_cuda
     models = []
     for m in args.models:
@@ -217,20 +267,29 @@ def main(argv=None) -> int:
         print('error: --batches and --repeats must be >= 1, --warmup >= 0',
               file=sys.stderr)
         return 2
+    load_before = os.getloadavg()[0]
+    if 0 <= args.max_load < load_before:
+        print(f'error: the 1-minute load average is {load_before:.2f}, above '
+              f'--max-load {args.max_load}: figures would measure the load. '
+              'Wait for the other jobs to finish, or pass --max-load -1 to '
+              'measure anyway (the page says so)', file=sys.stderr)
+        return 3
     rows = []
     for label, cfg in models:
-        rows += bench_model(label, cfg, args, threads, use_cuda)
+        rows += bench_model(label, cfg, args, thread_counts, use_cuda)
     tag = args.tag or ('cuda' if use_cuda else 'cpu')
     command = 'python benchmarks/deploy_latency.py ' + ' '.join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     env = dict(machine=f'{platform.machine()} {platform.processor() or ""} '
                f'{os.cpu_count()} cores'.replace('  ', ' ')
                + (f', {torch.cuda.get_device_name()}' if use_cuda else ''),
-               threads=threads, torch=torch.__version__,
+               threads=thread_counts, torch=torch.__version__,
                onnxruntime=ort.__version__,
                ort_providers=ort.get_available_providers(),
                warmup=args.warmup, repeats=args.repeats,
-               date=time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()))
+               date=time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()),
+               commit=_commit(), load_before=load_before,
+               load_after=os.getloadavg()[0], max_load=args.max_load)
     os.makedirs(args.out_dir, exist_ok=True)
     md = osp.join(args.out_dir, f'deploy_latency_{tag}.md')
     with open(md, 'w') as f:

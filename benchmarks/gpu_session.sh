@@ -5,7 +5,7 @@
 # Usage (relative folders are taken from where it is called):
 #   bash benchmarks/gpu_session.sh --wheels DIR fetch         # with network
 #   bash benchmarks/gpu_session.sh --wheels DIR install tests bench
-#   bash benchmarks/gpu_session.sh ladder convs profile check
+#   bash benchmarks/gpu_session.sh ladder profile check
 # Options (before the stages; each also read from the environment):
 #   --wheels DIR   folder of the wheels for fetch/install ($SADINET_WHEELS)
 #   --results DIR  where reports, JSON and logs go
@@ -20,23 +20,18 @@
 #            xtcocotools source); copy the folder to the GPU machine
 #   install  pip-install the wheel folder into the site folder, no network
 #            (skipped for what is importable already)
-#   tests    the GPU-marked tests (CUDA graphs, resizing on CUDA)
+#   tests    the GPU-marked tests
 #   bench    benchmark.py: Hourglass-52 vs SADI-Net, batch 64, training
-#            fp32, fp32+cl, bf16, bf16+cl; inference fp32, bf16+cl,
-#            bf16+cl+graph at batch 1 and 64; then a second run with
-#            training fp32, bf16+cl, bf16+cl+graph (forward and backward of
-#            backbone + neck from CUDA graphs)
+#            fp32, fp32+cl, bf16, bf16+cl; inference fp32, bf16+cl and
+#            bf16+cl+compile at batch 1 and 64
 #   ladder   benchmark.py --ladder: stock Hourglass-52 -> the same network
 #            from RFMHourglass with basic blocks -> + dilated branch and SE
 #            (RFM) -> + SFM neck and DLM head (SADI-Net); training fp32 and
 #            bf16+cl, the marginal cost of each part
-#   convs    benchmark_convs.py: each conv layer of SADI-Net alone, the
-#            dilated ones also as their undilated twin, fp32 + bf16+cl
 #   profile  profile_step.py: fp32 and bf16+cl training steps (with the
 #            device busy share and the operations by part), and batch-1
 #            inference in the fast setting
-#   check    train_check.py: 200 iterations each in fp32/fp16/bf16, and
-#            bf16 with the fast config + training CUDA graphs
+#   check    train_check.py: 200 iterations each in fp32/fp16/bf16
 # Every measuring stage runs under its own time limit (a hung stage cannot
 # take the later ones with it) and logs to RESULTS/<name>.log.
 set -uo pipefail
@@ -64,7 +59,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 if [ $# -eq 0 ]; then
-    echo "no stage given (fetch install tests bench ladder convs profile check)" >&2
+    echo "no stage given (fetch install tests bench ladder profile check)" >&2
     exit 2
 fi
 absolute() {  # a folder named relative to where the script was called
@@ -81,7 +76,6 @@ export PYTHONPATH=$SITE_DIR:$REPO${PYTHONPATH:+:$PYTHONPATH}
 SADI=configs/sadinet/td-hm_sadinet-rfm-sfm-dlm_2xb32-210e_mpii-256x256.py
 HG=mmpose::body_2d_keypoint/topdown_heatmap/mpii/td-hm_hourglass52_8xb64-210e_mpii-256x256.py
 ABL=configs/sadinet/ablations
-FAST=configs/sadinet/td-hm_sadinet-rfm-sfm-dlm_fast-bf16-cl_2xb32-210e_mpii-256x256.py
 status=0
 
 need_wheels() {  # the wheel folder must be named for fetch and install
@@ -102,13 +96,6 @@ run() {  # run NAME SECONDS CMD...: log to $OUT_DIR/NAME.log, stop the
     local rc=${PIPESTATUS[0]}
     echo "== $name: exit $rc after $((SECONDS - t0)) s"
     [ "$rc" -eq 0 ] || status=1
-}
-
-derived_cfg() {  # derived_cfg NAME BASE LINE: a config = BASE + LINE; prints its path
-    local path=work_dirs/gpu_session_$1.py
-    mkdir -p work_dirs
-    printf "_base_ = ['../%s']\n%s\n" "$2" "$3" >"$path"
-    echo "$path"
 }
 
 DEVICE_PYTHON=${DEVICE_PYTHON:-3.12}
@@ -164,15 +151,8 @@ torch.cuda.get_device_name())' || exit 2
         run benchmark 330 $PY benchmarks/benchmark.py --device cuda --batch 64 \
             --configs "Hourglass-52=$HG" "SADI-Net=$SADI" \
             --train-modes fp32,fp32+cl,bf16,bf16+cl \
-            --infer-modes fp32,bf16+cl,bf16+cl+graph --latency-batches 1,64 \
+            --infer-modes fp32,bf16+cl,bf16+cl+compile --latency-batches 1,64 \
             --out "$OUT_DIR/benchmarks.md" --json "$OUT_DIR/benchmarks.json"
-        # training graphs in a run of their own (a failed capture cannot
-        # spoil the numbers above), with the fp32 reference in the same run
-        run benchmark_train_graph 170 $PY benchmarks/benchmark.py --device cuda \
-            --batch 64 --configs "Hourglass-52=$HG" "SADI-Net=$SADI" \
-            --train-modes fp32,bf16+cl,bf16+cl+graph --infer-modes none \
-            --out "$OUT_DIR/benchmarks_train_graph.md" \
-            --json "$OUT_DIR/benchmarks_train_graph.json"
         ;;
     ladder)
         run ladder 270 $PY benchmarks/benchmark.py --device cuda --batch 64 --ladder \
@@ -183,37 +163,23 @@ torch.cuda.get_device_name())' || exit 2
             --train-modes fp32,bf16+cl --infer-modes none \
             --out "$OUT_DIR/ladder.md" --json "$OUT_DIR/ladder.json"
         ;;
-    convs)
-        run convs 150 $PY benchmarks/benchmark_convs.py --device cuda \
-            --out "$OUT_DIR/convs.md" --json "$OUT_DIR/convs.json"
-        ;;
     profile)
         run profile_fp32 100 $PY benchmarks/profile_step.py --device cuda \
             --mode fp32 --rows 40 --parts --out "$OUT_DIR/profile_fp32.md"
         run profile_bf16cl 100 $PY benchmarks/profile_step.py --device cuda \
             --mode bf16+cl --rows 40 --parts \
             --out "$OUT_DIR/profile_bf16cl.md"
-        run profile_bf16cl_graph 100 $PY benchmarks/profile_step.py --device cuda \
-            --mode bf16+cl+graph --rows 25 \
-            --out "$OUT_DIR/profile_bf16cl_graph.md"
         run profile_b1 90 $PY benchmarks/profile_step.py --device cuda --infer \
-            --batch 1 --mode bf16+cl+graph --steps 20 --rows 25 \
+            --batch 1 --mode bf16+cl --steps 20 --rows 25 \
             --out "$OUT_DIR/profile_infer_b1.md"
         ;;
     check)
         run train_check 330 $PY benchmarks/train_check.py "$SADI" --iters 200 \
             --precisions fp32,fp16,bf16 --work-dir work_dirs/train_check \
             --data-root work_dirs/synthetic_check --out "$OUT_DIR/train_check.md"
-        # the same through MMPose's runner with training CUDA graphs
-        GRAPH_CFG=$(derived_cfg train_graph "$FAST" \
-            "model = dict(cuda_graph=dict(train=True))")
-        run train_check_graph 150 $PY benchmarks/train_check.py "$GRAPH_CFG" \
-            --iters 200 --precisions bf16 --work-dir work_dirs/train_check_graph \
-            --data-root work_dirs/synthetic_check \
-            --out "$OUT_DIR/train_check_graph.md"
         ;;
     *)
-        echo "unknown stage '$stage' (fetch install tests bench ladder convs profile check)" >&2
+        echo "unknown stage '$stage' (fetch install tests bench ladder profile check)" >&2
         exit 2
         ;;
     esac

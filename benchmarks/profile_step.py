@@ -21,7 +21,7 @@ Examples::
     python benchmarks/profile_step.py --device cuda --mode fp32
     # inference at batch 1 with the fast setting
     python benchmarks/profile_step.py --device cuda --infer --batch 1 \
-        --mode bf16+cl+graph
+        --mode bf16+cl
 """
 import argparse
 import os.path as osp
@@ -82,8 +82,7 @@ def parse_args(argv=None):
     p.add_argument('--input-size', type=int, default=None,
                    help='square input size (default: the config\'s)')
     p.add_argument('--mode', default='fp32',
-                   help='one benchmark mode, e.g. fp32, bf16+cl, '
-                   'bf16+cl+graph')
+                   help='one benchmark mode, e.g. fp32, bf16+cl')
     p.add_argument('--infer', action='store_true',
                    help='profile inference calls instead of training steps')
     p.add_argument('--warmup', type=int, default=3)
@@ -178,9 +177,8 @@ def operations_by_part(model, step, x, samples, mode) -> List[str]:
     forward and backward (its outputs summed), then backbone + neck, then
     the model's loss, then the whole ``step`` (optimizer and gradient
     clipping included); each part is the difference to the previous run,
-    so it carries a few operations of the summing glue. Runs eagerly
-    (``MSTopdownPoseEstimator``'s CUDA graphs are not used: the backbone
-    and neck are called directly), with the mode's autocast and layout.
+    so it carries a few operations of the summing glue. Runs eagerly, with
+    the mode's autocast and layout.
 
     Returns:
         list[str]: Markdown table lines.
@@ -279,9 +277,9 @@ def profile_config(spec, args, device: str) -> str:
         '', *_categories(prof, cuda, args.steps, plain_ms), '']
     if args.parts:
         lines += [f'### operations of one {what} by part', '']
-        if mode.graph or mode.compile:
-            lines.append('not counted under +graph or +compile (run the '
-                         'mode without them)')
+        if mode.compile:
+            lines.append('not counted under +compile (run the mode '
+                         'without it)')
         else:
             x, samples = measure.random_batch(model, model_cfg, batch,
                                               input_size, mode, 0, True)

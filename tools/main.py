@@ -14,14 +14,23 @@
    ``<work_dir>/summary.md``.
 
 Nothing is overwritten: when the work dir already holds checkpoints, a new
-one (``-2``, ``-3``, ...) is used. ``--epochs``, ``--train-images`` and
-``--val-images`` shorten the schedule (the test suite runs it that way).
+one (``-2``, ``-3``, ...) is used. ``--resume`` instead continues the newest
+of them: training from its last checkpoint (one is written every epoch) with
+the options it was started with, then the evaluation again. ``--epochs``,
+``--train-images`` and ``--val-images`` shorten the schedule (the test suite
+runs it that way).
+
+Training runs in a child process (MMPose's ``tools/train.py``). It dies with
+this process: SIGTERM and SIGINT are passed on to it, and on Linux the child
+asks the kernel for SIGTERM when its parent dies, so even ``kill -9`` of
+this process leaves no training behind.
 """
 import argparse
 import glob
 import json
 import os
 import os.path as osp
+import signal
 import subprocess
 import sys
 import time
@@ -41,6 +50,53 @@ def fresh_work_dir(path: str) -> str:
     return candidate
 
 
+def resumable_work_dir(path: str) -> str:
+    """The newest of ``path``, ``path-2``, ... that holds a
+    ``last_checkpoint`` (what ``--resume`` continues)."""
+    found = [p for p in [path] + glob.glob(f'{path}-[0-9]*')
+             if osp.isfile(osp.join(p, 'last_checkpoint'))]
+    if not found:
+        sys.exit(f'[main] --resume: no interrupted main job under {path} '
+                 '(no last_checkpoint); start one without --resume')
+    return max(found, key=lambda p: osp.getmtime(
+        osp.join(p, 'last_checkpoint')))
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the parent dies (Linux)."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL('libc.so.6', use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:  # not Linux: the signal handlers below still apply
+        pass
+
+
+def run_child(cmd, cwd) -> int:
+    """Run ``cmd``; SIGTERM / SIGINT of this process stop it first.
+
+    Returns:
+        int: The child's exit code.
+    """
+    proc = subprocess.Popen(cmd, cwd=cwd, preexec_fn=_die_with_parent)
+
+    def forward(signum, frame):
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        sys.exit(128 + signum)
+
+    old = {s: signal.signal(s, forward)
+           for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return proc.wait()
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
 def _mmpose_tool(name: str) -> str:
     import mmpose
     return osp.join(osp.dirname(mmpose.__file__), '.mim', 'tools', name)
@@ -49,13 +105,13 @@ def _mmpose_tool(name: str) -> str:
 def _cfg_options(args) -> dict:
     """The config overrides the command line asks for, as dotted keys."""
     loaders = ('train_dataloader', 'val_dataloader', 'test_dataloader')
-    opts = {}
+    # a checkpoint every epoch: an interrupted job loses at most one
+    opts = {'default_hooks.checkpoint.interval': 1}
     if args.epochs is not None:
         opts.update({'train_cfg.max_epochs': args.epochs,
                      'train_cfg.val_interval': args.epochs,
                      'param_scheduler.1.end': args.epochs,
-                     'param_scheduler.1.T_max': args.epochs,
-                     'default_hooks.checkpoint.interval': 1})
+                     'param_scheduler.1.T_max': args.epochs})
     if args.train_images is not None:
         opts['train_dataloader.dataset.num_images'] = args.train_images
     if args.val_images is not None:
@@ -146,23 +202,41 @@ def main(argv=None):
                         help='where the synthetic data goes (default: the config\'s)')
     parser.add_argument('--pictures', type=int, default=4,
                         help='how many held-out predictions to draw')
+    parser.add_argument('--resume', action='store_true',
+                        help='continue the newest interrupted job under '
+                        '--work-dir with the options it was started with')
     args = parser.parse_args(argv)
+    if args.resume:
+        work_dir = resumable_work_dir(osp.abspath(args.work_dir))
+        with open(osp.join(work_dir, 'main_args.json')) as f:
+            saved = json.load(f)
+        args = argparse.Namespace(**dict(saved, resume=True))
+        print(f'[main] resuming {work_dir}', flush=True)
+    else:
+        work_dir = fresh_work_dir(osp.abspath(args.work_dir))
+        if work_dir != osp.abspath(args.work_dir):
+            print(f'[main] {args.work_dir} already holds checkpoints; '
+                  f'using {work_dir}')
     if not osp.isfile(args.config):
         sys.exit(f'config not found: {args.config}')
-
-    work_dir = fresh_work_dir(osp.abspath(args.work_dir))
-    if work_dir != osp.abspath(args.work_dir):
-        print(f'[main] {args.work_dir} already holds checkpoints; using {work_dir}')
+    os.makedirs(work_dir, exist_ok=True)
+    if not args.resume:
+        args.argv = list(sys.argv[1:] if argv is None else argv)
+        args.config = osp.abspath(args.config)
+        with open(osp.join(work_dir, 'main_args.json'), 'w') as f:
+            json.dump(vars(args), f, indent=2)
     opts = _cfg_options(args)
     t0 = time.time()
     cmd = [sys.executable, _mmpose_tool('train.py'), args.config,
            '--work-dir', work_dir]
-    if opts:
-        cmd += ['--cfg-options', *(f'{k}={v}' for k, v in opts.items())]
+    if args.resume:
+        cmd.append('--resume')
+    cmd += ['--cfg-options', *(f'{k}={v}' for k, v in opts.items())]
     print('[main] training:', ' '.join(cmd), flush=True)
-    proc = subprocess.run(cmd, cwd=REPO)
-    if proc.returncode != 0:
-        sys.exit(f'[main] training failed (exit {proc.returncode}); logs in {work_dir}')
+    rc = run_child(cmd, REPO)
+    if rc != 0:
+        sys.exit(f'[main] training failed (exit {rc}); logs in {work_dir}; '
+                 'continue with --resume')
     t_train = time.time() - t0
 
     ckpt = best_checkpoint(work_dir)
@@ -174,7 +248,8 @@ def main(argv=None):
     pckh = metrics.get('PCKh', metrics.get('PCK'))
     lines = ['# SADI-Net main job (synthetic MPII-style data)', '',
              f'- config: `{osp.relpath(args.config, REPO)}`',
-             f'- command: `{" ".join(["python", "tools/main.py", *(argv or sys.argv[1:])])}`',
+             f'- command: `{" ".join(["python", "tools/main.py", *args.argv])}`'
+             + (' (resumed with `--resume`)' if args.resume else ''),
              f'- checkpoint: `{ckpt}`',
              f'- training time: {t_train / 60:.1f} min; total {total / 60:.1f} min',
              f'- held-out PCKh@0.5: **{pckh:.2f}**' if pckh is not None else '',

@@ -5,6 +5,5 @@ Modules:
         MMPose-style random data samples.
     measure: parameter / FLOP counting, training throughput, inference
         latency, peak memory, matmul peak rate.
-    race: the accuracy race (same budget, same synthetic data, PCKh@0.5).
     report: markdown tables, notes and atomic writing with ``.prev`` backups.
 """

@@ -13,7 +13,7 @@ from torch import nn
 
 PRECISIONS = {'fp32': None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
 FLAGS = {'cl': 'channels_last', 'channels_last': 'channels_last',
-         'compile': 'compile', 'graph': 'graph', 'cudagraph': 'graph'}
+         'compile': 'compile'}
 
 
 @dataclass(frozen=True)
@@ -25,15 +25,11 @@ class Mode:
         precision: ``fp32``, ``fp16`` or ``bf16``.
         channels_last: Model and inputs in channels_last memory format.
         compile: ``torch.compile`` of the backbone.
-        graph: inference replays backbone + neck from captured CUDA graphs
-            (the estimator's ``cuda_graph`` option; stock estimators get the
-            same :class:`CUDAGraphCache` around ``extract_feat``).
     """
     name: str
     precision: str
     channels_last: bool
     compile: bool
-    graph: bool = False
 
     @property
     def amp_dtype(self) -> Optional[torch.dtype]:
@@ -42,13 +38,12 @@ class Mode:
 
 
 def parse_mode(text: str) -> Mode:
-    """Parse ``fp16``, ``bf16+cl``, ``bf16+cl+compile``, ``bf16+cl+graph``,
-    ``cl`` ...
+    """Parse ``fp16``, ``bf16+cl``, ``bf16+cl+compile``, ``cl`` ...
 
     Raises:
         ValueError: On an unknown token or two precisions.
     """
-    precision, cl, comp, graph = None, False, False, False
+    precision, cl, comp = None, False, False
     for token in filter(None, (t.strip().lower() for t in text.split('+'))):
         if token in PRECISIONS:
             if precision is not None:
@@ -58,16 +53,14 @@ def parse_mode(text: str) -> Mode:
             cl = True
         elif token == 'compile':
             comp = True
-        elif FLAGS.get(token) == 'graph':
-            graph = True
         else:
             raise ValueError(
                 f'mode {text!r}: unknown part {token!r} (use fp32, fp16, bf16, '
-                'cl/channels_last, compile, graph joined by +)')
+                'cl/channels_last, compile joined by +)')
     precision = precision or 'fp32'
     name = '+'.join([precision] + (['cl'] if cl else []) +
-                    (['compile'] if comp else []) + (['graph'] if graph else []))
-    return Mode(name, precision, cl, comp, graph)
+                    (['compile'] if comp else []))
+    return Mode(name, precision, cl, comp)
 
 
 def synchronize(device: str) -> None:
@@ -298,49 +291,17 @@ def autocast_ctx(device: str, mode: Mode):
 
 def apply_mode(model: nn.Module, mode: Mode, compile_mode: Optional[str],
                training: bool = False):
-    """channels_last, ``torch.compile`` of the backbone and/or CUDA graphs
-    of backbone + neck (at inference; with ``training`` also the training
-    forward + backward), in place."""
+    """channels_last and/or ``torch.compile`` of the backbone, in place.
+
+    ``training`` is accepted for symmetry with the callers and changes
+    nothing."""
     if mode.channels_last:
         model.to(memory_format=torch.channels_last)
     if mode.compile:
         kwargs = {} if compile_mode in (None, 'default') else dict(
             mode=compile_mode)
         model.backbone = torch.compile(model.backbone, **kwargs)
-    if mode.graph:
-        if hasattr(model, 'set_cuda_graph'):  # MSTopdownPoseEstimator
-            model.set_cuda_graph(dict(train=training))
-        else:  # a stock estimator: the same cache around extract_feat
-            from sadinet_mmpose.models.utils import CUDAGraphCache
-            model.extract_feat = CUDAGraphCache(
-                model.extract_feat, module=model, train=training)
     return model
-
-
-def graph_report(model: nn.Module, device: str) -> Dict:
-    """How the ``+graph`` mode ran: graphs captured and replays.
-
-    On CUDA a ``+graph`` latency that replayed no graph (capture failed and
-    fell back to eager) would be a misleading number: it raises instead.
-
-    Returns:
-        dict: ``graph_captures``, ``graph_replays``.
-
-    Raises:
-        RuntimeError: On CUDA when no graph was replayed.
-    """
-    from sadinet_mmpose.models.utils import CUDAGraphCache
-    cache = getattr(model, 'cuda_graphs', None)
-    if cache is None and isinstance(getattr(model, 'extract_feat', None),
-                                    CUDAGraphCache):
-        cache = model.extract_feat
-    if cache is None:
-        raise RuntimeError('+graph: the model has no CUDA graph cache')
-    if str(device).startswith('cuda') and cache.num_replays == 0:
-        raise RuntimeError('+graph: no CUDA graph was replayed ('
-                           f'{cache.disabled_reason or "not applicable"})')
-    return dict(graph_captures=cache.num_captures,
-                graph_replays=cache.num_replays)
 
 
 def make_train_step(model: nn.Module, optimizer, clip: Optional[Dict],

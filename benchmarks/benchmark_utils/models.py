@@ -171,7 +171,7 @@ def strip_pretrained(cfg_node: Any) -> List[str]:
     """Remove ``init_cfg=dict(type='Pretrained', ...)`` entries in place.
 
     Stock configs (e.g. HRNet-w32) load ImageNet weights from a URL in
-    ``init_weights``; the benchmark and the race start every model from
+    ``init_weights``; the benchmark starts every model from
     random initialisation (offline, and the same for all models).
 
     Returns:

@@ -141,24 +141,6 @@ def marginal_table(results: Dict) -> Optional[str]:
     return md_table(header, rows)
 
 
-def race_table(results: Dict) -> Optional[str]:
-    """Table 3: the accuracy race (None if it was not run)."""
-    race = results.get('race')
-    if not race or not race.get('models'):
-        return None
-    header = ['model', 'iterations', 'train s', 'PCKh@0.5', 'PCKh@0.1',
-              'final loss', 'status']
-    rows = []
-    for r in race['models']:
-        rows.append([
-            r['label'], fmt(r.get('iters'), 0), fmt(r.get('train_s'), 1),
-            fmt(r.get('pckh'), 2), fmt(r.get('pckh_01'), 2),
-            fmt(r.get('loss'), 4),
-            'ok' if not r.get('error') else 'error: ' + r['error']
-        ])
-    return md_table(header, rows)
-
-
 def _div(a, b):
     return None if a is None else a / b
 
@@ -183,9 +165,6 @@ def render_markdown(results: Dict) -> str:
                   'below 1, they cost more time than their FLOPs would at '
                   'the smaller model\'s rate (memory-bound layers: '
                   'normalisation, element-wise, pooling).', '', mt, '']
-    rt = race_table(results)
-    if rt:
-        parts += ['## Accuracy race (synthetic data)', '', rt, '']
     parts += ['## Notes', ''] + [f'- {n}' for n in notes(results)] + ['']
     return '\n'.join(parts)
 
@@ -252,9 +231,7 @@ def notes(results: Dict) -> List[str]:
         'without scaler; cl = model and input in channels_last; compile = '
         'torch.compile of the backbone'
         + (f" (mode {s['compile_mode']})" if s.get('compile_mode') else '')
-        + '; graph = backbone + neck replayed from CUDA graphs captured '
-        'per input shape (warm-up calls capture them; in training the '
-        'forward and the backward, as two graphs).',
+        + '.',
         'memory: ' + meta['memory_kind'] + ', from the start of warm-up to '
         'the end of the timed steps, in GiB (2^30 bytes).',
         'train TFLOP/s = img/s x GMACs x 2 (FLOPs per MAC) x 3 (forward + '
@@ -281,9 +258,6 @@ def notes(results: Dict) -> List[str]:
             out.append(f"error [{m['label']}] {err}")
         for warn in m.get('warnings', []):
             out.append(f"warning [{m['label']}] {warn}")
-    race = results.get('race')
-    if race:
-        out += race.get('notes', [])
     return out
 
 

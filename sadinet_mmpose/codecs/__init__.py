@@ -1,10 +1,10 @@
 """SADI-Net codecs (registered in ``KEYPOINT_CODECS``).
 
-:mod:`.decoding` needs only numpy and OpenCV; the codec class needs MMPose
+:mod:`.decoding` and :mod:`.merging` need only numpy and OpenCV; the codec class needs MMPose
 and is imported only where PyTorch is installed (a deployment machine with
 ONNX Runtime alone still imports the decoding functions).
 """
-from . import decoding
+from . import decoding, merging
 
 try:
     import torch  # noqa: F401

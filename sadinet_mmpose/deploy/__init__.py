@@ -4,8 +4,6 @@
 OpenCV and ONNX Runtime. The exporter, :mod:`sadinet_mmpose.deploy.export`,
 needs the training stack and is imported explicitly.
 """
-from .runtime import (METADATA_KEY, OnnxPoseEstimator, merge_scales,
-                      read_metadata)
+from .runtime import METADATA_KEY, OnnxPoseEstimator, read_metadata
 
-__all__ = ['OnnxPoseEstimator', 'read_metadata', 'merge_scales',
-           'METADATA_KEY']
+__all__ = ['OnnxPoseEstimator', 'read_metadata', 'METADATA_KEY']

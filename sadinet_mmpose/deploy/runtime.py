@@ -10,13 +10,9 @@ that :class:`OnnxPoseEstimator` gives the same keypoints as
 1. each box is cropped as ``GetBBoxCenterScale`` + ``TopdownAffine``
    (:mod:`.preprocess`) and normalised as ``PoseDataPreprocessor``;
 2. the network runs on the crops (and on the mirrored crops with the flip
-   test; the mirrored heatmaps are flipped back, the symmetric joints
-   swapped and, with ``shift_heatmap``, shifted by one pixel, as MMPose's
-   ``flip_heatmaps``); with the multi-scale test every box is cropped again
-   per scale and the results merged in the scale-1 crop as
-   :class:`~sadinet_mmpose.models.MSTopdownPoseEstimator` does (heatmaps
-   mapped onto the scale-1 grid and averaged; ``mu`` and the sigmas mapped
-   by the scale and averaged);
+   test); with the multi-scale test every box is cropped again per scale;
+   the flip and scale merges are :mod:`sadinet_mmpose.codecs.merging`'s,
+   the functions the PyTorch model uses;
 3. the heatmaps are decoded by :mod:`sadinet_mmpose.codecs.decoding` (the
    codec's own functions) and mapped back to image pixels.
 
@@ -28,6 +24,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from ..codecs import merging
 from ..codecs.decoding import decode_heatmaps, labels_to_input, \
     sigmas_to_input
 from .preprocess import (box_center_scale, check_boxes, check_image, crop,
@@ -82,74 +79,6 @@ def read_metadata(onnx_file: str, session=None) -> dict:
             f'missing keys {missing}; this runtime reads version '
             f'{METADATA_VERSION} (re-export the model)')
     return meta
-
-
-def flip_heatmaps(heatmaps: np.ndarray, flip_indices: Sequence[int],
-                  shift: bool) -> np.ndarray:
-    """Heatmaps of mirrored crops back to the original frame.
-
-    MMPose's ``flip_heatmaps(flip_mode='heatmap')``: mirror along x, swap
-    symmetric joints and, with ``shift``, move everything one pixel right
-    (the first column keeps its value).
-
-    Args:
-        heatmaps (np.ndarray): (N, K, H, W).
-        flip_indices (Sequence[int]): The symmetric joint of each joint.
-        shift (bool): Shift by one pixel.
-
-    Returns:
-        np.ndarray: (N, K, H, W), a new array.
-    """
-    out = heatmaps[:, :, :, ::-1][:, list(flip_indices)].copy()
-    if shift:
-        out[..., 1:] = out[..., :-1].copy()
-    return out
-
-
-def _interp_matrix(n: int, scale: float, center: float) -> np.ndarray:
-    """(n, n) weights of bilinear sampling at ``c + (u - c) / s``, zero
-    outside the grid (``grid_sample`` with ``align_corners=True``)."""
-    pos = (np.arange(n, dtype=np.float64) - center) / scale + center
-    lo = np.floor(pos).astype(int)
-    frac = pos - lo
-    mat = np.zeros((n, n), dtype=np.float64)
-    for j, (i0, f) in enumerate(zip(lo, frac)):
-        if 0 <= i0 < n:
-            mat[j, i0] += 1. - f
-        if 0 <= i0 + 1 < n:
-            mat[j, i0 + 1] += f
-    return mat
-
-
-def merge_scales(heatmaps: Sequence[np.ndarray],
-                 scales: Sequence[float]) -> np.ndarray:
-    """Average heatmaps of several box scales on the scale-1 grid.
-
-    The numpy form of :func:`~sadinet_mmpose.models.pose_estimators.
-    ms_topdown.aggregate_multiscale_heatmaps` (without UDP): each scale's
-    map is sampled bilinearly at ``c + (u - c) / s`` (``c = W / 2``), grid
-    points it does not cover get zero weight, and the maps are averaged
-    with the coverage as weight. The sampling is separable, so it is two
-    small matrix products per scale.
-
-    Args:
-        heatmaps (Sequence[np.ndarray]): One (N, K, H, W) array per scale.
-        scales (Sequence[float]): The box-size multipliers (with 1.0).
-
-    Returns:
-        np.ndarray: (N, K, H, W) float32.
-    """
-    H, W = heatmaps[0].shape[-2:]
-    total, weight = 0., 0.
-    for hm, s in zip(heatmaps, scales):
-        if s == 1.0:
-            total = total + hm.astype(np.float64)
-            weight = weight + 1.
-            continue
-        ay, ax = _interp_matrix(H, s, H / 2.), _interp_matrix(W, s, W / 2.)
-        total = total + ay @ hm.astype(np.float64) @ ax.T
-        weight = weight + np.outer(ay.sum(1), ax.sum(1))
-    return (total / weight).astype(np.float32)
 
 
 class OnnxPoseEstimator:
@@ -297,16 +226,15 @@ class OnnxPoseEstimator:
         both = self.run(np.concatenate([x, x[..., ::-1]]))
         fi = list(m['flip_indices'])
         out = {
-            'heatmaps': 0.5 * (both['heatmaps'][:n] + flip_heatmaps(
-                both['heatmaps'][n:], fi, m['shift_heatmap']))
+            'heatmaps': 0.5 * (both['heatmaps'][:n] + merging.
+                               flip_back_heatmaps(both['heatmaps'][n:], fi,
+                                                  m['shift_heatmap']))
         }
         if 'mu' in both:
-            mu_f = both['mu'][n:].copy()
-            mu_f[..., 0] = 1. - mu_f[..., 0]
-            if m['shift_coords']:
-                mu_f[..., 0] -= 1. / self.input_size[0]
-            out['mu'] = 0.5 * (both['mu'][:n] + mu_f[:, fi])
-            out['sigma'] = 0.5 * (both['sigma'][:n] + both['sigma'][n:, fi])
+            out['mu'] = 0.5 * (both['mu'][:n] + merging.flip_back_labels(
+                both['mu'][n:], fi, m['shift_coords'], self.input_size[0]))
+            out['sigma'] = 0.5 * (both['sigma'][:n] + merging.
+                                  flip_back_sigmas(both['sigma'][n:], fi))
         return out
 
     def __call__(self, image: np.ndarray, boxes,
@@ -343,19 +271,18 @@ class OnnxPoseEstimator:
         scales = [s for s, _ in per_scale]
         heatmaps = per_scale[0][1]['heatmaps']
         if len(scales) > 1:
-            heatmaps = merge_scales([o['heatmaps'] for _, o in per_scale],
-                                    scales)
+            heatmaps = merging.merge_scale_heatmaps(
+                [o['heatmaps'] for _, o in per_scale], scales)
         sigmas = None
         if 'sigma' in per_scale[0][1]:
-            # crop pixels of the scale-1 crop, averaged over the scales
-            sigmas = np.mean([sigmas_to_input(o['sigma'], size) * np.float32(s)
-                              for s, o in per_scale], axis=0)
+            # fractions of the scale-1 crop, averaged over the scales
+            sigma = merging.merge_scale_sigmas(
+                [o['sigma'] for _, o in per_scale], scales)
+            sigmas = sigmas_to_input(sigma, size)
         if m['decode_source'] == 'mu':
-            centre = size / 2.
-            mu = np.mean([(o['mu'] * size - centre) * np.float32(s)
-                          for s, o in per_scale], axis=0) + centre
-            keypoints, scores = labels_to_input(mu / size, size,
-                                                sigmas / size)
+            mu = merging.merge_scale_points([o['mu'] for _, o in per_scale],
+                                            scales, 0.5)
+            keypoints, scores = labels_to_input(mu, size, sigma)
         else:
             keypoints, scores = decode_heatmaps(heatmaps, m['refine'],
                                                 m['blur_kernel_size'])

@@ -36,9 +36,8 @@ def test_parse_modes_and_specs(tool):
     assert (m.name, m.precision, m.channels_last, m.compile) == (
         'bf16+cl+compile', 'bf16', True, True)
     assert parse_mode('cl').name == 'fp32+cl'
-    g = parse_mode('graph+cl+bf16')
-    assert (g.name, g.graph, g.compile) == ('bf16+cl+graph', True, False)
-    assert not parse_mode('bf16').graph
+    with pytest.raises(ValueError, match='unknown part'):
+        parse_mode('bf16+graph')
     with pytest.raises(ValueError, match='two precisions'):
         parse_mode('fp16+bf16')
     with pytest.raises(ValueError, match='unknown part'):
@@ -47,47 +46,6 @@ def test_parse_modes_and_specs(tool):
     assert (s.label, s.config) == ('HG', 'mmpose::a/b.py')
     s = parse_config_spec('configs/x/td-hm_foo.py')
     assert (s.label, s.config) == ('td-hm_foo', 'configs/x/td-hm_foo.py')
-
-
-def test_graph_mode_wraps_stock_and_own_estimators(tool):
-    import torch
-    from benchmark_utils.measure import apply_mode, parse_mode
-
-    from sadinet_mmpose.models.utils import CUDAGraphCache
-
-    class Stock(torch.nn.Module):
-
-        def extract_feat(self, x):
-            return (x * 2, )
-
-    stock = apply_mode(Stock(), parse_mode('fp32+graph'), None)
-    assert isinstance(stock.extract_feat, CUDAGraphCache)
-    with torch.no_grad():  # CPU: the wrapped function runs as it is
-        assert torch.equal(stock.extract_feat(torch.ones(1))[0],
-                           torch.full((1, ), 2.))
-
-    class Own(Stock):
-        graphs = None
-
-        def set_cuda_graph(self, on):
-            self.graphs = on
-
-    assert apply_mode(Own(), parse_mode('graph'), None).graphs == dict(
-        train=False)
-    # training modes graph forward + backward too
-    assert apply_mode(Own(), parse_mode('graph'), None,
-                      training=True).graphs == dict(train=True)
-    assert apply_mode(Stock(), parse_mode('bf16+graph'), None,
-                      training=True).extract_feat.train
-
-    # a +graph latency must come from replayed graphs on CUDA
-    from benchmark_utils.measure import graph_report
-    assert graph_report(stock, 'cpu') == dict(graph_captures=0,
-                                              graph_replays=0)
-    with pytest.raises(RuntimeError, match='no CUDA graph was replayed'):
-        graph_report(stock, 'cuda')
-    with pytest.raises(RuntimeError, match='no CUDA graph cache'):
-        graph_report(Stock(), 'cuda')
 
 
 def test_write_atomic_keeps_previous(tool, tmp_path):
@@ -199,32 +157,6 @@ def test_benchmark_tiny_cpu(tool, tiny_cfg, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_race_tiny_cpu(tool, tiny_cfg, tmp_path):
-    from mmpose.registry import DATASETS
-    if DATASETS.get('SyntheticMpiiDataset') is None:
-        pytest.skip('SyntheticMpiiDataset not registered')
-    args = tool.parse_args([
-        '--configs', f'tiny={tiny_cfg}', '--device', 'cpu', '--race',
-        '--race-iters', '3', '--race-seconds', '1e-6',
-        '--race-input-size', '64', '--race-batch', '2',
-        '--race-train-samples', '4', '--race-val-samples', '2',
-        '--race-work-dir', str(tmp_path / 'race')
-    ])
-    st = tool.resolve_settings(args)
-    from benchmark_utils import race
-    from benchmark_utils.models import parse_config_spec
-    result = race.run_race([parse_config_spec(f'tiny={tiny_cfg}')], st, args,
-                           log=lambda m: None)
-    row = result['models'][0]
-    assert row['error'] is None, row['error']
-    # the time budget stops training after the first iteration
-    assert row['iters'] == 1 and 0 <= row['pckh'] <= 100
-    assert 'whichever first' in result['notes'][0]
-    from benchmark_utils.report import race_table
-    table = race_table(dict(race=result))
-    assert '| tiny | 1 |' in table
-
-
 def test_cuda_paths_with_mocked_cuda(tool, monkeypatch):
     """Device defaults and the CUDA branches of timing / memory, on CPU."""
     import torch

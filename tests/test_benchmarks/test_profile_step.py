@@ -124,10 +124,3 @@ def test_parts_split_one_step_of_a_tiny_sadinet(tool, tmp_path):
         f'every part of SADI-Net dispatches operations: {rows}'
     assert rows['total'][0] == sum(rows[p][0] for p in parts)
     assert rows['total'][1] == sum(rows[p][1] for p in parts)
-
-
-def test_parts_are_not_counted_under_graphs(tool, tmp_path):
-    # on the CPU the graph cache runs eagerly: the step itself works
-    text = _profile_parts(tool, tmp_path, 'fp32+graph')
-    assert 'not counted under +graph or +compile' in text
-    assert not _parts_rows(text)

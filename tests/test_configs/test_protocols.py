@@ -5,7 +5,6 @@ import argparse
 import glob
 import inspect
 import os.path as osp
-from types import SimpleNamespace
 
 import pytest
 
@@ -83,8 +82,6 @@ def _with_cli_options(path, options):
 @pytest.mark.parametrize('path', MPII_CONFIGS,
                          ids=lambda p: osp.relpath(p, REPO))
 def test_zoo_protocol_override_gives_single_scale_and_flip(path):
-    from mmengine.registry import init_default_scope
-    from mmpose.registry import MODELS
     assert len(MPII_CONFIGS) >= 9
     cfg = _with_cli_options(path, ZOO_OPTIONS)
     tc = cfg.model.test_cfg
@@ -92,10 +89,9 @@ def test_zoo_protocol_override_gives_single_scale_and_flip(path):
     assert list(tc.multiscale_test.scales) == [1.0]
     # the estimator's own reading of it: one scale, the plain prediction
     if cfg.model.type == 'MSTopdownPoseEstimator':
-        init_default_scope('mmpose')
-        setup = MODELS.get('MSTopdownPoseEstimator')._multiscale_setup
-        assert setup(SimpleNamespace(test_cfg=dict(tc),
-                                     head=None))['scales'] == [1.0]
+        from sadinet_mmpose.models.pose_estimators import \
+            parse_multiscale_cfg
+        assert parse_multiscale_cfg(dict(tc), None)['scales'] == [1.0]
     # the main crop of the test pipeline is TopdownAffine's
     first = [t for t in cfg.test_dataloader.dataset.pipeline
              if 'TopdownAffine' in t['type']]

@@ -1,20 +1,16 @@
 """The runtime's numpy pre- and post-processing against MMPose's pipeline,
-data preprocessor, flip and the multi-scale aggregation in PyTorch."""
+data preprocessor and top-down crop."""
 import cv2
 import numpy as np
 import pytest
 import torch
 
 import sadinet_mmpose  # noqa: F401  isort: skip
-from mmpose.models.utils.tta import flip_heatmaps as mmpose_flip_heatmaps
 from mmpose.structures.bbox import get_warp_matrix
 
 from sadinet_mmpose.deploy.preprocess import (box_center_scale, crop,
                                               crop_to_image, normalize,
                                               warp_matrix)
-from sadinet_mmpose.deploy.runtime import flip_heatmaps, merge_scales
-from sadinet_mmpose.models.pose_estimators.ms_topdown import \
-    aggregate_multiscale_heatmaps
 
 
 @pytest.mark.parametrize('box,size', [([10.5, 20., 140., 300.], (192, 256)),
@@ -57,19 +53,3 @@ def test_normalize_equals_pose_data_preprocessor():
     got = normalize(crops, pre.mean.flatten().tolist(),
                     pre.std.flatten().tolist(), True)
     assert got.dtype == np.float32 and np.allclose(got, ref, atol=1e-6)
-
-
-def test_flip_and_scale_merge_equal_pytorch():
-    rng = np.random.RandomState(0)
-    hm = rng.rand(2, 4, 16, 12).astype(np.float32)
-    fi = [1, 0, 3, 2]
-    for shift in (False, True):
-        ref = mmpose_flip_heatmaps(torch.from_numpy(hm.copy()),
-                                   flip_mode='heatmap', flip_indices=fi,
-                                   shift_heatmap=shift).numpy()
-        assert np.array_equal(flip_heatmaps(hm, fi, shift), ref), shift
-    scales = [1.0, 0.75, 1.25, 1.5]
-    maps = [rng.rand(2, 4, 16, 12).astype(np.float32) for _ in scales]
-    ref = aggregate_multiscale_heatmaps([torch.from_numpy(m) for m in maps],
-                                        scales).numpy()
-    assert np.allclose(merge_scales(maps, scales), ref, atol=1e-5)

@@ -49,3 +49,81 @@ def test_main_command_short_schedule(tmp_path):
     import cv2
     img = cv2.imread(pictures[0])
     assert img is not None and img.shape[1] == 4 * img.shape[0], img.shape
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie counts as gone)."""
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            return f.read().split(')')[-1].split()[0] != 'Z'
+    except FileNotFoundError:
+        return False
+
+
+def _children(pid: int) -> list:
+    import glob as _glob
+    kids = []
+    for stat in _glob.glob('/proc/[0-9]*/stat'):
+        try:
+            with open(stat) as f:
+                fields = f.read().split(')')[-1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.split('/')[2]))
+    return kids
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not osp.isdir('/proc'), reason='reads /proc (Linux)')
+@pytest.mark.parametrize('sig', ['SIGKILL', 'SIGTERM'])
+def test_killed_main_job_leaves_no_orphan_and_resumes(tmp_path, sig):
+    """Kill main.py once the first epoch's checkpoint exists: its training
+    child goes too; ``--resume`` then trains on from that checkpoint and
+    evaluates."""
+    import signal
+    import time
+    work = tmp_path / 'work'
+    cmd = [sys.executable, osp.join(REPO, 'tools', 'main.py'), '--epochs', '3',
+           '--train-images', '96', '--val-images', '16', '--batch-size', '16',
+           '--num-workers', '0', '--pictures', '1',
+           '--data-root', str(tmp_path / 'data'), '--work-dir', str(work)]
+    log = open(tmp_path / 'first.log', 'w')
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.time() + 600
+    while not (work / 'last_checkpoint').exists():
+        assert proc.poll() is None, (tmp_path / 'first.log').read_text()[-3000:]
+        assert time.time() < deadline, 'no checkpoint after 10 minutes'
+        time.sleep(0.5)
+    children = _children(proc.pid)
+    assert children, 'training runs in a child process'
+    proc.send_signal(getattr(signal, sig))
+    proc.wait(timeout=60)
+    t0 = time.time()
+    while any(_alive(c) for c in children) and time.time() - t0 < 60:
+        time.sleep(0.2)
+    assert not any(_alive(c) for c in children), \
+        f'{sig} of main.py left its training child running'
+    assert not (work / 'summary.md').exists()
+
+    resumed = subprocess.run(
+        [sys.executable, osp.join(REPO, 'tools', 'main.py'), '--resume',
+         '--work-dir', str(work)], cwd=REPO, capture_output=True, text=True,
+        timeout=900)
+    out = resumed.stdout + resumed.stderr
+    assert resumed.returncode == 0, out[-5000:]
+    assert f'resuming {work}' in out and 'Epoch(train) [1]' not in out, \
+        'training went on from the checkpoint, not from scratch'
+    assert 'Epoch(train) [3]' in out
+    summary = (work / 'summary.md').read_text()
+    assert '(resumed with `--resume`)' in summary and '--epochs 3' in summary
+    assert json.loads((work / 'metrics.json').read_text())
+
+
+def test_resume_without_an_interrupted_job_says_so(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, osp.join(REPO, 'tools', 'main.py'), '--resume',
+         '--work-dir', str(tmp_path / 'none')], capture_output=True,
+        text=True, timeout=120)
+    assert proc.returncode != 0
+    assert 'no interrupted main job' in proc.stderr, proc.stderr

@@ -79,3 +79,44 @@ class MultiScaleTopdownAffine(TopdownAffine):
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(input_size={self.input_size}, '
                 f'scales={self.scales}, use_udp={self.use_udp})')
+
+
+def scale_crops(data_samples, scale: float, scales: Sequence[float]) -> list:
+    """The crop at ``scale`` of every data sample, as (3, h, w) tensors.
+
+    Args:
+        data_samples (list[PoseDataSample]): Samples packed with
+            ``ms_inputs`` and ``ms_scales`` (see
+            :class:`MultiScaleTopdownAffine`).
+        scale (float): The box scale wanted.
+        scales (Sequence[float]): The configured scales, for the message.
+
+    Returns:
+        list[Tensor]: One uint8 (3, h, w) tensor per sample.
+    """
+    import torch
+    crops = []
+    for ds in data_samples:
+        ms_scales = [float(s) for s in ds.metainfo.get('ms_scales', ())]
+        if 'ms_inputs' not in ds.metainfo or not np.any(
+                np.isclose(ms_scales, scale)):
+            raise ValueError(
+                f'model.test_cfg.multiscale_test.scales={list(scales)} '
+                f'but the data sample has no crop at scale {scale} '
+                f'(ms_scales={ms_scales}): the test pipeline needs '
+                'MultiScaleTopdownAffine(scales=...) with the same '
+                "scales and 'ms_inputs', 'ms_scales' in PackPoseInputs' "
+                'meta_keys')
+        img = ds.metainfo['ms_inputs'][int(
+            np.argmin(np.abs(np.asarray(ms_scales) - scale)))]
+        crops.append(
+            torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))))
+    return crops
+
+
+def drop_scale_crops(data_samples) -> None:
+    """Remove the multi-scale crops from the data samples' metainfo."""
+    for ds in data_samples:
+        for key in MS_META_KEYS:
+            if key in ds:
+                delattr(ds, key)

@@ -6,9 +6,6 @@ is MMPose's :class:`~mmpose.models.backbones.utils.SELayer`.
 from mmpose.models.backbones.utils import SELayer
 from torch import Tensor
 
-# parameter names of this block before it reused SELayer -> SELayer's names
-_RENAMED = (('squeeze.', 'conv1.conv.'), ('excite.', 'conv2.conv.'))
-
 
 class SEBlock(SELayer):
     """MMPose's ``SELayer`` with a hidden width of at least 1 and its gates.
@@ -19,8 +16,7 @@ class SEBlock(SELayer):
     its gates. The computation is ``SELayer``'s; this class adds
     :meth:`channel_weights` (the gates alone, so that the RFM block can fuse
     the gating with its residual sum), keeps one hidden channel where
-    ``C < ratio`` (``SELayer`` would build none) and loads state dicts saved
-    with this block's earlier parameter names (``squeeze.*``, ``excite.*``).
+    ``C < ratio`` (``SELayer`` would build none).
 
     Args:
         channels (int): Number of input (and output) channels ``C``.
@@ -63,11 +59,3 @@ class SEBlock(SELayer):
             Tensor: ``x * gates``, shape (B, C, H, W).
         """
         return x * self.channel_weights(x)
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        """Rename ``squeeze.*``/``excite.*`` keys to SELayer's, then load."""
-        for old, new in _RENAMED:
-            for key in [k for k in state_dict if k.startswith(prefix + old)]:
-                state_dict[prefix + new + key[len(prefix + old):]] = \
-                    state_dict.pop(key)
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

@@ -1,22 +1,21 @@
 """The DLM head of SADI-Net (paper III-D): H1, (mu, sigma) and the flow."""
 from typing import List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 from mmcv.cnn import build_conv_layer, build_upsample_layer
 from mmengine.structures import InstanceData, PixelData
 from torch import Tensor, nn
 
 from mmpose.models.heads.base_head import BaseHead
-from mmpose.models.utils.tta import flip_coordinates, flip_heatmaps
 from mmpose.registry import KEYPOINT_CODECS, MODELS
 from mmpose.utils.typing import (ConfigType, OptConfigType, OptSampleList,
                                  Predictions)
 
+from ...codecs import merging
 from ...evaluation.functional import heatmap_pck_accuracy
 
 OptIntSeq = Optional[Sequence[int]]
-
-_DECODE_SOURCES = ('h1', 'mu', 'blend')
 
 
 @MODELS.register_module()
@@ -363,29 +362,120 @@ class DLMHead(BaseHead):
     # ------------------------------------------------------------------
     # predict / loss
     # ------------------------------------------------------------------
-    def predict(self,
-                feats,
-                batch_data_samples: OptSampleList,
-                test_cfg: ConfigType = {}) -> Predictions:
-        """Predict keypoints, scores and sigmas (and optionally H1, H2).
+    def predict_distribution(self,
+                             feats,
+                             batch_data_samples: OptSampleList,
+                             test_cfg: ConfigType = {}) -> dict:
+        """H1, ``mu_hat`` and ``sigma_hat`` of one crop, flip-merged.
 
         ``test_cfg`` keys: ``flip_test`` (feats is then ``[feats,
         feats_of_flipped_input]``), ``flip_mode`` (only ``'heatmap'``),
         ``shift_heatmap`` (default False), ``shift_coords`` (flip shift of
-        ``mu_hat``, default True), ``decode_source`` (``'h1'`` default,
-        ``'mu'``, or ``'blend'`` = ``(1 - chi) H1 + chi H2``),
-        ``output_heatmaps`` (default False), ``output_h2`` (default True:
-        with ``output_heatmaps`` also render H2; False skips that cost, e.g.
-        for a multi-scale test that only merges H1), ``h2_normalize``
-        (``'mu'`` default, or ``'max'``). Under flip test H1 and ``(mu, sigma)`` are
-        averaged with their un-flipped counterparts and H2 is rendered once
-        from the averaged ``(mu, sigma)``.
+        ``mu_hat``, default True). Under the flip test each output is the
+        mean of the crop's and the mirrored crop's, mapped back by
+        :mod:`sadinet_mmpose.codecs.merging`.
 
         Args:
             feats (Sequence[Tensor] | list): Features (two sets with flip
                 test).
             batch_data_samples (List[PoseDataSample]): The data samples
                 (``flip_indices`` is read from their metainfo).
+            test_cfg (dict): See above. Defaults to {}.
+
+        Returns:
+            dict: ``h1`` (B, K, H, W) float32, ``mu`` and ``sigma`` (B, K,
+            2) in fractions of the crop side, all detached.
+        """
+        if test_cfg.get('flip_test', False):
+            if not (isinstance(feats, list) and len(feats) == 2):
+                raise ValueError('DLMHead: with flip_test, feats must be '
+                                 '[feats, feats_of_flipped_input]')
+            flip_mode = test_cfg.get('flip_mode', 'heatmap')
+            if flip_mode != 'heatmap':
+                raise ValueError("DLMHead supports flip_mode='heatmap' only, "
+                                 f'got {flip_mode!r}')
+            flip_indices = batch_data_samples[0].metainfo['flip_indices']
+            heatmaps, mu, sigma = self.forward(feats[0])
+            heatmaps_f, mu_f, sigma_f = self.forward(feats[1])
+            h1 = 0.5 * (heatmaps[-1].float() + merging.flip_back_heatmaps(
+                heatmaps_f[-1].float(), flip_indices,
+                test_cfg.get('shift_heatmap', False)))
+            mu = 0.5 * (mu + merging.flip_back_labels(
+                mu_f, flip_indices, test_cfg.get('shift_coords', True),
+                self.decoder.input_size[0]))
+            sigma = 0.5 * (sigma + merging.flip_back_sigmas(
+                sigma_f, flip_indices))
+        else:
+            heatmaps, mu, sigma = self.forward(feats)
+            h1 = heatmaps[-1].float()
+        return dict(h1=h1.detach(), mu=mu.detach(), sigma=sigma.detach())
+
+    def decode_map(self, dist: dict, decode_source: str,
+                   h2_normalize: str = 'mu') -> Tensor:
+        """The heatmap that ``decode_source`` decodes (not for ``'mu'``).
+
+        Args:
+            dist (dict): :meth:`predict_distribution`'s output (``h2`` is
+                used when present, else rendered).
+            decode_source (str): ``'h1'`` or ``'blend'``.
+            h2_normalize (str): See :meth:`render_h2`. Defaults to ``'mu'``.
+
+        Returns:
+            Tensor: H1, or ``(1 - chi) H1 + chi H2``, (B, K, H, W).
+        """
+        if decode_source == 'h1':
+            return dist['h1']
+        if decode_source != 'blend':
+            raise ValueError(f'DLMHead.decode_map: no map for decode_source '
+                             f'{decode_source!r}')
+        h2 = dist.get('h2')
+        if h2 is None:
+            h2 = self.render_h2(dist['mu'], dist['sigma'],
+                                self.decoder.heatmap_size,
+                                normalize=h2_normalize)
+        return merging.blend_heatmaps(dist['h1'], h2, dist['sigma'])
+
+    def decode(self, dist: dict, decode_source: str,
+               h2_normalize: str = 'mu') -> Tuple[np.ndarray, np.ndarray]:
+        """Keypoints and scores of a (merged) distribution.
+
+        Args:
+            dist (dict): ``h1``, ``mu``, ``sigma`` (and optionally ``h2``)
+                as :meth:`predict_distribution` gives them, or as the
+                multi-scale test merged them; for ``'h1'`` / ``'blend'`` a
+                dict with the merged ``map`` alone is enough.
+            decode_source (str): ``'h1'``, ``'mu'`` or ``'blend'``.
+            h2_normalize (str): See :meth:`render_h2`. Defaults to ``'mu'``.
+
+        Returns:
+            tuple: ``keypoints`` (B, K, 2) in input-crop pixels and
+            ``scores`` (B, K).
+        """
+        merging.check_decode_source(decode_source, 'decode_source')
+        if decode_source == 'mu':
+            return self.decoder.decode_labels(dist['mu'].cpu().numpy(),
+                                              dist['sigma'].cpu().numpy())
+        hm = dist['map'] if 'map' in dist else self.decode_map(
+            dist, decode_source, h2_normalize)
+        return self.decoder.batch_decode_tensor(hm)
+
+    def predict(self,
+                feats,
+                batch_data_samples: OptSampleList,
+                test_cfg: ConfigType = {}) -> Predictions:
+        """Predict keypoints, scores and sigmas (and optionally H1, H2).
+
+        ``test_cfg`` keys: those of :meth:`predict_distribution`;
+        ``decode_source`` (``'h1'`` default, ``'mu'``, or ``'blend'`` =
+        ``(1 - chi) H1 + chi H2``), ``output_heatmaps`` (default False),
+        ``output_h2`` (default True: with ``output_heatmaps`` also render
+        H2), ``h2_normalize`` (``'mu'`` default, or ``'max'``). H2 is
+        rendered once from the flip-merged ``(mu, sigma)``.
+
+        Args:
+            feats (Sequence[Tensor] | list): Features (two sets with flip
+                test).
+            batch_data_samples (List[PoseDataSample]): The data samples.
             test_cfg (dict): See above. Defaults to {}.
 
         Returns:
@@ -399,84 +489,52 @@ class DLMHead(BaseHead):
         if self.decoder is None:
             raise RuntimeError('DLMHead.predict needs a decoder (set the '
                                "head's decoder to the FlowHeatmapCodec cfg)")
-        decode_source = test_cfg.get('decode_source', 'h1')
-        if decode_source not in _DECODE_SOURCES:
-            raise ValueError(f'DLMHead: test_cfg.decode_source must be one '
-                             f'of {_DECODE_SOURCES}, got {decode_source!r}')
-
-        if test_cfg.get('flip_test', False):
-            if not (isinstance(feats, list) and len(feats) == 2):
-                raise ValueError('DLMHead: with flip_test, feats must be '
-                                 '[feats, feats_of_flipped_input]')
-            flip_mode = test_cfg.get('flip_mode', 'heatmap')
-            if flip_mode != 'heatmap':
-                raise ValueError("DLMHead supports flip_mode='heatmap' only, "
-                                 f'got {flip_mode!r}')
-            flip_indices = batch_data_samples[0].metainfo['flip_indices']
-            heatmaps, mu, sigma = self.forward(feats[0])
-            heatmaps_f, mu_f, sigma_f = self.forward(feats[1])
-            h1_f = flip_heatmaps(
-                heatmaps_f[-1].float(),
-                flip_indices=flip_indices,
-                flip_mode='heatmap',
-                shift_heatmap=test_cfg.get('shift_heatmap', False))
-            mu_f = flip_coordinates(
-                mu_f.detach().clone(),
-                flip_indices=flip_indices,
-                shift_coords=test_cfg.get('shift_coords', True),
-                input_size=self.decoder.input_size)
-            h1 = (heatmaps[-1].float() + h1_f) * 0.5
-            mu = (mu + mu_f) * 0.5
-            sigma = (sigma + sigma_f[:, flip_indices]) * 0.5
-        else:
-            heatmaps, mu, sigma = self.forward(feats)
-            h1 = heatmaps[-1].float()
-        h1, mu, sigma = h1.detach(), mu.detach(), sigma.detach()
-
+        decode_source = merging.check_decode_source(
+            test_cfg.get('decode_source', 'h1'), 'DLMHead: test_cfg.'
+            'decode_source')
+        dist = self.predict_distribution(feats, batch_data_samples, test_cfg)
         output_heatmaps = test_cfg.get('output_heatmaps', False)
         output_h2 = output_heatmaps and test_cfg.get('output_h2', True)
-        h2 = None
-        if output_h2 or decode_source == 'blend':
-            h2 = self.render_h2(
-                mu,
-                sigma,
-                self.decoder.heatmap_size,
-                normalize=test_cfg.get('h2_normalize', 'mu'))
-        if decode_source == 'blend':
-            chi = sigma.mean(-1).clamp(0., 1.)[..., None, None]
-            to_decode = (1 - chi) * h1 + chi * h2
-        else:
-            to_decode = h1
-
-        mu_np = mu.cpu().numpy()
-        sigma_np = sigma.cpu().numpy()
-        if decode_source != 'mu':
-            # one vectorised decode of the whole batch on the device
-            batch_kpts, batch_scores = self.decoder.batch_decode_tensor(
-                to_decode)
-        preds = []
-        for i in range(mu_np.shape[0]):
-            if decode_source == 'mu':
-                keypoints, scores = self.decoder.decode_labels(
-                    mu_np[i:i + 1], sigma_np[i:i + 1])
-            else:
-                keypoints = batch_kpts[i:i + 1]
-                scores = batch_scores[i:i + 1]
-            preds.append(
-                InstanceData(
-                    keypoints=keypoints,
-                    keypoint_scores=scores,
-                    keypoint_sigmas=self.decoder.sigmas_to_input(
-                        sigma_np[i:i + 1])))
-
+        h2_normalize = test_cfg.get('h2_normalize', 'mu')
+        if output_h2:
+            dist['h2'] = self.render_h2(dist['mu'], dist['sigma'],
+                                        self.decoder.heatmap_size,
+                                        normalize=h2_normalize)
+        keypoints, scores = self.decode(dist, decode_source, h2_normalize)
+        preds = self.pack_predictions(keypoints, scores, dist['sigma'])
         if output_heatmaps:
-            pred_fields = [
-                PixelData(heatmaps=h1[i], heatmaps_h2=h2[i])
-                if output_h2 else PixelData(heatmaps=h1[i])
-                for i in range(h1.shape[0])
-            ]
-            return preds, pred_fields
+            return preds, self.pack_fields(dist['h1'], dist.get('h2'))
         return preds
+
+    def pack_predictions(self, keypoints: np.ndarray, scores: np.ndarray,
+                         sigma: Tensor) -> List[InstanceData]:
+        """One ``InstanceData`` per sample (see :meth:`predict`).
+
+        Args:
+            keypoints (np.ndarray): (B, K, 2) in input-crop pixels.
+            scores (np.ndarray): (B, K).
+            sigma (Tensor): ``sigma_hat`` (B, K, 2), fractions of the side.
+
+        Returns:
+            list[InstanceData]
+        """
+        sig = self.decoder.sigmas_to_input(sigma.cpu().numpy())
+        return [
+            InstanceData(keypoints=keypoints[i:i + 1],
+                         keypoint_scores=scores[i:i + 1],
+                         keypoint_sigmas=sig[i:i + 1])
+            for i in range(sig.shape[0])
+        ]
+
+    @staticmethod
+    def pack_fields(h1: Tensor, h2: Optional[Tensor]) -> List[PixelData]:
+        """One ``PixelData`` per sample with ``heatmaps`` (and
+        ``heatmaps_h2`` when ``h2`` is given), (K, H, W) each."""
+        return [
+            PixelData(heatmaps=h1[i]) if h2 is None else PixelData(
+                heatmaps=h1[i], heatmaps_h2=h2[i])
+            for i in range(h1.shape[0])
+        ]
 
     def loss(self,
              feats: Sequence[Tensor],

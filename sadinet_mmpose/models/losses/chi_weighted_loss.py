@@ -40,10 +40,11 @@ class ChiWeightedLoss(nn.Module):
     Only ``M * mse_window**2`` points go through the flow, never ``M * H *
     W``.
 
-    ``h1_reduction`` balances the two terms: ``'mean'`` (the default) is the
-    per-pixel mean of the squared H1 error; ``'sum'`` sums it over the
-    ``H * W`` pixels, which puts the gradient H1 sends into the shared
-    backbone on the scale of the flow term's.
+    ``h1_reduction`` balances the two terms: ``'sum'`` (the default) sums
+    the squared H1 error over the ``H * W`` pixels, which puts the gradient
+    H1 sends into the shared backbone on the scale of the flow term's;
+    ``'mean'`` is the per-pixel mean, the paper's literal form, whose H1
+    gradient is about ``H * W`` times smaller (docs/ablation.md).
 
     The mean is taken over valid joints (weight > 0), selected before any
     arithmetic so non-finite values on zero-weight joints change nothing.
@@ -90,7 +91,7 @@ class ChiWeightedLoss(nn.Module):
         mse_window (int): Odd side of the window for ``h2_loss='mse'``, in
             heatmap pixels. Defaults to 9.
         h1_reduction (str): ``'mean'`` or ``'sum'`` of the squared H1 error
-            over the pixels of a joint's heatmap. Defaults to ``'mean'``.
+            over the pixels of a joint's heatmap. Defaults to ``'sum'``.
     """
 
     def __init__(self,
@@ -107,7 +108,7 @@ class ChiWeightedLoss(nn.Module):
                  flow_radius: float = 1e3,
                  h2_loss: str = 'nll',
                  mse_window: int = 9,
-                 h1_reduction: str = 'mean') -> None:
+                 h1_reduction: str = 'sum') -> None:
         super().__init__()
         _check_choice('weighting', weighting, ('chi', 'sum', 'constant'))
         _check_choice('h2_loss', h2_loss, ('nll', 'mse'))

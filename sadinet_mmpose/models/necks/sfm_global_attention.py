@@ -4,11 +4,10 @@ from typing import List, Sequence, Tuple
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from torch import Tensor
-
-from ..utils.resample import resize_area, resize_bilinear
 
 
 class SFMGlobalAttention(BaseModule):
@@ -25,9 +24,7 @@ class SFMGlobalAttention(BaseModule):
     resizing first gives the same map up to the norm's batch statistics and
     saves computing the projection at F_1's resolution. Likewise the score
     conv runs on G_n before up-sampling (the same U_n: bilinear weights sum
-    to 1), and the resizing uses :func:`resize_bilinear` /
-    :func:`resize_area` (the same maps as ``F.interpolate``, computed as
-    matrix products and pooling; see ``models/utils/resample.py``).
+    to 1). Resizing is ``F.interpolate`` (bilinear up, area down).
 
     Args:
         in_channels (Sequence[int]): Channels of F_1..F_L.
@@ -84,7 +81,8 @@ class SFMGlobalAttention(BaseModule):
             - weights (Tensor): W of shape (B, L, H_1, W_1), summing to 1
               over dim 1.
         """
-        size = feats[0].shape[-2:]
+        # Python ints: a traced (ONNX) graph keeps them as constants
+        size = tuple(int(v) for v in feats[0].shape[-2:])
         globals_, scores = [], []
         for feat, reduce, score in zip(feats, self.reduce_convs,
                                        self.score_convs):
@@ -93,17 +91,23 @@ class SFMGlobalAttention(BaseModule):
             # U_n = score(up(g)) = up(score(g)): a 1x1 conv commutes with
             # bilinear resizing (its weights sum to 1), so only one channel
             # is resized to F_1's size here
-            scores.append(resize_bilinear(score(g), size))
+            scores.append(_up(score(g), size))
         weights = torch.cat(scores, dim=1).softmax(dim=1)
         fused = []
         for n, (feat, g, out_conv) in enumerate(
                 zip(feats, globals_, self.out_convs)):
-            if g.shape[-2:] != size:
-                weighted = resize_area(
-                    weights[:, n:n + 1] * resize_bilinear(g, size),
-                    feat.shape[-2:])
+            if tuple(g.shape[-2:]) != size:
+                weighted = F.interpolate(
+                    weights[:, n:n + 1] * _up(g, size),
+                    size=tuple(int(v) for v in feat.shape[-2:]),
+                    mode='area')
             else:
                 weighted = weights[:, n:n + 1] * g
             out = out_conv(weighted)
             fused.append(out + feat if self.residual else out)
         return fused, weights
+
+
+def _up(x: Tensor, size) -> Tensor:
+    """Bilinear resizing to ``size`` (``align_corners=False``)."""
+    return F.interpolate(x, size=size, mode='bilinear', align_corners=False)

@@ -1,8 +1,5 @@
 """Pose estimators (registered in MMPose's ``MODELS``)."""
-from .ms_topdown import (MSTopdownPoseEstimator, aggregate_multiscale_heatmaps,
-                         warp_heatmaps_to_reference)
+from .ms_topdown import MSTopdownPoseEstimator
+from .multiscale_cfg import parse_multiscale_cfg
 
-__all__ = [
-    'MSTopdownPoseEstimator', 'warp_heatmaps_to_reference',
-    'aggregate_multiscale_heatmaps'
-]
+__all__ = ['MSTopdownPoseEstimator', 'parse_multiscale_cfg']

@@ -1,11 +1,10 @@
 """A 2-D RealNVP flow with both directions (density and sampling)."""
 import math
-from typing import List, Tuple
+from typing import Tuple
 
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 from mmpose.registry import MODELS
 
@@ -22,37 +21,6 @@ def _mlp(hidden_channels: int, final_tanh: bool) -> nn.Sequential:
     if final_tanh:
         layers.append(nn.Tanh())
     return nn.Sequential(*layers)
-
-
-def _column_net(net: nn.Sequential, kept: Tensor, k: int, j: int) -> Tensor:
-    """Output ``j`` of a coupling net whose input has coordinate ``j`` = 0.
-
-    Args:
-        net (nn.Sequential): A net of :func:`_mlp`: Linear layers and
-            element-wise activations, a Linear first.
-        kept (Tensor): The input's coordinate ``k`` in shape (N, 1).
-        k (int): Index of the non-zero input coordinate.
-        j (int): Index of the output used.
-
-    Returns:
-        Tensor: ``net(y)[:, j:j+1]`` for ``y[:, k] = kept``, ``y[:, j] = 0``,
-        in shape (N, 1).
-    """
-    linears = [layer for layer in net if isinstance(layer, nn.Linear)]
-    first, last = linears[0], linears[-1]
-    h = kept
-    for layer in net:
-        if layer is first or layer is last:
-            weight, bias = layer.weight, layer.bias
-            if layer is first:
-                weight = weight[:, k:k + 1]
-            if layer is last:
-                weight = weight[j:j + 1]
-                bias = None if bias is None else bias[j:j + 1]
-            h = F.linear(h, weight, bias)
-        else:
-            h = layer(h)
-    return h
 
 
 @MODELS.register_module()
@@ -100,9 +68,6 @@ class RealNVP2D(nn.Module):
         masks = torch.tensor([[0., 1.], [1., 0.]]).repeat(
             (num_couplings + 1) // 2, 1)[:num_couplings]
         self.register_buffer('masks', masks)
-        # coordinate each coupling keeps (where its mask is 1): a Python
-        # list, so no step reads the buffer back from the device
-        self._kept = [int(m.argmax()) for m in masks]
         self.num_couplings = num_couplings
         self.init_gain = init_gain
         self.identity_init = identity_init
@@ -127,39 +92,21 @@ class RealNVP2D(nn.Module):
         """float32, or float64 for a flow converted with ``.double()``."""
         return torch.promote_types(torch.float32, self.masks.dtype)
 
-    def _coupling(self, i: int, kept: Tensor) -> Tuple[Tensor, Tensor]:
-        """Scale ``s`` and shift ``t`` of coupling ``i``.
-
-        Coupling ``i`` keeps coordinate ``k`` (where ``masks[i]`` is 1) and
-        transforms coordinate ``j = 1 - k``. Its nets see the masked point,
-        whose coordinate ``j`` is zero, and only their output ``j`` is used,
-        so the first layer reads weight column ``k`` and the last layer
-        computes output ``j`` alone: the same numbers as the masked form
-        ``net(y * mask) * (1 - mask)`` without the products by zero, the
-        masking and the unused outputs (a third of the operations per step).
+    def _coupling(self, i: int, y: Tensor) -> Tuple[Tensor, Tensor]:
+        """Scale ``s`` and shift ``t`` of coupling ``i`` (RLE's masked form).
 
         Args:
             i (int): Coupling index.
-            kept (Tensor): Coordinate ``k`` of the points in shape (N, 1).
+            y (Tensor): Points in shape (N, 2).
 
         Returns:
-            tuple: ``s`` and ``t`` in shape (N, 1).
+            tuple: ``s`` and ``t`` in shape (N, 2), zero where ``masks[i]``
+            is 1 (the coordinate the coupling keeps).
         """
-        k = self._kept[i]
-        return (_column_net(self.scale_nets[i], kept, k, 1 - k),
-                _column_net(self.trans_nets[i], kept, k, 1 - k))
-
-    def _split(self, x: Tensor) -> Tuple[List[Tensor], torch.Size]:
-        """``x`` (*, 2) as two (N, 1) columns in the compute dtype."""
-        lead = x.shape[:-1]
-        flat = x.to(self._compute_dtype()).reshape(-1, 2)
-        return [flat[:, :1], flat[:, 1:]], lead
-
-    @staticmethod
-    def _join(cols: List[Tensor], s_sum: Tensor,
-              lead: torch.Size) -> Tuple[Tensor, Tensor]:
-        """Columns (N, 1) and the summed ``s`` (N, 1) back to (*, 2), (*)."""
-        return torch.cat(cols, dim=1).reshape(*lead, 2), s_sum.reshape(lead)
+        mask = self.masks[i]
+        kept = y * mask
+        return (self.scale_nets[i](kept) * (1 - mask),
+                self.trans_nets[i](kept) * (1 - mask))
 
     def forward(self, z: Tensor) -> Tuple[Tensor, Tensor]:
         """Generative direction: latent ``z`` -> data ``x``.
@@ -173,15 +120,14 @@ class RealNVP2D(nn.Module):
             - log_det (Tensor): ``log |det dx/dz|`` in shape (*).
         """
         with torch.autocast(device_type=z.device.type, enabled=False):
-            cols, lead = self._split(z)
-            log_det = None
+            lead = z.shape[:-1]
+            x = z.to(self._compute_dtype()).reshape(-1, 2)
+            log_det = x.new_zeros(x.shape[0])
             for i in range(self.num_couplings):
-                k = self._kept[i]
-                s, t = self._coupling(i, cols[k])
-                # x_j <- x_j * exp(s) + t
-                cols[1 - k] = torch.addcmul(t, cols[1 - k], torch.exp(s))
-                log_det = s if log_det is None else log_det + s
-            return self._join(cols, log_det, lead)
+                s, t = self._coupling(i, x)
+                x = x * torch.exp(s) + t
+                log_det = log_det + s.sum(-1)
+            return x.reshape(*lead, 2), log_det.reshape(lead)
 
     def inverse(self, x: Tensor) -> Tuple[Tensor, Tensor]:
         """Density direction: data ``x`` -> latent ``z``.
@@ -195,16 +141,14 @@ class RealNVP2D(nn.Module):
             - log_det (Tensor): ``log |det dz/dx|`` in shape (*).
         """
         with torch.autocast(device_type=x.device.type, enabled=False):
-            cols, lead = self._split(x)
-            log_det = None
+            lead = x.shape[:-1]
+            z = x.to(self._compute_dtype()).reshape(-1, 2)
+            log_det = z.new_zeros(z.shape[0])
             for i in reversed(range(self.num_couplings)):
-                k = self._kept[i]
-                s, t = self._coupling(i, cols[k])
-                # z_j <- (z_j - t) * exp(-s)
-                cols[1 - k] = (cols[1 - k] - t) * torch.exp(-s)
-                log_det = s if log_det is None else log_det + s
-            z, s_sum = self._join(cols, log_det, lead)
-            return z, -s_sum
+                s, t = self._coupling(i, z)
+                z = (z - t) * torch.exp(-s)
+                log_det = log_det - s.sum(-1)
+            return z.reshape(*lead, 2), log_det.reshape(lead)
 
     def log_prob(self, x: Tensor) -> Tensor:
         """Log-density of the flow's distribution at ``x``.

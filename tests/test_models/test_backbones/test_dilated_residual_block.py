@@ -139,30 +139,6 @@ def test_se_block_computes_mmpose_se_layer(channels, ratio):
         f'{channels}/{ratio}: gates'
 
 
-def test_se_block_loads_its_earlier_parameter_names():
-    """A state dict with the earlier ``squeeze``/``excite`` names loads
-    (inside a block, strictly) and gives the formula's output."""
-    torch.manual_seed(0)
-    block = DilatedResidualBlock(32, 32, se_ratio=8).eval()
-    old = {}
-    for key, value in block.state_dict().items():
-        key = key.replace('se.conv1.conv.', 'se.squeeze.')
-        old[key.replace('se.conv2.conv.', 'se.excite.')] = torch.randn_like(
-            value) if '.se.' in '.' + key else value
-    assert 'se.squeeze.weight' in old and 'se.excite.bias' in old
-    fresh = DilatedResidualBlock(32, 32, se_ratio=8).eval()
-    fresh.load_state_dict(old, strict=True)
-    assert torch.equal(fresh.se.conv1.conv.weight, old['se.squeeze.weight'])
-    assert torch.equal(fresh.se.conv2.conv.bias, old['se.excite.bias'])
-    x = torch.randn(2, 32, 6, 6)
-    pooled = x.mean((2, 3), keepdim=True)
-    hidden = torch.relu(F.conv2d(pooled, old['se.squeeze.weight'],
-                                 old['se.squeeze.bias']))
-    gates = torch.sigmoid(F.conv2d(hidden, old['se.excite.weight'],
-                                   old['se.excite.bias']))
-    assert torch.allclose(fresh.se(x), x * gates, atol=1e-6), 'SE formula'
-
-
 def test_se_can_be_disabled_and_block_uses_it():
     block = DilatedResidualBlock(8, 8, se_ratio=None)
     assert block.se is None, 'se_ratio=None disables SE'

@@ -17,9 +17,20 @@ def _flow(identity=False, seed=0):
 
 
 def _loss(**kwargs):
-    """The loss; 16x16 Gauss-Hermite nodes keep the tests fast."""
+    """The loss; 16x16 Gauss-Hermite nodes keep the tests fast. The formula
+    tests spell L_H1 as the per-pixel mean, so that is set unless given."""
     kwargs.setdefault('num_gh_nodes', 16)
+    kwargs.setdefault('h1_reduction', 'mean')
     return MODELS.build(dict(type='ChiWeightedLoss', **kwargs))
+
+
+def test_default_sums_h1_over_the_pixels():
+    """The class default is the measured one (docs/ablation.md), and so is
+    a DLMHead's default loss."""
+    assert MODELS.build(dict(type='ChiWeightedLoss')).h1_reduction == 'sum'
+    from sadinet_mmpose.models import DLMHead
+    head = DLMHead(out_channels=2, in_channels=4, vec_channels=8)
+    assert head.loss_module.h1_reduction == 'sum'
 
 
 def _inputs(seed=0, sigma_logit_scale=1.0):

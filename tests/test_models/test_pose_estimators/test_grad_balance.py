@@ -88,7 +88,9 @@ def test_interval_and_balance_option():
     logged = ['grad_ratio' in model.loss(inputs, samples) for _ in range(6)]
     assert logged == [True, False, False, True, False, False]
     # summing L_H1 over the 16x16 pixels multiplies its gradient by 256
-    mean = _model().train().loss(inputs, samples)
+    mean = _model(loss=dict(type='ChiWeightedLoss', num_gh_nodes=8,
+                            h1_reduction='mean')).train().loss(
+                                inputs, samples)
     summed = _model(loss=dict(type='ChiWeightedLoss', num_gh_nodes=8,
                               h1_reduction='sum')).train().loss(
                                   inputs, samples)

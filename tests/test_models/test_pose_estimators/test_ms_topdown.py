@@ -12,8 +12,8 @@ import sadinet_mmpose  # noqa: F401
 from mmpose.models.heads import HeatmapHead
 from mmpose.registry import MODELS, TRANSFORMS
 from mmpose.structures import PoseDataSample
-from sadinet_mmpose.models.pose_estimators import (
-    aggregate_multiscale_heatmaps, warp_heatmaps_to_reference)
+from sadinet_mmpose.codecs.merging import (merge_scale_heatmaps,
+                                           scale_resample_matrix)
 
 
 @MODELS.register_module(name='SadinetTestSubsampleBackbone', force=True)
@@ -117,13 +117,13 @@ def test_warp_maps_perfect_heatmaps_back():
     c = 16.
     scales = [1.0, 0.75, 1.25, 1.5]
     hms = [_gaussian(c + (u - c) / s, 2. / s).float() for s in scales]
-    ident, cover = warp_heatmaps_to_reference(hms[0], 1.0)
-    assert torch.equal(ident, hms[0]) and bool((cover == 1).all())
+    assert torch.equal(merge_scale_heatmaps(hms[:1], [1.0]), hms[0])
     for s, hm in zip(scales[1:], hms[1:]):
-        mapped, _ = warp_heatmaps_to_reference(hm, s)
+        a = torch.from_numpy(scale_resample_matrix(32, s, c)).float()
+        mapped = a @ hm @ a.T
         kpt, _ = codec.decode(mapped[0].numpy())
         assert np.abs(kpt[0, 0] - u).max() < 0.05, f'scale {s}'
-    merged = aggregate_multiscale_heatmaps(hms, scales)
+    merged = merge_scale_heatmaps(hms, scales)
     kpt, _ = codec.decode(merged[0].numpy())
     assert np.abs(kpt[0, 0] - u).max() < 0.05, 'averaged'
 
@@ -328,7 +328,7 @@ def test_multiscale_merges_what_the_head_decodes(source, flip):
                          for ds in base])[:, None, None, :]
         scores = np.clip(1. - (sig / side).mean(-1), 0., 1.)
     else:
-        merged = aggregate_multiscale_heatmaps([hm for _, hm in refs], scales)
+        merged = merge_scale_heatmaps([hm for _, hm in refs], scales)
         k_in, scores = model.head.decoder.batch_decode_tensor(merged)
         kpts = np.stack([_to_image(k_in[i:i + 1], ds)
                          for i, ds in enumerate(base)])
@@ -364,7 +364,7 @@ def test_multiscale_output_heatmaps_are_the_merged_h1(source):
                             multiscale_test=dict(scales=scales)))
     with torch.no_grad():
         got = model.test_step(copy.deepcopy(batch))
-    want = aggregate_multiscale_heatmaps(h1, scales)
+    want = merge_scale_heatmaps(h1, scales)
     for i, out in enumerate(got):
         torch.testing.assert_close(out.pred_fields.heatmaps, want[i])
         assert tuple(out.pred_fields.heatmaps_h2.shape) == (2, 16, 16)

@@ -62,7 +62,10 @@ model = dict(
         in_channels=32,
         vec_channels=256,
         out_channels=16,
-        loss=dict(type='ChiWeightedLoss', weighting='chi'),
+        # the per-pixel mean L_H1 that (e), (f), (g) and (f3) were run with;
+        # the *2 variants set 'sum'
+        loss=dict(type='ChiWeightedLoss', weighting='chi',
+                  h1_reduction='mean'),
         decoder=codec),
     train_cfg=dict(grad_diag_interval=10),
     test_cfg=dict(flip_test=True, flip_mode='heatmap', shift_heatmap=True))
