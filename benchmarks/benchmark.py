@@ -48,6 +48,7 @@ from benchmark_utils.models import (DEFAULT_CONFIGS, REPO_ROOT,  # noqa: E402
 PLUGIN_ERROR = import_plugin()  # before mmpose.models; errors are reported
 
 from benchmark_utils import measure, report  # noqa: E402
+from benchmark_utils.provenance import git_commit  # noqa: E402
 from benchmark_utils.measure import Mode, parse_mode, short_error  # noqa: E402
 
 GPU_DEFAULTS = dict(batch=64, warmup=10, iters=30, latency_warmup=10,
@@ -365,6 +366,7 @@ def environment_meta(st: Dict, argv: List[str]) -> Dict:
         threads=torch.get_num_threads(),
         command=' '.join(shlex.quote(a) for a in
                          ['python'] + list(argv)),
+        commit=git_commit(),
         date=datetime.datetime.now().astimezone().isoformat(
             timespec='seconds'),
         backend_flags=flags, settings=settings, ref_label=st['ref_label'],

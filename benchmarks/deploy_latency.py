@@ -47,6 +47,9 @@ import time
 import numpy as np
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if osp.join(REPO, 'benchmarks') not in sys.path:
+    sys.path.insert(0, osp.join(REPO, 'benchmarks'))
+from benchmark_utils.provenance import git_commit, load_average  # noqa: E402,E501
 #: Model labels and their configs.
 MODELS = {
     'tiny': 'configs/synthetic/td-hm_sadinet-tiny_1xb32-10e_synthetic-mpii-'
@@ -232,21 +235,6 @@ def render(rows: list, env: dict, command: str) -> str:
     return '\n'.join(lines)
 
 
-def _commit() -> str:
-    """The repository's commit (with ``+changes`` for a dirty tree)."""
-    import subprocess
-    try:
-        sha = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'],
-                             cwd=REPO, capture_output=True, text=True,
-                             check=True).stdout.strip()
-        dirty = subprocess.run(['git', 'status', '--porcelain',
-                                '--untracked-files=no'], cwd=REPO,
-                               capture_output=True, text=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return 'unknown'
-    return sha + ('+changes' if dirty else '')
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     import onnxruntime as ort
@@ -267,7 +255,8 @@ def main(argv=None) -> int:
         print('error: --batches and --repeats must be >= 1, --warmup >= 0',
               file=sys.stderr)
         return 2
-    load_before = os.getloadavg()[0]
+    load_before = load_average()
+    commit = git_commit()
     if 0 <= args.max_load < load_before:
         print(f'error: the 1-minute load average is {load_before:.2f}, above '
               f'--max-load {args.max_load}: figures would measure the load. '
@@ -288,8 +277,8 @@ def main(argv=None) -> int:
                ort_providers=ort.get_available_providers(),
                warmup=args.warmup, repeats=args.repeats,
                date=time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()),
-               commit=_commit(), load_before=load_before,
-               load_after=os.getloadavg()[0], max_load=args.max_load)
+               commit=commit, load_before=load_before,
+               load_after=load_average(), max_load=args.max_load)
     os.makedirs(args.out_dir, exist_ok=True)
     md = osp.join(args.out_dir, f'deploy_latency_{tag}.md')
     with open(md, 'w') as f:

@@ -23,6 +23,7 @@ import torch
 HERE = osp.dirname(osp.abspath(__file__))
 REPO = osp.dirname(HERE)
 sys.path.insert(0, HERE)
+from benchmark_utils.provenance import git_commit  # noqa: E402
 DEFAULT_CONFIG = osp.join(
     REPO, 'configs', 'synthetic',
     'td-hm_sadinet-tiny_1xb32-10e_synthetic-mpii-128x128.py')
@@ -76,7 +77,8 @@ def main(argv=None):
     cmd = 'python benchmarks/grad_diag_overhead.py ' + ' '.join(
         argv if argv is not None else sys.argv[1:])
     lines = ['# Cost of the gradient-balance diagnostics', '',
-             f'`{cmd}` on {os.cpu_count()} CPU cores ({platform.machine()}, '
+             f'`{cmd}` at commit {git_commit()} on {os.cpu_count()} CPU '
+             f'cores ({platform.machine()}, '
              f'torch {torch.__version__}); config '
              f'`{osp.relpath(args.config, REPO)}`, batch {args.batch}, '
              f'fp32; median of {args.rounds} alternating rounds of '

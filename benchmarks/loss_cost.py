@@ -24,6 +24,9 @@ import time
 import torch
 
 HERE = osp.dirname(osp.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+from benchmark_utils.provenance import git_commit  # noqa: E402
 
 
 def measure(loss, flow, inputs, repeats):
@@ -98,7 +101,8 @@ def main(argv=None):
     cmd = 'python benchmarks/loss_cost.py ' + ' '.join(
         argv if argv is not None else sys.argv[1:])
     lines = ['# ChiWeightedLoss: time and memory of the H2 forms', '',
-             f'`{cmd}` on {os.cpu_count()} CPU cores ({platform.machine()}, '
+             f'`{cmd}` at commit {git_commit()} on {os.cpu_count()} CPU '
+             f'cores ({platform.machine()}, '
              f'torch {torch.__version__}, {torch.get_num_threads()} threads); '
              f'B={B}, K={K}, {S}x{S} heatmaps (the MPII config trains at '
              'B=32, K=16, 64x64), '

@@ -46,6 +46,7 @@ from benchmark_utils.models import (DEFAULT_CONFIGS, build_model,  # noqa: E402
 import_plugin()
 
 from benchmark_utils import measure  # noqa: E402
+from benchmark_utils.provenance import git_commit  # noqa: E402
 from benchmark_utils.report import write_atomic  # noqa: E402
 
 #: (category, regular expression on the kernel / operator name), first match
@@ -318,7 +319,8 @@ def main(argv=None) -> int:
         f'- device: {torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"}'
         f'; torch {torch.__version__}',
         '- command: `python benchmarks/profile_step.py ' +
-        ' '.join(sys.argv[1:] if argv is None else argv) + '`', ''
+        ' '.join(sys.argv[1:] if argv is None else argv) + '`',
+        f'- commit: {git_commit()}', ''
     ]
     parts = ['\n'.join(header)]
     failed = 0

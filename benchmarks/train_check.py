@@ -24,6 +24,7 @@ import torch
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(REPO, 'benchmarks'))
+from benchmark_utils.provenance import git_commit  # noqa: E402
 from benchmark_utils.report import write_atomic  # noqa: E402
 
 
@@ -141,7 +142,8 @@ def main(argv=None):
             f"{r['seconds']:.0f} | {r['peak_gib']:.2f} |")
     command = ' '.join(['python', 'benchmarks/train_check.py', *(argv or sys.argv[1:])])
     date = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
-    lines += ['', f'- command: `{command}`', f'- date: {date}',
+    lines += ['', f'- command: `{command}`', f'- commit: {git_commit()}',
+              f'- date: {date}',
               f'- torch {torch.__version__}; batch {args.batch}; synthetic data '
               f'(SyntheticMpiiDataset, difficulty standard, {args.images} images) through '
               "the config's own training pipeline, optimizer, clip_grad and warm-up; "

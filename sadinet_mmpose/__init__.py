@@ -49,5 +49,6 @@ if _WITH_TORCH:
     from .engine import *  # noqa: F401,F403
     from .evaluation import *  # noqa: F401,F403
     from .models import *  # noqa: F401,F403
+    from .visualization import *  # noqa: F401,F403
 
 __all__ = ['__version__']

@@ -97,6 +97,18 @@ def run_child(cmd, cwd) -> int:
             signal.signal(sig, handler)
 
 
+def git_commit() -> str:
+    """The repository's short commit, ``+changes`` for a modified tree."""
+    def git(*args):
+        return subprocess.run(['git', *args], cwd=REPO, capture_output=True,
+                              text=True, check=True).stdout.strip()
+    try:
+        dirty = git('status', '--porcelain', '--untracked-files=no')
+        return git('rev-parse', '--short', 'HEAD') + ('+changes' if dirty else '')
+    except (OSError, subprocess.CalledProcessError):
+        return 'unknown'
+
+
 def _mmpose_tool(name: str) -> str:
     import mmpose
     return osp.join(osp.dirname(mmpose.__file__), '.mim', 'tools', name)
@@ -165,23 +177,28 @@ def evaluate(config: str, checkpoint: str, work_dir: str, opts: dict) -> dict:
 
 def write_pictures(config: str, checkpoint: str, work_dir: str, opts: dict,
                    count: int) -> list:
-    """Draw predictions of the first ``count`` held-out images."""
+    """Draw predictions of the first ``count`` held-out images with
+    :class:`~sadinet_mmpose.visualization.SigmaPoseVisualizer`."""
     import cv2
+    from mmpose.apis import inference_topdown, init_model
     from mmpose.registry import DATASETS
-    sys.path.insert(0, osp.join(REPO, 'tools'))
-    from demo import load_model, predict_and_render
 
+    from sadinet_mmpose.visualization import SigmaPoseVisualizer
     cfg = load_config(config, opts)
     dataset = DATASETS.build(dict(cfg.test_dataloader.dataset, pipeline=[]))
-    model = load_model(config, checkpoint)
+    cfg.model.setdefault('test_cfg', {})['output_heatmaps'] = True
+    model = init_model(cfg, checkpoint, device='cpu')
+    vis = SigmaPoseVisualizer.get_instance('sadinet_main_job')
+    vis.set_dataset_meta(model.dataset_meta)
     out_dir = osp.join(work_dir, 'vis')
     os.makedirs(out_dir, exist_ok=True)
     written = []
     for i in range(min(count, len(dataset))):
         info = dataset.get_data_info(i)  # bbox: (1, 4) x1, y1, x2, y2
-        picture, _ = predict_and_render(model, info['img_path'], info['bbox'][0])
+        img = cv2.imread(info['img_path'])
+        result = inference_topdown(model, img, info['bbox'][:1])[0]
         path = osp.join(out_dir, f'{i:03d}_{osp.basename(info["img_path"])}.png')
-        cv2.imwrite(path, picture)
+        cv2.imwrite(path, vis.render_panels(img, result))
         written.append(path)
     return written
 
@@ -250,6 +267,7 @@ def main(argv=None):
              f'- config: `{osp.relpath(args.config, REPO)}`',
              f'- command: `{" ".join(["python", "tools/main.py", *args.argv])}`'
              + (' (resumed with `--resume`)' if args.resume else ''),
+             f'- commit: {git_commit()}',
              f'- checkpoint: `{ckpt}`',
              f'- training time: {t_train / 60:.1f} min; total {total / 60:.1f} min',
              f'- held-out PCKh@0.5: **{pckh:.2f}**' if pckh is not None else '',

@@ -34,6 +34,9 @@ import time
 
 HERE = osp.dirname(osp.abspath(__file__))
 REPO = osp.dirname(osp.dirname(HERE))
+if osp.dirname(HERE) not in sys.path:
+    sys.path.insert(0, osp.dirname(HERE))
+from benchmark_utils.provenance import git_commit  # noqa: E402
 CONFIG_DIR = osp.join(HERE, 'configs')
 DEFAULT_OUT = osp.join(REPO, 'benchmarks', 'results')
 DEFAULT_WORK = osp.join(REPO, 'work_dirs', 'ablation')
@@ -343,7 +346,8 @@ def write_markdown(path, table, variants, meta):
         L += ['**Incomplete: the study was still running when this was '
               'written.**', '']
     L += [
-         f'Written by `{meta["command"]}` on {meta["date"]} '
+         f'Written by `{meta["command"]}` at commit '
+         f'{meta.get("commit", "unknown")} on {meta["date"]} '
          f'({meta["machine"]}); wall time {meta["wall_min"]:.1f} min' +
          (' (this invocation; `--resume` reused the runs an earlier one '
           'finished)' if '--resume' in meta['command'] else '') + '.', '',
@@ -582,6 +586,7 @@ def write_report(args, argv, s, variants, records, t0):
     table = aggregate(records, shown)
     meta = dict(
         command='python benchmarks/ablation/study.py ' + ' '.join(argv),
+        commit=git_commit(),
         date=datetime.date.today().isoformat(),
         machine=f'{os.cpu_count()} CPU cores, {platform.machine()}',
         wall_min=(time.time() - t0) / 60, seeds=args.seeds, settings=s,

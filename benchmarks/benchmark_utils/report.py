@@ -204,7 +204,8 @@ def notes(results: Dict) -> List[str]:
         f"{meta.get('cudnn') or 'n/a'}, mmpose {meta['mmpose']}, mmengine "
         f"{meta['mmengine']}, mmcv {meta.get('mmcv')}, python "
         f"{meta['python']}; {meta.get('threads')} CPU threads",
-        f"command: `{meta['command']}`",
+        f"command: `{meta['command']}`"
+        + (f" (commit {meta['commit']})" if meta.get('commit') else ''),
         f"date: {meta['date']}",
         f"inputs: random images and random keypoints (seed {s['seed']}), "
         f"targets from each model's own codec through MMPose's GenerateTarget "

@@ -1,4 +1,6 @@
 """Datasets on the synthetic figures, generated on first use."""
+import difflib
+import inspect
 import os.path as osp
 from typing import Optional, Sequence, Union
 
@@ -9,6 +11,36 @@ from .safe_mpii_dataset import SafeMpiiDataset
 from .synthetic import default_split_seed, ensure_split
 
 DEFAULT_NUM_IMAGES = dict(train=2000, val=300, test=300)
+
+
+#: Arguments the synthetic datasets set themselves.
+_SET_BY_CLASS = ('ann_file', 'data_prefix', 'headbox_file')
+
+
+def _check_kwargs(cls: type, base: type, kwargs: dict) -> None:
+    """Stop on an argument neither ``cls`` nor ``base`` takes, before any
+    image is generated (a misspelt key would otherwise generate a split
+    with the default parameters first)."""
+    accepted = set()
+    for klass in (cls, ) + base.__mro__:
+        init = klass.__dict__.get('__init__')
+        if init is not None:
+            accepted |= {
+                name for name, p in inspect.signature(init).parameters.items()
+                if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+            }
+    accepted -= {'self'}
+    for key in kwargs:
+        if key in _SET_BY_CLASS:
+            raise TypeError(
+                f'dataset {cls.__name__}: {key!r} is set by the class from '
+                'data_root and split; remove it from the config')
+        if key not in accepted:
+            close = difflib.get_close_matches(key, sorted(accepted), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ''
+            raise TypeError(
+                f'dataset {cls.__name__}: unknown argument {key!r}{hint} '
+                f'(it takes {", ".join(sorted(accepted))})')
 
 
 def _prepare(cls_name: str, data_root: str, split: str,
@@ -67,6 +99,7 @@ class SyntheticMpiiDataset(SafeMpiiDataset):
                  seed: Optional[int] = None,
                  test_mode: bool = False,
                  **kwargs):
+        _check_kwargs(type(self), SafeMpiiDataset, kwargs)
         split_dir = _prepare(type(self).__name__, data_root, split,
                              num_images, image_size, difficulty, seed, 'mpii')
         self.split = split
@@ -99,6 +132,7 @@ class SyntheticLSPDataset(LSPDataset):
                  difficulty: str = 'easy',
                  seed: Optional[int] = None,
                  **kwargs):
+        _check_kwargs(type(self), LSPDataset, kwargs)
         split_dir = _prepare(type(self).__name__, data_root, split,
                              num_images, image_size, difficulty, seed, 'lsp')
         self.split = split

@@ -4,8 +4,9 @@ MMPose 1.3.2 imports ``MultiScaleDeformableAttention`` from ``mmcv.ops`` at
 import time (EDPose's head and its deformable-DETR layers), and
 ``DeformConv2d`` / ``ModulatedDeformConv2d`` inside ``try`` blocks (DEKR,
 PoseWarper, the optimizer constructor). ``mmcv.ops`` needs mmcv's compiled
-extension ``mmcv._ext``, which mmcv-lite does not have, so ``import
-mmpose.models`` fails there although nothing SADI-Net needs uses an mmcv op.
+extension ``mmcv._ext``, which mmcv-lite 2.1.0 (pinned by
+``tools/setup_env.sh``) does not have, so ``import mmpose.models`` fails
+there although nothing SADI-Net needs uses an mmcv op.
 
 :func:`install_mmcv_op_placeholders` puts a stand-in ``mmcv.ops`` module in
 ``sys.modules`` holding placeholders for exactly those three classes. A

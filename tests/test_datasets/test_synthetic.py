@@ -102,3 +102,16 @@ def test_cli_and_atomic_output(tmp_path, capsys):
     m = ensure_split(osp.join(out, 'train'), num_images=3, image_size=48,
                      difficulty='easy', seed=0, skeleton='mpii')
     assert m['image_size'] == [48, 48]
+
+
+@pytest.mark.parametrize('name', ['SyntheticMpiiDataset', 'SyntheticLSPDataset'])
+def test_misspelt_key_is_named_before_anything_is_generated(name, tmp_path):
+    from mmpose.registry import DATASETS
+    with pytest.raises(TypeError, match="unknown argument 'num_image'; did "
+                       "you mean 'num_images'"):
+        DATASETS.build(dict(type=name, data_root=str(tmp_path),
+                            num_image=4))
+    with pytest.raises(TypeError, match="'ann_file' is set by the class"):
+        DATASETS.build(dict(type=name, data_root=str(tmp_path),
+                            ann_file='x.json'))
+    assert not list(tmp_path.iterdir()), 'nothing generated'
