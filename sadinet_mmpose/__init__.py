@@ -49,6 +49,8 @@ if _WITH_TORCH:
     from .engine import *  # noqa: F401,F403
     from .evaluation import *  # noqa: F401,F403
     from .models import *  # noqa: F401,F403
-    from .visualization import *  # noqa: F401,F403
+    # sadinet_mmpose.visualization (SigmaPoseVisualizer) is imported where
+    # it is used: importing it here would import MMPose's visualiser and
+    # torchvision with every config that loads the plugin
 
 __all__ = ['__version__']

@@ -16,9 +16,12 @@ class SigmaPoseVisualizer(PoseLocalVisualizer):
     Skeletons and keypoints are drawn by MMPose's code in the dataset's
     colours; every drawn keypoint that has ``keypoint_sigmas`` (image
     pixels, per axis) gets an ellipse with those semi-axes. Use it as any
-    MMPose visualiser (``visualizer=dict(type='SigmaPoseVisualizer')`` in a
-    config, or :meth:`add_datasample`); :meth:`render_panels` draws the
-    four-panel picture of ``tools/demo.py`` and the main job.
+    MMPose visualiser: in a config, ``visualizer=dict(type=
+    'SigmaPoseVisualizer')`` with ``'sadinet_mmpose.visualization'`` in
+    ``custom_imports`` (``import sadinet_mmpose`` alone does not import
+    MMPose's visualiser); in code, :meth:`add_datasample`.
+    :meth:`render_panels` draws the four-panel picture of ``tools/demo.py``
+    and the main job.
 
     Images given to MMPose's methods are RGB, as MMPose's; those given to
     and returned by :meth:`render_panels` are BGR, as ``cv2.imread`` and

@@ -181,12 +181,10 @@ def test_quick_start_commands_run(doc, needle, trained_tiny, tmp_path):
     """Demo, export and the torch-free runtime one-liner, with CONFIG,
     CHECKPOINT, IMAGE and the box filled in."""
     import shutil
-    image = tmp_path / 'person.jpg'
-    shutil.copy(_sample_image(trained_tiny), image)
+    shutil.copy(_sample_image(trained_tiny), tmp_path / 'person.jpg')
     values = dict(CONFIG=trained_tiny.cfg, CHECKPOINT=trained_tiny.ckpt,
-                  IMAGE=str(image), X1='10', Y1='10', X2='180', Y2='220',
+                  IMAGE='person.jpg', X1='10', Y1='10', X2='180', Y2='220',
                   x1='10', y1='10', x2='180', y2='220')
-    values['person.jpg'] = str(image)
     for cmd in command_lines(_block_with(doc, needle)):
         cmd = _fill(cmd, values)
         proc = subprocess.run(cmd, shell=True, capture_output=True, text=True,
@@ -285,7 +283,7 @@ def _multiscale_test(code, tmp_path):
 def _augmentation(code, tmp_path):
     from mmengine.config import Config
     from mmpose.registry import TRANSFORMS
-    items = list(eval(code.strip().rstrip(',')))
+    items = list(eval('(' + code.strip() + ')'))
     shipped = Config.fromfile(osp.join(REPO, MPII_CFG)).train_pipeline
     for item in items:
         assert item in shipped, f'{item} is not in {MPII_CFG}'
@@ -297,7 +295,7 @@ def _dlm_head(code, tmp_path):
     from mmpose.registry import MODELS
     scope = dict(codec=dict(type='FlowHeatmapCodec', input_size=(256, 256),
                             heatmap_size=(64, 64)))
-    exec('model = dict(' + code.strip() + ')', scope)
+    exec('model = dict(' + code.strip() + '\n)', scope)
     head = MODELS.build(scope['model']['head'])
     h1, mu, sigma = head((torch.zeros(1, 256, 64, 64), torch.zeros(1, 2048)))
     assert h1[-1].shape == (1, 16, 64, 64) and mu.shape == (1, 16, 2)
