@@ -85,7 +85,8 @@ SADINET_MODEL = '''dict(
               cls_channels=(8, 8, 16, 32), out_channels=32),
     head=dict(type='DLMHead', in_channels=16, vec_channels=32, out_channels=16,
               loss=dict(type='ChiWeightedLoss'), decoder=codec),
-    test_cfg=dict(flip_test=True, flip_mode='heatmap', shift_heatmap=True))'''
+    test_cfg=dict(flip_test=True, flip_mode='heatmap', shift_heatmap=False,
+                  shift_coords=False))'''
 
 
 def sadinet_tiny_config(data_root: str, max_epochs: int = 2, batch_size: int = 2) -> str:

@@ -159,18 +159,23 @@ def best_checkpoint(work_dir: str) -> str:
         return f.read().strip()
 
 
-def evaluate(config: str, checkpoint: str, work_dir: str, opts: dict) -> dict:
-    """Test ``checkpoint`` with MMPose's runner; returns the metrics."""
+def evaluate(config: str, checkpoint: str, work_dir: str, opts: dict,
+             flip_test: bool = True) -> dict:
+    """Test ``checkpoint`` with MMPose's runner; returns the metrics: the
+    config's, ``KeypointBias`` and, for a DLM head, ``SigmaCalibration``."""
     from mmengine.runner import Runner
     cfg = load_config(config, opts)
-    cfg.work_dir = osp.join(work_dir, 'test')
+    cfg.work_dir = osp.join(work_dir, 'test' if flip_test else 'test_no_flip')
     cfg.load_from = checkpoint
     cfg.launcher = 'none'
+    cfg.model.test_cfg.flip_test = flip_test
+    evaluators = cfg.test_evaluator
+    if isinstance(evaluators, dict):
+        evaluators = [evaluators]
+    evaluators = list(evaluators) + [dict(type='KeypointBias')]
     if cfg.model.get('head', {}).get('type') == 'DLMHead':
-        evaluators = cfg.test_evaluator
-        if isinstance(evaluators, dict):
-            evaluators = [evaluators]
-        cfg.test_evaluator = list(evaluators) + [dict(type='SigmaCalibration')]
+        evaluators.append(dict(type='SigmaCalibration'))
+    cfg.test_evaluator = evaluators
     runner = Runner.from_cfg(cfg)
     return runner.test()
 
@@ -259,6 +264,10 @@ def main(argv=None):
     ckpt = best_checkpoint(work_dir)
     print(f'[main] testing {ckpt} on the held-out split', flush=True)
     metrics = evaluate(args.config, ckpt, work_dir, opts)
+    no_flip = evaluate(args.config, ckpt, work_dir, opts, flip_test=False)
+    for key in ('bias_x', 'bias_y', 'PCK', 'PCK@0.1'):
+        if key in no_flip:
+            metrics[f'{key}_no_flip'] = no_flip[key]
     pictures = write_pictures(args.config, ckpt, work_dir, opts, args.pictures)
     total = time.time() - t0
 
@@ -273,7 +282,23 @@ def main(argv=None):
              f'- held-out PCKh@0.5: **{pckh:.2f}**' if pckh is not None else '',
              '', '| metric | value |', '| --- | --- |']
     lines += [f'| {k} | {v:.2f} |' for k, v in metrics.items()
-              if isinstance(v, (int, float)) and not k.startswith('sigma_')]
+              if isinstance(v, (int, float)) and not k.startswith(
+                  ('sigma_', 'bias_'))]
+    if 'bias_x' in metrics:
+        lines += ['', '## Coordinate bias', '',
+                  'Mean signed error, prediction minus ground truth, over the '
+                  'visible joints, in image pixels (a convention that is off '
+                  'between labels, flip and metric shows here).', '',
+                  '| test | x (px) | y (px) | PCKh@0.5 | PCKh@0.1 |',
+                  '| --- | --- | --- | --- | --- |',
+                  f"| flip test | {metrics['bias_x']:+.3f} | "
+                  f"{metrics['bias_y']:+.3f} | {metrics.get('PCK', 0):.2f} | "
+                  f"{metrics.get('PCK@0.1', 0):.2f} |"]
+        if 'bias_x_no_flip' in metrics:
+            lines += [f"| no flip | {metrics['bias_x_no_flip']:+.3f} | "
+                      f"{metrics['bias_y_no_flip']:+.3f} | "
+                      f"{metrics.get('PCK_no_flip', 0):.2f} | "
+                      f"{metrics.get('PCK@0.1_no_flip', 0):.2f} |"]
     if 'sigma_within_1' in metrics:
         lines += ['', '## Is sigma calibrated?', '',
                   'Predicted sigma against the actual error on the held-out '

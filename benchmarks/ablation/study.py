@@ -9,7 +9,7 @@ Every variant is a config in ``benchmarks/ablation/configs/`` (one part
 changed against a shared base). Each variant is trained for every seed with
 MMPose's stock ``tools/train.py`` on the same generated ``standard`` train
 split, and its last checkpoint is scored by MMPose's runner with
-``MpiiPCKAccuracy`` (flip test, single scale) on a validation split (for
+``MpiiPCKhAccuracy`` (flip test, single scale) on a validation split (for
 choices) and on a separate test split (reported; never used for a choice).
 DLM variants also get :class:`SigmaCalibration` on the test split and the
 gradient-balance diagnostics from their training logs; the full models are
@@ -131,7 +131,7 @@ def estimate_seconds(variants, s, seeds):
 def evaluate_checkpoint(config, checkpoint, opts, jobs, out_json):
     """Score ``checkpoint`` for each ``(split, decode_source)`` in ``jobs``.
 
-    Uses MMPose's runner (``Runner.test``) with ``MpiiPCKAccuracy`` and, for
+    Uses MMPose's runner (``Runner.test``) with ``MpiiPCKhAccuracy`` and, for
     DLM models on the test split, :class:`SigmaCalibration`. Also counts the
     parameters and GMACs of the model at its input size.
     """
@@ -149,7 +149,7 @@ def evaluate_checkpoint(config, checkpoint, opts, jobs, out_json):
         dlm = cfg.model.head.type == 'DLMHead'
         loader = 'test_dataloader' if split == 'test' else 'val_dataloader'
         cfg.test_dataloader = cfg[loader]
-        evaluators = [dict(type='MpiiPCKAccuracy')]
+        evaluators = [dict(type='MpiiPCKhAccuracy')]
         if dlm:
             cfg.model.test_cfg.decode_source = decode
             if split == 'test':
@@ -356,7 +356,7 @@ def write_markdown(path, table, variants, meta):
          f'images, {meta["settings"]["epochs"]} epochs, batch '
          f'{meta["settings"]["batch_size"]}, Adam 2e-3, cosine schedule, '
          f'128x128 input, 32x32 heatmaps, seeds {meta["seeds"]}). The last '
-         'checkpoint is scored with `MpiiPCKAccuracy` (flip test, single '
+         'checkpoint is scored with `MpiiPCKhAccuracy` (flip test, single '
          'scale; decode from H1 unless said otherwise) on a validation split '
          f'({meta["settings"]["val_images"]} images, used for choices) and '
          f'on a separate test split ({meta["settings"]["test_images"]} '

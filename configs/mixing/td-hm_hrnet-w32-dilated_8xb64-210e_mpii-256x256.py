@@ -27,3 +27,11 @@ model = dict(
             stage2=dict(block='DILATED'),
             stage3=dict(block='DILATED'),
             stage4=dict(block='DILATED'))))
+
+# MPII joints in 0-based pixels, PCKh in that frame (docs/data.md,
+# "Coordinates"); the base config's MpiiDataset keeps them 1-based
+train_dataloader = dict(dataset=dict(type='SafeMpiiDataset'))
+val_dataloader = dict(dataset=dict(type='SafeMpiiDataset'))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='MpiiPCKhAccuracy')
+test_evaluator = val_evaluator

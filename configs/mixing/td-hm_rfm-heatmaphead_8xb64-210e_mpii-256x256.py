@@ -25,3 +25,11 @@ model = dict(
         block_type='dilated',
         multiscale_out=False,
     ))
+
+# MPII joints in 0-based pixels, PCKh in that frame (docs/data.md,
+# "Coordinates"); the base config's MpiiDataset keeps them 1-based
+train_dataloader = dict(dataset=dict(type='SafeMpiiDataset'))
+val_dataloader = dict(dataset=dict(type='SafeMpiiDataset'))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='MpiiPCKhAccuracy')
+test_evaluator = val_evaluator

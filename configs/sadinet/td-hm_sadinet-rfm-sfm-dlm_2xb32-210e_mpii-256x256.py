@@ -76,7 +76,10 @@ model = dict(
     test_cfg=dict(
         flip_test=True,
         flip_mode='heatmap',
-        shift_heatmap=True,
+        # the codec's heatmaps are aligned to pixel centres: a mirrored
+        # heatmap needs no shift (docs/data.md, "Coordinates")
+        shift_heatmap=False,
+        shift_coords=False,
         multiscale_test=dict(scales=ms_scales),
     ))
 
@@ -147,5 +150,6 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 
 # evaluators
-val_evaluator = dict(type='MpiiPCKAccuracy')
+# PCKh with 0-based predictions and ground truth (docs/data.md)
+val_evaluator = dict(type='MpiiPCKhAccuracy')
 test_evaluator = val_evaluator

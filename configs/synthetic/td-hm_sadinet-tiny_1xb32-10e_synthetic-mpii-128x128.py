@@ -60,7 +60,8 @@ model = dict(
         loss=dict(type='ChiWeightedLoss', weighting='chi',
                   h1_reduction='sum'),
         decoder=codec),
-    test_cfg=dict(flip_test=True, flip_mode='heatmap', shift_heatmap=True))
+    test_cfg=dict(flip_test=True, flip_mode='heatmap', shift_heatmap=False,
+                  shift_coords=False))
 
 dataset_type = 'SyntheticMpiiDataset'
 data_root = 'data/synthetic_mpii/'
@@ -98,5 +99,5 @@ val_dataloader = dict(
                  num_images=300, image_size=128, difficulty='easy',
                  test_mode=True, pipeline=val_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='MpiiPCKAccuracy')
+val_evaluator = dict(type='MpiiPCKhAccuracy')
 test_evaluator = val_evaluator

@@ -12,6 +12,11 @@ check it against those functions.
 Note:
     - B: batch size, K: keypoints, H, W: heatmap height and width
     - coordinates are ``(x, y)`` with pixel centres at integers
+    - the heatmap grid is aligned to pixel centres: heatmap pixel ``j``
+      covers the input pixels around ``(j + 0.5) * w / W - 0.5``, so a flip
+      of the input (``u -> w - 1 - u``) is exactly a flip of the heatmap
+      (``j -> W - 1 - j``); labels are ``(u + 0.5) / w``, the fraction of the
+      crop side at the pixel's centre
 """
 from typing import Optional, Sequence, Tuple
 
@@ -179,14 +184,98 @@ def decode_heatmaps(heatmaps: np.ndarray,
     return keypoints, scores
 
 
+def input_to_heatmap(points, input_size: Sequence[int],
+                     heatmap_size: Sequence[int]):
+    """Input-crop pixels to heatmap pixels, pixel centres aligned.
+
+    Args:
+        points: ``(x, y)`` in input pixels, shape (..., 2) (numpy or torch).
+        input_size (Sequence[int]): The crop size ``(w, h)``.
+        heatmap_size (Sequence[int]): The heatmap size ``(W, H)``.
+
+    Returns:
+        ``(u + 0.5) * W / w - 0.5`` per axis, the points' kind.
+    """
+    stride = np.asarray(input_size, np.float32) / np.asarray(
+        heatmap_size, np.float32)
+    return (points + 0.5) / _like(stride, points) - 0.5
+
+
+def heatmap_to_input(points, input_size: Sequence[int],
+                     heatmap_size: Sequence[int]):
+    """Heatmap pixels to input-crop pixels (inverse of
+    :func:`input_to_heatmap`)."""
+    stride = np.asarray(input_size, np.float32) / np.asarray(
+        heatmap_size, np.float32)
+    return (points + 0.5) * _like(stride, points) - 0.5
+
+
+def input_to_labels(points, input_size: Sequence[int]):
+    """Input-crop pixels to labels (fractions of the side at the pixel
+    centre): ``(u + 0.5) / w``."""
+    return (points + 0.5) / _like(np.asarray(input_size, np.float32), points)
+
+
+def heatmap_grid(codec) -> str:
+    """How ``codec`` places input pixels on its heatmap: ``'centre'``
+    (pixel centres aligned, :func:`input_to_heatmap`; FlowHeatmapCodec) or
+    ``'corner'`` (``u * W / w``, MMPose's MSRAHeatmap and most codecs)."""
+    return 'centre' if getattr(codec, 'pixel_centre_aligned', False) \
+        else 'corner'
+
+
+def heatmap_points_to_input(points, input_size: Sequence[int],
+                            heatmap_size: Sequence[int], grid: str):
+    """Heatmap pixels to input pixels on either grid (see
+    :func:`heatmap_grid`)."""
+    if grid == 'centre':
+        return heatmap_to_input(points, input_size, heatmap_size)
+    stride = np.asarray(input_size, np.float32) / np.asarray(
+        heatmap_size, np.float32)
+    return points * _like(stride, points)
+
+
+def crop_centre_offset(input_size: Sequence[int], heatmap_size: Sequence[int],
+                       grid: str, use_udp: bool = False) -> Tuple[float, float]:
+    """Where the crop centre lies on the heatmap, as ``side / 2 - c``.
+
+    MMPose's affine crop maps the box centre to input pixel ``w / 2``
+    (``(w - 1) / 2`` with UDP); the multi-scale merge scales about that
+    point (:func:`~sadinet_mmpose.codecs.merging.merge_scale_heatmaps`).
+
+    Returns:
+        tuple: The offset ``(W / 2 - c_x, H / 2 - c_y)`` in heatmap pixels.
+    """
+    size = np.asarray(input_size, np.float64)
+    hm = np.asarray(heatmap_size, np.float64)
+    c_in = (size - 1.) / 2. if use_udp else size / 2.
+    if grid == 'centre':
+        c = (c_in + 0.5) * hm / size - 0.5
+    elif use_udp:  # MMPose's UDP codecs: u * (W - 1) / (w - 1)
+        c = (hm - 1.) / 2.
+    else:
+        c = c_in * hm / size
+    off = hm / 2. - c
+    return float(off[0]), float(off[1])
+
+
+def _like(array: np.ndarray, ref):
+    """``array`` as ``ref``'s kind (a tensor on ``ref``'s device)."""
+    if isinstance(ref, np.ndarray) or np.isscalar(ref):
+        return array
+    import torch
+    return torch.as_tensor(array, dtype=ref.dtype, device=ref.device)
+
+
 def labels_to_input(labels: np.ndarray,
                     input_size: Sequence[int],
                     sigmas: Optional[np.ndarray] = None
                     ) -> Tuple[np.ndarray, np.ndarray]:
-    """Normalised coordinates (e.g. ``mu_hat``) to input-crop pixels.
+    """Labels (e.g. ``mu_hat``) to input-crop pixels: ``label * w - 0.5``.
 
     Args:
-        labels (np.ndarray): Shape (N, K, 2), in [0, 1] of the side.
+        labels (np.ndarray): Shape (N, K, 2), fractions of the side (see
+            :func:`input_to_labels`).
         input_size (Sequence[int]): The crop size ``(w, h)``.
         sigmas (np.ndarray, optional): ``sigma_hat`` (N, K, 2); gives the
             scores ``1 - mean(sigma)`` (as RLE), clipped to [0, 1].
@@ -198,7 +287,7 @@ def labels_to_input(labels: np.ndarray,
         - scores (np.ndarray): Shape (N, K).
     """
     labels = np.asarray(labels)
-    keypoints = labels * np.asarray(input_size, dtype=np.float32)
+    keypoints = labels * np.asarray(input_size, dtype=np.float32) - 0.5
     if sigmas is None:
         scores = np.ones(labels.shape[:2], dtype=np.float32)
     else:

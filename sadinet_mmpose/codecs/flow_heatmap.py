@@ -7,7 +7,8 @@ from mmpose.codecs.base import BaseKeypointCodec
 from mmpose.codecs.utils import generate_unbiased_gaussian_heatmaps
 from mmpose.registry import KEYPOINT_CODECS
 
-from .decoding import (REFINE_MODES, decode_heatmaps, labels_to_input,
+from .decoding import (REFINE_MODES, decode_heatmaps, heatmap_to_input,
+                       input_to_heatmap, input_to_labels, labels_to_input,
                        sigmas_to_input)
 
 
@@ -17,10 +18,15 @@ class FlowHeatmapCodec(BaseKeypointCodec):
 
     Encoding gives the unbiased (DARK) Gaussian heatmaps that supervise H1
     and the keypoints normalised to ``[0, 1]`` of the heatmap side that
-    supervise ``mu_hat`` / ``sigma_hat`` (and the flow). A keypoint at input
-    pixel ``u`` lies at heatmap coordinate ``u * W / w`` (pixel centres at
-    integers, as :class:`mmpose.codecs.MSRAHeatmap`) and has the label
-    ``u / w``, so ``label * W`` is its heatmap coordinate.
+    supervise ``mu_hat`` / ``sigma_hat`` (and the flow). Pixel centres are
+    aligned (as MMPose's UDP codec): a keypoint at input pixel ``u`` lies at
+    heatmap coordinate ``(u + 0.5) * W / w - 0.5`` and has the label ``(u +
+    0.5) / w``, so ``label * W - 0.5`` is its heatmap coordinate. A mirror
+    of the crop is then exactly a mirror of the heatmap and of the labels:
+    the flip test needs no shift (``shift_heatmap=False``,
+    ``shift_coords=False``). :class:`mmpose.codecs.MSRAHeatmap` maps ``u``
+    to ``u * W / w`` instead, where a mirrored heatmap lands ``w / W - 1``
+    input pixels off.
 
     Note:
         - instance number: N
@@ -49,6 +55,10 @@ class FlowHeatmapCodec(BaseKeypointCodec):
         blur_kernel_size (int): Gaussian blur kernel of the DARK modulation;
             11 suits ``sigma=2``. Defaults to 11.
     """
+
+    #: Heatmap pixels are aligned to input pixel centres (see the class
+    #: docstring and :func:`~sadinet_mmpose.codecs.decoding.heatmap_grid`).
+    pixel_centre_aligned = True
 
     # PackPoseInputs uses a codec's tables *instead of* its defaults: list
     # every label and field key the DLM head reads (and the default label
@@ -115,15 +125,15 @@ class FlowHeatmapCodec(BaseKeypointCodec):
         # invisible or out-of-crop joints are not drawn (they may be NaN)
         heatmaps, _ = generate_unbiased_gaussian_heatmaps(
             heatmap_size=self.heatmap_size,
-            keypoints=np.where(usable[..., None], keypoints, 0.) /
-            self.scale_factor,
+            keypoints=input_to_heatmap(
+                np.where(usable[..., None], keypoints, 0.), self.input_size,
+                self.heatmap_size),
             keypoints_visible=usable.astype(np.float32),
             sigma=self.sigma)
         keypoint_weights = np.where(usable, keypoints_visible,
                                     0.).astype(np.float32)
-        keypoint_labels = (keypoints /
-                           np.array([w, h], dtype=np.float32)).astype(
-                               np.float32)
+        keypoint_labels = input_to_labels(keypoints,
+                                          self.input_size).astype(np.float32)
         return dict(
             heatmaps=heatmaps,
             keypoint_labels=keypoint_labels,
@@ -149,7 +159,8 @@ class FlowHeatmapCodec(BaseKeypointCodec):
                 f'{self.heatmap_size}')
         keypoints, scores = decode_heatmaps(
             heatmaps[None], self.refine, self.blur_kernel_size)
-        return keypoints * self.scale_factor, scores
+        return heatmap_to_input(keypoints, self.input_size,
+                                self.heatmap_size), scores
 
     def _blur_kernel(self, size: int, device):
         """cv2's 1-D Gaussian kernel of ``size`` on ``device`` (cached: no
@@ -243,7 +254,8 @@ class FlowHeatmapCodec(BaseKeypointCodec):
         keypoints = kpts.cpu().numpy().astype(np.float32)
         scores = scores.cpu().numpy().astype(np.float32)
         keypoints[scores <= 0] = -1
-        return keypoints * self.scale_factor, scores
+        return heatmap_to_input(keypoints, self.input_size,
+                                self.heatmap_size), scores
 
     def decode_labels(self,
                       labels: np.ndarray,
@@ -252,8 +264,8 @@ class FlowHeatmapCodec(BaseKeypointCodec):
         """Decode normalised coordinates (e.g. ``mu_hat``) to input pixels.
 
         Args:
-            labels (np.ndarray): Coordinates in shape (N, K, 2), in [0, 1] of
-                the heatmap side.
+            labels (np.ndarray): Labels in shape (N, K, 2), fractions of
+                the side (``(u + 0.5) / w``).
             sigmas (np.ndarray, optional): ``sigma_hat`` in shape (N, K, 2);
                 gives the scores ``1 - mean(sigma)`` (as RLE), clipped to
                 [0, 1]. Defaults to None (scores of 1).

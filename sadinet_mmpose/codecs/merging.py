@@ -157,7 +157,7 @@ def scale_resample_matrix(n: int, scale: float, centre: float) -> np.ndarray:
 
 
 def merge_scale_heatmaps(heatmaps: Sequence, scales: Sequence[float],
-                         centre_offset: float = 0.):
+                         centre_offset=0.):
     """Average heatmaps of several box scales on the scale-1 grid.
 
     Each scale's map is sampled bilinearly at ``c + (u - c) / s`` (two
@@ -169,8 +169,10 @@ def merge_scale_heatmaps(heatmaps: Sequence, scales: Sequence[float],
         heatmaps (Sequence): One (B, K, H, W) array or tensor per scale.
         scales (Sequence[float]): The box-size multiplier of each; must
             contain 1.0.
-        centre_offset (float): ``c = side / 2 - centre_offset``: 0 on
-            MMPose's affine grid, 0.5 with UDP. Defaults to 0.
+        centre_offset (float | tuple): ``c = side / 2 - centre_offset``, one
+            number or ``(x, y)``; see
+            :func:`~sadinet_mmpose.codecs.decoding.crop_centre_offset`.
+            Defaults to 0 (MMPose's affine crop on a ``u * W / w`` grid).
 
     Returns:
         The merged maps, (B, K, H, W), of the inputs' kind (float32 for
@@ -181,6 +183,8 @@ def merge_scale_heatmaps(heatmaps: Sequence, scales: Sequence[float],
                          f'and the scale 1.0, got {len(heatmaps)} maps for '
                          f'scales {list(scales)}')
     H, W = heatmaps[0].shape[-2:]
+    off_x, off_y = (centre_offset, centre_offset) if np.isscalar(
+        centre_offset) else centre_offset
     total, weight = 0., 0.
     for hm, s in zip(heatmaps, scales):
         s = float(s)
@@ -188,8 +192,8 @@ def merge_scale_heatmaps(heatmaps: Sequence, scales: Sequence[float],
             total = total + hm
             weight = weight + 1.
             continue
-        ay = scale_resample_matrix(H, s, H / 2. - centre_offset)
-        ax = scale_resample_matrix(W, s, W / 2. - centre_offset)
+        ay = scale_resample_matrix(H, s, H / 2. - off_y)
+        ax = scale_resample_matrix(W, s, W / 2. - off_x)
         cover = np.outer(ay.sum(1), ax.sum(1))
         if _is_numpy(hm):
             total = total + (ay @ hm.astype(np.float64) @ ax.T)

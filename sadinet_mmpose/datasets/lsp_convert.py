@@ -15,7 +15,7 @@ The two releases store their joints differently (see ``docs/data.md``):
 
 Output JSON (one file per split)::
 
-    {"info": {"format": "sadinet-lsp-v1", "num_keypoints": 14,
+    {"info": {"format": "sadinet-lsp-v2", "num_keypoints": 14,
               "box_margin": 0.1, "source": "lsp", ...},
      "annotations": [{"image": "lsp_dataset/images/im0001.jpg",
                       "source": "lsp", "index": 0,
@@ -23,8 +23,12 @@ Output JSON (one file per split)::
                       "joints_occluded": [0/1 x 14],
                       "bbox": [x1, y1, x2, y2]}, ...]}
 
-Coordinates are kept exactly as released (no 0/1-based shift): the metric
-compares predictions with them in the same frame.
+Coordinates: LSP and LSPET release their joints as MATLAB matrices (and
+evaluate in MATLAB), so they are read as MATLAB's 1-based pixel
+coordinates and converted once, here, to the 0-based pixels (pixel centres
+at integers) that MMPose's pipelines, the models and the metric use. The
+written JSON is therefore 0-based; ``sadinet-lsp-v1`` files, written before
+this conversion, are refused by :class:`~sadinet_mmpose.datasets.LSPDataset`.
 """
 import os
 import os.path as osp
@@ -35,7 +39,9 @@ import numpy as np
 from .validation import SkippedRecords
 
 LSP_NUM_KEYPOINTS = 14
-JSON_FORMAT = 'sadinet-lsp-v1'
+JSON_FORMAT = 'sadinet-lsp-v2'
+#: Formats that held LSP's 1-based coordinates unconverted.
+ONE_BASED_FORMATS = ('sadinet-lsp-v1', )
 
 
 def load_joints_mat(path: str) -> np.ndarray:
@@ -77,8 +83,8 @@ def lsp_joints_to_keypoints(
             'joints.mat'.
 
     Returns:
-        tuple: ``keypoints (N, 14, 2)``, ``joints_vis (N, 14)``,
-        ``occluded (N, 14)`` (int arrays for the flags).
+        tuple: ``keypoints (N, 14, 2)`` in 0-based pixels, ``joints_vis
+        (N, 14)``, ``occluded (N, 14)`` (int arrays for the flags).
     """
     if joints.ndim != 3 or joints.shape[:2] != (3, LSP_NUM_KEYPOINTS):
         hint = (' This is the LSPET layout (14, 3, N): pass it as the LSPET '
@@ -86,7 +92,8 @@ def lsp_joints_to_keypoints(
                 else '')
         raise ValueError(f'{source}: LSP joints must have shape (3, 14, N), '
                          f'got {joints.shape}.{hint}')
-    keypoints = np.transpose(joints[:2], (2, 1, 0))  # (N, 14, 2)
+    # (N, 14, 2), MATLAB's 1-based pixels to 0-based
+    keypoints = np.transpose(joints[:2], (2, 1, 0)) - 1.
     occluded = (np.transpose(joints[2], (1, 0)) > 0.5).astype(np.int64)
     vis = (np.ones_like(occluded)
            if occluded_as_labelled else 1 - occluded)
@@ -105,8 +112,8 @@ def lspet_joints_to_keypoints(
             'joints.mat'.
 
     Returns:
-        tuple: ``keypoints (N, 14, 2)``, ``joints_vis (N, 14)``,
-        ``occluded (N, 14)`` (``1 - joints_vis``).
+        tuple: ``keypoints (N, 14, 2)`` in 0-based pixels, ``joints_vis
+        (N, 14)``, ``occluded (N, 14)`` (``1 - joints_vis``).
     """
     if joints.ndim != 3 or joints.shape[:2] != (LSP_NUM_KEYPOINTS, 3):
         hint = (' This is the original LSP layout (3, 14, N): pass it as '
@@ -114,7 +121,8 @@ def lspet_joints_to_keypoints(
                 (3, LSP_NUM_KEYPOINTS) else '')
         raise ValueError(f'{source}: LSPET joints must have shape '
                          f'(14, 3, N), got {joints.shape}.{hint}')
-    keypoints = np.transpose(joints[:, :2], (2, 0, 1))  # (N, 14, 2)
+    # (N, 14, 2), MATLAB's 1-based pixels to 0-based
+    keypoints = np.transpose(joints[:, :2], (2, 0, 1)) - 1.
     vis = (np.transpose(joints[:, 2], (1, 0)) > 0.5).astype(np.int64)
     return keypoints, vis, 1 - vis
 

@@ -6,7 +6,7 @@ import numpy as np
 from mmpose.datasets.datasets.base import BaseCocoStyleDataset
 from mmpose.registry import DATASETS
 
-from .lsp_convert import JSON_FORMAT
+from .lsp_convert import JSON_FORMAT, ONE_BASED_FORMATS
 from .validation import (SkippedRecords, check_joint_count,
                          load_json_annotations, nonfinite_labelled)
 
@@ -52,6 +52,14 @@ class LSPDataset(BaseCocoStyleDataset):
         """
         doc = load_json_annotations(
             self.ann_file, f'{type(self).__name__} annotation file')
+        fmt = (doc.get('info') or {}).get('format') if isinstance(
+            doc, dict) else None
+        if fmt in ONE_BASED_FORMATS:
+            raise ValueError(
+                f'{self.ann_file}: info.format is {fmt!r}, written before '
+                'LSP coordinates were converted to 0-based pixels; convert '
+                f'the release again (python tools/convert_lsp.py) to get '
+                f'{JSON_FORMAT!r}')
         records = doc.get('annotations') if isinstance(doc, dict) else doc
         if not isinstance(records, list):
             raise ValueError(f'{self.ann_file}: expected a list of records or '

@@ -8,7 +8,7 @@ import numpy as np
 from mmpose.datasets import MpiiDataset
 from mmpose.registry import DATASETS
 
-from .safe_mpii_dataset import SafeMpiiDataset
+from .safe_mpii_dataset import SafeMpiiDataset, joints_to_zero_based
 from .validation import load_json_annotations
 
 #: Metainfo key giving the number of records of the annotation file, which
@@ -98,6 +98,7 @@ class MpiiTestDataset(SafeMpiiDataset):
                     self)
             finally:
                 self.ann_file = ann_file
+        joints_to_zero_based(instance_list)
         self.skipped_records = {}
         self._metainfo[NUM_RECORDS_KEY] = len(anns)
         return instance_list, image_list

@@ -11,6 +11,24 @@ from .validation import (SkippedRecords, check_joint_count,
                          require_file)
 
 
+def joints_to_zero_based(instance_list: List[dict]) -> None:
+    """MPII's 1-based (MATLAB) joint coordinates to 0-based pixels, in place.
+
+    MMPose 1.3.2's ``MpiiDataset`` converts the box centre (``center - 1``)
+    but keeps the joints 1-based, so its labels sit 1 px right of and below
+    the joints in the image. Inside the pipelines, the model and the outputs
+    this project uses 0-based pixels with pixel centres at integers (the
+    frame of OpenCV's and MMPose's affine transforms); the MPII datasets
+    convert the joints once, here.
+    """
+    for inst in instance_list:
+        kpt = np.asarray(inst['keypoints'], dtype=np.float32)
+        labelled = np.asarray(inst['keypoints_visible']).reshape(
+            kpt.shape[:-1]) > 0
+        # unlabelled joints keep their placeholder (no position to convert)
+        inst['keypoints'] = np.where(labelled[..., None], kpt - 1., kpt)
+
+
 def _mpii_metainfo() -> dict:
     """MPII metainfo by absolute path (no 'file does not exist' warning when
     MMPose is installed as a package)."""
@@ -41,7 +59,9 @@ class SafeMpiiDataset(MpiiDataset):
       :class:`~sadinet_mmpose.datasets.validation.BadAnnotationWarning`.
       Skipped record indices are kept in ``self.skipped_records``.
 
-    NaN coordinates of *unlabelled* joints are set to 0.
+    NaN coordinates of *unlabelled* joints are set to 0. Joints are
+    converted from MPII's 1-based frame to 0-based pixels
+    (:func:`joints_to_zero_based`; the box centre is converted by MMPose).
     """
 
     METAINFO: dict = _mpii_metainfo()
@@ -119,6 +139,7 @@ class SafeMpiiDataset(MpiiDataset):
         bad = set(skipped.indices)
         # MpiiDataset makes one instance per record, in order: id == index
         kept = [inst for inst in instance_list if inst['id'] not in bad]
+        joints_to_zero_based(kept)
         for inst in kept:
             kpt = inst['keypoints']
             kpt[~np.isfinite(kpt).all(-1)] = 0.

@@ -26,8 +26,11 @@ Difficulty:
   occluders, 20% of images truncated (joints outside the image are
   unlabelled).
 
+Joint discs, limbs and the head are drawn at sub-pixel precision (OpenCV's
+``shift``), so a joint's label is the centre of what is drawn there.
+
 Writers: MPII JSON (MMPose's ``MpiiDataset`` format, 1-based coordinates as
-the MPII release) with a head-box file (``headboxes_src``, shape (2, 2, N),
+the MPII release, which the project's MPII datasets convert back on load) with a head-box file (``headboxes_src``, shape (2, 2, N),
 as ``mpii_gt_val.mat``) usable as ``headbox_file``; and the original LSP
 layout (``joints.mat`` (3, 14, N), flag 1 = occluded, images
 ``images/im0001.jpg``) for the LSP variant.
@@ -43,7 +46,9 @@ import cv2
 import numpy as np
 
 GENERATOR_NAME = 'sadinet-synthetic-pose'
-GENERATOR_VERSION = 1
+#: 2: joints, discs and head drawn at 1/16 px (version 1 drew discs and the
+#: head at the truncated joint, 0-1 px up-left of the label).
+GENERATOR_VERSION = 2
 DIFFICULTIES = ('easy', 'standard')
 SKELETONS = ('mpii', 'lsp')
 #: MPII joint index of each LSP joint (LSP's neck is MPII's upper neck).
@@ -150,17 +155,38 @@ def _background(rng: np.random.Generator, cfg: dict, size) -> np.ndarray:
     return img
 
 
+#: Fractional bits of OpenCV's drawing coordinates: the figure is drawn at
+#: 1/16 px, so a joint's disc is centred on the joint's label.
+_SHIFT = 4
+
+
+def _fx(p) -> tuple:
+    """A point (0-based pixels, centres at integers) in OpenCV's fixed point."""
+    return tuple(int(round(float(v) * (1 << _SHIFT))) for v in p)
+
+
+def _disc(img, centre, radius, col):
+    cv2.circle(img, _fx(centre), int(round(radius * (1 << _SHIFT))), col, -1,
+               cv2.LINE_AA, shift=_SHIFT)
+
+
+def _ellipse(img, centre, axes, ang, start, end, col, thick):
+    cv2.ellipse(img, _fx(centre), _fx(axes), ang, start, end, col, thick,
+                cv2.LINE_AA, shift=_SHIFT)
+
+
+def _line(img, a, b, col, thick):
+    cv2.line(img, _fx(a), _fx(b), col, thick, cv2.LINE_AA, shift=_SHIFT)
+
+
 def _limb(img, a, b, col, thick, outline, texture, rng):
-    pa = tuple(int(round(v * 16)) for v in a)
-    pb = tuple(int(round(v * 16)) for v in b)
-    cv2.line(img, pa, pb, outline, thick + 2, cv2.LINE_AA, shift=4)
-    cv2.line(img, pa, pb, col, thick, cv2.LINE_AA, shift=4)
+    _line(img, a, b, outline, thick + 2)
+    _line(img, a, b, col, thick)
     if texture:
         n = 4
         for k in range(1, n):
             p = np.asarray(a) + (np.asarray(b) - np.asarray(a)) * k / n
-            cv2.circle(img, tuple(int(v) for v in p), max(1, thick // 3),
-                       outline, -1, cv2.LINE_AA)
+            _disc(img, p, max(1, thick // 3), outline)
 
 
 def render_figure(rng: np.random.Generator,
@@ -212,8 +238,7 @@ def render_figure(rng: np.random.Generator,
         v = J[7] + (J[6] - J[7]) * 0.25
         for s in (J[12], J[13]):
             a = mid + (s - mid) * 0.35
-            cv2.line(img, tuple(int(x) for x in a), tuple(int(x) for x in v),
-                     dark(body), max(1, t_arm // 3), cv2.LINE_AA)
+            _line(img, a, v, dark(body), max(1, t_arm // 3))
     legs = [('right', 2, 1, 0), ('left', 3, 4, 5)]
     arms = [('right', 12, 11, 10), ('left', 13, 14, 15)]
     rng.shuffle(legs)
@@ -223,39 +248,31 @@ def render_figure(rng: np.random.Generator,
         t = t_leg if a in (2, 3) else t_arm
         _limb(img, J[a], J[b], col, t, dark(col), texture, rng)
         _limb(img, J[b], J[c], col, t, dark(col), texture, rng)
-        cv2.circle(img, tuple(int(v) for v in J[b]), max(1, t // 2 + 1),
-                   dark(col), -1, cv2.LINE_AA)
+        _disc(img, J[b], max(1, t // 2 + 1), dark(col))
         end = skin if a in (12, 13) else dark(col)
-        cv2.circle(img, tuple(int(v) for v in J[c]), max(2, int(t * 0.75)),
-                   end, -1, cv2.LINE_AA)
+        _disc(img, J[c], max(2, int(t * 0.75)), end)
     # neck and head
     _limb(img, J[7], J[8], skin, max(2, t_arm), dark(skin), False, rng)
     hc = (J[8] + J[9]) / 2.
     hl = np.linalg.norm(J[9] - J[8])
     ang = np.degrees(np.arctan2(J[9, 1] - J[8, 1], J[9, 0] - J[8, 0]))
     axes = (max(2, int(hl / 2)), max(2, int(hl * 0.38)))
-    cv2.ellipse(img, tuple(int(v) for v in hc), axes, ang, 0, 360, skin, -1,
-                cv2.LINE_AA)
-    cv2.ellipse(img, tuple(int(v) for v in hc), axes, ang, 0, 360,
-                dark(skin), 1, cv2.LINE_AA)
+    _ellipse(img, hc, axes, ang, 0, 360, skin, -1)
+    _ellipse(img, hc, axes, ang, 0, 360, dark(skin), 1)
     hair = _hsv_colour(rng.uniform(0, 30), rng.uniform(50, 200),
                        rng.uniform(20, 90))
     head_dir = (J[9] - J[8]) / max(hl, 1e-6)
     perp = np.array([-head_dir[1], head_dir[0]])
     if back:  # hair covers the back of the head
-        cv2.ellipse(img, tuple(int(v) for v in hc + head_dir * hl * 0.1),
-                    (axes[0], axes[1]), ang, 0, 360, hair, -1, cv2.LINE_AA)
+        _ellipse(img, hc + head_dir * hl * 0.1, axes, ang, 0, 360, hair, -1)
     else:  # hair cap, eyes and mouth on the front
-        cv2.ellipse(img, tuple(int(v) for v in hc), axes, ang, -70, 70, hair,
-                    -1, cv2.LINE_AA)
+        _ellipse(img, hc, axes, ang, -70, 70, hair, -1)
         for s in (-1, 1):
             eye = hc + head_dir * hl * 0.05 + perp * s * hl * 0.16
-            cv2.circle(img, tuple(int(v) for v in eye), max(1, int(hl / 12)),
-                       (20, 20, 20), -1, cv2.LINE_AA)
+            _disc(img, eye, max(1, int(hl / 12)), (20, 20, 20))
         m = hc - head_dir * hl * 0.22
-        cv2.line(img, tuple(int(v) for v in m - perp * hl * 0.1),
-                 tuple(int(v) for v in m + perp * hl * 0.1), (40, 40, 120),
-                 max(1, int(hl / 14)), cv2.LINE_AA)
+        _line(img, m - perp * hl * 0.1, m + perp * hl * 0.1, (40, 40, 120),
+              max(1, int(hl / 14)))
     occluded = np.zeros(16, dtype=np.int64)
     for _ in range(rng.integers(0, cfg['occluders'] + 1)):
         c = J[rng.integers(0, 16)] + rng.normal(0, 0.05 * U, 2)

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ..codecs.decoding import heatmap_grid
 from .preprocess import box_center_scale, crop, normalize
 from .runtime import METADATA_KEY, METADATA_VERSION
 
@@ -315,6 +316,7 @@ def describe(model, input_size: Optional[Sequence[int]] = None) -> dict:
         outputs=['heatmaps', 'mu', 'sigma'] if kind == 'dlm' else
         ['heatmaps'],
         codec=type(codec).__name__,
+        heatmap_grid=heatmap_grid(codec),
         input_size=list(codec_size),
         heatmap_size=[int(v) for v in codec.heatmap_size],
         num_keypoints=K,

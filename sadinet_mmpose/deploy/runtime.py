@@ -25,21 +25,23 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from ..codecs import merging
-from ..codecs.decoding import decode_heatmaps, labels_to_input, \
-    sigmas_to_input
+from ..codecs.decoding import (crop_centre_offset, decode_heatmaps,
+                                heatmap_points_to_input, labels_to_input,
+                                sigmas_to_input)
 from .preprocess import (box_center_scale, check_boxes, check_image, crop,
                          crop_to_image, normalize)
 
 #: Key of the JSON metadata entry in the ONNX file's ``metadata_props``.
 METADATA_KEY = 'sadinet_mmpose'
 #: Version of the metadata layout written by the exporter.
-METADATA_VERSION = 1
+#: 2: ``heatmap_grid`` (pixel-centre aligned FlowHeatmapCodec heatmaps).
+METADATA_VERSION = 2
 #: Metadata keys the runtime needs.
 REQUIRED_METADATA = ('input_size', 'heatmap_size', 'num_keypoints', 'outputs',
                      'refine', 'blur_kernel_size', 'mean', 'std',
                      'bgr_to_rgb', 'bbox_padding', 'flip_test',
                      'flip_indices', 'shift_heatmap', 'shift_coords',
-                     'scales', 'decode_source')
+                     'scales', 'decode_source', 'heatmap_grid')
 
 
 def _import_onnxruntime():
@@ -270,9 +272,11 @@ class OnnxPoseEstimator:
             per_scale.append((s, self._predict_crops(crops)))
         scales = [s for s, _ in per_scale]
         heatmaps = per_scale[0][1]['heatmaps']
+        grid = m['heatmap_grid']
         if len(scales) > 1:
             heatmaps = merging.merge_scale_heatmaps(
-                [o['heatmaps'] for _, o in per_scale], scales)
+                [o['heatmaps'] for _, o in per_scale], scales,
+                crop_centre_offset(self.input_size, self.heatmap_size, grid))
         sigmas = None
         if 'sigma' in per_scale[0][1]:
             # fractions of the scale-1 crop, averaged over the scales
@@ -280,14 +284,15 @@ class OnnxPoseEstimator:
                 [o['sigma'] for _, o in per_scale], scales)
             sigmas = sigmas_to_input(sigma, size)
         if m['decode_source'] == 'mu':
+            # the crop centre w / 2 as a label: (w / 2 + 0.5) / w
             mu = merging.merge_scale_points([o['mu'] for _, o in per_scale],
-                                            scales, 0.5)
+                                            scales, (size / 2. + 0.5) / size)
             keypoints, scores = labels_to_input(mu, size, sigma)
         else:
             keypoints, scores = decode_heatmaps(heatmaps, m['refine'],
                                                 m['blur_kernel_size'])
-            keypoints = keypoints * (size /
-                                     np.asarray(self.heatmap_size, np.float32))
+            keypoints = heatmap_points_to_input(keypoints, self.input_size,
+                                                self.heatmap_size, grid)
         if sigmas is not None:  # to image pixels, as the keypoints
             sigmas = (sigmas * (scale[:, None] / size.astype(np.float64))
                       ).astype(np.float32)

@@ -28,15 +28,17 @@ def test_encode_outputs():
     assert enc['heatmaps'].shape == (6, 48, 64), 'heatmaps (K, H, W)'
     assert enc['keypoint_labels'].shape == (1, 6, 2), 'labels (N, K, 2)'
     np.testing.assert_allclose(
-        enc['keypoint_labels'][0, :2], [[0.5, 0.5], [10.5 / 256, 20.25 / 192]],
-        err_msg='labels are keypoints / input_size')
+        enc['keypoint_labels'][0, :2],
+        [[128.5 / 256, 96.5 / 192], [11. / 256, 20.75 / 192]], rtol=1e-6,
+        err_msg='labels are (keypoints + 0.5) / input_size: pixel centres')
     np.testing.assert_array_equal(
         enc['keypoint_weights'], [[1, 1, 0, 0, 0, 0]],
         err_msg='weights: 0 for out-of-crop (right, left) and invisible')
     assert not enc['heatmaps'][2:].any(), \
         'no heatmap for out-of-crop / invisible joints'
-    ref, _ = generate_unbiased_gaussian_heatmaps((64, 48), kp[:, :2] / 4,
-                                                 vis[:, :2], 2.0)
+    # at (u + 0.5) / stride - 0.5 on the heatmap: pixel centres aligned
+    ref, _ = generate_unbiased_gaussian_heatmaps(
+        (64, 48), (kp[:, :2] + 0.5) / 4 - 0.5, vis[:, :2], 2.0)
     np.testing.assert_allclose(
         enc['heatmaps'][:2], ref, atol=1e-6,
         err_msg='H1 target is MMPose\'s unbiased Gaussian')
@@ -64,7 +66,8 @@ def test_decode_labels_and_sigmas():
     labels = np.array([[[0.5, 0.25]]], np.float32)
     sig = np.array([[[0.1, 0.3]]], np.float32)
     kp, scores = codec.decode_labels(labels, sig)
-    np.testing.assert_allclose(kp, [[[128., 48.]]], err_msg='label -> px')
+    np.testing.assert_allclose(kp, [[[127.5, 47.5]]],
+                               err_msg='label * w - 0.5 -> px')
     np.testing.assert_allclose(scores, [[0.8]], err_msg='score 1 - mean sig')
     np.testing.assert_allclose(
         codec.sigmas_to_input(sig), [[[25.6, 57.6]]], rtol=1e-6,

@@ -65,15 +65,17 @@ def test_convert_reads_both_layouts(lsp_root):
     assert [r['index'] for r in tr] == [0, 1] and [r['index'] for r in te] \
         == [2, 3], 'LSP split: first half train, second half test'
     assert tr[0]['image'] == 'lsp_dataset/images/im0001.jpg'
-    np.testing.assert_allclose(tr[0]['joints'], kl[0], atol=1e-3,
+    # the release's 1-based (MATLAB) pixels become 0-based
+    np.testing.assert_allclose(tr[0]['joints'], kl[0] - 1., atol=1e-3,
                                err_msg='LSP (3,14,N) coordinates')
+    assert docs['lsp_train']['info']['format'] == 'sadinet-lsp-v2'
     assert tr[0]['joints_occluded'][6] == 1 and sum(
         tr[0]['joints_occluded']) == 1, 'LSP flag 1 means occluded'
     assert all(v == 1 for v in tr[0]['joints_vis']), \
         'LSP occluded joints stay labelled by default'
     et = docs['lspet_train']['annotations']
     assert et[1]['image'] == 'lspet_dataset/images/im00002.jpg'
-    np.testing.assert_allclose(et[2]['joints'], ke[2], atol=1e-3,
+    np.testing.assert_allclose(et[2]['joints'], ke[2] - 1., atol=1e-3,
                                err_msg='LSPET (14,3,N) coordinates')
     assert et[1]['joints_vis'][13] == 0 and sum(et[1]['joints_vis']) == 13, \
         'LSPET flag 1 means visible'
@@ -136,7 +138,7 @@ def test_lsp_dataset_and_pipeline(lsp_root, tmp_path):
     assert ds.metainfo['flip_indices'] == [5, 4, 3, 2, 1, 0, 11, 10, 9, 8,
                                            7, 6, 12, 13], 'LSP flip pairs'
     info = ds.get_data_info(0)
-    np.testing.assert_allclose(info['keypoints'][0], kl[0], atol=1e-3)
+    np.testing.assert_allclose(info['keypoints'][0], kl[0] - 1., atol=1e-3)
     out = ds[0]
     assert tuple(out['inputs'].shape) == (3, 64, 64)
 
@@ -162,3 +164,16 @@ def test_lsp_dataset_bad_records(lsp_root, tmp_path):
         _dataset_from(docs, root, tmp_path, split='lspet_train')
     with pytest.raises(FileNotFoundError, match='annotation file'):
         LSPDataset(ann_file=str(tmp_path / 'missing.json'))
+
+
+def test_unconverted_v1_file_is_refused(lsp_root, tmp_path):
+    import json
+    from mmpose.registry import DATASETS
+    root, _, _ = lsp_root
+    doc = convert_lsp(root)['lsp_train']
+    doc['info']['format'] = 'sadinet-lsp-v1'
+    path = tmp_path / 'old.json'
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="'sadinet-lsp-v1'.*convert_lsp"):
+        DATASETS.build(dict(type='LSPDataset', ann_file=str(path),
+                            data_prefix=dict(img=root + '/')))

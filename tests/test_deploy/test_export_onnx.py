@@ -31,8 +31,9 @@ def test_export_writes_named_outputs_and_metadata(tiny_onnx, capsys):
     meta = read_metadata(tiny_onnx.path)
     assert meta['num_keypoints'] == 16 and meta['input_size'] == [64, 64] \
         and meta['heatmap_size'] == [16, 16], meta
-    assert meta['flip_test'] and meta['shift_heatmap'] and \
+    assert meta['flip_test'] and not meta['shift_heatmap'] and \
         meta['flip_indices'][:2] == [5, 4], 'MPII flip settings not stored'
+    assert meta['heatmap_grid'] == 'centre', 'FlowHeatmapCodec\'s grid'
     assert meta['refine'] == 'dark' and meta['bbox_padding'] == 1.25
 
 

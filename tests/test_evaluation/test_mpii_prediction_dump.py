@@ -20,12 +20,12 @@ from scipy.io import loadmat
 
 import sadinet_mmpose  # noqa: F401  isort: skip
 import mmpose
-from mmpose.evaluation import MpiiPCKAccuracy
 
 from sadinet_mmpose.datasets import MpiiTestDataset, SafeMpiiDataset
 from sadinet_mmpose.datasets.synthetic import (generate_split,
                                                write_mpii_test_annotations)
-from sadinet_mmpose.evaluation import MPII_JOINT_ORDER, MpiiPredictionDump
+from sadinet_mmpose.evaluation import (MPII_JOINT_ORDER, MpiiPCKhAccuracy,
+                                       MpiiPredictionDump)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TEST_PY = osp.join(osp.dirname(mmpose.__file__), '.mim', 'tools', 'test.py')
@@ -108,8 +108,9 @@ def _official_pckh(preds, headbox_file, thr=0.5):
 
 def test_val_file_scored_officially_equals_mmpose_pckh(split, tmp_path):
     """With joints (the split's own annotations and head boxes) the dumped
-    file, scored as the MPII evaluation does, gives MpiiPCKAccuracy's
-    per-joint PCKh: rows, columns and the 1-based offset all line up."""
+    file, scored as the MPII evaluation does against the 1-based truth,
+    gives MpiiPCKhAccuracy's per-joint PCKh on the 0-based data: rows,
+    columns and the one +1 all line up."""
     split_dir, _ = split
     hb = osp.join(split_dir, 'headboxes.mat')
     ds = SafeMpiiDataset(ann_file=osp.join(split_dir, 'annotations.json'),
@@ -124,11 +125,11 @@ def test_val_file_scored_officially_equals_mmpose_pckh(split, tmp_path):
             rng.uniform(0., 0.8, (1, 16, 1))
         samples.append(dict(
             id=info['id'],
-            pred_instances=dict(keypoints=info['keypoints'] - 1. + err),
+            pred_instances=dict(keypoints=info['keypoints'] + err),
             gt_instances=dict(keypoints=info['keypoints'],
                               keypoints_visible=info['keypoints_visible'],
                               head_size=info['head_size'])))
-    pckh = MpiiPCKAccuracy()
+    pckh = MpiiPCKhAccuracy()
     pckh.dataset_meta = ds.metainfo
     pckh.process([], copy.deepcopy(samples))
     mm = pckh.compute_metrics(pckh.results)

@@ -10,7 +10,9 @@ codec = dict(
 model = dict(
     type='TopdownPoseEstimator',
     backbone=dict(block_type='basic'),
-    head=dict(decoder=codec))
+    head=dict(decoder=codec),
+    # MMPose's flip for MSRAHeatmap's u * W / w grid
+    test_cfg=dict(shift_heatmap=True))
 train_pipeline = [
     dict(type='SafeLoadImage'),
     dict(type='GetBBoxCenterScale'),

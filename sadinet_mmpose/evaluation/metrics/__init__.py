@@ -1,7 +1,9 @@
 """Evaluation metrics (registered in MMPose's ``METRICS``)."""
+from .keypoint_bias import KeypointBias
 from .lsp_pck_accuracy import LSPPCKAccuracy
+from .mpii_pckh_accuracy import MpiiPCKhAccuracy
 from .mpii_prediction_dump import MPII_JOINT_ORDER, MpiiPredictionDump
 from .sigma_calibration import SigmaCalibration
 
-__all__ = ['LSPPCKAccuracy', 'MPII_JOINT_ORDER', 'MpiiPredictionDump',
-           'SigmaCalibration']
+__all__ = ['KeypointBias', 'LSPPCKAccuracy', 'MPII_JOINT_ORDER',
+           'MpiiPCKhAccuracy', 'MpiiPredictionDump', 'SigmaCalibration']

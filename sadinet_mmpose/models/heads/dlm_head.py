@@ -295,8 +295,11 @@ class DLMHead(BaseHead):
         prob = torch.softmax(
             self.soft_argmax_beta * heatmap.reshape(B, K, H * W),
             dim=-1).reshape(B, K, H, W)
-        xs = torch.arange(W, device=heatmap.device, dtype=prob.dtype) / W
-        ys = torch.arange(H, device=heatmap.device, dtype=prob.dtype) / H
+        # the label of heatmap pixel j is (j + 0.5) / W (pixel centres)
+        xs = (torch.arange(W, device=heatmap.device, dtype=prob.dtype) +
+              0.5) / W
+        ys = (torch.arange(H, device=heatmap.device, dtype=prob.dtype) +
+              0.5) / H
         mu_x = (prob.sum(2) * xs).sum(-1)
         mu_y = (prob.sum(3) * ys).sum(-1)
         return torch.stack([mu_x, mu_y], dim=-1)
@@ -314,7 +317,8 @@ class DLMHead(BaseHead):
         """Render the learnable heatmap H2 (no gradients).
 
         H2 is the loss's density ``P(x | mu_hat, sigma_hat)`` at the pixel
-        centres ``x = (i / W, j / H)``, divided by ``P`` at ``mu_hat``
+        centres ``x = ((i + 0.5) / W, (j + 0.5) / H)`` (the labels of those
+        pixels, see :class:`FlowHeatmapCodec`), divided by ``P`` at ``mu_hat``
         (``normalize='mu'``, so H2 is 1 at ``mu_hat``) or by its maximum on
         the grid (``'max'``). With an identity flow it is MMPose's unbiased
         Gaussian heatmap with std ``sigma_hat * W`` pixels.
@@ -339,8 +343,8 @@ class DLMHead(BaseHead):
         mu = mu.float().reshape(B * K, 1, 1, 2)
         sigma = sigma.float().reshape(B * K, 1, 1, 2)
         ys, xs = torch.meshgrid(
-            torch.arange(H, device=device, dtype=torch.float32) / H,
-            torch.arange(W, device=device, dtype=torch.float32) / W,
+            (torch.arange(H, device=device, dtype=torch.float32) + 0.5) / H,
+            (torch.arange(W, device=device, dtype=torch.float32) + 0.5) / W,
             indexing='ij')
         grid = torch.stack([xs, ys], dim=-1)  # (H, W, 2)
         moments = self.loss_module.flow_moments(self.flow)

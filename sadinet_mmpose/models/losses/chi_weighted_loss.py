@@ -237,7 +237,8 @@ class ChiWeightedLoss(nn.Module):
         r = self.mse_window // 2
         device = target.device
         side = gt.new_tensor([W, H])
-        centre = torch.round(gt.detach() * side).long()  # (M, 2) x, y
+        # heatmap pixel j has the label (j + 0.5) / W (pixel centres)
+        centre = torch.round(gt.detach() * side - 0.5).long()  # (M, 2) x, y
         d = torch.arange(-r, r + 1, device=device)
         dy, dx = torch.meshgrid(d, d, indexing='ij')
         ix = centre[:, 0, None, None] + dx  # (M, N, N)
@@ -246,7 +247,8 @@ class ChiWeightedLoss(nn.Module):
         ixc, iyc = ix.clamp(0, W - 1), iy.clamp(0, H - 1)
         rows = torch.arange(M, device=device)[:, None, None]
         t = target[rows, iyc, ixc]  # (M, N, N)
-        pts = torch.stack([ixc.float() / W, iyc.float() / H], dim=-1)
+        pts = torch.stack([(ixc.float() + 0.5) / W, (iyc.float() + 0.5) / H],
+                          dim=-1)
         moments = self.flow_moments(flow)
         log_p = self.log_prob(pts, mu[:, None, None], sigma[:, None, None],
                               flow, moments)  # (M, N, N)

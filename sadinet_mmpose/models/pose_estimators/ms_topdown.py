@@ -10,6 +10,7 @@ from mmpose.structures import PoseDataSample
 from torch import Tensor
 
 from ...codecs import merging
+from ...codecs.decoding import crop_centre_offset, heatmap_grid
 from ...datasets.transforms.multiscale import drop_scale_crops, scale_crops
 from ..config_check import check_model_wiring, check_module_cfg
 from .multiscale_cfg import is_dlm_head, parse_multiscale_cfg
@@ -198,6 +199,13 @@ class MSTopdownPoseEstimator(TopdownPoseEstimator):
         drop_scale_crops(data_samples)  # not carried to the evaluator
         return self.add_pred_to_datasample(preds, fields, data_samples)
 
+    def _centre_offset(self, ms: dict):
+        """The crop centre on the head's heatmap grid (see
+        :func:`~sadinet_mmpose.codecs.decoding.crop_centre_offset`)."""
+        decoder = self.head.decoder
+        return crop_centre_offset(decoder.input_size, decoder.heatmap_size,
+                                  heatmap_grid(decoder), ms['use_udp'])
+
     def _features(self, batch: Tensor):
         """Features of a batch, with those of its mirror under flip test."""
         feats = self.extract_feat(batch)
@@ -216,9 +224,13 @@ class MSTopdownPoseEstimator(TopdownPoseEstimator):
         ]
         sigma = merging.merge_scale_sigmas([d['sigma'] for d in dists],
                                            scales)
-        w = float(head.decoder.input_size[0])
+        offset = self._centre_offset(ms)
         if source == 'mu':
-            centre = 0.5 - (0.5 / w if ms['use_udp'] else 0.)
+            # the crop centre's label: (c + 0.5) / w, c = w / 2 or (w - 1) / 2
+            size = np.asarray(head.decoder.input_size, np.float32)
+            c_in = (size - 1.) / 2. if ms['use_udp'] else size / 2.
+            centre = torch.as_tensor((c_in + 0.5) / size,
+                                     device=dists[0]['mu'].device)
             merged = dict(
                 mu=merging.merge_scale_points([d['mu'] for d in dists],
                                               scales, centre),
@@ -226,14 +238,14 @@ class MSTopdownPoseEstimator(TopdownPoseEstimator):
         else:
             merged = dict(map=merging.merge_scale_heatmaps(
                 [head.decode_map(d, source, h2_normalize) for d in dists],
-                scales, 0.5 if ms['use_udp'] else 0.))
+                scales, offset))
         keypoints, scores = head.decode(merged, source)
         preds = head.pack_predictions(keypoints, scores, sigma)
         fields = None
         if self.test_cfg.get('output_heatmaps', False):
             h1 = merged['map'] if source == 'h1' else \
                 merging.merge_scale_heatmaps([d['h1'] for d in dists], scales,
-                                             0.5 if ms['use_udp'] else 0.)
+                                             offset)
             h2 = None
             if self.test_cfg.get('output_h2', True):
                 h2 = head.render_h2(dists[0]['mu'], dists[0]['sigma'],
@@ -261,7 +273,7 @@ class MSTopdownPoseEstimator(TopdownPoseEstimator):
             per_scale.append(out)
         merged = merging.merge_scale_heatmaps(
             [torch.stack([f.get(key) for f in flds]) for _, flds in per_scale],
-            ms['scales'], 0.5 if ms['use_udp'] else 0.)
+            ms['scales'], self._centre_offset(ms))
         preds, fields = per_scale[0]
         decoder = self.head.decoder
         for i, inst in enumerate(preds):

@@ -104,12 +104,13 @@ def test_construction_and_input_errors():
 
 def test_h2_with_identity_flow_is_unbiased_gaussian():
     head = _head(flow=dict(type='RealNVP2D', identity_init=True))
-    mu = torch.tensor([[[0.3, 0.55], [5.0 / HM, 9.0 / HM], [0.5, 0.5]]])
+    mu = torch.tensor([[[0.3, 0.55], [5.5 / HM, 9.5 / HM], [0.5, 0.5]]])
     sig = torch.tensor([[[0.1, 0.1], [0.05, 0.05], [0.2, 0.2]]])
     h2 = head.render_h2(mu, sig, (HM, HM))
     for k in range(K):
+        # label l is heatmap coordinate l * W - 0.5 (pixel centres)
         ref, _ = generate_unbiased_gaussian_heatmaps(
-            (HM, HM), (mu[0, k] * HM).numpy()[None, None],
+            (HM, HM), (mu[0, k] * HM - 0.5).numpy()[None, None],
             np.ones((1, 1), np.float32), float(sig[0, k, 0] * HM))
         np.testing.assert_allclose(
             h2[0, k].numpy(), ref[0], atol=1e-5,
@@ -122,7 +123,7 @@ def test_h2_with_identity_flow_is_unbiased_gaussian():
 def test_h2_is_one_at_mu_and_matches_loss_density():
     """exp(-L_H2) at the GT equals the rendered density there."""
     head = _head()
-    mu = torch.tensor([[[7.0 / HM, 6.0 / HM]]])
+    mu = torch.tensor([[[7.5 / HM, 6.5 / HM]]])  # pixel (7, 6)'s centre
     sig = torch.tensor([[[0.12, 0.08]]])
     flow, loss = head.flow, head.loss_module
     with torch.no_grad():
@@ -130,7 +131,7 @@ def test_h2_is_one_at_mu_and_matches_loss_density():
         p_mu = loss.log_prob(mu, mu, sig, flow).exp()
     assert abs(h2[0, 0, 6, 7].item() - 1) < 1e-5, 'H2 is 1 at mu'
     for (i, j) in ((9, 5), (4, 12), (6, 7)):
-        gt = torch.tensor([[[j / HM, i / HM]]])
+        gt = torch.tensor([[[(j + 0.5) / HM, (i + 0.5) / HM]]])
         terms = loss.compute_terms(
             torch.zeros(1, 1, HM, HM), torch.zeros(1, 1, HM, HM), mu, sig,
             gt, torch.ones(1, 1), flow)
@@ -217,8 +218,8 @@ def test_predict_outputs(source):
         err_msg=f'{source}: sigmas in input pixels')
     if source == 'mu':
         np.testing.assert_allclose(
-            p.keypoints, mu[:1].detach().numpy() * IN, rtol=1e-5,
-            err_msg='mu decoding gives mu * input_size')
+            p.keypoints, mu[:1].detach().numpy() * IN - 0.5, rtol=1e-5,
+            err_msg='mu decoding gives mu * input_size - 0.5')
     assert fields[0].heatmaps.shape == fields[0].heatmaps_h2.shape == \
         (K, HM, HM), f'{source}: H1 and H2 (K, H, W)'
 

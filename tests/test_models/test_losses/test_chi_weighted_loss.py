@@ -250,10 +250,11 @@ def test_invalid_options_raise():
 # h2_loss='mse' (windowed), h1_reduction, the H1 / H2 parts
 # ----------------------------------------------------------------------
 def _gaussian_targets(gt, size, sigma_px=1.5):
-    """MMPose-style Gaussian targets (B, K, H, W) at ``gt * size`` pixels."""
+    """Gaussian targets (B, K, H, W) at heatmap pixel ``gt * size - 0.5``
+    (the codec's pixel-centre grid)."""
     xs = torch.arange(size, dtype=torch.float32)
-    cx = gt[..., 0, None, None] * size
-    cy = gt[..., 1, None, None] * size
+    cx = gt[..., 0, None, None] * size - 0.5
+    cy = gt[..., 1, None, None] * size - 0.5
     return torch.exp(-((xs[None, None, None, :] - cx)**2 +
                        (xs[None, None, :, None] - cy)**2) / (2 * sigma_px**2))
 
@@ -292,14 +293,15 @@ def test_h2_mse_matches_dense_render_in_window():
     loss = _loss(h2_loss='mse', mse_window=2 * r + 1)
     flow = _flow()
     got = loss.window_h2_mse(target, gt[0], mu, sigma, flow)
-    ys, xs = torch.meshgrid(torch.arange(size) / size,
-                            torch.arange(size) / size, indexing='ij')
+    # pixel centres: the label of heatmap pixel i is (i + 0.5) / size
+    ys, xs = torch.meshgrid((torch.arange(size) + 0.5) / size,
+                            (torch.arange(size) + 0.5) / size, indexing='ij')
     grid = torch.stack([xs, ys], -1)
     for j in range(3):
         lp = loss.log_prob(grid, mu[j], sigma[j], flow)
         ref = loss.log_prob(mu[j], mu[j], sigma[j], flow)
         h2 = torch.exp(lp - ref)
-        cx, cy = torch.round(gt[0, j] * size).long().tolist()
+        cx, cy = torch.round(gt[0, j] * size - 0.5).long().tolist()
         win = (slice(cy - r, cy + r + 1), slice(cx - r, cx + r + 1))
         want = ((h2[win] - target[j][win])**2).mean()
         assert torch.allclose(got[j], want, atol=1e-6), \

@@ -12,6 +12,7 @@ import sadinet_mmpose  # noqa: F401
 from mmpose.models.heads import HeatmapHead
 from mmpose.registry import MODELS, TRANSFORMS
 from mmpose.structures import PoseDataSample
+from sadinet_mmpose.codecs.decoding import crop_centre_offset
 from sadinet_mmpose.codecs.merging import (merge_scale_heatmaps,
                                            scale_resample_matrix)
 
@@ -22,6 +23,15 @@ class _Subsample(BaseModule):
 
     def forward(self, x):
         return (x[:, :1, ::4, ::4].contiguous(), )
+
+
+@MODELS.register_module(name='SadinetTestPoolBackbone', force=True)
+class _Pool(BaseModule):
+    """'Heatmap' = 4x4 means of the first channel: heatmap pixel u shows
+    crop pixel 4u + 1.5, FlowHeatmapCodec's pixel-centre grid."""
+
+    def forward(self, x):
+        return (torch.nn.functional.avg_pool2d(x[:, :1], 4), )
 
 
 @MODELS.register_module(name='SadinetTestSigmaHead', force=True)
@@ -40,14 +50,16 @@ def _model(test_cfg, head='HeatmapHead', estimator='MSTopdownPoseEstimator',
            codec_type='MSRAHeatmap'):
     codec = dict(type='MSRAHeatmap', input_size=(64, 64),
                  heatmap_size=(16, 16), sigma=2, unbiased=True)
+    backbone = 'SadinetTestSubsampleBackbone'  # MSRAHeatmap's u / 4 grid
     if codec_type == 'FlowHeatmapCodec':  # decodes the batch at once
         codec = dict(type='FlowHeatmapCodec', input_size=(64, 64),
                      heatmap_size=(16, 16), sigma=2)
+        backbone = 'SadinetTestPoolBackbone'
     return MODELS.build(
         dict(type=estimator,
              data_preprocessor=dict(type='PoseDataPreprocessor',
                                     mean=[0., 0., 0.], std=[1., 1., 1.]),
-             backbone=dict(type='SadinetTestSubsampleBackbone'),
+             backbone=dict(type=backbone),
              head=dict(type=head, in_channels=1, out_channels=1,
                        deconv_out_channels=(), final_layer=None,
                        decoder=codec),
@@ -197,6 +209,10 @@ class _DLMBackbone(BaseModule):
         return (s, self.fc(s.mean((2, 3))))
 
 
+#: The crop centre on FlowHeatmapCodec's pixel-centre grid (64 -> 16).
+DLM_CENTRE = crop_centre_offset((64, 64), (16, 16), 'centre')
+
+
 def _dlm_model(test_cfg):
     codec = dict(type='FlowHeatmapCodec', input_size=(64, 64),
                  heatmap_size=(16, 16), sigma=2)
@@ -328,7 +344,8 @@ def test_multiscale_merges_what_the_head_decodes(source, flip):
                          for ds in base])[:, None, None, :]
         scores = np.clip(1. - (sig / side).mean(-1), 0., 1.)
     else:
-        merged = merge_scale_heatmaps([hm for _, hm in refs], scales)
+        merged = merge_scale_heatmaps([hm for _, hm in refs], scales,
+                                      DLM_CENTRE)
         k_in, scores = model.head.decoder.batch_decode_tensor(merged)
         kpts = np.stack([_to_image(k_in[i:i + 1], ds)
                          for i, ds in enumerate(base)])
@@ -364,7 +381,7 @@ def test_multiscale_output_heatmaps_are_the_merged_h1(source):
                             multiscale_test=dict(scales=scales)))
     with torch.no_grad():
         got = model.test_step(copy.deepcopy(batch))
-    want = merge_scale_heatmaps(h1, scales)
+    want = merge_scale_heatmaps(h1, scales, DLM_CENTRE)
     for i, out in enumerate(got):
         torch.testing.assert_close(out.pred_fields.heatmaps, want[i])
         assert tuple(out.pred_fields.heatmaps_h2.shape) == (2, 16, 16)

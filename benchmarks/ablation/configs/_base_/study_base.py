@@ -68,7 +68,8 @@ model = dict(
                   h1_reduction='mean'),
         decoder=codec),
     train_cfg=dict(grad_diag_interval=10),
-    test_cfg=dict(flip_test=True, flip_mode='heatmap', shift_heatmap=True))
+    test_cfg=dict(flip_test=True, flip_mode='heatmap', shift_heatmap=False,
+                  shift_coords=False))
 
 dataset_type = 'SyntheticMpiiDataset'
 data_root = 'data/synthetic_mpii_standard/'
@@ -111,5 +112,5 @@ test_dataloader = dict(
     val_dataloader,
     dataset=dict(**data_common, split='test', num_images=300,
                  test_mode=True, pipeline=val_pipeline))
-val_evaluator = dict(type='MpiiPCKAccuracy')
+val_evaluator = dict(type='MpiiPCKhAccuracy')
 test_evaluator = val_evaluator
