@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-import sadinet_mmpose  # noqa: F401  isort: skip
+import sadinet_mmpose.visualization  # noqa: F401  isort: skip (registers)
 from mmengine.structures import InstanceData, PixelData
 from mmpose.registry import VISUALIZERS
 from mmpose.structures import PoseDataSample

@@ -414,8 +414,12 @@ def test_mmpose_image_demo_draws_skeleton(trained, confident):
 
 def test_stock_test_py_show_dir_draws_skeleton(trained, confident):
     work = trained.root / 'test_show'
+    # mmengine's visualisers are named process-wide singletons: an earlier
+    # in-process run's 'visualizer' (another dataset's colours) would be
+    # reused here, so this run gets a name of its own, as a fresh process
     run_tool_in_process(TEST_PY, confident.cfg, confident.ckpt,
-                        '--work-dir', work, '--show-dir', 'vis')
+                        '--work-dir', work, '--show-dir', 'vis',
+                        '--cfg-options', 'visualizer.name=show_dir_test')
     pictures = sorted(work.glob('*/vis/*.jpg'))
     assert len(pictures) == 5, \
         f'tools/test.py --show-dir wrote {len(pictures)} pictures, not 5'
