@@ -196,18 +196,16 @@ def input_to_heatmap(points, input_size: Sequence[int],
     Returns:
         ``(u + 0.5) * W / w - 0.5`` per axis, the points' kind.
     """
-    stride = np.asarray(input_size, np.float32) / np.asarray(
-        heatmap_size, np.float32)
-    return (points + 0.5) / _like(stride, points) - 0.5
+    return (points + 0.5) / _like(_stride(input_size, heatmap_size),
+                                  points) - 0.5
 
 
 def heatmap_to_input(points, input_size: Sequence[int],
                      heatmap_size: Sequence[int]):
     """Heatmap pixels to input-crop pixels (inverse of
     :func:`input_to_heatmap`)."""
-    stride = np.asarray(input_size, np.float32) / np.asarray(
-        heatmap_size, np.float32)
-    return (points + 0.5) * _like(stride, points) - 0.5
+    return (points + 0.5) * _like(_stride(input_size, heatmap_size),
+                                  points) - 0.5
 
 
 def input_to_labels(points, input_size: Sequence[int]):
@@ -230,9 +228,7 @@ def heatmap_points_to_input(points, input_size: Sequence[int],
     :func:`heatmap_grid`)."""
     if grid == 'centre':
         return heatmap_to_input(points, input_size, heatmap_size)
-    stride = np.asarray(input_size, np.float32) / np.asarray(
-        heatmap_size, np.float32)
-    return points * _like(stride, points)
+    return points * _like(_stride(input_size, heatmap_size), points)
 
 
 def crop_centre_offset(input_size: Sequence[int], heatmap_size: Sequence[int],
@@ -257,6 +253,12 @@ def crop_centre_offset(input_size: Sequence[int], heatmap_size: Sequence[int],
         c = c_in * hm / size
     off = hm / 2. - c
     return float(off[0]), float(off[1])
+
+
+def _stride(input_size: Sequence[int], heatmap_size: Sequence[int]):
+    """Input pixels per heatmap pixel, ``(w / W, h / H)``."""
+    return np.asarray(input_size, np.float32) / np.asarray(
+        heatmap_size, np.float32)
 
 
 def _like(array: np.ndarray, ref):

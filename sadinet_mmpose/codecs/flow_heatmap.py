@@ -95,8 +95,6 @@ class FlowHeatmapCodec(BaseKeypointCodec):
         self.refine = refine
         self.blur_kernel_size = blur_kernel_size
         self._blur_kernels = {}  # (size, device) -> kernel, see _blur_kernel
-        self.scale_factor = (np.array(input_size, dtype=np.float32) /
-                             np.array(heatmap_size, dtype=np.float32))
 
     def encode(self,
                keypoints: np.ndarray,
