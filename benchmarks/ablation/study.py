@@ -1,61 +1,76 @@
-"""Controlled ablation study of SADI-Net's parts on synthetic data (2-core CPU).
+"""Controlled study of SADI-Net's parts on synthetic data, at convergence.
 
-    .venv/bin/python benchmarks/ablation/study.py            # the default study
-    .venv/bin/python benchmarks/ablation/study.py --list     # the variants
-    .venv/bin/python benchmarks/ablation/study.py --smoke --out-dir /tmp/s
-    .venv/bin/python benchmarks/ablation/study.py --render results/ablation.json
+    python benchmarks/ablation/study.py --list          # the variants
+    python benchmarks/ablation/study.py                 # the converged study
+    python benchmarks/ablation/study.py --epochs 10 --seeds 0
+                                                        # another budget
+    python benchmarks/ablation/study.py --smoke         # CI setting, temp dir
+    python benchmarks/ablation/study.py --render        # pages from records
+    python benchmarks/ablation/study.py --device cuda --jobs 8   # one GPU
 
 Every variant is a config in ``benchmarks/ablation/configs/`` (one part
-changed against a shared base). Each variant is trained for every seed with
-MMPose's stock ``tools/train.py`` on the same generated ``standard`` train
-split, and its last checkpoint is scored by MMPose's runner with
-``MpiiPCKhAccuracy`` (flip test, single scale) on a validation split (for
-choices) and on a separate test split (reported; never used for a choice).
-DLM variants also get :class:`SigmaCalibration` on the test split and the
-gradient-balance diagnostics from their training logs; the full models are
-also decoded from ``mu`` and from the blended map.
+changed against a shared base). Each (variant, seed, budget) is one run:
+MMPose's stock ``tools/train.py`` trains it on the generated ``standard``
+train split, scoring ``MpiiPCKhAccuracy`` (flip test) on the validation
+split every ``--val-every`` epochs (the validation curve); its last
+checkpoint is then scored on a separate test split, which is reported and
+never used for a choice, keeping every test image's joint errors for the
+paired bootstrap.
 
-Writes ``<out-dir>/ablation.json`` (everything, per seed), ``ablation.md``
-(tables) and ``ablation.png`` (PCKh@0.5 per variant with every seed, and the
-learning curves). A run that fails or diverges is reported in one line and
-the others still complete.
+Each finished run writes one small record,
+``<out-dir>/study_runs/<variant>/it<iterations>_seed<seed>.json``; the
+study skips runs whose record exists with the same settings, a run cut off
+mid-way resumes from its last checkpoint (one every ``--val-every``
+epochs), and a run's scratch folder is removed once its record is written.
+``ablation.md``, ``.json`` and ``.png`` are rendered from all records after
+every run. ``--smoke`` writes to a new temporary folder unless ``--out-dir``
+is given.
 """
 import argparse
 import concurrent.futures
+import datetime
 import glob
 import json
 import math
 import os
 import os.path as osp
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
 HERE = osp.dirname(osp.abspath(__file__))
 REPO = osp.dirname(osp.dirname(HERE))
-if osp.dirname(HERE) not in sys.path:
-    sys.path.insert(0, osp.dirname(HERE))
-from benchmark_utils.provenance import git_commit  # noqa: E402
+for _p in (HERE, osp.dirname(HERE)):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+from benchmark_utils.provenance import git_commit, load_average  # noqa: E402
+
+import report  # noqa: E402
+
 CONFIG_DIR = osp.join(HERE, 'configs')
 DEFAULT_OUT = osp.join(REPO, 'benchmarks', 'results')
 DEFAULT_WORK = osp.join(REPO, 'work_dirs', 'ablation')
-
-#: The paper's PCKh columns and MpiiPCKAccuracy's keys for them.
-COLUMNS = [('Head', 'Head PCK'), ('Sho', 'Shoulder PCK'),
-           ('Elb', 'Elbow PCK'), ('Wri', 'Wrist PCK'), ('Hip', 'Hip PCK'),
-           ('Knee', 'Knee PCK'), ('Ank', 'Ankle PCK'), ('Mean', 'PCK'),
-           ('PCKh@0.1', 'PCK@0.1')]
+DEFAULT_DATA = osp.join(REPO, 'data', 'synthetic_mpii_standard')
+RUNS = 'study_runs'
+RECORD_FORMAT = 'sadinet-study-run-v1'
+#: The variants of the converged study (the others run with --variants).
+CORE_VARIANTS = ('f2_sadinet-h1sum', 'b_hg-basic', 'h2_hg-basic-wide-full',
+                 'e2_hg-sfm-dlm-h1sum', 'g2_sadinet-loss-sum-h1sum',
+                 'c_rfm-d2', 'h_hg-basic-wide')
+SMOKE_VARIANTS = ('b_hg-basic', 'f2_sadinet-h1sum')
 #: Variants whose test predictions are also decoded from mu and the blend.
-DECODE_VARIANTS = ('f_sadinet', )
+DECODE_VARIANTS = ('f2_sadinet-h1sum', )
 DECODE_SOURCES = ('h1', 'mu', 'blend')
-#: Seconds per training iteration (batch 32, 128x128, one thread) on the
-#: 2-core machine, by head family, for the estimate printed before the study.
-SEC_PER_ITER = dict(dlm=2.4, stock=1.6)
-SEC_PER_EVAL = 25.
-SEC_PER_RUN_OVERHEAD = 25.
-SMOKE_VARIANTS = ('b_hg-basic', 'f_sadinet')
-ONE_THREAD = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
+#: Seconds per training iteration (batch 32, 128x128, one thread, two runs
+#: at a time on the 2-core machine), by head family, for the estimate.
+SEC_PER_ITER = dict(dlm=1.3, stock=0.9)
+SEC_PER_EVAL_IMAGE = 0.08
+SEC_PER_RUN_OVERHEAD = 30.
+#: Iterations between two gradient-balance measurements of a DLM run.
+GRAD_DIAG_INTERVAL = 50
 
 
 def list_variants():
@@ -84,45 +99,80 @@ def is_dlm(path):
 
 
 def settings(args):
-    """Training/eval sizes of this study (the smoke setting is tiny)."""
+    """Training and evaluation sizes of one study invocation."""
     if args.smoke:
-        return dict(epochs=1, train_images=32, val_images=8, test_images=8,
-                    batch_size=16)
-    return dict(epochs=args.epochs, train_images=args.train_images,
-                val_images=args.val_images, test_images=args.test_images,
-                batch_size=32)
+        s = dict(epochs=2, train_images=32, val_images=8, test_images=8,
+                 batch_size=16, val_every=1)
+    else:
+        s = dict(epochs=args.epochs, train_images=args.train_images,
+                 val_images=args.val_images, test_images=args.test_images,
+                 batch_size=32, val_every=args.val_every)
+    s['iters'] = math.ceil(s['train_images'] / s['batch_size']) * s['epochs']
+    return s
 
 
-def cfg_options(s, data_root, seed):
+def cfg_options(s, data_root, seed, dlm):
+    """``--cfg-options`` of one run's training."""
+    e = s['epochs']
     opts = {
         'randomness.seed': seed,
-        'train_cfg.max_epochs': s['epochs'],
-        'train_cfg.val_interval': s['epochs'] + 1,
-        'param_scheduler.1.end': s['epochs'],
-        'param_scheduler.1.T_max': s['epochs'],
-        'default_hooks.checkpoint.interval': s['epochs'],
+        'train_cfg.max_epochs': e,
+        'train_cfg.val_interval': s['val_every'],
+        'param_scheduler.1.end': e,
+        'param_scheduler.1.T_max': e,
+        'default_hooks.checkpoint.interval': s['val_every'],
+        'default_hooks.checkpoint.max_keep_ckpts': 1,
         'train_dataloader.batch_size': s['batch_size'],
         'train_dataloader.dataset.num_images': s['train_images'],
         'val_dataloader.dataset.num_images': s['val_images'],
         'test_dataloader.dataset.num_images': s['test_images'],
     }
+    if dlm:
+        opts['model.train_cfg.grad_diag_interval'] = GRAD_DIAG_INTERVAL
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         opts[f'{loader}.dataset.data_root'] = data_root.rstrip('/') + '/'
     return opts
 
 
-def estimate_seconds(variants, s, seeds):
-    iters = math.ceil(s['train_images'] / s['batch_size']) * s['epochs']
+def estimate_seconds(jobs, s):
+    """Seconds of the runs in ``jobs`` one after the other."""
+    evals = s['epochs'] // s['val_every'] * s['val_images'] + \
+        s['test_images']
     total = 0.
-    for name, path in variants.items():
+    for name, path, _ in jobs:
         dlm = is_dlm(path)
-        evals = 2 + (2 * (len(DECODE_SOURCES) - 1)
-                     if name in DECODE_VARIANTS else 0)
-        per = (iters * SEC_PER_ITER['dlm' if dlm else 'stock'] +
-               evals * SEC_PER_EVAL * s['test_images'] / 300 +
-               SEC_PER_RUN_OVERHEAD)
-        total += per * len(seeds)
+        n_eval = evals + (2 * (len(DECODE_SOURCES) - 1) * s['test_images']
+                          if name in DECODE_VARIANTS else 0)
+        total += (s['iters'] * SEC_PER_ITER['dlm' if dlm else 'stock'] +
+                  n_eval * SEC_PER_EVAL_IMAGE + SEC_PER_RUN_OVERHEAD)
     return total
+
+
+def record_path(out_dir, name, seed, s):
+    return osp.join(out_dir, RUNS, name, f'it{s["iters"]}_seed{seed}.json')
+
+
+def load_records(out_dir):
+    """Every run record under ``<out_dir>/study_runs``."""
+    records = []
+    for path in sorted(glob.glob(osp.join(out_dir, RUNS, '*', '*.json'))):
+        with open(path) as f:
+            rec = json.load(f)
+        if rec.get('format') != RECORD_FORMAT:
+            raise SystemExit(f'{path}: not a study run record (format '
+                             f'{rec.get("format")!r}, expected '
+                             f'{RECORD_FORMAT!r})')
+        records.append(rec)
+    return records
+
+
+def write_json_atomic(path, data):
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=osp.dirname(path), suffix='.tmp')
+    with os.fdopen(fd, 'w') as f:
+        json.dump(data, f, indent=1)
+        f.write('\n')
+    os.replace(tmp, path)
 
 
 # ----------------------------------------------------------------------
@@ -131,32 +181,31 @@ def estimate_seconds(variants, s, seeds):
 def evaluate_checkpoint(config, checkpoint, opts, jobs, out_json):
     """Score ``checkpoint`` for each ``(split, decode_source)`` in ``jobs``.
 
-    Uses MMPose's runner (``Runner.test``) with ``MpiiPCKhAccuracy`` and, for
-    DLM models on the test split, :class:`SigmaCalibration`. Also counts the
+    Uses MMPose's runner (``Runner.test``) with :class:`StudyPCKhErrors`
+    (``MpiiPCKhAccuracy`` keeping the per-image errors). Also counts the
     parameters and GMACs of the model at its input size.
     """
     import torch
 
+    import per_image  # noqa: F401  (registers StudyPCKhErrors)
     import sadinet_mmpose  # noqa: F401
     from mmengine.analysis import get_model_complexity_info
     from mmengine.config import Config
     from mmengine.runner import Runner
 
-    results = {}
+    results = dict(errors={})
     for i, (split, decode) in enumerate(jobs):
         cfg = Config.fromfile(config)
         cfg.merge_from_dict(opts)
-        dlm = cfg.model.head.type == 'DLMHead'
         loader = 'test_dataloader' if split == 'test' else 'val_dataloader'
         cfg.test_dataloader = cfg[loader]
-        evaluators = [dict(type='MpiiPCKhAccuracy')]
-        if dlm:
+        if cfg.model.head.type == 'DLMHead':
             cfg.model.test_cfg.decode_source = decode
-            if split == 'test':
-                evaluators.append(dict(type='SigmaCalibration'))
-        cfg.test_evaluator = evaluators
+        err_file = out_json + f'.{split}_{decode}.errors'
+        cfg.test_evaluator = [dict(type='StudyPCKhErrors',
+                                   out_file=err_file)]
         cfg.load_from = checkpoint
-        cfg.work_dir = osp.join(osp.dirname(checkpoint), f'eval_{split}_{decode}')
+        cfg.work_dir = osp.join(osp.dirname(checkpoint), f'eval_{i}')
         cfg.launcher = 'none'
         cfg.experiment_name = f'eval_{split}_{decode}_{os.getpid()}_{i}'
         cfg.visualizer = dict(
@@ -169,6 +218,9 @@ def evaluate_checkpoint(config, checkpoint, opts, jobs, out_json):
             k: float(v) for k, v in metrics.items()
             if isinstance(v, (int, float))
         }
+        with open(err_file) as f:
+            results['errors'][f'{split}/{decode}'] = json.load(f)['errors']
+        os.remove(err_file)
         if i == 0:
             model = runner.model
             size = cfg.codec['input_size']
@@ -179,70 +231,88 @@ def evaluate_checkpoint(config, checkpoint, opts, jobs, out_json):
                 p.numel() for p in model.parameters()) / 1e6
             results['gmacs'] = info['flops'] / 1e9
     with open(out_json, 'w') as f:
-        json.dump(results, f, indent=1)
+        json.dump(results, f)
 
 
 # ----------------------------------------------------------------------
 # training logs
 # ----------------------------------------------------------------------
-def read_scalars(work_dir):
-    """The training log's per-interval scalars (mmengine's scalars.json)."""
-    paths = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
-                                      'scalars.json')))
+def read_log_rows(work_dir):
+    """Every row of the run's scalars.json files, oldest session first (a
+    resumed run has one per session)."""
     rows = []
-    if paths:
-        with open(paths[-1]) as f:
-            for line in f:
-                line = line.strip()
-                if line:
-                    rows.append(json.loads(line))
-    return [r for r in rows if 'loss' in r]
+    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
+                                          'scalars.json'))):
+        with open(path) as f:
+            rows += [json.loads(line) for line in f if line.strip()]
+    return rows
 
 
-def summarise_log(rows):
-    """Learning curve and gradient-balance figures of one training run."""
-    curve = [(r['step'], r.get('acc_pose')) for r in rows
-             if r.get('acc_pose') is not None]
-    ratios = [r['grad_ratio'] for r in rows if 'grad_ratio' in r]
-    out = dict(curve=curve,
-               final_loss=rows[-1]['loss'] if rows else None,
-               diverged=any(not math.isfinite(r['loss']) for r in rows))
+def summarise_log(rows, iters_per_epoch):
+    """Curves, timing and gradient balance of one run's training log."""
+    train = [r for r in rows if 'loss' in r]
+    val = {}
+    for r in rows:
+        if 'PCK' in r and 'loss' not in r:
+            val[r['step'] * iters_per_epoch] = (r['PCK'], r.get('PCK@0.1'))
+    times = sorted(r['time'] for r in train if 'time' in r)
+    data = sorted(r['data_time'] for r in train if 'data_time' in r)
+    ratios = [r['grad_ratio'] for r in train if 'grad_ratio' in r]
+    out = dict(
+        train_curve=[(r['step'], r.get('acc_pose')) for r in train
+                     if r.get('acc_pose') is not None],
+        val_curve=[(i, *val[i]) for i in sorted(val)],
+        final_loss=train[-1]['loss'] if train else None,
+        diverged=any(not math.isfinite(r['loss']) for r in train),
+        iter_s_median=times[len(times) // 2] if times else None,
+        data_s_median=data[len(data) // 2] if data else None)
     if ratios:
         out['grad_ratio_first'] = ratios[0]
-        out['grad_ratio_last'] = ratios[-1]
         out['grad_ratio_median'] = sorted(ratios)[len(ratios) // 2]
-    if rows and 'chi_mean' in rows[-1]:
-        out['chi_last'] = rows[-1]['chi_mean']
-        out['sigma_px_last'] = rows[-1].get('sigma_px')
+        out['grad_ratio_last'] = ratios[-1]
+    if train and 'chi_mean' in train[-1]:
+        out['chi_last'] = train[-1]['chi_mean']
     return out
 
 
 # ----------------------------------------------------------------------
 # one run
 # ----------------------------------------------------------------------
+def run_env(args):
+    """Environment of a run's processes: threads per run, the device."""
+    threads = str(max(1, (os.cpu_count() or 1) // max(1, args.jobs)))
+    env = dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+    if args.device == 'cpu':
+        env['CUDA_VISIBLE_DEVICES'] = ''
+    return env
+
+
 def run_one(name, config, seed, s, args, log):
-    """Train and evaluate one (variant, seed); returns its record."""
+    """Train and evaluate one (variant, seed); write and return its record."""
     import mmpose
-    work = osp.join(args.work_dir, name, f'seed{seed}')
-    if glob.glob(osp.join(work, '*.pth')) and not args.resume:
-        raise SystemExit(f'{work} already holds checkpoints: pass --resume to '
-                         'reuse finished runs, or another --work-dir')
+    work = osp.join(args.work_dir, name, f'it{s["iters"]}_seed{seed}')
     os.makedirs(work, exist_ok=True)
-    opts = cfg_options(s, args.data_root, seed)
-    rec = dict(variant=name, seed=seed, status='ok')
+    dlm = is_dlm(config)
+    opts = cfg_options(s, args.data_root, seed, dlm)
+    rec = dict(format=RECORD_FORMAT, variant=name, seed=seed, settings=s,
+               status='ok', commit=git_commit(),
+               date=datetime.date.today().isoformat(), device=args.device,
+               jobs=args.jobs, load_before=load_average())
+    env = run_env(args)
     t0 = time.time()
     ckpt = osp.join(work, f'epoch_{s["epochs"]}.pth')
-    if not (args.resume and osp.isfile(ckpt)):
+    resumed = osp.isfile(osp.join(work, 'last_checkpoint'))
+    if not osp.isfile(ckpt):
         train = osp.join(osp.dirname(mmpose.__file__), '.mim', 'tools',
                          'train.py')
         cmd = [sys.executable, train, config, '--work-dir', work,
+               *(['--resume'] if resumed else []),
                '--cfg-options', *(f'{k}={v}' for k, v in opts.items())]
-        with open(osp.join(work, 'train.out'), 'w') as out:
-            proc = subprocess.run(cmd, cwd=REPO, stdout=out, env=ONE_THREAD,
+        with open(osp.join(work, 'train.out'), 'a') as out:
+            proc = subprocess.run(cmd, cwd=REPO, stdout=out, env=env,
                                   stderr=subprocess.STDOUT)
         if proc.returncode != 0 or not osp.isfile(ckpt):
-            rows = read_scalars(work)
-            bad = any(not math.isfinite(r['loss']) for r in rows)
+            bad = summarise_log(read_log_rows(work), 1)['diverged']
             rec['status'] = 'diverged' if bad else 'failed'
             rec['message'] = (
                 f'{name} seed {seed}: ' +
@@ -250,351 +320,201 @@ def run_one(name, config, seed, s, args, log):
                  f'training exited {proc.returncode}') +
                 f' (log: {osp.join(work, "train.out")})')
             log(rec['message'])
+            if bad:
+                write_json_atomic(record_path(args.out_dir, name, seed, s),
+                                  rec)
             return rec
-    timing = osp.join(work, 'train_seconds.txt')
-    if osp.isfile(timing):
-        with open(timing) as f:
-            rec['train_s'] = float(f.read())
-    else:
-        rec['train_s'] = time.time() - t0
-        with open(timing, 'w') as f:
-            f.write(f'{rec["train_s"]:.1f}\n')
-    rec.update(summarise_log(read_scalars(work)))
-    if rec.get('diverged'):
+    rec['train_s'] = time.time() - t0
+    rec['resumed'] = resumed
+    rec.update(summarise_log(read_log_rows(work),
+                             math.ceil(s['train_images'] / s['batch_size'])))
+    if rec['diverged']:
         rec['status'] = 'diverged'
         rec['message'] = f'{name} seed {seed}: loss became NaN/inf'
-        log(rec['message'])
-        return rec
-    jobs = [('val', 'h1'), ('test', 'h1')]
-    if name in DECODE_VARIANTS:
-        jobs += [(split, d) for d in DECODE_SOURCES[1:]
-                 for split in ('val', 'test')]
-    out_json = osp.join(work, 'eval.json')
-    if args.resume and osp.isfile(out_json):
+    else:
+        jobs = [('test', 'h1')]
+        if name in DECODE_VARIANTS:
+            jobs += [(split, d) for d in DECODE_SOURCES[1:]
+                     for split in ('val', 'test')]
+        out_json = osp.join(work, 'eval.json')
+        t1 = time.time()
+        cmd = [sys.executable, osp.abspath(__file__), '--evaluate', config,
+               ckpt, out_json, json.dumps(opts), json.dumps(jobs)]
+        with open(osp.join(work, 'eval.out'), 'w') as out:
+            proc = subprocess.run(cmd, cwd=REPO, stdout=out, env=env,
+                                  stderr=subprocess.STDOUT)
+        if proc.returncode != 0 or not osp.isfile(out_json):
+            rec['status'] = 'failed'
+            rec['message'] = (f'{name} seed {seed}: evaluation exited '
+                              f'{proc.returncode} (log: '
+                              f'{osp.join(work, "eval.out")})')
+            log(rec['message'])
+            return rec
         with open(out_json) as f:
             rec['eval'] = json.load(f)
-        return rec
-    t1 = time.time()
-    cmd = [sys.executable, osp.abspath(__file__), '--evaluate', config, ckpt,
-           out_json, json.dumps(opts), json.dumps(jobs)]
-    with open(osp.join(work, 'eval.out'), 'w') as out:
-        proc = subprocess.run(cmd, cwd=REPO, stdout=out, env=ONE_THREAD,
-                              stderr=subprocess.STDOUT)
-    if proc.returncode != 0 or not osp.isfile(out_json):
-        rec['status'] = 'failed'
-        rec['message'] = (f'{name} seed {seed}: evaluation exited '
-                          f'{proc.returncode} (log: '
-                          f'{osp.join(work, "eval.out")})')
-        log(rec['message'])
-        return rec
-    with open(out_json) as f:
-        rec['eval'] = json.load(f)
-    rec['eval_s'] = time.time() - t1
+        rec['eval_s'] = time.time() - t1
+    rec['load_after'] = load_average()
+    write_json_atomic(record_path(args.out_dir, name, seed, s), rec)
+    if not args.keep_work:
+        shutil.rmtree(work, ignore_errors=True)
     return rec
 
 
-# ----------------------------------------------------------------------
-# report
-# ----------------------------------------------------------------------
-def mean_spread(values):
-    """Mean and half the min-max range of the finite values."""
-    vals = [v for v in values if v is not None and math.isfinite(v)]
-    if not vals:
-        return None, None
-    return sum(vals) / len(vals), (max(vals) - min(vals)) / 2
-
-
-def fmt(values, digits=1):
-    m, h = mean_spread(values)
-    if m is None:
-        return 'n/a'
-    return f'{m:.{digits}f} ± {h:.{digits}f}' if len(values) > 1 else \
-        f'{m:.{digits}f}'
-
-
-def aggregate(records, variants):
-    """Per variant: the seeds' values of every reported figure."""
-    table = {}
-    for name in variants:
-        runs = [r for r in records if r['variant'] == name]
-        ok = [r for r in runs if r['status'] == 'ok']
-        entry = dict(seeds=[r['seed'] for r in ok],
-                     failed=[r.get('message') for r in runs
-                             if r['status'] != 'ok'])
-        for key in ('params_M', 'gmacs'):
-            entry[key] = ok[0]['eval'].get(key) if ok else None
-        for split_decode in sorted({k for r in ok for k in r['eval']
-                                    if '/' in k}):
-            entry[split_decode] = {
-                k: [r['eval'][split_decode].get(k) for r in ok]
-                for k in ok[0]['eval'][split_decode]
-            }
-        for key in ('grad_ratio_first', 'grad_ratio_median',
-                    'grad_ratio_last', 'chi_last', 'sigma_px_last',
-                    'train_s'):
-            vals = [r.get(key) for r in ok if r.get(key) is not None]
-            if vals:
-                entry[key] = vals
-        entry['curves'] = [r.get('curve', []) for r in ok]
-        table[name] = entry
-    return table
-
-
-def write_markdown(path, table, variants, meta):
-    L = ['# Ablation study on synthetic data', '']
-    if not meta['complete']:
-        L += ['**Incomplete: the study was still running when this was '
-              'written.**', '']
-    L += [
-         f'Written by `{meta["command"]}` at commit '
-         f'{meta.get("commit", "unknown")} on {meta["date"]} '
-         f'({meta["machine"]}); wall time {meta["wall_min"]:.1f} min' +
-         (' (this invocation; `--resume` reused the runs an earlier one '
-          'finished)' if '--resume' in meta['command'] else '') + '.', '',
-         '**Protocol.** Every variant trains with MMPose\'s `tools/train.py` '
-         f'on the same generated `standard` split ({meta["settings"]["train_images"]} '
-         f'images, {meta["settings"]["epochs"]} epochs, batch '
-         f'{meta["settings"]["batch_size"]}, Adam 2e-3, cosine schedule, '
-         f'128x128 input, 32x32 heatmaps, seeds {meta["seeds"]}). The last '
-         'checkpoint is scored with `MpiiPCKhAccuracy` (flip test, single '
-         'scale; decode from H1 unless said otherwise) on a validation split '
-         f'({meta["settings"]["val_images"]} images, used for choices) and '
-         f'on a separate test split ({meta["settings"]["test_images"]} '
-         'images, reported here, never used for a choice). Cells: mean ± '
-         'half the range over the seeds. The figure: '
-         '[ablation.png](ablation.png); every number per seed: '
-         '[ablation.json](ablation.json).', '',
-         '## Test split, PCKh@0.5 per joint (and PCKh@0.1)', '',
-         '| variant | params (M) | GMACs | ' +
-         ' | '.join(c for c, _ in COLUMNS) + ' | val Mean |',
-         '| --- | --- | --- | ' + ' | '.join('---' for _ in COLUMNS) +
-         ' | --- |']
-    for name in variants:
-        e = table[name]
-        test = e.get('test/h1')
-        val = e.get('val/h1')
-        if not test:
-            L.append(f'| {name} | | | ' + ' | '.join('failed' for _ in COLUMNS)
-                     + ' | |')
-            continue
-        L.append(f'| {name} | {e["params_M"]:.2f} | {e["gmacs"]:.3f} | ' +
-                 ' | '.join(fmt(test[k]) for _, k in COLUMNS) +
-                 f' | {fmt(val["PCK"])} |')
-    L += ['', '| variant | what it is |', '| --- | --- |']
-    L += [f'| {n} | {describe(p)} |' for n, p in variants.items()]
-    dec = [n for n in variants if n in DECODE_VARIANTS and
-           table[n].get('test/mu')]
-    if dec:
-        L += ['', '## Decode source of the full models', '',
-              '| variant | decode | val Mean | test Mean | test Wri | '
-              'test PCKh@0.1 |', '| --- | --- | --- | --- | --- | --- |']
-        for n in dec:
-            for d in DECODE_SOURCES:
-                v, t = table[n].get(f'val/{d}'), table[n].get(f'test/{d}')
-                if v and t:
-                    L.append(f'| {n} | {d} | {fmt(v["PCK"])} | '
-                             f'{fmt(t["PCK"])} | {fmt(t["Wrist PCK"])} | '
-                             f'{fmt(t["PCK@0.1"])} |')
-    diag = [n for n in variants if table[n].get('grad_ratio_median')]
-    if diag:
-        L += ['', '## Loss balance and sigma (DLM variants)', '',
-              '`grad_ratio`: norm of the gradient the weighted H2 term sends '
-              'into the backbone\'s outputs over that of the weighted H1 term '
-              '(logged every 10 iterations; first / median / last). Sigma: '
-              'on the test split, Spearman correlation of the predicted sigma '
-              'with the error distance (mean over joints), and the share of '
-              'joints within 1, 2, 3 sigma (a calibrated 2-D Gaussian: 39.3, '
-              '86.5, 98.9).', '',
-              '| variant | grad_ratio first | median | last | chi (last) | '
-              'Spearman | within 1σ | 2σ | 3σ |',
-              '| --- | --- | --- | --- | --- | --- | --- | --- | --- |']
-        for n in diag:
-            e = table[n]
-            t = e.get('test/h1', {})
-
-            def g(key, digits=2):
-                return fmt(e[key], digits) if key in e else 'n/a'
-
-            def c(key, digits=1):
-                return fmt(t[key], digits) if key in t else 'n/a'
-            L.append(f'| {n} | {g("grad_ratio_first", 3)} | '
-                     f'{g("grad_ratio_median", 3)} | {g("grad_ratio_last", 3)}'
-                     f' | {g("chi_last", 3)} | {c("sigma_spearman", 2)} | '
-                     f'{c("sigma_within_1")} | {c("sigma_within_2")} | '
-                     f'{c("sigma_within_3")} |')
-    failed = [m for e in table.values() for m in e['failed'] if m]
-    if failed:
-        L += ['', '## Runs that did not finish', ''] + [f'- {m}' for m in failed]
-    with open(path, 'w') as f:
-        f.write('\n'.join(L) + '\n')
-
-
-def write_figure(path, table, variants):
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    names = list(variants)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8))
-    for i, n in enumerate(names):
-        vals = table[n].get('test/h1', {}).get('PCK', [])
-        vals = [v for v in vals if v is not None]
-        if vals:
-            ax1.bar(i, sum(vals) / len(vals), color='#9ecae1')
-            ax1.plot([i] * len(vals), vals, 'o', color='#08519c', ms=4)
-    ax1.set_xticks(range(len(names)))
-    ax1.set_xticklabels(names, rotation=45, ha='right', fontsize=8)
-    ax1.set_ylabel('test PCKh@0.5 (bars: mean, dots: seeds)')
-    ax1.set_title('PCKh@0.5 per variant')
-    ax1.grid(axis='y', alpha=0.3)
-    for i, n in enumerate(names):
-        curves = [c for c in table[n]['curves'] if c]
-        if not curves:
-            continue
-        n_pts = min(len(c) for c in curves)
-        steps = [curves[0][j][0] for j in range(n_pts)]
-        mean = [sum(c[j][1] for c in curves) / len(curves)
-                for j in range(n_pts)]
-        ax2.plot(steps, mean, label=n, lw=1.2, ls='-' if i < 10 else '--')
-    ax2.set_xlabel('iteration')
-    ax2.set_ylabel('training-batch PCK of H1 (acc_pose), mean over seeds')
-    ax2.set_title('learning curves')
-    ax2.grid(alpha=0.3)
-    if ax2.get_legend_handles_labels()[0]:
-        ax2.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+def prepare_data(config, s, data_root):
+    """Generate the synthetic splits once, before runs start in parallel."""
+    import sadinet_mmpose  # noqa: F401
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmpose.registry import DATASETS
+    init_default_scope('mmpose')
+    cfg = Config.fromfile(config)
+    for loader, key in (('train_dataloader', 'train_images'),
+                        ('val_dataloader', 'val_images'),
+                        ('test_dataloader', 'test_images')):
+        ds = dict(cfg[loader].dataset, data_root=data_root.rstrip('/') + '/',
+                  num_images=s[key], pipeline=[])
+        DATASETS.build(ds)
 
 
 # ----------------------------------------------------------------------
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--list', action='store_true', help='list the variants')
+    p.add_argument('--render', action='store_true',
+                   help='only rewrite ablation.md/.json/.png from the '
+                   'records in --out-dir')
+    p.add_argument('--variants', nargs='+', default=None,
+                   help='names from --list (default: the converged study\'s '
+                   'core variants)')
+    p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
+    p.add_argument('--epochs', type=int, default=30)
+    p.add_argument('--train-images', type=int, default=2000)
+    p.add_argument('--val-images', type=int, default=300)
+    p.add_argument('--test-images', type=int, default=300)
+    p.add_argument('--val-every', type=int, default=3,
+                   help='epochs between two validation scores (and '
+                   'checkpoints)')
+    p.add_argument('--budget-min', type=float, default=None,
+                   help='refuse to start when the estimate of the runs left '
+                   'exceeds this many minutes')
+    p.add_argument('--smoke', action='store_true',
+                   help='a few iterations of two variants, written to a '
+                   'new temporary folder unless --out-dir is given (CI)')
+    p.add_argument('--out-dir', default=None,
+                   help=f'records and pages (default {DEFAULT_OUT})')
+    p.add_argument('--work-dir', default=None,
+                   help='scratch folder of the runs (default work_dirs/'
+                   'ablation, inside --out-dir with --smoke)')
+    p.add_argument('--keep-work', action='store_true',
+                   help='keep each run\'s scratch folder (checkpoints, logs)')
+    p.add_argument('--data-root', default=None)
+    p.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
+    p.add_argument('--jobs', type=int, default=2,
+                   help='runs at a time, one process each, CPU threads '
+                   'shared out between them')
+    return p.parse_args(argv)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] == '--render':
-        # re-render ablation.md / .png from an ablation.json
-        with open(argv[1]) as f:
-            data = json.load(f)
-        out_dir = osp.dirname(osp.abspath(argv[1]))
-        variants = {n: osp.join(CONFIG_DIR, n + '.py')
-                    for n in data['variants']}
-        write_markdown(osp.join(out_dir, 'ablation.md'), data['variants'],
-                       variants, data['meta'])
-        write_figure(osp.join(out_dir, 'ablation.png'), data['variants'],
-                     variants)
-        return 0
     if argv and argv[0] == '--evaluate':
         config, ckpt, out_json, opts, jobs = argv[1:6]
         evaluate_checkpoint(config, ckpt, json.loads(opts),
                             [tuple(j) for j in json.loads(jobs)], out_json)
         return 0
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--list', action='store_true', help='list the variants')
-    p.add_argument('--variants', nargs='+', default=None,
-                   help='names from --list (default: all)')
-    p.add_argument('--seeds', nargs='+', type=int, default=[0, 1])
-    p.add_argument('--epochs', type=int, default=4)
-    p.add_argument('--train-images', type=int, default=800)
-    p.add_argument('--val-images', type=int, default=150)
-    p.add_argument('--test-images', type=int, default=300)
-    p.add_argument('--budget-min', type=float, default=90.,
-                   help='refuse to start when the estimate exceeds this')
-    p.add_argument('--smoke', action='store_true',
-                   help='a few iterations of two variants (CI)')
-    p.add_argument('--out-dir', default=DEFAULT_OUT)
-    p.add_argument('--work-dir', default=None)
-    p.add_argument('--data-root', default=None)
-    p.add_argument('--jobs', type=int, default=2,
-                   help='runs at a time, each with one CPU thread')
-    p.add_argument('--resume', action='store_true',
-                   help='reuse runs of --work-dir that finished training')
-    args = p.parse_args(argv)
-    if args.smoke and argv.count('--seeds') == 0:
-        args.seeds = [0]
-
+    args = parse_args(argv)
     all_variants = list_variants()
     if args.list:
         for n, path in all_variants.items():
-            print(f'{n:28s} {describe(path)}')
+            mark = '*' if n in CORE_VARIANTS else ' '
+            print(f'{mark} {n:28s} {describe(path)}')
         return 0
-    names = args.variants or (list(SMOKE_VARIANTS) if args.smoke else
-                              list(all_variants))
+    if args.smoke and '--seeds' not in argv:
+        args.seeds = [0]
+    if args.out_dir is None:
+        args.out_dir = (tempfile.mkdtemp(prefix='sadinet-study-smoke-')
+                        if args.smoke else DEFAULT_OUT)
+    if args.render:
+        report.render(args.out_dir, load_records(args.out_dir),
+                      all_variants, describe)
+        print(f'[study] wrote {args.out_dir}/ablation.md, .json, .png')
+        return 0
+    names = args.variants or list(SMOKE_VARIANTS if args.smoke else
+                                  CORE_VARIANTS)
     unknown = [n for n in names if n not in all_variants]
     if unknown:
         print(f'study: unknown variant(s) {unknown}; known: '
               f'{sorted(all_variants)}', file=sys.stderr)
         return 2
-    variants = {n: all_variants[n] for n in names}
+    if args.device == 'cuda':
+        import torch
+        if not torch.cuda.is_available():
+            print('study: --device cuda but torch sees no CUDA device',
+                  file=sys.stderr)
+            return 2
     if args.work_dir is None:
         args.work_dir = (osp.join(args.out_dir, 'work') if args.smoke else
                          DEFAULT_WORK)
     if args.data_root is None:
-        args.data_root = (osp.join(args.work_dir, 'data') if args.smoke else
-                          osp.join(REPO, 'data', 'synthetic_mpii_standard'))
+        args.data_root = (osp.join(args.out_dir, 'data') if args.smoke else
+                          DEFAULT_DATA)
     s = settings(args)
-    est = estimate_seconds(variants, s, args.seeds) / 60 / max(1, args.jobs)
-    print(f'[study] {len(variants)} variants x {len(args.seeds)} seeds = '
-          f'{len(variants) * len(args.seeds)} runs; estimate {est:.0f} min '
-          'on the 2-core machine', flush=True)
-    if est > args.budget_min:
+    done = {(r['variant'], r['seed']) for r in load_records(args.out_dir)
+            if r['settings'] == s and r['status'] in ('ok', 'diverged')}
+    # seed by seed: every variant of seed 0 first, so that a study cut short
+    # still compares all variants
+    jobs = [(n, all_variants[n], seed) for seed in args.seeds for n in names
+            if (n, seed) not in done]
+    est = estimate_seconds(jobs, s) / 60 / max(1, args.jobs)
+    print(f'[study] {len(names)} variants x {len(args.seeds)} seeds at '
+          f'{s["iters"]} iterations: {len(jobs)} runs to do '
+          f'({len(names) * len(args.seeds) - len(jobs)} recorded); estimate '
+          f'{est:.0f} min on the 2-core CPU', flush=True)
+    if args.budget_min is not None and est > args.budget_min:
         print(f'study: the estimate ({est:.0f} min) exceeds --budget-min '
-              f'{args.budget_min:.0f}; fewer variants, seeds or images, or a '
-              'larger budget', file=sys.stderr)
+              f'{args.budget_min:.0f}; fewer variants, seeds or images, or '
+              'a larger budget', file=sys.stderr)
         return 2
-    os.makedirs(args.out_dir, exist_ok=True)
+    if jobs:
+        prepare_data(jobs[0][1], s, args.data_root)
 
     def log(msg):
         print(f'[study] {msg}', flush=True)
 
     t0 = time.time()
-    records = []
-    total = len(variants) * len(args.seeds)
     lock = threading.Lock()
+    finished = []
 
     def one(job):
         name, path, seed = job
         t_run = time.time()
         rec = run_one(name, path, seed, s, args, log)
         with lock:
-            records.append(rec)
-            done = len(records)
+            finished.append(rec)
+            n = len(finished)
             elapsed = time.time() - t0
-            pck = (rec.get('eval', {}).get('test/h1', {}).get('PCK'))
-            log(f'{done}/{total} {name} seed {seed}: {rec["status"]}' +
+            pck = rec.get('eval', {}).get('test/h1', {}).get('PCK')
+            log(f'{n}/{len(jobs)} {name} seed {seed}: {rec["status"]}' +
                 (f', test PCKh@0.5 {pck:.2f}' if pck is not None else '') +
                 f', {time.time() - t_run:.0f} s; elapsed {elapsed / 60:.1f} '
-                f'min, left ~{elapsed / done * (total - done) / 60:.0f} min')
-            # the report is rewritten after each run: a study cut short
-            # still shows what it did
-            write_report(args, argv, s, variants, records, t0)
+                f'min, left ~{elapsed / n * (len(jobs) - n) / 60:.0f} min')
+            report.render(args.out_dir, load_records(args.out_dir),
+                          all_variants, describe)
+        return rec
 
-    # variant by variant (every seed of one before the next), --jobs runs at
-    # a time, each single-threaded (on 2 cores two 1-thread runs finish
-    # sooner than one 2-thread run after the other)
-    jobs = [(n, p, seed) for n, p in variants.items() for seed in args.seeds]
-    with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
-        list(pool.map(one, jobs))
+    with concurrent.futures.ThreadPoolExecutor(max(1, args.jobs)) as pool:
+        recs = list(pool.map(one, jobs))
+    report.render(args.out_dir, load_records(args.out_dir), all_variants,
+                  describe)
     log(f'wrote {args.out_dir}/ablation.md, .json, .png in '
         f'{(time.time() - t0) / 60:.1f} min')
-    return 0 if any(r['status'] == 'ok' for r in records) else 1
-
-
-def write_report(args, argv, s, variants, records, t0):
-    """ablation.json / .md / .png from the runs so far."""
-    import datetime
-    import platform
-    done = {r['variant'] for r in records}
-    shown = {n: p for n, p in variants.items() if n in done}
-    table = aggregate(records, shown)
-    meta = dict(
-        command='python benchmarks/ablation/study.py ' + ' '.join(argv),
-        commit=git_commit(),
-        date=datetime.date.today().isoformat(),
-        machine=f'{os.cpu_count()} CPU cores, {platform.machine()}',
-        wall_min=(time.time() - t0) / 60, seeds=args.seeds, settings=s,
-        complete=len(records) == len(variants) * len(args.seeds))
-    with open(osp.join(args.out_dir, 'ablation.json'), 'w') as f:
-        json.dump(dict(meta=meta, variants=table, runs=records), f, indent=1)
-    write_markdown(osp.join(args.out_dir, 'ablation.md'), table, shown, meta)
-    write_figure(osp.join(args.out_dir, 'ablation.png'), table, shown)
+    ok = all(r['status'] in ('ok', 'diverged') for r in recs)
+    if ok and args.smoke and not args.keep_work:
+        # the smoke setting's scratch: its runs and the data it generated
+        shutil.rmtree(args.work_dir, ignore_errors=True)
+        if args.data_root == osp.join(args.out_dir, 'data'):
+            shutil.rmtree(args.data_root, ignore_errors=True)
+    return 0 if ok else 1
 
 
 if __name__ == '__main__':
