@@ -16,7 +16,7 @@ from mmpose.registry import METRICS
 from sadinet_mmpose.evaluation import MpiiPCKhAccuracy
 
 
-@METRICS.register_module()
+@METRICS.register_module(force=True)
 class StudyPCKhErrors(MpiiPCKhAccuracy):
     """``MpiiPCKhAccuracy`` that writes the normalised errors to a file.
 

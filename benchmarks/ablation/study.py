@@ -121,7 +121,7 @@ def cfg_options(s, data_root, seed, dlm):
         'param_scheduler.1.end': e,
         'param_scheduler.1.T_max': e,
         'default_hooks.checkpoint.interval': s['val_every'],
-        'default_hooks.checkpoint.max_keep_ckpts': 1,
+        'default_hooks.checkpoint.max_keep_ckpts': 2,
         'train_dataloader.batch_size': s['batch_size'],
         'train_dataloader.dataset.num_images': s['train_images'],
         'val_dataloader.dataset.num_images': s['val_images'],
@@ -301,7 +301,11 @@ def run_one(name, config, seed, s, args, log):
     env = run_env(args)
     t0 = time.time()
     ckpt = osp.join(work, f'epoch_{s["epochs"]}.pth')
-    resumed = osp.isfile(osp.join(work, 'last_checkpoint'))
+    last = osp.join(work, 'last_checkpoint')
+    resumed = osp.isfile(last)
+    if resumed:
+        with open(last) as f:
+            rec['resumed_from'] = osp.basename(f.read().strip())
     if not osp.isfile(ckpt):
         train = osp.join(osp.dirname(mmpose.__file__), '.mim', 'tools',
                          'train.py')
@@ -325,7 +329,6 @@ def run_one(name, config, seed, s, args, log):
                                   rec)
             return rec
     rec['train_s'] = time.time() - t0
-    rec['resumed'] = resumed
     rec.update(summarise_log(read_log_rows(work),
                              math.ceil(s['train_images'] / s['batch_size'])))
     if rec['diverged']:

@@ -1,18 +1,27 @@
-"""The ablation study tool: variants, bad input, and its smoke setting."""
+"""The controlled study: variants, statistics on known truth, pages from
+records, bad input, and its smoke setting (records, resume, scratch)."""
 import json
+import os
 import os.path as osp
+import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from helpers import BENCHMARKS, REPO, load_tool  # noqa: E402
 
-STUDY = osp.join(BENCHMARKS, 'ablation', 'study.py')
+ABLATION = osp.join(BENCHMARKS, 'ablation')
+STUDY = osp.join(ABLATION, 'study.py')
 
 
 def _study():
-    return load_tool('study.py', osp.join(BENCHMARKS, 'ablation'))
+    return load_tool('study.py', ABLATION)
+
+
+def _stats():
+    return load_tool('stats.py', ABLATION)
 
 
 def test_every_variant_builds_and_differs_from_the_base_in_one_part():
@@ -23,9 +32,7 @@ def test_every_variant_builds_and_differs_from_the_base_in_one_part():
     init_default_scope('mmpose')
     study = _study()
     variants = study.list_variants()
-    for name in ('a_zoo-hg-basic', 'b_hg-basic', 'c_rfm-d2', 'd_rfm-d3',
-                 'e_hg-sfm-dlm', 'f_sadinet', 'g_sadinet-loss-sum',
-                 'h_hg-basic-wide', 'f2_sadinet-h1sum', 'f3_sadinet-h2mse'):
+    for name in study.CORE_VARIANTS + ('a_zoo-hg-basic', 'd_rfm-d3'):
         assert name in variants, f'{name} missing from {sorted(variants)}'
     params = {}
     for name, path in variants.items():
@@ -36,9 +43,128 @@ def test_every_variant_builds_and_differs_from_the_base_in_one_part():
         model = MODELS.build(cfg.model)
         params[name] = sum(p.numel() for p in model.parameters())
         assert study.is_dlm(path) == (cfg.model.head.type == 'DLMHead'), name
-    # the capacity control is within 10% of the RFM backbone's size
+    # the capacity controls: (h) at the RFM backbone's size, (h2) at the
+    # full model's
     assert abs(params['h_hg-basic-wide'] / params['c_rfm-d2'] - 1) < 0.1
+    assert abs(params['h2_hg-basic-wide-full'] /
+               params['f2_sadinet-h1sum'] - 1) < 0.02
     assert params['b_hg-basic'] < params['c_rfm-d2']
+
+
+def test_pckh_from_errors_equals_mmpose_metric():
+    """The bootstrap's PCKh is MMPose's mean PCKh on the same results."""
+    load_tool('per_image.py', ABLATION)
+    from mmpose.evaluation.functional.keypoint_eval import _calc_distances
+    from sadinet_mmpose.evaluation import MpiiPCKhAccuracy
+    stats = _stats()
+    rng = np.random.default_rng(0)
+    results = []
+    for _ in range(40):
+        gt = rng.uniform(0, 100, (1, 16, 2))
+        head = rng.uniform(5, 15)
+        mask = rng.random((1, 16)) > 0.2
+        results.append(dict(
+            pred_coords=gt + rng.normal(0, 0.3 * head, (1, 16, 2)),
+            gt_coords=gt, mask=mask,
+            head_size=np.array([[head, head]])))
+    want = MpiiPCKhAccuracy().compute_metrics(results)
+    errors = np.concatenate([
+        _calc_distances(r['pred_coords'], r['gt_coords'], r['mask'],
+                        r['head_size'].copy()).T for r in results])
+    assert stats.pckh(errors, 0.5) == pytest.approx(want['PCK'], abs=1e-6)
+    assert stats.pckh(errors, 0.1) == pytest.approx(want['PCK@0.1'],
+                                                    abs=1e-4)
+
+
+def _errors(rng, n, scale):
+    e = np.abs(rng.normal(0, scale, (n, 16)))
+    e[rng.random((n, 16)) < 0.1] = -1   # unlabelled joints
+    return e
+
+
+def test_paired_bootstrap_on_known_truth():
+    stats = _stats()
+    rng = np.random.default_rng(1)
+    base = _errors(rng, 300, 0.3)
+    # the same predictions: the difference and its interval are 0
+    same = stats.paired_bootstrap([base] * 3, [base] * 3, 0.5)
+    assert same['diff'] == 0 and same['lo'] == 0 and same['hi'] == 0
+    assert stats.verdict(same) == 'not supported'
+    # A halves every error of B: supported; the other way round: reversed
+    better = np.where(base >= 0, base / 2, -1)
+    ab = stats.paired_bootstrap([better] * 3, [base] * 3, 0.5)
+    assert ab['diff'] > 0 and ab['lo'] > 0
+    assert stats.verdict(ab) == 'supported'
+    assert stats.verdict(stats.paired_bootstrap([base], [better], 0.5)) \
+        == 'reversed'
+    # seeds that disagree widen the interval: two models, each a mixture
+    # of a good and a bad seed, are not told apart
+    worse = np.where(base >= 0, base * 2, -1)
+    mixed = stats.paired_bootstrap([better, worse], [worse, better], 0.5)
+    assert mixed['lo'] < 0 < mixed['hi']
+    # the interval covers the seed spread, not only the image spread
+    img_only = stats.paired_bootstrap([better], [worse], 0.5)
+    assert (mixed['hi'] - mixed['lo']) > (img_only['hi'] - img_only['lo'])
+    with pytest.raises(ValueError, match='same test images'):
+        stats.paired_bootstrap([base], [base[:200]], 0.5)
+
+
+def test_late_gain_on_known_curves():
+    stats = _stats()
+    assert stats.late_gain([(0, 50.), (800, 90.), (1000, 90.2)]) == \
+        pytest.approx(0.2)
+    climbing = [(i, i / 10) for i in range(0, 1001, 100)]
+    assert stats.late_gain(climbing) == pytest.approx(20.)
+    assert stats.late_gain([(10, 1.)]) is None
+    assert stats.mean_curve([[(1, 2.), (2, 4.)], [(1, 4.), (2, 6.)]]) == \
+        [(1, 3.), (2, 5.)]
+
+
+def _record(variant, seed, pck, errors, iters=630, status='ok'):
+    m = {'Head PCK': pck, 'Shoulder PCK': pck, 'Elbow PCK': pck,
+         'Wrist PCK': pck, 'Hip PCK': pck, 'Knee PCK': pck,
+         'Ankle PCK': pck, 'PCK': pck, 'PCK@0.1': pck / 2}
+    rec = dict(format='sadinet-study-run-v1', variant=variant, seed=seed,
+               status=status, commit='abc1234', device='cpu',
+               settings=dict(iters=iters, train_images=8, batch_size=4,
+                             val_images=2, test_images=2, val_every=1,
+                             epochs=2))
+    if status == 'ok':
+        rec.update(val_curve=[[iters // 2, pck - 5, 1.], [iters, pck, 2.]],
+                   iter_s_median=1.0, train_s=60.,
+                   eval=dict(params_M=1.0, gmacs=0.1,
+                             errors={'test/h1': errors.tolist()},
+                             **{'test/h1': m}))
+    else:
+        rec['message'] = f'{variant} seed {seed}: loss became NaN/inf'
+    return rec
+
+
+def test_pages_from_records_with_a_failed_run(tmp_path):
+    study = _study()
+    report = load_tool('report.py', ABLATION)
+    rng = np.random.default_rng(2)
+    base = _errors(rng, 50, 0.3)
+    records = [
+        _record('b_hg-basic', 0, 50., base),
+        _record('b_hg-basic', 1, 60., base),
+        _record('f2_sadinet-h1sum', 0, 70., base / 2),
+        _record('f2_sadinet-h1sum', 1, 0., None, status='diverged'),
+        _record('b_hg-basic', 0, 40., base, iters=100),
+    ]
+    report.render(str(tmp_path), records, study.list_variants(),
+                  study.describe)
+    text = (tmp_path / 'ablation.md').read_text()
+    assert '| b_hg-basic | 1.00 | 0.100 | 2 | 55.0 ± 7.1 |' in text, text
+    assert 'f2_sadinet-h1sum seed 1: loss became NaN/inf' in text
+    assert '| full SADI-Net beats the plain hourglass | f2_sadinet-h1sum ' \
+           '| b_hg-basic | 1/2 |' in text
+    assert '## Budgets' in text and '| 100 it | 630 it |' in text
+    data = json.loads((tmp_path / 'ablation.json').read_text())
+    comp = data['comparisons'][0]
+    assert comp['PCKh@0.5']['lo'] <= comp['PCKh@0.5']['diff'] <= \
+        comp['PCKh@0.5']['hi']
+    assert (tmp_path / 'ablation.png').stat().st_size > 1000
 
 
 def test_unknown_variant_and_budget_are_refused_before_training(tmp_path):
@@ -51,62 +177,61 @@ def test_unknown_variant_and_budget_are_refused_before_training(tmp_path):
         assert want in proc.stderr, proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert not (tmp_path / 'ablation.json').exists()
+    assert not (tmp_path / 'study_runs').exists()
 
 
-def test_report_from_records_with_a_failed_run(tmp_path):
-    """A diverged run is listed; the others are aggregated with spreads."""
-    study = _study()
-    variants = {n: p for n, p in study.list_variants().items()
-                if n in ('b_hg-basic', 'f_sadinet')}
-    ok = dict(status='ok', curve=[(10, 0.1), (20, 0.3)],
-              grad_ratio_first=100., grad_ratio_median=10.,
-              grad_ratio_last=5., chi_last=0.05)
+def _committed_pages():
+    return {p: os.stat(osp.join(BENCHMARKS, 'results', p)).st_mtime_ns
+            for p in ('ablation.md', 'ablation.json', 'ablation.png')
+            if osp.exists(osp.join(BENCHMARKS, 'results', p))}
 
-    def ev(pck):
-        m = {k: pck for _, k in study.COLUMNS}
-        m.update(sigma_spearman=0.3, sigma_within_1=40., sigma_within_2=80.,
-                 sigma_within_3=95.)
-        return {'val/h1': m, 'test/h1': m, 'params_M': 1.0, 'gmacs': 0.1}
 
-    records = [
-        dict(ok, variant='b_hg-basic', seed=0, eval=ev(50.)),
-        dict(ok, variant='b_hg-basic', seed=1, eval=ev(60.)),
-        dict(ok, variant='f_sadinet', seed=0, eval=ev(40.)),
-        dict(variant='f_sadinet', seed=1, status='diverged',
-             message='f_sadinet seed 1: loss became NaN/inf'),
-    ]
-    table = study.aggregate(records, variants)
-    assert table['b_hg-basic']['test/h1']['PCK'] == [50., 60.]
-    assert study.fmt(table['b_hg-basic']['test/h1']['PCK']) == '55.0 ± 5.0'
-    meta = dict(command='x', date='d', machine='m', wall_min=1., seeds=[0, 1],
-                complete=True,
-                settings=dict(train_images=8, epochs=1, batch_size=4,
-                              val_images=2, test_images=2))
-    study.write_markdown(str(tmp_path / 'a.md'), table, variants, meta)
-    text = (tmp_path / 'a.md').read_text()
-    assert '| b_hg-basic | 1.00 | 0.100 | 55.0 ± 5.0' in text, text
-    assert 'f_sadinet seed 1: loss became NaN/inf' in text
-    study.write_figure(str(tmp_path / 'a.png'), table, variants)
-    assert (tmp_path / 'a.png').stat().st_size > 1000
+def _run(args, timeout=1500):
+    proc = subprocess.run([sys.executable, STUDY, *args],
+                          capture_output=True, text=True, cwd=REPO,
+                          timeout=timeout)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    return proc.stdout
 
 
 @pytest.mark.slow
-def test_smoke_setting_writes_table_figure_and_json(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, STUDY, '--smoke', '--out-dir', str(tmp_path)],
-        capture_output=True, text=True, cwd=REPO, timeout=1500)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
-    assert 'estimate' in proc.stdout and '[study] 2/2 ' in proc.stdout
-    assert 'b_hg-basic seed 0: ok' in proc.stdout, proc.stdout
-    data = json.loads((tmp_path / 'ablation.json').read_text())
-    assert set(data['variants']) == {'b_hg-basic', 'f_sadinet'}
-    runs = {r['variant']: r for r in data['runs']}
-    assert all(r['status'] == 'ok' for r in runs.values()), runs
-    f = runs['f_sadinet']
-    assert 'grad_ratio_first' in f, 'DLM runs report the gradient balance'
-    assert {'test/h1', 'test/mu', 'test/blend', 'val/h1'} <= set(f['eval'])
-    assert 'sigma_within_1' in f['eval']['test/h1']
-    md = (tmp_path / 'ablation.md').read_text()
-    assert '| b_hg-basic |' in md and '| f_sadinet |' in md
-    assert (tmp_path / 'ablation.png').stat().st_size > 1000
+def test_smoke_setting_records_resumes_and_leaves_results_alone(tmp_path):
+    before = _committed_pages()
+    out = _run(['--smoke', '--device', 'cpu', '--jobs', '2'])
+    # the default output is a new temporary folder, never the committed one
+    assert _committed_pages() == before
+    line = [ln for ln in out.splitlines() if ln.startswith('[study] wrote')]
+    smoke_dir = line[0].split()[2].rsplit('/ablation.md', 1)[0]
+    assert smoke_dir != osp.join(BENCHMARKS, 'results')
+    assert sorted(os.listdir(smoke_dir)) == [
+        'ablation.json', 'ablation.md', 'ablation.png', 'study_runs']
+    # the records: curves, per-image errors, the decode sources of f2
+    rec = json.loads(open(osp.join(smoke_dir, 'study_runs',
+                                   'f2_sadinet-h1sum',
+                                   'it4_seed0.json')).read())
+    assert rec['status'] == 'ok' and len(rec['val_curve']) == 2
+    assert len(rec['eval']['errors']['test/h1']) == 8
+    assert {'test/h1', 'test/mu', 'val/blend'} <= set(rec['eval'])
+    assert 'grad_ratio_first' in rec
+    shutil.rmtree(smoke_dir)
 
+    # a run cut off after its first epoch resumes from its checkpoint
+    out_dir = str(tmp_path)
+    _run(['--smoke', '--out-dir', out_dir, '--variants', 'b_hg-basic',
+          '--keep-work'])
+    work = tmp_path / 'work' / 'b_hg-basic' / 'it4_seed0'
+    (tmp_path / 'study_runs' / 'b_hg-basic' / 'it4_seed0.json').unlink()
+    (work / 'epoch_2.pth').unlink()
+    (work / 'last_checkpoint').write_text(str(work / 'epoch_1.pth'))
+    out = _run(['--smoke', '--out-dir', out_dir, '--variants', 'b_hg-basic'])
+    assert '1 runs to do (0 recorded)' in out
+    rec = json.loads((tmp_path / 'study_runs' / 'b_hg-basic' /
+                      'it4_seed0.json').read_text())
+    assert rec['status'] == 'ok' and rec['resumed_from'] == 'epoch_1.pth'
+    assert [p[0] for p in rec['val_curve']] == [2, 4]
+    # the scratch folders of a successful smoke run are gone
+    assert not (tmp_path / 'work').exists()
+    assert not (tmp_path / 'data').exists()
+    # a finished run's record is reused
+    out = _run(['--smoke', '--out-dir', out_dir, '--variants', 'b_hg-basic'])
+    assert '0 runs to do (1 recorded)' in out
