@@ -2,18 +2,27 @@
 import json
 import os.path as osp
 import tempfile
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 from mmpose.datasets import MpiiDataset
 from mmpose.registry import DATASETS
 
+from .mpii_convert import load_test_images
 from .safe_mpii_dataset import SafeMpiiDataset, joints_to_zero_based
 from .validation import load_json_annotations
 
 #: Metainfo key giving the number of records of the annotation file, which
 #: :class:`~sadinet_mmpose.evaluation.MpiiPredictionDump` checks.
 NUM_RECORDS_KEY = 'num_records'
+#: Metainfo key of the test images (annolist index, name, rectangles) that
+#: :class:`~sadinet_mmpose.evaluation.MpiiPredictionDump` writes ``pred``
+#: over.
+TEST_IMAGES_KEY = 'mpii_test_images'
+#: Record keys passed to the data samples (add them to ``PackPoseInputs``'
+#: ``meta_keys``): MATLAB's 1-based indices into ``RELEASE.annolist`` and
+#: its ``annorect``.
+INDEX_KEYS = ('annolist_index', 'rect_index')
 
 
 @DATASETS.register_module()
@@ -31,17 +40,31 @@ class MpiiTestDataset(SafeMpiiDataset):
     ``keypoints_visible = 0`` when the record has no joints.
 
     Unlike :class:`SafeMpiiDataset` it never skips a record: the predictions
-    file must hold one row per record in file order, so a record that cannot
-    be used (a missing key, a non-numeric image name, a zero-size or
+    file needs a prediction for every record, so a record that cannot be
+    used (a missing key, a non-numeric image name, a zero-size or
     non-finite box) is an error naming the file and the record. The number
     of records is added to the metainfo as ``num_records``.
 
+    Annotations written by ``tools/convert_mpii_test.py`` from the official
+    release also carry each record's ``annolist_index`` and ``rect_index``
+    (1-based); the dataset gives them to every instance, so that the data
+    samples carry them when ``PackPoseInputs``' ``meta_keys`` list them.
+    ``images_file`` (the converter's ``mpii_test_images.json``) lists all
+    test images of the release; its list goes to the metainfo as
+    ``mpii_test_images`` for the predictions file.
+
     Args:
+        images_file (str, optional): ``mpii_test_images.json``, relative
+            to ``data_root`` unless absolute. Defaults to None.
         **kwargs: The arguments of :class:`mmpose.datasets.MpiiDataset`
             (``ann_file``, ``data_root``, ``data_prefix``, ``pipeline``,
             ``test_mode``, ...). ``headbox_file`` must be None: the test
             split has no head boxes.
     """
+
+    def __init__(self, images_file: Optional[str] = None, **kwargs) -> None:
+        self.images_file = images_file
+        super().__init__(**kwargs)
 
     def _load_annotations(self) -> Tuple[List[dict], List[dict]]:
         """Check every record, then let MMPose parse the file.
@@ -99,9 +122,32 @@ class MpiiTestDataset(SafeMpiiDataset):
             finally:
                 self.ann_file = ann_file
         joints_to_zero_based(instance_list)
+        self._add_indices(anns, instance_list)
         self.skipped_records = {}
         self._metainfo[NUM_RECORDS_KEY] = len(anns)
+        if self.images_file:
+            path = self.images_file
+            if self.data_root and not osp.isabs(path):
+                path = osp.join(self.data_root, path)
+            self._metainfo[TEST_IMAGES_KEY] = load_test_images(path)
         return instance_list, image_list
+
+    def _add_indices(self, anns: List[dict],
+                     instance_list: List[dict]) -> None:
+        """Copy ``annolist_index`` / ``rect_index`` onto the instances."""
+        have = [all(k in a for k in INDEX_KEYS) for a in anns]
+        if not any(have):
+            return
+        if not all(have):
+            bad = have.index(False)
+            raise ValueError(
+                f'{self.ann_file}: record {bad} lacks {list(INDEX_KEYS)}, '
+                'which other records have (write the file with '
+                'tools/convert_mpii_test.py)')
+        for inst in instance_list:
+            ann = anns[inst['id']]
+            for k in INDEX_KEYS:
+                inst[k] = int(ann[k])
 
     def _get_topdown_data_infos(self, instance_list: List[dict]) -> List[dict]:
         """Every instance, in record order.

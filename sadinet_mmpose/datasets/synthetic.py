@@ -427,33 +427,6 @@ def generate_split(out_dir: str,
     return manifest
 
 
-def write_mpii_test_annotations(split_dir: str,
-                                out_file: Optional[str] = None) -> str:
-    """Write an MPII split's records as the MPII *test* annotations list them.
-
-    The MPII test annotations give each person's ``image``, ``center`` and
-    ``scale`` but no ``joints``; this keeps exactly those keys of the split's
-    ``annotations.json`` (same order), so a generated split can stand in for
-    the test split (read by :class:`MpiiTestDataset`) while its joints stay
-    available for checking the predictions.
-
-    Args:
-        split_dir (str): A generated MPII split (``annotations.json``).
-        out_file (str, optional): Output path. Defaults to
-            ``<split_dir>/annotations_test.json``.
-
-    Returns:
-        str: The path written.
-    """
-    with open(osp.join(split_dir, 'annotations.json')) as f:
-        records = json.load(f)
-    out_file = out_file or osp.join(split_dir, 'annotations_test.json')
-    with open(out_file, 'w') as f:
-        json.dump([{k: r[k] for k in ('image', 'center', 'scale')}
-                   for r in records], f)
-    return out_file
-
-
 def make_manifest(num_images: int, image_size, difficulty: str, seed: int,
                   skeleton: str) -> dict:
     """The parameters that define a split (compared on reuse).

@@ -1,12 +1,17 @@
-"""MPII test-set predictions: MpiiTestDataset + MpiiPredictionDump.
+"""MPII test-set predictions: the official release converted, then
+MpiiTestDataset, then MpiiPredictionDump's ``pred`` struct.
 
-The file is read back with scipy and checked for its variable name, shape,
-row order (records), column order (MPII joint ids) and values (1-based);
-on a split with joints the file scored by the MPII evaluation's formula
-equals MMPose's MpiiPCKAccuracy. The end-to-end test runs MMPose's own
-``tools/test.py`` on a test-like synthetic split.
+A small release in the official layout (an image with several people of
+whom only some are single-person, an image without a single-person
+rectangle, training images between the test images) goes through
+``tools/convert_mpii_test.py``; predictions that equal the known joints come
+back, read the way the MPII evaluation indexes ``pred``, equal to the
+release's 1-based values. On a generated split with joints, the written file
+scored with the evaluation's formula gives MpiiPCKhAccuracy's PCKh. The
+end-to-end test runs MMPose's own ``tools/test.py``.
 """
 import copy
+import json
 import os
 import os.path as osp
 import pickle
@@ -21,33 +26,159 @@ from scipy.io import loadmat
 import sadinet_mmpose  # noqa: F401  isort: skip
 import mmpose
 
+from mpii_release import read_pred, release_from_split, score_pred, \
+    write_release
 from sadinet_mmpose.datasets import MpiiTestDataset, SafeMpiiDataset
-from sadinet_mmpose.datasets.synthetic import (generate_split,
-                                               write_mpii_test_annotations)
+from sadinet_mmpose.datasets.synthetic import generate_split
 from sadinet_mmpose.evaluation import (MPII_JOINT_ORDER, MpiiPCKhAccuracy,
                                        MpiiPredictionDump)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TEST_PY = osp.join(osp.dirname(mmpose.__file__), '.mim', 'tools', 'test.py')
+CONVERT = osp.join(REPO, 'tools', 'convert_mpii_test.py')
+
+
+def _joints(seed):
+    """Distinct 1-based joints (16, 2) with fractional values."""
+    j = np.arange(16)
+    return np.stack([10. * seed + j + 1.25, 500. + 7. * seed + j / 8.], -1)
+
+
+def _person(seed, single=True, **kw):
+    return dict(dict(objpos=(100. + seed, 200. + seed), scale=1. + seed / 10,
+                     head=(1., 2., 31., 42.), joints=_joints(seed),
+                     single=single), **kw)
+
+
+#: annolist: train, test (3 people: rects 1 and 3 single-person), train,
+#: test (one person, no single-person rect), test (one single person)
+RELEASE_IMAGES = [
+    dict(name='000000001.jpg', train=1, rects=[_person(0)]),
+    dict(name='000000002.jpg', train=0,
+         rects=[_person(1), _person(2, single=False), _person(3)]),
+    dict(name='000000003.jpg', train=1, rects=[_person(4)]),
+    dict(name='000000004.jpg', train=0, rects=[_person(5, single=False)]),
+    dict(name='000000005.jpg', train=0, rects=[_person(6)]),
+]
+
+
+@pytest.fixture(scope='module')
+def release(tmp_path_factory):
+    """A release .mat in the official layout, converted by the tool."""
+    d = tmp_path_factory.mktemp('mpii_release')
+    mat = str(d / 'mpii_human_pose_v1_u12_1.mat')
+    write_release(mat, RELEASE_IMAGES)
+    proc = subprocess.run([sys.executable, CONVERT, mat, '--out-dir',
+                           str(d / 'annotations')], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert '3 single-person records' in proc.stdout
+    assert '3 test images, 5 rectangles' in proc.stdout
+    return mat, str(d / 'annotations')
+
+
+def _test_dataset(ann_dir, ann='mpii_test.json', img_dir='', **kw):
+    return MpiiTestDataset(
+        ann_file=osp.join(ann_dir, ann), data_root='',
+        images_file=osp.join(ann_dir, 'mpii_test_images.json'),
+        data_prefix=dict(img=img_dir), test_mode=True, **kw)
+
+
+def test_converter_keeps_indices_and_every_test_image(release):
+    _, ann_dir = release
+    with open(osp.join(ann_dir, 'mpii_test.json')) as f:
+        records = json.load(f)
+    assert [(r['annolist_index'], r['rect_index']) for r in records] == \
+        [(2, 1), (2, 3), (5, 1)]
+    assert records[1]['center'] == [103., 203.]
+    assert records[1]['scale'] == pytest.approx(1.3)
+    assert records[1]['image'] == '000000002.jpg'
+    ds = _test_dataset(ann_dir)
+    images = ds.metainfo['mpii_test_images']
+    assert [(im['annolist_index'], im['num_rects']) for im in images] == \
+        [(2, 3), (4, 1), (5, 1)]
+    info = ds.get_data_info(1)
+    assert (info['annolist_index'], info['rect_index']) == (2, 3)
+    # the box as MMPose's MpiiDataset converts it: 0-based centre
+    np.testing.assert_allclose(info['bbox_center'][0],
+                               [102., 203. + 15. * 1.3 - 1.], rtol=1e-6)
+    # the tool refuses to overwrite
+    proc = subprocess.run([sys.executable, CONVERT, release[0], '--out-dir',
+                           ann_dir], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 1 and 'exists' in proc.stderr
+
+
+def _fake_predictions(ds, joints_by_index):
+    """Data samples of a model that returns the known joints (0-based)."""
+    samples = []
+    for i in range(len(ds)):
+        info = ds.get_data_info(i)
+        key = (info['annolist_index'], info['rect_index'])
+        samples.append(dict(
+            id=info['id'], annolist_index=key[0], rect_index=key[1],
+            pred_instances=dict(keypoints=joints_by_index[key][None] - 1.)))
+    return samples
+
+
+def test_written_pred_round_trip(release, tmp_path):
+    mat, ann_dir = release
+    ds = _test_dataset(ann_dir)
+    known = {(i + 1, r + 1): np.asarray(p['joints'])
+             for i, im in enumerate(RELEASE_IMAGES)
+             for r, p in enumerate(im['rects'])}
+    out = str(tmp_path / 'sub' / 'pred_keypoints_mpii.mat')
+    metric = MpiiPredictionDump(out_file=out)
+    metric.dataset_meta = ds.metainfo
+    samples = _fake_predictions(ds, known)
+    metric.process([], samples[::-1])     # batches in any order
+    assert metric.compute_metrics(metric.results) == dict(num_predictions=3.)
+    # MATLAB classes: struct arrays all the way down, no cells
+    raw = loadmat(out, struct_as_record=True)
+    assert [k for k in raw if not k.startswith('__')] == ['pred']
+    pred = raw['pred']
+    assert pred.dtype.names == ('image', 'annorect') and pred.shape == (1, 3)
+    rects = pred[0, 0]['annorect']
+    assert rects.dtype.names == ('annopoints', ) and rects.shape == (1, 3)
+    ap = rects[0, 0]['annopoints']
+    assert ap.dtype.names == ('point', ) and ap.shape == (1, 1)
+    point = ap[0, 0]['point']
+    assert point.dtype.names == ('x', 'y', 'id') and point.shape == (1, 16)
+    assert rects[0, 1]['annopoints'].size == 0   # not single-person
+    assert pred[0, 1]['annorect'].shape == (1, 1)  # no single person
+    assert pred[0, 2]['image'][0, 0]['name'][0] == '000000005.jpg'
+    # indexed as evaluatePCKh.m indexes it: pred(t).annorect(r)
+    back = read_pred(out)
+    for t, i in enumerate((2, 4, 5)):
+        for r, got in enumerate(back[t]):
+            if (i, r + 1) not in {(2, 1), (2, 3), (5, 1)}:
+                assert got is None
+                continue
+            want = known[(i, r + 1)]
+            assert sorted(got) == list(range(16))
+            for j in range(16):
+                np.testing.assert_allclose(got[j], want[j], atol=1e-6)
+    pck, counts = score_pred(mat, out, thr=0.01)
+    assert (pck == 100).all() and counts.sum() == 48
 
 
 @pytest.fixture(scope='module')
 def split(tmp_path_factory):
-    """A 6-image synthetic MPII split with its test-like annotations."""
-    d = str(tmp_path_factory.mktemp('synthetic_mpii') / 'test')
-    generate_split(d, num_images=6, image_size=(64, 64), seed=2)
-    return d, write_mpii_test_annotations(d)
-
-
-def _test_dataset(split_dir, ann_file, **kw):
-    return MpiiTestDataset(ann_file=ann_file, data_root='',
-                           data_prefix=dict(img=split_dir + '/images/'),
-                           test_mode=True, **kw)
+    """A 6-image synthetic MPII split as the test images of a release."""
+    d = tmp_path_factory.mktemp('synthetic_mpii')
+    split_dir = str(d / 'test')
+    generate_split(split_dir, num_images=6, image_size=(64, 64), seed=2)
+    mat = str(d / 'release.mat')
+    joints = release_from_split(split_dir, mat, extra_images=[
+        dict(name='999.jpg', train=1, rects=[_person(0)])])
+    subprocess.run([sys.executable, CONVERT, mat, '--out-dir',
+                    str(d / 'annotations')], check=True, timeout=120)
+    return split_dir, mat, str(d / 'annotations'), joints
 
 
 def test_test_split_keeps_every_record_with_the_val_crops(split):
-    split_dir, ann = split
-    test = _test_dataset(split_dir, ann)
+    split_dir, _, ann_dir, _ = split
+    test = _test_dataset(ann_dir, img_dir=split_dir + '/images/')
     full = SafeMpiiDataset(ann_file=osp.join(split_dir, 'annotations.json'),
                            data_root='',
                            data_prefix=dict(img=split_dir + '/images/'),
@@ -56,75 +187,33 @@ def test_test_split_keeps_every_record_with_the_val_crops(split):
     for i in range(6):
         a, b = test.get_data_info(i), full.get_data_info(i)
         assert a['id'] == i and a['img_id'] == b['img_id']
-        np.testing.assert_array_equal(a['bbox'], b['bbox'])
-        np.testing.assert_array_equal(a['bbox_center'], b['bbox_center'])
+        assert (a['annolist_index'], a['rect_index']) == (i + 2, 1)
+        np.testing.assert_allclose(a['bbox'], b['bbox'], rtol=1e-6)
+        np.testing.assert_allclose(a['bbox_center'], b['bbox_center'],
+                                   rtol=1e-6)
         assert not a['keypoints_visible'].any() and not a['keypoints'].any()
 
 
-def _samples(keypoints, ids):
-    return [dict(id=int(i), img_id=int(i),
-                 pred_instances=dict(keypoints=keypoints[i][None]))
-            for i in ids]
-
-
-def test_file_layout_order_and_values(split, tmp_path):
-    split_dir, ann = split
-    ds = _test_dataset(split_dir, ann)
-    n = len(ds)
-    j = np.arange(16)
-    known = np.stack([np.stack([100. * i + j, 1000. + 10. * i + j / 4.], -1)
-                      for i in range(n)])  # (N, 16, 2), distinct values
-    out = str(tmp_path / 'sub' / 'preds.mat')
-    metric = MpiiPredictionDump(out_file=out)
-    metric.dataset_meta = ds.metainfo
-    metric.process([], _samples(known, [3, 0, 5]))  # batches in any order
-    metric.process([], _samples(known, [1, 4, 2]))
-    assert metric.compute_metrics(metric.results) == dict(num_predictions=6.)
-    mat = loadmat(out)
-    assert [k for k in mat if not k.startswith('__')] == ['preds']
-    preds = mat['preds']
-    assert preds.shape == (n, 16, 2) and preds.dtype == np.float64
-    np.testing.assert_array_equal(preds, known + 1.)
-    # column j is MPII joint id j: the dataset's own order is MPII's
-    names = [ds.metainfo['keypoint_id2name'][k] for k in range(16)]
-    assert tuple(names) == MPII_JOINT_ORDER
-    assert MPII_JOINT_ORDER[9] == 'head_top' and MPII_JOINT_ORDER[7] == \
-        'thorax'
-
-
-def _official_pckh(preds, headbox_file, thr=0.5):
-    """PCKh per joint as the MPII evaluation computes it (evaluatePCKh.m;
-    HRNet's Python port): 1-based predictions against ``pos_gt_src``,
-    normalised by 0.6 x the head-box diagonal, visible joints only."""
-    gt = loadmat(headbox_file)
-    pos_gt = gt['pos_gt_src']  # (16, 2, N)
-    visible = 1 - gt['jnt_missing']  # (16, N)
-    boxes = gt['headboxes_src']  # (2, 2, N)
-    head = np.linalg.norm(boxes[1] - boxes[0], axis=0) * 0.6
-    err = np.linalg.norm(np.transpose(preds, [1, 2, 0]) - pos_gt, axis=1)
-    hit = (err / head <= thr) * visible
-    return 100. * hit.sum(1) / visible.sum(1)
-
-
-def test_val_file_scored_officially_equals_mmpose_pckh(split, tmp_path):
-    """With joints (the split's own annotations and head boxes) the dumped
-    file, scored as the MPII evaluation does against the 1-based truth,
-    gives MpiiPCKhAccuracy's per-joint PCKh on the 0-based data: rows,
-    columns and the one +1 all line up."""
-    split_dir, _ = split
+def test_file_scored_officially_equals_mmpose_pckh(split, tmp_path):
+    """Predictions off the truth by 0 to ~2 head sizes, written by the dump
+    and scored as the MPII evaluation scores ``pred`` against the release's
+    1-based joints, give MpiiPCKhAccuracy's per-joint PCKh on the 0-based
+    data: rectangles, joint ids and the one +1 all line up."""
+    split_dir, mat, ann_dir, _ = split
     hb = osp.join(split_dir, 'headboxes.mat')
     ds = SafeMpiiDataset(ann_file=osp.join(split_dir, 'annotations.json'),
                          data_root='', headbox_file=hb, test_mode=True,
                          data_prefix=dict(img=split_dir + '/images/'))
+    test = _test_dataset(ann_dir, img_dir=split_dir + '/images/')
     rng = np.random.RandomState(0)
     samples = []
     for i in range(len(ds)):
-        info = ds.get_data_info(i)
-        # errors from 0 to ~2 head sizes: some joints in, some out
+        info, tinfo = ds.get_data_info(i), test.get_data_info(i)
         err = rng.randn(1, 16, 2) * info['head_size'].item() * \
             rng.uniform(0., 0.8, (1, 16, 1))
         samples.append(dict(
-            id=info['id'],
+            id=info['id'], annolist_index=tinfo['annolist_index'],
+            rect_index=tinfo['rect_index'],
             pred_instances=dict(keypoints=info['keypoints'] + err),
             gt_instances=dict(keypoints=info['keypoints'],
                               keypoints_visible=info['keypoints_visible'],
@@ -133,12 +222,12 @@ def test_val_file_scored_officially_equals_mmpose_pckh(split, tmp_path):
     pckh.dataset_meta = ds.metainfo
     pckh.process([], copy.deepcopy(samples))
     mm = pckh.compute_metrics(pckh.results)
-    out = str(tmp_path / 'val.mat')
+    out = str(tmp_path / 'pred.mat')
     dump = MpiiPredictionDump(out_file=out)
-    dump.dataset_meta = ds.metainfo
+    dump.dataset_meta = test.metainfo
     dump.process([], samples[::-1])
     dump.compute_metrics(dump.results)
-    per_joint = _official_pckh(loadmat(out)['preds'], hb)
+    per_joint, _ = score_pred(mat, out)
     assert 0 < per_joint[[0, 1, 2, 3, 4, 5, 8, 9, 10, 11, 12, 13, 14,
                           15]].mean() < 100, 'a discriminating case'
     groups = dict(Head=[9], Shoulder=[12, 13], Elbow=[11, 14],
@@ -146,6 +235,8 @@ def test_val_file_scored_officially_equals_mmpose_pckh(split, tmp_path):
     for name, idx in groups.items():
         np.testing.assert_allclose(per_joint[idx].mean(), mm[f'{name} PCK'],
                                    err_msg=name)
+    names = [ds.metainfo['keypoint_id2name'][k] for k in range(16)]
+    assert tuple(names) == MPII_JOINT_ORDER
 
 
 # ----------------------------------------------------------------------
@@ -162,29 +253,71 @@ def test_non_mpii_dataset_fails_when_the_evaluator_is_built(tmp_path):
     assert '\n' not in str(err.value)
 
 
-def test_bad_out_file_and_samples_without_ids(split, tmp_path):
+def test_bad_out_file_samples_without_indices_and_no_images(release,
+                                                             tmp_path):
     with pytest.raises(ValueError, match='test_evaluator.out_file'):
         MpiiPredictionDump(out_file=str(tmp_path / 'p.json'))
-    split_dir, ann = split
+    _, ann_dir = release
     metric = MpiiPredictionDump(out_file=str(tmp_path / 'p.mat'))
-    metric.dataset_meta = _test_dataset(split_dir, ann).metainfo
-    sample = dict(pred_instances=dict(keypoints=np.zeros((1, 16, 2))))
+    metric.dataset_meta = _test_dataset(ann_dir).metainfo
+    sample = dict(id=0, pred_instances=dict(keypoints=np.zeros((1, 16, 2))))
     with pytest.raises(KeyError, match="PackPoseInputs' meta_keys"):
         metric.process([], [sample])
+    # a test split without the images list cannot be written as pred
+    no_images = MpiiTestDataset(
+        ann_file=osp.join(ann_dir, 'mpii_test.json'), data_root='',
+        test_mode=True)
+    with pytest.raises(ValueError, match='images_file') as err:
+        metric.dataset_meta = no_images.metainfo
+    assert '\n' not in str(err.value)
 
 
-@pytest.mark.parametrize('ids, match', [
-    ([0, 1, 2, 3, 4], r'missing ids \[5\]'),
-    ([0, 1, 2, 3, 4, 5, 5], r'repeated ids \[5\]'),
+def test_images_file_of_another_format_is_refused(release, tmp_path):
+    _, ann_dir = release
+    bad = tmp_path / 'images.json'
+    bad.write_text(json.dumps([dict(image='1.jpg')]))
+    with pytest.raises(ValueError, match='field "format"') as err:
+        MpiiTestDataset(ann_file=osp.join(ann_dir, 'mpii_test.json'),
+                        data_root='', images_file=str(bad), test_mode=True)
+    assert str(bad) in str(err.value)
+
+
+@pytest.mark.parametrize('drop, extra, match', [
+    (1, None, r'2 predictions for 3 records'),
+    (0, (2, 3), r'\(2, 3\) predicted twice'),
+    (0, (4, 2), r'annolist_index 4 has no rectangle 2'),
+    (0, (3, 1), r'annolist_index 3 is not a listed test image'),
 ])
-def test_incomplete_or_repeated_records_fail(split, tmp_path, ids, match):
-    split_dir, ann = split
+def test_incomplete_repeated_or_unknown_records_fail(release, tmp_path,
+                                                     drop, extra, match):
+    _, ann_dir = release
+    ds = _test_dataset(ann_dir)
     metric = MpiiPredictionDump(out_file=str(tmp_path / 'p.mat'))
-    metric.dataset_meta = _test_dataset(split_dir, ann).metainfo
-    metric.process([], _samples(np.zeros((6, 16, 2)), ids))
+    metric.dataset_meta = ds.metainfo
+    known = {k: _joints(0) for k in [(2, 1), (2, 3), (5, 1), (4, 2),
+                                     (3, 1)]}
+    samples = _fake_predictions(ds, known)[drop:]
+    if extra:
+        samples.append(dict(annolist_index=extra[0], rect_index=extra[1],
+                            pred_instances=dict(
+                                keypoints=_joints(0)[None])))
+    metric.process([], samples)
     with pytest.raises(ValueError, match=match):
         metric.compute_metrics(metric.results)
     assert not osp.exists(tmp_path / 'p.mat')
+
+
+def test_release_with_a_missing_field_names_it(tmp_path):
+    from sadinet_mmpose.datasets.mpii_convert import convert_mpii_test
+    mat = str(tmp_path / 'r.mat')
+    write_release(mat, [dict(name='1.jpg', train=0, rects=[dict(
+        single=True, head=(0, 0, 1, 1))])])
+    with pytest.raises(ValueError, match=r'annorect\(1\).*objpos'):
+        convert_mpii_test(mat)
+    from scipy.io import savemat
+    savemat(mat, dict(other=np.zeros(2)))
+    with pytest.raises(ValueError, match='no variable RELEASE'):
+        convert_mpii_test(mat)
 
 
 @pytest.mark.parametrize('record, match', [
@@ -193,12 +326,11 @@ def test_incomplete_or_repeated_records_fail(split, tmp_path, ids, match):
     (dict(image='7.jpg', center=[30., 30.], scale=0.), 'zero-size'),
 ])
 def test_test_split_with_a_bad_record_fails(tmp_path, record, match):
-    import json
     ann = tmp_path / 'test.json'
     good = dict(image='1.jpg', center=[30., 30.], scale=0.3)
     ann.write_text(json.dumps([good, record]))
     with pytest.raises(ValueError, match=match) as err:
-        _test_dataset(str(tmp_path), str(ann))
+        MpiiTestDataset(ann_file=str(ann), data_root='', test_mode=True)
     assert 'record 1' in str(err.value)
 
 
@@ -206,12 +338,18 @@ def test_test_split_with_a_bad_record_fails(tmp_path, record, match):
 # end to end: MMPose's tools/test.py with a config change only
 # ----------------------------------------------------------------------
 TEST_SPLIT_OVERRIDE = '''
+test_pipeline = val_pipeline[:-1] + [dict(
+    type='PackPoseInputs',
+    meta_keys=('id', 'img_id', 'img_path', 'ori_shape', 'img_shape',
+               'input_size', 'input_center', 'input_scale', 'flip',
+               'flip_direction', 'flip_indices', 'dataset_name',
+               'annolist_index', 'rect_index'))]
 test_dataloader = dict(
     batch_size=4, num_workers=0, persistent_workers=False, drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False, round_up=False),
     dataset=dict(type='MpiiTestDataset', data_root='', ann_file={ann!r},
-                 data_prefix=dict(img={img!r}), test_mode=True,
-                 pipeline=val_pipeline))
+                 images_file={images!r}, data_prefix=dict(img={img!r}),
+                 test_mode=True, pipeline=test_pipeline))
 test_evaluator = dict(type='MpiiPredictionDump', out_file={out!r})
 '''
 
@@ -222,10 +360,12 @@ def test_tools_test_writes_the_predictions_file(split, tmp_path):
     from mmengine.registry import init_default_scope
     from mmpose.registry import MODELS
     from tiny_configs import sadinet_tiny_config
-    split_dir, ann = split
-    out = str(tmp_path / 'preds.mat')
+    split_dir, mat, ann_dir, _ = split
+    out = str(tmp_path / 'pred_keypoints_mpii.mat')
     text = sadinet_tiny_config(split_dir) + TEST_SPLIT_OVERRIDE.format(
-        ann=ann, img=split_dir + '/images/', out=out)
+        ann=osp.join(ann_dir, 'mpii_test.json'),
+        images=osp.join(ann_dir, 'mpii_test_images.json'),
+        img=split_dir + '/images/', out=out)
     cfg_file = tmp_path / 'test_split.py'
     cfg_file.write_text(text)
     # a checkpoint of the tiny model as built (the values only need to be
@@ -246,15 +386,16 @@ def test_tools_test_writes_the_predictions_file(split, tmp_path):
         timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert 'MPII/num_predictions: 6' in proc.stdout + proc.stderr
-    preds = loadmat(out)['preds']
-    assert preds.shape == (6, 16, 2)
+    back = read_pred(out)
+    assert len(back) == 6 and all(len(rects) == 1 for rects in back)
     # MMPose's own --dump of the same outputs (DumpResults), by record id
     with open(dump, 'rb') as f:
         outputs = pickle.load(f)
     by_id = {o['id']: o['pred_instances']['keypoints'][0] for o in outputs}
     assert sorted(by_id) == list(range(6))
     for i in range(6):
-        np.testing.assert_allclose(preds[i], by_id[i] + 1., rtol=1e-6)
+        got = np.array([back[i][0][j] for j in range(16)])
+        np.testing.assert_allclose(got, by_id[i] + 1., rtol=1e-6)
 
 
 def test_shipped_test_split_config_changes_only_dataset_and_evaluator():
@@ -266,8 +407,15 @@ def test_shipped_test_split_config_changes_only_dataset_and_evaluator():
     ds = cfg.test_dataloader.dataset
     assert ds.type == 'MpiiTestDataset' and ds.headbox_file is None
     assert ds.ann_file == 'annotations/mpii_test.json'
-    assert ds.pipeline == base.test_dataloader.dataset.pipeline
-    assert cfg.test_evaluator == dict(type='MpiiPredictionDump',
-                                      out_file='work_dirs/mpii_test/preds.mat')
+    assert ds.images_file == 'annotations/mpii_test_images.json'
+    # the test protocol of the base config; the samples also carry the
+    # record's annolist and rectangle indices
+    base_pipeline = base.test_dataloader.dataset.pipeline
+    assert ds.pipeline[:-1] == base_pipeline[:-1]
+    assert ds.pipeline[-1]['meta_keys'] == \
+        base_pipeline[-1]['meta_keys'] + ('annolist_index', 'rect_index')
+    assert cfg.test_evaluator == dict(
+        type='MpiiPredictionDump',
+        out_file='work_dirs/mpii_test/pred_keypoints_mpii.mat')
     assert cfg.model == base.model and cfg.val_dataloader == \
         base.val_dataloader and cfg.val_evaluator == base.val_evaluator
