@@ -35,10 +35,12 @@ class ChiWeightedLoss(nn.Module):
     literal naming of both terms as MSE (III-E, Table V): H2 is rendered
     *with gradients* through the flow on a ``mse_window`` x ``mse_window``
     window of heatmap pixels around each ground-truth joint (normalised to 1
-    at ``mu_hat``, as :meth:`DLMHead.render_h2`) and compared with the
-    codec's Gaussian target there; pixels outside the heatmap are left out.
-    Only ``M * mse_window**2`` points go through the flow, never ``M * H *
-    W``.
+    at its centre, as :meth:`DLMHead.render_h2`), in two terms
+    (:meth:`window_h2_mse`): H2 at ``mu_hat`` against H2 at the truth (the
+    location, smallest at ``mu_hat = gt`` for every sigma), and H2 at the
+    truth against the codec's Gaussian target (the shape); pixels outside
+    the heatmap are left out. Only ``2 * M * mse_window**2`` points go
+    through the flow, never ``M * H * W``.
 
     ``h1_reduction`` balances the two terms: ``'sum'`` (the default) sums
     the squared H1 error over the ``H * W`` pixels, which puts the gradient
@@ -216,7 +218,21 @@ class ChiWeightedLoss(nn.Module):
 
     def window_h2_mse(self, target: Tensor, gt: Tensor, mu: Tensor,
                       sigma: Tensor, flow: nn.Module) -> Tensor:
-        """MSE of H2 against the Gaussian target on a window per joint.
+        """MSE of H2 on a window per joint: its location and its shape.
+
+        H2 is the flow density normalised to 1 at its centre (as
+        :meth:`DLMHead.render_h2`). Comparing H2 at ``mu_hat`` with the
+        codec's Gaussian target directly would pull ``mu_hat`` off the truth
+        whenever H2's width differs from the target's (a wide H2 lowers its
+        error by moving part of its mass out of the window). The loss is
+        therefore split in two terms on the window's pixels:
+
+        - location: H2 at ``mu_hat`` against H2 at the ground truth, both
+          with ``sigma_hat`` detached (the latter the target). It is 0 at
+          ``mu_hat = gt`` whatever sigma, the flow or the window, and
+          larger elsewhere.
+        - shape: H2 at the ground truth (gradients into ``sigma_hat`` and
+          the flow) against the codec's target, independent of ``mu_hat``.
 
         Note:
             - number of joints: M
@@ -230,15 +246,17 @@ class ChiWeightedLoss(nn.Module):
             flow (nn.Module): The flow.
 
         Returns:
-            Tensor: Per-joint MSE over the window pixels inside the
-            heatmap, (M,), float32, differentiable in mu, sigma and the flow.
+            Tensor: Per-joint sum of the two terms' mean squared errors over
+            the window pixels inside the heatmap, (M,), float32,
+            differentiable in mu, sigma and the flow.
         """
         M, H, W = target.shape
         r = self.mse_window // 2
         device = target.device
         side = gt.new_tensor([W, H])
         # heatmap pixel j has the label (j + 0.5) / W (pixel centres)
-        centre = torch.round(gt.detach() * side - 0.5).long()  # (M, 2) x, y
+        gt = gt.detach()
+        centre = torch.round(gt * side - 0.5).long()  # (M, 2) x, y
         d = torch.arange(-r, r + 1, device=device)
         dy, dx = torch.meshgrid(d, d, indexing='ij')
         ix = centre[:, 0, None, None] + dx  # (M, N, N)
@@ -250,11 +268,18 @@ class ChiWeightedLoss(nn.Module):
         pts = torch.stack([(ixc.float() + 0.5) / W, (iyc.float() + 0.5) / H],
                           dim=-1)
         moments = self.flow_moments(flow)
-        log_p = self.log_prob(pts, mu[:, None, None], sigma[:, None, None],
-                              flow, moments)  # (M, N, N)
-        log_ref = self.log_prob(mu, mu, sigma, flow, moments)  # (M,)
-        h2 = torch.exp((log_p - log_ref[:, None, None]).clamp(max=30.))
-        err = torch.where(inside, (h2 - t)**2, torch.zeros_like(h2))
+
+        def render(centre_pt, sig):
+            log_p = self.log_prob(pts, centre_pt[:, None, None],
+                                  sig[:, None, None], flow, moments)
+            log_ref = self.log_prob(centre_pt, centre_pt, sig, flow, moments)
+            return torch.exp((log_p - log_ref[:, None, None]).clamp(max=30.))
+
+        h2_truth = render(gt, sigma)           # shape: sigma, flow
+        h2_mu = render(mu, sigma.detach())     # location: mu
+        zero = torch.zeros_like(t)
+        err = torch.where(inside, (h2_mu - h2_truth.detach())**2, zero) + \
+            torch.where(inside, (h2_truth - t)**2, zero)
         return err.flatten(1).sum(-1) / inside.flatten(1).sum(-1).clamp_min(1)
 
     # ------------------------------------------------------------------

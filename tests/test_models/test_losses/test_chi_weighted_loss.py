@@ -282,8 +282,9 @@ def test_h1_sum_is_mean_times_pixels():
 
 
 def test_h2_mse_matches_dense_render_in_window():
-    """The windowed MSE equals the dense H2 (the head's render) compared
-    with the target on the same window pixels."""
+    """The windowed MSE equals the dense H2 (the head's render) on the same
+    window pixels: H2 at mu against H2 at the truth, plus H2 at the truth
+    against the target."""
     size, r = 16, 2
     g = torch.Generator().manual_seed(3)
     gt = 0.2 + 0.6 * torch.rand(1, 3, 2, generator=g)
@@ -297,13 +298,16 @@ def test_h2_mse_matches_dense_render_in_window():
     ys, xs = torch.meshgrid((torch.arange(size) + 0.5) / size,
                             (torch.arange(size) + 0.5) / size, indexing='ij')
     grid = torch.stack([xs, ys], -1)
+    def dense(centre, j):
+        lp = loss.log_prob(grid, centre, sigma[j], flow)
+        return torch.exp(lp - loss.log_prob(centre, centre, sigma[j], flow))
+
     for j in range(3):
-        lp = loss.log_prob(grid, mu[j], sigma[j], flow)
-        ref = loss.log_prob(mu[j], mu[j], sigma[j], flow)
-        h2 = torch.exp(lp - ref)
+        h2_mu, h2_gt = dense(mu[j], j), dense(gt[0, j], j)
         cx, cy = torch.round(gt[0, j] * size - 0.5).long().tolist()
         win = (slice(cy - r, cy + r + 1), slice(cx - r, cx + r + 1))
-        want = ((h2[win] - target[j][win])**2).mean()
+        want = ((h2_mu[win] - h2_gt[win])**2).mean() + \
+            ((h2_gt[win] - target[j][win])**2).mean()
         assert torch.allclose(got[j], want, atol=1e-6), \
             f'joint {j}: windowed {got[j].item()} vs dense {want.item()}'
 
@@ -335,8 +339,8 @@ def test_h2_mse_gradients_reach_mu_sigma_and_flow():
 
 
 def test_h2_mse_memory_is_bounded_by_the_window():
-    """Only B*K*window**2 points (+ B*K references) go through the flow,
-    whatever the heatmap size."""
+    """Only 2*B*K*window**2 points (+ 2*B*K references) go through the
+    flow, whatever the heatmap size."""
     calls = []
     flow = _flow()
     orig = flow.log_prob
@@ -356,8 +360,8 @@ def test_h2_mse_memory_is_bounded_by_the_window():
          torch.ones(B, K), flow)
     nodes = loss.num_gh_nodes**2  # the moments' Gauss-Hermite points
     per_joint = [c for c in calls if c != nodes]
-    assert sum(per_joint) == B * K * (window**2 + 1), \
-        f'flow saw {per_joint} points, want {B * K * (window**2 + 1)}'
+    assert sum(per_joint) == 2 * B * K * (window**2 + 1), \
+        f'flow saw {per_joint} points, want {2 * B * K * (window**2 + 1)}'
     assert max(calls) < B * K * size * size
 
 
@@ -368,3 +372,31 @@ def test_h2_mse_memory_is_bounded_by_the_window():
 def test_bad_options_are_refused(kwargs):
     with pytest.raises(ValueError, match=list(kwargs)[0]):
         _loss(**kwargs)
+
+
+@pytest.mark.parametrize('identity', [True, False])
+def test_h2_mse_is_smallest_at_the_truth_and_pulls_mu_to_it(identity):
+    """For every sigma (1, 2, 4 heatmap px) and offset (1, 2, 3 px, along
+    x, y and the diagonal) of mu from a ground truth off the pixel grid,
+    the windowed MSE is larger than at mu = gt, and its gradient in mu
+    points away from gt (descent moves mu toward it)."""
+    size = 32
+    loss = _loss(h2_loss='mse')
+    flow = _flow(identity=identity)
+    gt = torch.tensor([[13.3 / size, 17.8 / size]])  # (1, 2), off-grid
+    target = _gaussian_targets(gt[None], size)[0]
+    for sigma_px in (1., 2., 4.):
+        sigma = torch.full((1, 2), sigma_px / size)
+        at_gt = loss.window_h2_mse(target, gt, gt.clone(), sigma, flow)
+        for off_px in (1., 2., 3.):
+            for direction in ((1., 0.), (0., -1.), (0.7071, 0.7071)):
+                d = torch.tensor([direction]) * off_px / size
+                mu = (gt + d).requires_grad_()
+                val = loss.window_h2_mse(target, gt, mu, sigma, flow)
+                assert val.item() > at_gt.item() + 1e-7, \
+                    (f'sigma {sigma_px} px, offset {off_px} px '
+                     f'{direction}: {val.item()} <= {at_gt.item()} at gt')
+                grad, = torch.autograd.grad(val.sum(), mu)
+                assert (grad * d).sum().item() > 0, \
+                    (f'sigma {sigma_px} px, offset {off_px} px '
+                     f'{direction}: the gradient does not pull mu to gt')
