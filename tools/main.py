@@ -299,23 +299,25 @@ def main(argv=None):
                       f"{metrics['bias_y_no_flip']:+.3f} | "
                       f"{metrics.get('PCK_no_flip', 0):.2f} | "
                       f"{metrics.get('PCK@0.1_no_flip', 0):.2f} |"]
-    if 'sigma_within_1' in metrics:
+    if 'sigma_coverage_90' in metrics:
         lines += ['', '## Is sigma calibrated?', '',
-                  'Predicted sigma against the actual error on the held-out '
-                  'split: Spearman correlation of sigma with the error distance '
-                  '(mean over joints; > 0: larger sigma, larger error) and the '
-                  'share of joints within 1, 2, 3 sigma (a calibrated 2-D '
-                  'Gaussian: 39.3, 86.5, 98.9 %).', '',
-                  '| Spearman | within 1 sigma | 2 sigma | 3 sigma |',
-                  '| --- | --- | --- | --- |',
-                  f"| {metrics['sigma_spearman']:.2f} | "
-                  f"{metrics['sigma_within_1']:.1f} | "
-                  f"{metrics['sigma_within_2']:.1f} | "
-                  f"{metrics['sigma_within_3']:.1f} |", '',
-                  '| joint | Spearman |', '| --- | --- |']
-        lines += [f"| {k[len('sigma_spearman_'):]} | {v:.2f} |"
+                  'Share of the visible joints whose error lies inside the '
+                  'region that the predicted distribution (an axis-aligned '
+                  'Gaussian with std sigma) gives probability p, against p; '
+                  'ECE: mean |coverage - p| over p = 5, ..., 95 %; errors and '
+                  'sigmas in units of the head size (docs/uncertainty.md).', '',
+                  '| 50 % | 80 % | 90 % | 95 % | 99 % | ECE | NLL | '
+                  'AUSE | Spearman |',
+                  '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+                  '| ' + ' | '.join(f"{metrics[f'sigma_coverage_{p}']:.1f}"
+                                    for p in (50, 80, 90, 95, 99)) +
+                  f" | {metrics['sigma_ece']:.1f} | {metrics['sigma_nll']:.2f}"
+                  f" | {metrics['sigma_ause']:.4f} | "
+                  f"{metrics['sigma_spearman']:.2f} |", '',
+                  '| joint group | coverage at 90 % |', '| --- | --- |']
+        lines += [f"| {k[len('sigma_coverage_90_'):]} | {v:.1f} |"
                   for k, v in metrics.items()
-                  if k.startswith('sigma_spearman_')]
+                  if k.startswith('sigma_coverage_90_')]
     lines += ['', 'Pictures: ' + ', '.join(osp.relpath(p, work_dir) for p in pictures)]
     with open(osp.join(work_dir, 'summary.md'), 'w') as f:
         f.write('\n'.join(lines) + '\n')

@@ -41,9 +41,10 @@ def test_main_command_short_schedule(tmp_path):
     summary = (work / 'summary.md').read_text()
     assert summary.startswith('# SADI-Net main job')
     assert '## Is sigma calibrated?' in summary, summary
-    for k in (1, 2, 3):
-        assert 0 <= metrics[f'sigma_within_{k}'] <= 100, metrics
-    assert metrics['sigma_within_1'] <= metrics['sigma_within_3']
+    levels = (50, 80, 90, 95, 99)
+    cov = [metrics[f'sigma_coverage_{p}'] for p in levels]
+    assert all(0 <= c <= 100 for c in cov) and cov == sorted(cov), metrics
+    assert 0 <= metrics['sigma_ece'] <= 100
     pictures = sorted(glob.glob(str(work / 'vis' / '*.png')))
     assert len(pictures) == 2, pictures
     import cv2

@@ -1,4 +1,14 @@
-"""Is the predicted sigma a calibrated uncertainty? (no anchor reports it)"""
+"""Is the predicted sigma a calibrated uncertainty of the returned keypoint?
+
+The predictive distribution of a keypoint is the one its prediction states:
+an axis-aligned Gaussian with per-axis std ``keypoint_sigmas`` by default,
+or, where the prediction carries ``keypoint_sigma_dof`` (a calibrated
+model's tail parameter), the 2-D Student t with that many degrees of
+freedom and per-axis scale ``keypoint_sigmas``. Its region of probability
+``p`` is the ellipse of Mahalanobis radius ``radius(p)`` (see
+:func:`coverage_radius`). Errors and sigmas are divided by the person's
+scale (head size, else box size), so people of every size count alike.
+"""
 import math
 from typing import Dict, Optional, Sequence
 
@@ -7,8 +17,63 @@ from mmengine.evaluator import BaseMetric
 from mmpose.registry import METRICS
 from scipy.stats import spearmanr
 
-#: Share of a 2-D standard Gaussian within Mahalanobis radius k = 1, 2, 3.
-GAUSSIAN_2D_WITHIN = {k: 100. * (1. - math.exp(-k * k / 2.)) for k in (1, 2, 3)}
+#: Coverage levels reported as ``sigma_coverage_<level>``.
+COVERAGE_LEVELS = (50, 80, 90, 95, 99)
+#: Levels of the expected calibration error (5, 10, ..., 95).
+ECE_LEVELS = tuple(range(5, 100, 5))
+#: Joint groups of ``sigma_coverage_90_<group>``, by name fragment.
+JOINT_GROUPS = (('head', ('head', 'neck', 'nose', 'eye', 'ear')),
+                ('shoulder', ('shoulder', )), ('elbow', ('elbow', )),
+                ('wrist', ('wrist', )), ('hip', ('hip', )),
+                ('knee', ('knee', )), ('ankle', ('ankle', )),
+                ('torso', ('pelvis', 'thorax')))
+
+
+def coverage_radius(p, dof=None):
+    """Mahalanobis radius holding probability ``p`` of the 2-D distribution.
+
+    Gaussian (``dof`` None or inf): ``sqrt(-2 ln(1 - p))``. 2-D Student t
+    with ``dof`` degrees of freedom, whose radius ``r`` has
+    ``P(R <= r) = 1 - (1 + r^2 / dof)^(-dof / 2)``:
+    ``sqrt(dof * ((1 - p)^(-2 / dof) - 1))``.
+
+    Args:
+        p (float | np.ndarray): Probability in (0, 1).
+        dof (float | np.ndarray, optional): Degrees of freedom (> 0).
+
+    Returns:
+        np.ndarray | float: The radius, broadcast over ``p`` and ``dof``.
+    """
+    p = np.asarray(p, np.float64)
+    if dof is None:
+        return np.sqrt(-2. * np.log1p(-p))
+    dof = np.asarray(dof, np.float64)
+    finite = np.isfinite(dof)
+    d = np.where(finite, dof, 1.)
+    t = np.sqrt(d * ((1. - p)**(-2. / d) - 1.))
+    return np.where(finite, t, np.sqrt(-2. * np.log1p(-p)))
+
+
+def radius_cdf(r, dof=None):
+    """``P(R <= r)`` of the Mahalanobis radius (inverse of
+    :func:`coverage_radius`)."""
+    r = np.asarray(r, np.float64)
+    if dof is None:
+        return -np.expm1(-0.5 * r * r)
+    dof = np.asarray(dof, np.float64)
+    finite = np.isfinite(dof)
+    d = np.where(finite, dof, 1.)
+    t = 1. - (1. + r * r / d)**(-d / 2.)
+    return np.where(finite, t, -np.expm1(-0.5 * r * r))
+
+
+def _log_density(maha2, sig, dof):
+    """Log density of the error under the predictive distribution."""
+    base = -np.log(2. * np.pi) - np.log(sig).sum(-1)
+    if dof is None:
+        return base - 0.5 * maha2
+    d = np.where(np.isfinite(dof), dof, 1e12)
+    return base - (d + 2.) / 2. * np.log1p(maha2 / d)
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -18,10 +83,47 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(spearmanr(a, b)[0])
 
 
+def sparsification_ause(uncertainty: np.ndarray, error: np.ndarray,
+                        steps: int = 20) -> float:
+    """Area between the sparsification curve and the oracle's.
+
+    Removing the ``f`` most uncertain joints (``f`` = 0, 1/steps, ...,
+    (steps - 1)/steps), the mean error of the rest traces the
+    sparsification curve; the oracle removes the largest errors. The area
+    between the two, in the units of ``error``, is 0 when the uncertainty
+    ranks the errors perfectly.
+    """
+    n = len(error)
+    if n == 0:
+        return float('nan')
+    by_unc = error[np.argsort(-uncertainty, kind='stable')]
+    by_err = np.sort(error)[::-1]
+    gaps = []
+    for i in range(steps):
+        start = int(round(n * i / steps))
+        if start >= n:
+            break
+        gaps.append(by_unc[start:].mean() - by_err[start:].mean())
+    return float(np.mean(gaps))
+
+
+def joint_groups(names: Sequence[str]) -> Dict[str, list]:
+    """``{group: [joint indices]}`` of the groups some joint belongs to."""
+    out = {}
+    for group, frags in JOINT_GROUPS:
+        idx = [k for k, n in enumerate(names)
+               if any(f in n.lower() for f in frags)]
+        if idx:
+            out[group] = idx
+    return out
+
+
 def sigma_calibration(pred: np.ndarray,
                       gt: np.ndarray,
                       sigmas: np.ndarray,
                       visible: np.ndarray,
+                      scale: Optional[np.ndarray] = None,
+                      dof: Optional[np.ndarray] = None,
                       joint_names: Optional[Sequence[str]] = None
                       ) -> Dict[str, float]:
     """Calibration statistics of per-joint sigmas against the actual errors.
@@ -33,19 +135,26 @@ def sigma_calibration(pred: np.ndarray,
     Args:
         pred (np.ndarray): Predicted keypoints (N, K, 2).
         gt (np.ndarray): Ground truth (N, K, 2), same units.
-        sigmas (np.ndarray): Predicted std per axis (N, K, 2), same units.
+        sigmas (np.ndarray): Predicted std (or t scale) per axis (N, K, 2),
+            same units.
         visible (np.ndarray): Scored joints (N, K), bool.
-        joint_names (Sequence[str], optional): K names for the per-joint
-            keys. Defaults to ``joint0`` ...
+        scale (np.ndarray, optional): Each person's scale (N,), same units
+            (head size or box size). Defaults to 1 (no normalisation).
+        dof (np.ndarray, optional): Degrees of freedom of a 2-D Student t,
+            (N, K) or (K,); None (or inf) for the Gaussian.
+        joint_names (Sequence[str], optional): K names for the per-joint and
+            per-group keys. Defaults to ``joint0`` ...
 
     Returns:
-        dict: ``sigma_spearman`` (mean over joints of the Spearman
-        correlation between mean sigma and error distance; > 0 means larger
-        sigmas go with larger errors), ``sigma_spearman_<joint>`` per joint,
-        ``sigma_within_1``, ``sigma_within_2``, ``sigma_within_3`` (percent
-        of joints whose error lies within Mahalanobis radius 1, 2, 3 of the
-        predicted axis-aligned Gaussian; a calibrated one gives 39.3, 86.5
-        and 98.9) and ``sigma_num`` (joints scored).
+        dict: ``sigma_coverage_<p>`` for p in 50, 80, 90, 95, 99 (percent
+        of scored joints inside the predictive region of probability p),
+        ``sigma_ece`` (mean |coverage - p| over p = 5, ..., 95, points),
+        ``sigma_nll`` (mean negative log density of the scale-free error),
+        ``sigma_sharpness`` (median scale-free 90 % radius, the geometric
+        mean of the ellipse's semi-axes), ``sigma_spearman`` (mean over
+        joints of the rank correlation of scale-free sigma and error),
+        ``sigma_ause`` (sparsification area, scale-free error units),
+        ``sigma_coverage_90_<group>`` per joint group, ``sigma_num``.
     """
     pred = np.asarray(pred, np.float64)
     gt = np.asarray(gt, np.float64)
@@ -57,39 +166,69 @@ def sigma_calibration(pred: np.ndarray,
             'sigma_calibration: expected pred, gt, sigmas of one shape '
             f'(N, K, 2) and visible (N, K), got {pred.shape}, {gt.shape}, '
             f'{sigmas.shape}, {visible.shape}')
-    K = pred.shape[1]
+    N, K = pred.shape[:2]
+    scale = (np.ones(N) if scale is None else
+             np.asarray(scale, np.float64).reshape(N))
+    if dof is not None:
+        dof = np.broadcast_to(np.asarray(dof, np.float64), (N, K))
     names = list(joint_names) if joint_names is not None else [
         f'joint{k}' for k in range(K)
     ]
-    err = pred - gt
+    err = (pred - gt) / scale[:, None, None]
+    sig = np.maximum(sigmas / scale[:, None, None], 1e-12)
+    maha2 = ((err / sig)**2).sum(-1)
+    maha = np.sqrt(maha2)
     dist = np.linalg.norm(err, axis=-1)
-    maha = np.sqrt(((err / np.maximum(sigmas, 1e-12))**2).sum(-1))
+    m = visible
+    d = dof[m] if dof is not None else None
     out = {}
+    if not m.any():
+        return dict(sigma_num=0.)
+    cov = {p: 100. * float((maha[m] <= coverage_radius(p / 100., d)).mean())
+           for p in sorted(set(COVERAGE_LEVELS) | set(ECE_LEVELS))}
+    for p in COVERAGE_LEVELS:
+        out[f'sigma_coverage_{p}'] = cov[p]
+    out['sigma_ece'] = float(np.mean([abs(cov[p] - p) for p in ECE_LEVELS]))
+    out['sigma_nll'] = float(-_log_density(maha2[m], sig[m], d).mean())
+    r90 = coverage_radius(0.9, d) * np.sqrt(sig[m].prod(-1))
+    out['sigma_sharpness'] = float(np.median(r90))
     rhos = []
     for k in range(K):
-        m = visible[:, k]
-        rho = spearman(sigmas[m, k].mean(-1), dist[m, k])
-        out[f'sigma_spearman_{names[k]}'] = rho
+        rho = spearman(sig[m[:, k], k].mean(-1), dist[m[:, k], k])
         if not math.isnan(rho):
             rhos.append(rho)
     out['sigma_spearman'] = float(np.mean(rhos)) if rhos else float('nan')
-    scored = maha[visible]
-    for k in (1, 2, 3):
-        out[f'sigma_within_{k}'] = (
-            float(100. * (scored <= k).mean()) if scored.size else float('nan'))
-    out['sigma_num'] = float(scored.size)
+    out['sigma_ause'] = sparsification_ause(sig[m].mean(-1), dist[m])
+    for group, idx in joint_groups(names).items():
+        mg = np.zeros_like(m)
+        mg[:, idx] = m[:, idx]
+        if mg.any():
+            dg = dof[mg] if dof is not None else None
+            out[f'sigma_coverage_90_{group}'] = 100. * float(
+                (maha[mg] <= coverage_radius(0.9, dg)).mean())
+    out['sigma_num'] = float(m.sum())
     return out
+
+
+def person_scale(gt_instances: dict) -> float:
+    """The person's scale: ``head_size`` where the sample has one, else the
+    longer side of its box."""
+    if 'head_size' in gt_instances:
+        return float(np.asarray(gt_instances['head_size']).reshape(-1)[0])
+    box = np.asarray(gt_instances['bboxes']).reshape(-1, 4)[0]
+    return float(max(box[2] - box[0], box[3] - box[1]))
 
 
 @METRICS.register_module()
 class SigmaCalibration(BaseMetric):
     """Calibration of the predicted ``keypoint_sigmas`` on a test split.
 
-    Reads ``pred_instances.keypoints`` and ``keypoint_sigmas`` (image pixels,
-    as :class:`MSTopdownPoseEstimator` maps them) and the ground truth
-    ``gt_instances.keypoints`` / ``keypoints_visible`` of each sample, and
-    reports :func:`sigma_calibration`. Samples without ``keypoint_sigmas``
-    (a model without a DLM head) raise an error naming the field.
+    Reads ``pred_instances.keypoints``, ``keypoint_sigmas`` (image pixels)
+    and, where a calibrated model gives it, ``keypoint_sigma_dof``; the
+    ground truth ``gt_instances.keypoints`` / ``keypoints_visible`` and the
+    person's scale (``head_size``, else the box) of each sample; and reports
+    :func:`sigma_calibration`. Samples without ``keypoint_sigmas`` (a model
+    without a DLM head) raise an error naming the field.
 
     Args:
         collect_device (str): 'cpu' or 'gpu'. Defaults to 'cpu'.
@@ -109,11 +248,14 @@ class SigmaCalibration(BaseMetric):
             vis = np.asarray(gt['keypoints_visible'])
             if vis.ndim == 3:
                 vis = vis[..., 0]
+            dof = pred.get('keypoint_sigma_dof')
             self.results.append(
                 dict(
                     pred=np.asarray(pred['keypoints'])[0, :, :2],
                     sigmas=np.asarray(pred['keypoint_sigmas'])[0],
+                    dof=None if dof is None else np.asarray(dof)[0],
                     gt=np.asarray(gt['keypoints'])[0, :, :2],
+                    scale=person_scale(gt),
                     visible=vis.reshape(-1) > 0))
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
@@ -122,9 +264,12 @@ class SigmaCalibration(BaseMetric):
         if 'keypoint_id2name' in meta:
             id2name = meta['keypoint_id2name']
             names = [id2name[k] for k in sorted(id2name)]
+        dofs = [r['dof'] for r in results]
+        dof = None if any(d is None for d in dofs) else np.stack(dofs)
         return sigma_calibration(
             np.stack([r['pred'] for r in results]),
             np.stack([r['gt'] for r in results]),
             np.stack([r['sigmas'] for r in results]),
             np.stack([r['visible'] for r in results]),
-            names)
+            scale=np.array([r['scale'] for r in results]),
+            dof=dof, joint_names=names)

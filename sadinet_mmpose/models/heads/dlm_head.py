@@ -484,8 +484,10 @@ class DLMHead(BaseHead):
 
         Returns:
             list[InstanceData] | tuple: Per sample ``InstanceData`` with
-            ``keypoints`` (1, K, 2) in input-crop pixels, ``keypoint_scores``
-            (1, K) and ``keypoint_sigmas`` (1, K, 2) in input-crop pixels;
+            ``keypoints`` (1, K, 2) in input-crop pixels (the estimator maps
+            them to the image), ``keypoint_scores`` (1, K) and
+            ``keypoint_sigmas`` (1, K, 2) in image pixels (see
+            :meth:`pack_predictions`);
             with ``output_heatmaps`` also a list of ``PixelData`` with
             ``heatmaps`` (H1, (K, H, W)) and, unless ``output_h2=False``,
             ``heatmaps_h2`` (H2, (K, H, W)).
@@ -505,24 +507,41 @@ class DLMHead(BaseHead):
                                         self.decoder.heatmap_size,
                                         normalize=h2_normalize)
         keypoints, scores = self.decode(dist, decode_source, h2_normalize)
-        preds = self.pack_predictions(keypoints, scores, dist['sigma'])
+        preds = self.pack_predictions(keypoints, scores, dist['sigma'],
+                                      batch_data_samples)
         if output_heatmaps:
             return preds, self.pack_fields(dist['h1'], dist.get('h2'))
         return preds
 
     def pack_predictions(self, keypoints: np.ndarray, scores: np.ndarray,
-                         sigma: Tensor) -> List[InstanceData]:
+                         sigma: Tensor,
+                         batch_data_samples: OptSampleList = None
+                         ) -> List[InstanceData]:
         """One ``InstanceData`` per sample (see :meth:`predict`).
+
+        ``keypoint_sigmas`` are in the pixels of the original image: the
+        crop's ``sigma_hat * input_size`` times ``input_scale / input_size``
+        of the sample's metainfo, as the estimator maps the keypoints (input
+        pixels, without metainfo).
 
         Args:
             keypoints (np.ndarray): (B, K, 2) in input-crop pixels.
             scores (np.ndarray): (B, K).
             sigma (Tensor): ``sigma_hat`` (B, K, 2), fractions of the side.
+            batch_data_samples (List[PoseDataSample], optional): The data
+                samples (``input_size``, ``input_scale``).
 
         Returns:
             list[InstanceData]
         """
         sig = self.decoder.sigmas_to_input(sigma.cpu().numpy())
+        for i, ds in enumerate(batch_data_samples or []):
+            meta = ds.metainfo
+            if 'input_size' in meta and 'input_scale' in meta:
+                size = np.asarray(meta['input_size'], dtype=np.float32)
+                scale = np.asarray(meta['input_scale'],
+                                   dtype=np.float32).reshape(-1)[:2]
+                sig[i] = sig[i] * (scale / size)
         return [
             InstanceData(keypoints=keypoints[i:i + 1],
                          keypoint_scores=scores[i:i + 1],

@@ -123,25 +123,6 @@ class MSTopdownPoseEstimator(TopdownPoseEstimator):
                     train_cfg=dict(self.train_cfg, grad_probe=probe))
         return super().loss(inputs, data_samples)
 
-    def add_pred_to_datasample(self, batch_pred_instances, batch_pred_fields,
-                               batch_data_samples):
-        """As the parent, and also map ``keypoint_sigmas`` to image pixels.
-
-        The head gives sigmas in input-crop pixels; like the keypoints they
-        are scaled by ``input_scale / input_size`` so that they are in the
-        pixels of the original image.
-        """
-        for inst, ds in zip(batch_pred_instances, batch_data_samples):
-            if 'keypoint_sigmas' in inst and 'input_size' in ds.metainfo:
-                size = np.asarray(ds.metainfo['input_size'], dtype=np.float32)
-                scale = np.asarray(ds.metainfo['input_scale'],
-                                   dtype=np.float32).reshape(-1)[:2]
-                inst.keypoint_sigmas = np.asarray(
-                    inst.keypoint_sigmas, dtype=np.float32) * (scale / size)
-        return super().add_pred_to_datasample(batch_pred_instances,
-                                              batch_pred_fields,
-                                              batch_data_samples)
-
     def predict(self, inputs: Tensor, data_samples: List[PoseDataSample]):
         """Predict, with the multi-scale test when configured.
 
@@ -240,7 +221,7 @@ class MSTopdownPoseEstimator(TopdownPoseEstimator):
                 [head.decode_map(d, source, h2_normalize) for d in dists],
                 scales, offset))
         keypoints, scores = head.decode(merged, source)
-        preds = head.pack_predictions(keypoints, scores, sigma)
+        preds = head.pack_predictions(keypoints, scores, sigma, data_samples)
         fields = None
         if self.test_cfg.get('output_heatmaps', False):
             h1 = merged['map'] if source == 'h1' else \
