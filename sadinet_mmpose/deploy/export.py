@@ -15,6 +15,7 @@ metadata), while the default ``dynamo=True`` path also needs ``onnxscript``
 """
 import contextlib
 import json
+import math
 import os
 import warnings
 import os.path as osp
@@ -310,6 +311,11 @@ def describe(model, input_size: Optional[Sequence[int]] = None) -> dict:
     else:
         mean, std = [0., 0., 0.], [1., 1., 1.]
     names = meta.get('keypoint_id2name') or {}
+    factors = dof = None
+    if kind == 'dlm':
+        factors = [float(v) for v in head.sigma_calibration]
+        dof = [float(v) if math.isfinite(v) else None
+               for v in head.sigma_dof.tolist()]
     return dict(
         version=METADATA_VERSION,
         head=type(head).__name__,
@@ -334,6 +340,8 @@ def describe(model, input_size: Optional[Sequence[int]] = None) -> dict:
         scales=scales,
         dataset_name=meta.get('dataset_name'),
         keypoint_names=[names[i] for i in sorted(names)] if names else [],
+        sigma_calibration=factors,
+        sigma_dof=dof,
     )
 
 

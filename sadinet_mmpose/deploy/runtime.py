@@ -35,13 +35,15 @@ from .preprocess import (box_center_scale, check_boxes, check_image, crop,
 METADATA_KEY = 'sadinet_mmpose'
 #: Version of the metadata layout written by the exporter.
 #: 2: ``heatmap_grid`` (pixel-centre aligned FlowHeatmapCodec heatmaps).
-METADATA_VERSION = 2
+#: 3: ``sigma_calibration`` and ``sigma_dof`` (the DLM head's buffers).
+METADATA_VERSION = 3
 #: Metadata keys the runtime needs.
 REQUIRED_METADATA = ('input_size', 'heatmap_size', 'num_keypoints', 'outputs',
                      'refine', 'blur_kernel_size', 'mean', 'std',
                      'bgr_to_rgb', 'bbox_padding', 'flip_test',
                      'flip_indices', 'shift_heatmap', 'shift_coords',
-                     'scales', 'decode_source', 'heatmap_grid')
+                     'scales', 'decode_source', 'heatmap_grid',
+                     'sigma_calibration', 'sigma_dof')
 
 
 def _import_onnxruntime():
@@ -254,8 +256,11 @@ class OnnxPoseEstimator:
             - keypoints (np.ndarray): (N, K, 2) in image pixels.
             - scores (np.ndarray): (N, K).
             - sigmas (np.ndarray | None): (N, K, 2), the DLM head's
-              ``sigma_hat`` as a per-axis std in image pixels; None for a
-              heatmap-only model.
+              ``sigma_hat`` as a per-axis std in image pixels, times the
+              head's ``sigma_calibration``; None for a heatmap-only model.
+            - sigma_dof (np.ndarray | None): (N, K), the degrees of
+              freedom of a calibrated Student t; None for a Gaussian (or no)
+              sigma.
             - heatmaps (np.ndarray): (N, K, H, W), the (last stage's)
               heatmaps, flip- and scale-merged as configured.
         """
@@ -293,14 +298,21 @@ class OnnxPoseEstimator:
                                                 m['blur_kernel_size'])
             keypoints = heatmap_points_to_input(keypoints, self.input_size,
                                                 self.heatmap_size, grid)
+        dof = None
         if sigmas is not None:  # to image pixels, as the keypoints
             sigmas = (sigmas * (scale[:, None] / size.astype(np.float64))
+                      * np.asarray(m['sigma_calibration'])[None, :, None]
                       ).astype(np.float32)
+            d = np.array([np.inf if v is None else v for v in m['sigma_dof']],
+                         np.float32)
+            if np.isfinite(d).any():
+                dof = np.repeat(d[None], len(sigmas), 0)
         return dict(
             keypoints=crop_to_image(keypoints, center, scale,
                                     self.input_size),
             scores=scores,
             sigmas=sigmas,
+            sigma_dof=dof,
             heatmaps=heatmaps)
 
     @property

@@ -173,7 +173,8 @@ def test_several_boxes_in_one_call_and_fixed_batch_file(
         assert dyn[key].shape[0] == 5, f'{key}: not one row per box'
         assert np.allclose(dyn[key], b3[key], atol=1e-4), \
             f'{key}: batch-3 file and dynamic file differ'
-    _check_against(reference, {k: v[:1] for k, v in dyn.items()}, 0,
+    _check_against(reference, {k: v[:1] for k, v in dyn.items()
+                               if v is not None}, 0,
                    'first of five boxes')
     xywh = OnnxPoseEstimator(tiny_onnx.path)(
         image, np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], 1),

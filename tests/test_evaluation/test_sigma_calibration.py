@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 
 from sadinet_mmpose.evaluation import SigmaCalibration
+from sadinet_mmpose.evaluation.functional import coverage_radius, radius_cdf
 from sadinet_mmpose.evaluation.metrics.sigma_calibration import (
-    COVERAGE_LEVELS, coverage_radius, radius_cdf, sigma_calibration)
+    COVERAGE_LEVELS, sigma_calibration)
 
 N, K = 3000, 16
 MPII_NAMES = ('right_ankle', 'right_knee', 'right_hip', 'left_hip',

@@ -17,6 +17,8 @@ from mmengine.evaluator import BaseMetric
 from mmpose.registry import METRICS
 from scipy.stats import spearmanr
 
+from ..functional.sigma_distribution import coverage_radius, log_density
+
 #: Coverage levels reported as ``sigma_coverage_<level>``.
 COVERAGE_LEVELS = (50, 80, 90, 95, 99)
 #: Levels of the expected calibration error (5, 10, ..., 95).
@@ -27,53 +29,6 @@ JOINT_GROUPS = (('head', ('head', 'neck', 'nose', 'eye', 'ear')),
                 ('wrist', ('wrist', )), ('hip', ('hip', )),
                 ('knee', ('knee', )), ('ankle', ('ankle', )),
                 ('torso', ('pelvis', 'thorax')))
-
-
-def coverage_radius(p, dof=None):
-    """Mahalanobis radius holding probability ``p`` of the 2-D distribution.
-
-    Gaussian (``dof`` None or inf): ``sqrt(-2 ln(1 - p))``. 2-D Student t
-    with ``dof`` degrees of freedom, whose radius ``r`` has
-    ``P(R <= r) = 1 - (1 + r^2 / dof)^(-dof / 2)``:
-    ``sqrt(dof * ((1 - p)^(-2 / dof) - 1))``.
-
-    Args:
-        p (float | np.ndarray): Probability in (0, 1).
-        dof (float | np.ndarray, optional): Degrees of freedom (> 0).
-
-    Returns:
-        np.ndarray | float: The radius, broadcast over ``p`` and ``dof``.
-    """
-    p = np.asarray(p, np.float64)
-    if dof is None:
-        return np.sqrt(-2. * np.log1p(-p))
-    dof = np.asarray(dof, np.float64)
-    finite = np.isfinite(dof)
-    d = np.where(finite, dof, 1.)
-    t = np.sqrt(d * ((1. - p)**(-2. / d) - 1.))
-    return np.where(finite, t, np.sqrt(-2. * np.log1p(-p)))
-
-
-def radius_cdf(r, dof=None):
-    """``P(R <= r)`` of the Mahalanobis radius (inverse of
-    :func:`coverage_radius`)."""
-    r = np.asarray(r, np.float64)
-    if dof is None:
-        return -np.expm1(-0.5 * r * r)
-    dof = np.asarray(dof, np.float64)
-    finite = np.isfinite(dof)
-    d = np.where(finite, dof, 1.)
-    t = 1. - (1. + r * r / d)**(-d / 2.)
-    return np.where(finite, t, -np.expm1(-0.5 * r * r))
-
-
-def _log_density(maha2, sig, dof):
-    """Log density of the error under the predictive distribution."""
-    base = -np.log(2. * np.pi) - np.log(sig).sum(-1)
-    if dof is None:
-        return base - 0.5 * maha2
-    d = np.where(np.isfinite(dof), dof, 1e12)
-    return base - (d + 2.) / 2. * np.log1p(maha2 / d)
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -189,7 +144,7 @@ def sigma_calibration(pred: np.ndarray,
     for p in COVERAGE_LEVELS:
         out[f'sigma_coverage_{p}'] = cov[p]
     out['sigma_ece'] = float(np.mean([abs(cov[p] - p) for p in ECE_LEVELS]))
-    out['sigma_nll'] = float(-_log_density(maha2[m], sig[m], d).mean())
+    out['sigma_nll'] = float(-log_density(maha2[m], sig[m], d).mean())
     r90 = coverage_radius(0.9, d) * np.sqrt(sig[m].prod(-1))
     out['sigma_sharpness'] = float(np.median(r90))
     rhos = []

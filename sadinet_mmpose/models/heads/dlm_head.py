@@ -141,6 +141,14 @@ class DLMHead(BaseHead):
                     f'DLMHead: the loss {type(self.loss_module)} has no '
                     f'method {name}() (use ChiWeightedLoss)')
 
+        # sigma calibration fitted on held-out data (tools/calibrate_sigma.py):
+        # a per-joint factor on the reported sigma and the degrees of freedom
+        # of the 2-D Student t the calibrated sigma states (inf: Gaussian).
+        # They travel in the state dict; ones and inf mean uncalibrated.
+        self.register_buffer('sigma_calibration', torch.ones(out_channels))
+        self.register_buffer('sigma_dof',
+                             torch.full((out_channels, ), float('inf')))
+
         self.decoder = None
         if decoder is not None:
             self.decoder = KEYPOINT_CODECS.build(decoder)
@@ -154,6 +162,24 @@ class DLMHead(BaseHead):
                     raise TypeError(
                         f'DLMHead: the decoder {type(self.decoder).__name__} '
                         f'has no method {name}() (use FlowHeatmapCodec)')
+
+    @property
+    def sigma_calibrated(self) -> bool:
+        """Whether the sigma calibration buffers hold a fit."""
+        return bool((self.sigma_calibration != 1).any()
+                    or torch.isfinite(self.sigma_dof).any())
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata,
+                              strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        """Checkpoints saved before the calibration buffers existed load as
+        uncalibrated (the buffers keep their defaults, no missing-key
+        warning)."""
+        for name in ('sigma_calibration', 'sigma_dof'):
+            state_dict.setdefault(prefix + name, getattr(self, name).clone())
+        super()._load_from_state_dict(state_dict, prefix, local_metadata,
+                                      strict, missing_keys, unexpected_keys,
+                                      error_msgs)
 
     @staticmethod
     def _default_init_cfg(mu_source: str) -> list:
@@ -522,7 +548,10 @@ class DLMHead(BaseHead):
         ``keypoint_sigmas`` are in the pixels of the original image: the
         crop's ``sigma_hat * input_size`` times ``input_scale / input_size``
         of the sample's metainfo, as the estimator maps the keypoints (input
-        pixels, without metainfo).
+        pixels, without metainfo), times the per-joint
+        ``sigma_calibration``. ``sigma_calibrated`` (1,) says whether the
+        buffers hold a fit; a fitted Student t adds ``keypoint_sigma_dof``
+        (1, K).
 
         Args:
             keypoints (np.ndarray): (B, K, 2) in input-crop pixels.
@@ -535,6 +564,9 @@ class DLMHead(BaseHead):
             list[InstanceData]
         """
         sig = self.decoder.sigmas_to_input(sigma.cpu().numpy())
+        sig = sig * self.sigma_calibration.cpu().numpy()[None, :, None]
+        calibrated = self.sigma_calibrated
+        dof = self.sigma_dof.cpu().numpy().astype(np.float32)
         for i, ds in enumerate(batch_data_samples or []):
             meta = ds.metainfo
             if 'input_size' in meta and 'input_scale' in meta:
@@ -542,12 +574,16 @@ class DLMHead(BaseHead):
                 scale = np.asarray(meta['input_scale'],
                                    dtype=np.float32).reshape(-1)[:2]
                 sig[i] = sig[i] * (scale / size)
-        return [
-            InstanceData(keypoints=keypoints[i:i + 1],
-                         keypoint_scores=scores[i:i + 1],
-                         keypoint_sigmas=sig[i:i + 1])
-            for i in range(sig.shape[0])
-        ]
+        preds = []
+        for i in range(sig.shape[0]):
+            inst = InstanceData(keypoints=keypoints[i:i + 1],
+                                keypoint_scores=scores[i:i + 1],
+                                keypoint_sigmas=sig[i:i + 1],
+                                sigma_calibrated=np.array([calibrated]))
+            if np.isfinite(dof).any():
+                inst.keypoint_sigma_dof = dof[None]
+            preds.append(inst)
+        return preds
 
     @staticmethod
     def pack_fields(h1: Tensor, h2: Optional[Tensor]) -> List[PixelData]:

@@ -385,3 +385,27 @@ def test_multiscale_output_heatmaps_are_the_merged_h1(source):
     for i, out in enumerate(got):
         torch.testing.assert_close(out.pred_fields.heatmaps, want[i])
         assert tuple(out.pred_fields.heatmaps_h2.shape) == (2, 16, 16)
+
+
+def test_multiscale_reports_the_calibrated_sigma():
+    """The head's calibration buffers scale the merged sigmas per joint and
+    add the Student t's degrees of freedom; keypoints do not change."""
+    scales = [0.8, 1.0, 1.25]
+    batch = _dlm_batch(scales)
+    cfg = dict(flip_test=True, decode_source='blend',
+               multiscale_test=dict(scales=scales))
+    plain, cal = _dlm_model(cfg), _dlm_model(cfg)
+    cal.head.sigma_calibration.copy_(torch.tensor([0.5, 3.0]))
+    cal.head.sigma_dof.fill_(4.)
+    with torch.no_grad():
+        a = plain.test_step(copy.deepcopy(batch))
+        b = cal.test_step(copy.deepcopy(batch))
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(
+            y.pred_instances.keypoint_sigmas,
+            x.pred_instances.keypoint_sigmas * np.array([0.5, 3.0])[:, None],
+            rtol=1e-5)
+        np.testing.assert_allclose(y.pred_instances.keypoints,
+                                   x.pred_instances.keypoints, rtol=1e-6)
+        assert y.pred_instances.keypoint_sigma_dof.tolist() == [[4., 4.]]
+        assert bool(y.pred_instances.sigma_calibrated[0])

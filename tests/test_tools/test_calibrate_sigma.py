@@ -1,0 +1,190 @@
+"""Sigma calibration: the fit on known truth, ``tools/calibrate_sigma.py``,
+and the head's buffers through every inference path."""
+import hashlib
+import json
+import os.path as osp
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import REPO
+from sadinet_mmpose.evaluation.functional import fit_sigma_calibration
+from sadinet_mmpose.evaluation.metrics.sigma_calibration import \
+    sigma_calibration
+
+TOOL = osp.join(REPO, 'tools', 'calibrate_sigma.py')
+FACTORS = np.linspace(0.5, 2.0, 16).astype(np.float32)
+DOF = 3.
+
+
+@pytest.mark.parametrize('dof', [3., float('inf')])
+def test_fit_recovers_known_factors_and_tail(dof):
+    rng = np.random.default_rng(0)
+    n, k = 1500, 16
+    sig = rng.uniform(1, 5, (n, k, 2))
+    vis = rng.random((n, k)) > 0.1
+    true = np.linspace(0.5, 2.5, k)
+    w = (np.sqrt(rng.chisquare(dof, (n, k, 1)) / dof) if np.isfinite(dof)
+         else 1.)
+    err = rng.normal(size=(n, k, 2)) * sig * true[None, :, None] / w
+    fit = fit_sigma_calibration(err, sig, vis)
+    assert fit['dof'] == dof
+    np.testing.assert_allclose(fit['factors'], true, rtol=0.06)
+    # on fresh errors of the same kind the fitted sigma is calibrated
+    err2 = rng.normal(size=(n, k, 2)) * sig * true[None, :, None] / (
+        np.sqrt(rng.chisquare(dof, (n, k, 1)) / dof) if np.isfinite(dof)
+        else 1.)
+    gt = np.zeros_like(err2)
+    out = sigma_calibration(err2, gt, sig * fit['factors'][None, :, None],
+                            vis, dof=np.full(k, fit['dof']))
+    for p in (50, 80, 90, 95):
+        assert abs(out[f'sigma_coverage_{p}'] - p) < 2, out
+
+
+def _sha(path):
+    with open(path, 'rb') as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def test_tool_writes_a_new_checkpoint_and_never_overwrites(trained_tiny,
+                                                            tmp_path):
+    src = trained_tiny.ckpt
+    before = _sha(src)
+    out = tmp_path / 'calibrated.pth'
+    cmd = [sys.executable, TOOL, trained_tiny.cfg, src, '--out', str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'before' in proc.stdout and 'after' in proc.stdout
+    assert _sha(src) == before, 'the input checkpoint changed'
+    ckpt = torch.load(str(out), map_location='cpu', weights_only=False)
+    factors = ckpt['state_dict']['head.sigma_calibration']
+    assert factors.shape == (16, ) and (factors > 0).all()
+    meta = ckpt['meta']['sigma_calibration']
+    assert meta['source'] == osp.abspath(src)
+    assert np.allclose(meta['factors'], factors.numpy())
+    assert {'before', 'after'} <= set(meta)
+    assert 'sigma_coverage_90' in meta['after']
+    # a second run refuses the existing output; so does --out = the input
+    for target in (str(out), src):
+        proc = subprocess.run(cmd[:-1] + [target], capture_output=True,
+                              text=True, cwd=REPO, timeout=600)
+        assert proc.returncode == 2 and 'exists' in proc.stderr, proc.stderr
+    assert _sha(src) == before
+
+
+@pytest.fixture(scope='module')
+def calibrated(trained_tiny, tmp_path_factory):
+    """The tiny checkpoint with known buffers: per-joint factors and a
+    Student t with 3 degrees of freedom."""
+    ckpt = torch.load(trained_tiny.ckpt, map_location='cpu',
+                      weights_only=False)
+    ckpt['state_dict']['head.sigma_calibration'] = torch.from_numpy(FACTORS)
+    ckpt['state_dict']['head.sigma_dof'] = torch.full((16, ), DOF)
+    path = tmp_path_factory.mktemp('calibrated') / 'calibrated.pth'
+    torch.save(ckpt, str(path))
+    return str(path)
+
+
+def _image_and_box(trained_tiny):
+    with open(osp.join(trained_tiny.data, 'annotations',
+                       'mpii_sample.json')) as f:
+        ann = json.load(f)[0]
+    cx, cy = ann['center']
+    half = ann['scale'] * 100
+    return (osp.join(trained_tiny.data, 'images', ann['image']),
+            np.array([[cx - half, cy - half, cx + half, cy + half]]))
+
+
+def _check(plain, cal, where):
+    p, c = plain.pred_instances, cal.pred_instances
+    np.testing.assert_allclose(
+        np.asarray(c.keypoint_sigmas),
+        np.asarray(p.keypoint_sigmas) * FACTORS[None, :, None], rtol=1e-5,
+        err_msg=f'{where}: sigmas are not the per-joint factors times the '
+        'uncalibrated ones')
+    np.testing.assert_allclose(np.asarray(c.keypoint_sigma_dof),
+                               np.full((1, 16), DOF), err_msg=where)
+    assert bool(c.sigma_calibrated[0]) and not bool(p.sigma_calibrated[0])
+    assert 'keypoint_sigma_dof' not in p, where
+    np.testing.assert_allclose(np.asarray(c.keypoints),
+                               np.asarray(p.keypoints), rtol=1e-6,
+                               err_msg=f'{where}: keypoints changed')
+
+
+@pytest.mark.parametrize('estimator', ['TopdownPoseEstimator',
+                                       'MSTopdownPoseEstimator'])
+def test_buffers_reach_inference_topdown(trained_tiny, calibrated,
+                                         estimator):
+    from mmengine.config import Config
+    from mmpose.apis import inference_topdown, init_model
+    image, box = _image_and_box(trained_tiny)
+    cfg = Config.fromfile(trained_tiny.cfg)
+    cfg.model.type = estimator
+    plain = init_model(cfg, trained_tiny.ckpt, device='cpu')
+    cal = init_model(cfg, calibrated, device='cpu')
+    assert not plain.head.sigma_calibrated and cal.head.sigma_calibrated
+    _check(inference_topdown(plain, image, box)[0],
+           inference_topdown(cal, image, box)[0], estimator)
+
+
+def test_buffers_reach_mmpose_inferencer(trained_tiny, calibrated):
+    from mmpose.apis import MMPoseInferencer
+    image, _ = _image_and_box(trained_tiny)
+    out = []
+    for ckpt in (trained_tiny.ckpt, calibrated):
+        inferencer = MMPoseInferencer(pose2d=trained_tiny.cfg,
+                                      pose2d_weights=ckpt,
+                                      det_model='whole_image', device='cpu')
+        out.append(next(inferencer(image, return_datasamples=True))
+                   ['predictions'][0])
+    _check(out[0], out[1], 'MMPoseInferencer')
+
+
+def test_buffers_reach_the_runner_and_sigma_calibration(trained_tiny,
+                                                        calibrated,
+                                                        tmp_path):
+    """MMPose's runner (what tools/test.py runs) loads the buffers, and the
+    metric reads the calibrated distribution (sigmas and dof)."""
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    metrics = {}
+    for name, ckpt in (('plain', trained_tiny.ckpt), ('cal', calibrated)):
+        cfg = Config.fromfile(trained_tiny.cfg)
+        cfg.work_dir = str(tmp_path / name)
+        cfg.load_from = ckpt
+        cfg.test_evaluator = [dict(type='SigmaCalibration')]
+        cfg.visualizer.name = f'calibration_{name}'
+        runner = Runner.from_cfg(cfg)
+        metrics[name] = runner.test()
+        if name == 'cal':
+            np.testing.assert_allclose(
+                runner.model.head.sigma_calibration.numpy(), FACTORS)
+    # wider sigmas and heavier tails: larger regions, higher coverage
+    assert metrics['cal']['sigma_sharpness'] > \
+        metrics['plain']['sigma_sharpness']
+    assert metrics['cal']['sigma_coverage_90'] >= \
+        metrics['plain']['sigma_coverage_90']
+
+
+def test_buffers_reach_the_onnx_runtime(trained_tiny, calibrated, tmp_path):
+    pytest.importorskip('onnxruntime')
+    import cv2
+    from mmpose.apis import inference_topdown, init_model
+    from sadinet_mmpose.deploy import OnnxPoseEstimator
+    sys.path.insert(0, osp.join(REPO, 'tools', 'deploy'))
+    import export_onnx
+    image, box = _image_and_box(trained_tiny)
+    onnx = str(tmp_path / 'calibrated.onnx')
+    assert export_onnx.main([trained_tiny.cfg, calibrated, '--out',
+                             onnx]) == 0
+    got = OnnxPoseEstimator(onnx)(cv2.imread(image), box)
+    want = inference_topdown(init_model(trained_tiny.cfg, calibrated,
+                                        device='cpu'), image, box)[0]
+    np.testing.assert_allclose(got['sigmas'],
+                               want.pred_instances.keypoint_sigmas,
+                               rtol=1e-3)
+    np.testing.assert_allclose(got['sigma_dof'], np.full((1, 16), DOF))
