@@ -9,8 +9,11 @@ CONFIG's ``val_dataloader``, so the errors are those of the keypoints that
 inference returns, and fits, per joint, the factor that makes the reported
 sigma the maximum-likelihood scale of those errors, with a shared tail: the
 2-D Student t's degrees of freedom, or the Gaussian, whichever fits better
-(``fit_sigma_calibration``). The result goes into the head's buffers
-``sigma_calibration`` (K,) and ``sigma_dof`` (K,) of a **new** checkpoint
+(``fit_sigma_calibration``), and the median person scale (head size, else
+box side) over the crop's side, which the probability score
+(``test_cfg.score_mode='probability'``) uses. The result goes into the
+head's buffers ``sigma_calibration`` (K,), ``sigma_dof`` (K,) and
+``sigma_scale_ratio`` (1,) of a **new** checkpoint
 (default ``<checkpoint>_sigma-calibrated.pth``; an existing file is never
 overwritten), with the fit and the validation calibration before and after
 under ``meta['sigma_calibration']``. See docs/uncertainty.md.
@@ -59,7 +62,8 @@ def collect(model, dataloader):
                     sigma=np.asarray(pred.keypoint_sigmas)[0],
                     gt=np.asarray(gt.keypoints)[0, :, :2],
                     visible=vis.reshape(-1) > 0,
-                    scale=person_scale(gt.to_dict())))
+                    scale=person_scale(gt.to_dict()),
+                    side=float(np.max(ds.metainfo['input_scale']))))
     stack = {k: np.stack([r[k] for r in rows]) for k in rows[0]}
     return stack
 
@@ -93,6 +97,7 @@ def main(argv=None) -> int:
         return 2
     head.sigma_calibration.fill_(1.)
     head.sigma_dof.fill_(float('inf'))
+    head.sigma_scale_ratio.fill_(float('nan'))
     loader = Runner.build_dataloader(cfg.val_dataloader)
     data = collect(model, loader)
     err = data['pred'] - data['gt']
@@ -118,11 +123,16 @@ def main(argv=None) -> int:
                                                        dtype=torch.float32)
     state[prefix + 'sigma_dof'] = torch.full((len(factors), ), dof,
                                              dtype=torch.float32)
+    # the person scale over the crop's side, for the probability score
+    ratio = float(np.median(data['scale'] / data['side']))
+    state[prefix + 'sigma_scale_ratio'] = torch.tensor([ratio],
+                                                       dtype=torch.float32)
     meta = ckpt.setdefault('meta', {}) if 'state_dict' in ckpt else {}
     meta['sigma_calibration'] = dict(
         source=osp.abspath(args.checkpoint), config=osp.abspath(args.config),
         split='val_dataloader', num_persons=int(len(err)),
         factors=[float(f) for f in factors], dof=float(dof),
+        scale_ratio=ratio,
         nll_by_dof=fit['nll'], before=before, after=after)
     tmp = out + '.tmp'
     torch.save(ckpt, tmp)

@@ -3,22 +3,29 @@
     .venv/bin/python tools/main.py
 
 1. The synthetic MPII-style dataset generates itself on first use under
-   ``data/synthetic_mpii/`` (train 2000 images, held-out val 300; no download).
+   ``data/synthetic_mpii/`` (train 2000 images, validation 300, test 300,
+   each split with its own seed; no download).
 2. MMPose's stock ``tools/train.py`` trains the config (default
    ``configs/synthetic/td-hm_sadinet-tiny_1xb32-10e_synthetic-mpii-128x128.py``),
-   logging progress, validating and keeping the best checkpoint by PCKh.
-3. MMPose's stock runner tests the best checkpoint on the held-out split
-   (PCKh@0.5 per joint, flip test).
-4. Pictures of predictions (skeleton + sigma, H1, H2, sigma per joint) of a few
-   held-out images go to ``<work_dir>/vis/``, and a summary to
+   logging progress, validating and keeping the best checkpoint by PCKh on
+   the validation split.
+3. For a DLM model, ``tools/calibrate_sigma.py`` fits the sigma calibration
+   on the validation split into a new checkpoint.
+4. MMPose's stock runner tests the best checkpoint on the test split, which
+   no choice saw: PCKh@0.5 per joint and PCKh@0.1 with and without the flip
+   test, the coordinate bias, sigma's calibration before and after, and the
+   AUROC of the heatmap score and of the probability scores.
+5. Pictures of predictions (skeleton + sigma, H1, H2, sigma per joint) of a
+   few test images go to ``<work_dir>/vis/``, the reliability diagram and the
+   sparsification plot to ``<work_dir>/calibration.png``, and a summary to
    ``<work_dir>/summary.md``.
 
 Nothing is overwritten: when the work dir already holds checkpoints, a new
 one (``-2``, ``-3``, ...) is used. ``--resume`` instead continues the newest
 of them: training from its last checkpoint (one is written every epoch) with
 the options it was started with, then the evaluation again. ``--epochs``,
-``--train-images`` and ``--val-images`` shorten the schedule (the test suite
-runs it that way).
+``--train-images`` and ``--val-images`` (validation and test) shorten the
+schedule (the test suite runs it that way).
 
 Training runs in a child process (MMPose's ``tools/train.py``). It dies with
 this process: SIGTERM and SIGINT are passed on to it, and on Linux the child
@@ -160,29 +167,62 @@ def best_checkpoint(work_dir: str) -> str:
 
 
 def evaluate(config: str, checkpoint: str, work_dir: str, opts: dict,
-             flip_test: bool = True) -> dict:
-    """Test ``checkpoint`` with MMPose's runner; returns the metrics: the
-    config's, ``KeypointBias`` and, for a DLM head, ``SigmaCalibration``."""
+             name: str = 'test', flip_test: bool = True,
+             test_cfg: dict = None, dump: str = None,
+             evaluators: list = None) -> dict:
+    """Test ``checkpoint`` on the config's test split with MMPose's runner;
+    returns the metrics: by default the config's, ``KeypointBias``,
+    ``KeypointScoreAUROC`` and, for a DLM head, ``SigmaCalibration``;
+    ``dump`` also keeps the predictions (mmengine's ``DumpResults``)."""
     from mmengine.runner import Runner
     cfg = load_config(config, opts)
-    cfg.work_dir = osp.join(work_dir, 'test' if flip_test else 'test_no_flip')
+    cfg.work_dir = osp.join(work_dir, name)
     cfg.load_from = checkpoint
     cfg.launcher = 'none'
     cfg.model.test_cfg.flip_test = flip_test
-    evaluators = cfg.test_evaluator
-    if isinstance(evaluators, dict):
-        evaluators = [evaluators]
-    evaluators = list(evaluators) + [dict(type='KeypointBias')]
-    if cfg.model.get('head', {}).get('type') == 'DLMHead':
-        evaluators.append(dict(type='SigmaCalibration'))
+    cfg.model.test_cfg.update(test_cfg or {})
+    if evaluators is None:
+        evaluators = cfg.test_evaluator
+        if isinstance(evaluators, dict):
+            evaluators = [evaluators]
+        evaluators = list(evaluators) + [dict(type='KeypointBias'),
+                                         dict(type='KeypointScoreAUROC')]
+        if cfg.model.get('head', {}).get('type') == 'DLMHead':
+            evaluators.append(dict(type='SigmaCalibration'))
+    if dump:
+        evaluators = list(evaluators) + [dict(type='DumpResults',
+                                              out_file_path=dump)]
     cfg.test_evaluator = evaluators
+    cfg.experiment_name = f'{name}_{os.getpid()}'
     runner = Runner.from_cfg(cfg)
     return runner.test()
 
 
+def calibration_curves_of(dump: str) -> dict:
+    """Reliability and sparsification curves of dumped test predictions."""
+    import pickle
+
+    import numpy as np
+
+    from sadinet_mmpose.evaluation.metrics.sigma_calibration import (
+        calibration_curves, person_scale)
+    with open(dump, 'rb') as f:
+        rows = pickle.load(f)
+
+    def stack(key, part='pred_instances'):
+        return np.stack([np.asarray(r[part][key])[0] for r in rows])
+    vis = stack('keypoints_visible', 'gt_instances')
+    dof = (stack('keypoint_sigma_dof')
+           if 'keypoint_sigma_dof' in rows[0]['pred_instances'] else None)
+    return calibration_curves(
+        stack('keypoints')[..., :2], stack('keypoints', 'gt_instances')[..., :2],
+        stack('keypoint_sigmas'), (vis[..., 0] if vis.ndim == 3 else vis) > 0,
+        np.array([person_scale(r['gt_instances']) for r in rows]), dof)
+
+
 def write_pictures(config: str, checkpoint: str, work_dir: str, opts: dict,
                    count: int) -> list:
-    """Draw predictions of the first ``count`` held-out images with
+    """Draw predictions of the first ``count`` test images with
     :class:`~sadinet_mmpose.visualization.SigmaPoseVisualizer`."""
     import cv2
     from mmpose.apis import inference_topdown, init_model
@@ -208,6 +248,70 @@ def write_pictures(config: str, checkpoint: str, work_dir: str, opts: dict,
     return written
 
 
+def calibration_section(metrics: dict, calibrated: str, plot: str,
+                        work_dir: str) -> list:
+    """The summary's sigma and score sections (lines of markdown)."""
+    import torch
+    fit = torch.load(calibrated, map_location='cpu',
+                     weights_only=False)['meta']['sigma_calibration']
+    dof = fit['dof']
+    tail = ('Gaussian' if dof == float('inf') else
+            f'Student t with {dof:g} degrees of freedom')
+    levels = (50, 80, 90, 95, 99)
+    rows = []
+    for label, pre in (('before calibration', ''), ('after', 'calibrated_')):
+        m = {k[len(pre):]: v for k, v in metrics.items()
+             if k.startswith(pre + 'sigma_')}
+        rows.append(f'| {label} | ' + ' | '.join(
+            f"{m[f'sigma_coverage_{p}']:.1f}" for p in levels) +
+            f" | {m['sigma_ece']:.1f} | {m['sigma_nll']:.2f} | "
+            f"{m['sigma_ause']:.4f} | {m['sigma_sharpness']:.3f} |")
+    groups = [k[len('sigma_coverage_90_'):] for k in metrics
+              if k.startswith('sigma_coverage_90_')]
+    out = ['', '## Is sigma calibrated?', '',
+           'Share of the visible joints whose error lies inside the region '
+           'that the predicted distribution gives probability p, against p; '
+           'ECE: mean |coverage - p| over p = 5, ..., 95 %; NLL, AUSE and '
+           'sharpness (median 90 % radius) in head sizes '
+           '([docs/uncertainty.md](../../docs/uncertainty.md)). Calibration '
+           f'was fitted on the validation split: a {tail}, per-joint '
+           f"factors {min(fit['factors']):.2f} to {max(fit['factors']):.2f}.",
+           '', '| sigma | 50 % | 80 % | 90 % | 95 % | 99 % | ECE | NLL | '
+           'AUSE | sharpness |',
+           '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+           *rows, '', '| joint group | coverage at 90 %, before | after |',
+           '| --- | --- | --- |']
+    out += [f"| {g} | {metrics[f'sigma_coverage_90_{g}']:.1f} | "
+            f"{metrics[f'calibrated_sigma_coverage_90_{g}']:.1f} |"
+            for g in groups]
+    if plot:
+        out += ['', f'Reliability diagram and sparsification plot: '
+                f'[{osp.relpath(plot, work_dir)}]({osp.relpath(plot, work_dir)})']
+    names = (('heatmap maximum (MMPose\'s score)', ''),
+             ('P(error <= 0.5 x person scale)', 'prob0.5_'),
+             ('P(error <= 0.1 x person scale)', 'prob0.1_'))
+    out += ['', '## Does the score tell right from wrong?', '',
+            'AUROC of each score for "the joint is correct at PCKh@0.5" and '
+            '"at PCKh@0.1" over the visible joints of the test split '
+            "(0.5: no better than chance). The probability scores use the "
+            'calibrated distribution and a person scale estimated from the '
+            'box (`test_cfg.score_mode=\'probability\'`).', '',
+            '| score | AUROC, correct at PCKh@0.5 | at PCKh@0.1 |',
+            '| --- | --- | --- |']
+    best = {}
+    for label, pre in names:
+        a5 = metrics.get(f'{pre}score_auroc@0.5', float('nan'))
+        a1 = metrics.get(f'{pre}score_auroc@0.1', float('nan'))
+        out.append(f'| {label} | {a5:.3f} | {a1:.3f} |')
+        for tau, a in (('0.5', a5), ('0.1', a1)):
+            if a == a and (tau not in best or a > best[tau][1]):
+                best[tau] = (label, a)
+    out += ['', '; '.join(f'At PCKh@{tau} the best is {best[tau][0]} '
+                          f'({best[tau][1]:.3f})' for tau in ('0.5', '0.1')
+                          if tau in best) + '.']
+    return out
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description='Train and evaluate a small SADI-Net on synthetic data.')
@@ -223,7 +327,7 @@ def main(argv=None):
     parser.add_argument('--data-root', default=None,
                         help='where the synthetic data goes (default: the config\'s)')
     parser.add_argument('--pictures', type=int, default=4,
-                        help='how many held-out predictions to draw')
+                        help='how many test-split predictions to draw')
     parser.add_argument('--resume', action='store_true',
                         help='continue the newest interrupted job under '
                         '--work-dir with the options it was started with')
@@ -261,13 +365,48 @@ def main(argv=None):
                  'continue with --resume')
     t_train = time.time() - t0
 
-    ckpt = best_checkpoint(work_dir)
-    print(f'[main] testing {ckpt} on the held-out split', flush=True)
-    metrics = evaluate(args.config, ckpt, work_dir, opts)
-    no_flip = evaluate(args.config, ckpt, work_dir, opts, flip_test=False)
+    ckpt = best_checkpoint(work_dir)  # selected on the validation split
+    dlm = load_config(args.config, opts).model.get('head', {}).get(
+        'type') == 'DLMHead'
+    calibrated = osp.join(work_dir, 'sigma_calibrated.pth')
+    if dlm and not osp.isfile(calibrated):
+        print(f'[main] calibrating sigma of {ckpt} on the validation split',
+              flush=True)
+        rc = run_child([sys.executable,
+                        osp.join(REPO, 'tools', 'calibrate_sigma.py'),
+                        args.config, ckpt, '--out', calibrated,
+                        '--cfg-options', *(f'{k}={v}' for k, v in opts.items())],
+                       REPO)
+        if rc != 0:
+            sys.exit(f'[main] sigma calibration failed (exit {rc})')
+    print(f'[main] testing {ckpt} on the test split', flush=True)
+    before = osp.join(work_dir, 'test', 'predictions.pkl')
+    metrics = evaluate(args.config, ckpt, work_dir, opts, dump=before)
+    no_flip = evaluate(args.config, ckpt, work_dir, opts, 'test_no_flip',
+                       flip_test=False)
     for key in ('bias_x', 'bias_y', 'PCK', 'PCK@0.1'):
         if key in no_flip:
             metrics[f'{key}_no_flip'] = no_flip[key]
+    plot = None
+    if dlm:
+        after = osp.join(work_dir, 'test_calibrated', 'predictions.pkl')
+        cal = evaluate(args.config, calibrated, work_dir, opts,
+                       'test_calibrated', dump=after)
+        metrics.update({f'calibrated_{k}': v for k, v in cal.items()
+                        if k.startswith('sigma_')})
+        for tau in (0.5, 0.1):
+            prob = evaluate(
+                args.config, calibrated, work_dir, opts, f'test_prob{tau:g}',
+                test_cfg=dict(score_mode='probability', score_tau=tau),
+                evaluators=[dict(type='KeypointScoreAUROC')])
+            metrics.update({f'prob{tau:g}_{k}': v for k, v in prob.items()
+                            if k.startswith('score_auroc')})
+        from sadinet_mmpose.visualization import plot_calibration
+        plot = plot_calibration(
+            osp.join(work_dir, 'calibration.png'),
+            dict(before=calibration_curves_of(before),
+                 after=calibration_curves_of(after)),
+            'sigma on the test split, before and after calibration on val')
     pictures = write_pictures(args.config, ckpt, work_dir, opts, args.pictures)
     total = time.time() - t0
 
@@ -277,13 +416,16 @@ def main(argv=None):
              f'- command: `{" ".join(["python", "tools/main.py", *args.argv])}`'
              + (' (resumed with `--resume`)' if args.resume else ''),
              f'- commit: {git_commit()}',
-             f'- checkpoint: `{ckpt}`',
+             f'- checkpoint: `{ckpt}` (best PCKh on the validation split)'
+             + (f'; sigma calibrated on the validation split: '
+                f'`{calibrated}`' if dlm else ''),
              f'- training time: {t_train / 60:.1f} min; total {total / 60:.1f} min',
-             f'- held-out PCKh@0.5: **{pckh:.2f}**' if pckh is not None else '',
-             '', '| metric | value |', '| --- | --- |']
+             f'- test split PCKh@0.5: **{pckh:.2f}**' if pckh is not None else '',
+             '', 'Every figure below is on the test split, which no choice '
+             'saw.', '', '| metric | value |', '| --- | --- |']
     lines += [f'| {k} | {v:.2f} |' for k, v in metrics.items()
               if isinstance(v, (int, float)) and not k.startswith(
-                  ('sigma_', 'bias_'))]
+                  ('sigma_', 'bias_', 'calibrated_', 'prob', 'score_'))]
     if 'bias_x' in metrics:
         lines += ['', '## Coordinate bias', '',
                   'Mean signed error, prediction minus ground truth, over the '
@@ -299,25 +441,8 @@ def main(argv=None):
                       f"{metrics['bias_y_no_flip']:+.3f} | "
                       f"{metrics.get('PCK_no_flip', 0):.2f} | "
                       f"{metrics.get('PCK@0.1_no_flip', 0):.2f} |"]
-    if 'sigma_coverage_90' in metrics:
-        lines += ['', '## Is sigma calibrated?', '',
-                  'Share of the visible joints whose error lies inside the '
-                  'region that the predicted distribution (an axis-aligned '
-                  'Gaussian with std sigma) gives probability p, against p; '
-                  'ECE: mean |coverage - p| over p = 5, ..., 95 %; errors and '
-                  'sigmas in units of the head size (docs/uncertainty.md).', '',
-                  '| 50 % | 80 % | 90 % | 95 % | 99 % | ECE | NLL | '
-                  'AUSE | Spearman |',
-                  '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-                  '| ' + ' | '.join(f"{metrics[f'sigma_coverage_{p}']:.1f}"
-                                    for p in (50, 80, 90, 95, 99)) +
-                  f" | {metrics['sigma_ece']:.1f} | {metrics['sigma_nll']:.2f}"
-                  f" | {metrics['sigma_ause']:.4f} | "
-                  f"{metrics['sigma_spearman']:.2f} |", '',
-                  '| joint group | coverage at 90 % |', '| --- | --- |']
-        lines += [f"| {k[len('sigma_coverage_90_'):]} | {v:.1f} |"
-                  for k, v in metrics.items()
-                  if k.startswith('sigma_coverage_90_')]
+    if 'calibrated_sigma_coverage_90' in metrics:
+        lines += calibration_section(metrics, calibrated, plot, work_dir)
     lines += ['', 'Pictures: ' + ', '.join(osp.relpath(p, work_dir) for p in pictures)]
     with open(osp.join(work_dir, 'summary.md'), 'w') as f:
         f.write('\n'.join(lines) + '\n')

@@ -98,6 +98,12 @@ val_dataloader = dict(
     dataset=dict(type=dataset_type, data_root=data_root, split='val',
                  num_images=300, image_size=128, difficulty='easy',
                  test_mode=True, pipeline=val_pipeline))
-test_dataloader = val_dataloader
+# reported split: its own images (seed of split 'test'), never used for a
+# choice; the best checkpoint is selected and sigma calibrated on val
+test_dataloader = dict(
+    val_dataloader,
+    dataset=dict(type=dataset_type, data_root=data_root, split='test',
+                 num_images=300, image_size=128, difficulty='easy',
+                 test_mode=True, pipeline=val_pipeline))
 val_evaluator = dict(type='MpiiPCKhAccuracy')
 test_evaluator = val_evaluator

@@ -18,6 +18,7 @@ from sadinet_mmpose.evaluation.metrics.sigma_calibration import \
 TOOL = osp.join(REPO, 'tools', 'calibrate_sigma.py')
 FACTORS = np.linspace(0.5, 2.0, 16).astype(np.float32)
 DOF = 3.
+RATIO = 0.12
 
 
 @pytest.mark.parametrize('dof', [3., float('inf')])
@@ -68,6 +69,8 @@ def test_tool_writes_a_new_checkpoint_and_never_overwrites(trained_tiny,
     assert np.allclose(meta['factors'], factors.numpy())
     assert {'before', 'after'} <= set(meta)
     assert 'sigma_coverage_90' in meta['after']
+    ratio = float(ckpt['state_dict']['head.sigma_scale_ratio'][0])
+    assert ratio == pytest.approx(meta['scale_ratio']) and 0 < ratio < 1
     # a second run refuses the existing output; so does --out = the input
     for target in (str(out), src):
         proc = subprocess.run(cmd[:-1] + [target], capture_output=True,
@@ -84,6 +87,7 @@ def calibrated(trained_tiny, tmp_path_factory):
                       weights_only=False)
     ckpt['state_dict']['head.sigma_calibration'] = torch.from_numpy(FACTORS)
     ckpt['state_dict']['head.sigma_dof'] = torch.full((16, ), DOF)
+    ckpt['state_dict']['head.sigma_scale_ratio'] = torch.tensor([RATIO])
     path = tmp_path_factory.mktemp('calibrated') / 'calibrated.pth'
     torch.save(ckpt, str(path))
     return str(path)
@@ -188,3 +192,26 @@ def test_buffers_reach_the_onnx_runtime(trained_tiny, calibrated, tmp_path):
                                want.pred_instances.keypoint_sigmas,
                                rtol=1e-3)
     np.testing.assert_allclose(got['sigma_dof'], np.full((1, 16), DOF))
+
+
+def test_probability_score(trained_tiny, calibrated):
+    """score_mode='probability': P(error <= tau x the estimated person
+    scale) under the calibrated distribution; refused uncalibrated."""
+    from mmengine.config import Config
+    from mmpose.apis import inference_topdown, init_model
+    from sadinet_mmpose.evaluation.functional import probability_within
+    image, box = _image_and_box(trained_tiny)
+    cfg = Config.fromfile(trained_tiny.cfg)
+    cfg.model.test_cfg.score_mode = 'probability'
+    cfg.model.test_cfg.score_tau = 0.1
+    res = inference_topdown(init_model(cfg, calibrated, device='cpu'),
+                            image, box)[0]
+    p = res.pred_instances
+    side = float(np.max(res.metainfo['input_scale']))
+    want = probability_within(0.1 * RATIO * side, p.keypoint_sigmas,
+                              np.full((1, 16), DOF))
+    np.testing.assert_allclose(p.keypoint_scores, want, rtol=1e-5)
+    assert (p.keypoint_scores > 0).all() and (p.keypoint_scores < 1).all()
+    with pytest.raises(ValueError, match='calibrate_sigma'):
+        inference_topdown(init_model(cfg, trained_tiny.ckpt, device='cpu'),
+                          image, box)

@@ -45,6 +45,14 @@ def test_main_command_short_schedule(tmp_path):
     cov = [metrics[f'sigma_coverage_{p}'] for p in levels]
     assert all(0 <= c <= 100 for c in cov) and cov == sorted(cov), metrics
     assert 0 <= metrics['sigma_ece'] <= 100
+    # selected and calibrated on validation, reported on test: before and
+    # after calibration, the score AUROCs and the plot
+    assert 'calibrated_sigma_coverage_90' in metrics, metrics
+    assert {'score_auroc@0.5', 'prob0.5_score_auroc@0.5',
+            'prob0.1_score_auroc@0.1'} <= set(metrics), metrics
+    assert '| after |' in summary and 'Does the score tell' in summary
+    assert (work / 'sigma_calibrated.pth').is_file()
+    assert (work / 'calibration.png').stat().st_size > 5000
     pictures = sorted(glob.glob(str(work / 'vis' / '*.png')))
     assert len(pictures) == 2, pictures
     import cv2

@@ -3,7 +3,9 @@ from .keypoint_bias import KeypointBias
 from .lsp_pck_accuracy import LSPPCKAccuracy
 from .mpii_pckh_accuracy import MpiiPCKhAccuracy
 from .mpii_prediction_dump import MPII_JOINT_ORDER, MpiiPredictionDump
+from .score_auroc import KeypointScoreAUROC
 from .sigma_calibration import SigmaCalibration
 
-__all__ = ['KeypointBias', 'LSPPCKAccuracy', 'MPII_JOINT_ORDER',
+__all__ = ['KeypointBias', 'KeypointScoreAUROC', 'LSPPCKAccuracy',
+           'MPII_JOINT_ORDER',
            'MpiiPCKhAccuracy', 'MpiiPredictionDump', 'SigmaCalibration']

@@ -38,6 +38,34 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(spearmanr(a, b)[0])
 
 
+def sparsification_curves(uncertainty: np.ndarray, error: np.ndarray,
+                          steps: int = 20):
+    """Mean error of the joints kept as the most uncertain are removed.
+
+    Args:
+        uncertainty (np.ndarray): (M,) predicted uncertainty.
+        error (np.ndarray): (M,) actual error.
+        steps (int): Removed fractions 0, 1/steps, ..., (steps - 1)/steps.
+
+    Returns:
+        tuple: ``fractions`` (S,), the sparsification curve (S,) (the most
+        uncertain removed first) and the oracle's (S,) (the largest errors
+        removed first).
+    """
+    n = len(error)
+    by_unc = error[np.argsort(-uncertainty, kind='stable')]
+    by_err = np.sort(error)[::-1]
+    fr, unc, ora = [], [], []
+    for i in range(steps):
+        start = int(round(n * i / steps))
+        if start >= n:
+            break
+        fr.append(i / steps)
+        unc.append(by_unc[start:].mean())
+        ora.append(by_err[start:].mean())
+    return np.array(fr), np.array(unc), np.array(ora)
+
+
 def sparsification_ause(uncertainty: np.ndarray, error: np.ndarray,
                         steps: int = 20) -> float:
     """Area between the sparsification curve and the oracle's.
@@ -48,18 +76,25 @@ def sparsification_ause(uncertainty: np.ndarray, error: np.ndarray,
     between the two, in the units of ``error``, is 0 when the uncertainty
     ranks the errors perfectly.
     """
-    n = len(error)
-    if n == 0:
+    if len(error) == 0:
         return float('nan')
-    by_unc = error[np.argsort(-uncertainty, kind='stable')]
-    by_err = np.sort(error)[::-1]
-    gaps = []
-    for i in range(steps):
-        start = int(round(n * i / steps))
-        if start >= n:
-            break
-        gaps.append(by_unc[start:].mean() - by_err[start:].mean())
-    return float(np.mean(gaps))
+    _, unc, ora = sparsification_curves(uncertainty, error, steps)
+    return float(np.mean(unc - ora))
+
+
+def coverage_curve(maha: np.ndarray, levels, dof=None) -> np.ndarray:
+    """Observed coverage (percent) at each nominal level (percent).
+
+    Args:
+        maha (np.ndarray): (M,) Mahalanobis radii of the errors.
+        levels (Sequence[float]): Nominal levels in percent.
+        dof (np.ndarray, optional): (M,) degrees of freedom; None: Gaussian.
+
+    Returns:
+        np.ndarray: (len(levels),) percentages.
+    """
+    return np.array([100. * float((maha <= coverage_radius(p / 100., dof))
+                                  .mean()) for p in levels])
 
 
 def joint_groups(names: Sequence[str]) -> Dict[str, list]:
@@ -139,8 +174,8 @@ def sigma_calibration(pred: np.ndarray,
     out = {}
     if not m.any():
         return dict(sigma_num=0.)
-    cov = {p: 100. * float((maha[m] <= coverage_radius(p / 100., d)).mean())
-           for p in sorted(set(COVERAGE_LEVELS) | set(ECE_LEVELS))}
+    levels = sorted(set(COVERAGE_LEVELS) | set(ECE_LEVELS))
+    cov = dict(zip(levels, coverage_curve(maha[m], levels, d)))
     for p in COVERAGE_LEVELS:
         out[f'sigma_coverage_{p}'] = cov[p]
     out['sigma_ece'] = float(np.mean([abs(cov[p] - p) for p in ECE_LEVELS]))
@@ -228,3 +263,28 @@ class SigmaCalibration(BaseMetric):
             np.stack([r['visible'] for r in results]),
             scale=np.array([r['scale'] for r in results]),
             dof=dof, joint_names=names)
+
+
+def calibration_curves(pred: np.ndarray, gt: np.ndarray, sigmas: np.ndarray,
+                       visible: np.ndarray, scale: np.ndarray,
+                       dof: Optional[np.ndarray] = None) -> dict:
+    """The curves behind the reliability diagram and the sparsification
+    plot (arguments as :func:`sigma_calibration`).
+
+    Returns:
+        dict: ``levels`` (1, 2, ..., 99) and ``coverage`` (percent) for the
+        reliability diagram; ``fractions``, ``sparsification`` and
+        ``oracle`` (mean scale-free error of the joints kept).
+    """
+    scale = np.asarray(scale, np.float64)[:, None, None]
+    err = (np.asarray(pred, np.float64) - gt) / scale
+    sig = np.maximum(np.asarray(sigmas, np.float64) / scale, 1e-12)
+    m = np.asarray(visible, bool)
+    maha = np.sqrt(((err / sig)**2).sum(-1))[m]
+    d = None if dof is None else np.broadcast_to(
+        np.asarray(dof, np.float64), m.shape)[m]
+    levels = np.arange(1, 100)
+    fr, unc, ora = sparsification_curves(sig[m].mean(-1),
+                                         np.linalg.norm(err, axis=-1)[m])
+    return dict(levels=levels, coverage=coverage_curve(maha, levels, d),
+                fractions=fr, sparsification=unc, oracle=ora)

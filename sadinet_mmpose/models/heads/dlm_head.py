@@ -13,7 +13,7 @@ from mmpose.utils.typing import (ConfigType, OptConfigType, OptSampleList,
                                  Predictions)
 
 from ...codecs import merging
-from ...evaluation.functional import heatmap_pck_accuracy
+from ...evaluation.functional import heatmap_pck_accuracy, probability_within
 
 OptIntSeq = Optional[Sequence[int]]
 
@@ -148,6 +148,10 @@ class DLMHead(BaseHead):
         self.register_buffer('sigma_calibration', torch.ones(out_channels))
         self.register_buffer('sigma_dof',
                              torch.full((out_channels, ), float('inf')))
+        # the person scale of the calibration split (head size, else box
+        # side) over the crop's side: the probability score's radius unit
+        self.register_buffer('sigma_scale_ratio',
+                             torch.full((1, ), float('nan')))
 
         self.decoder = None
         if decoder is not None:
@@ -175,7 +179,7 @@ class DLMHead(BaseHead):
         """Checkpoints saved before the calibration buffers existed load as
         uncalibrated (the buffers keep their defaults, no missing-key
         warning)."""
-        for name in ('sigma_calibration', 'sigma_dof'):
+        for name in ('sigma_calibration', 'sigma_dof', 'sigma_scale_ratio'):
             state_dict.setdefault(prefix + name, getattr(self, name).clone())
         super()._load_from_state_dict(state_dict, prefix, local_metadata,
                                       strict, missing_keys, unexpected_keys,
@@ -534,14 +538,15 @@ class DLMHead(BaseHead):
                                         normalize=h2_normalize)
         keypoints, scores = self.decode(dist, decode_source, h2_normalize)
         preds = self.pack_predictions(keypoints, scores, dist['sigma'],
-                                      batch_data_samples)
+                                      batch_data_samples, test_cfg)
         if output_heatmaps:
             return preds, self.pack_fields(dist['h1'], dist.get('h2'))
         return preds
 
     def pack_predictions(self, keypoints: np.ndarray, scores: np.ndarray,
                          sigma: Tensor,
-                         batch_data_samples: OptSampleList = None
+                         batch_data_samples: OptSampleList = None,
+                         test_cfg: OptConfigType = None
                          ) -> List[InstanceData]:
         """One ``InstanceData`` per sample (see :meth:`predict`).
 
@@ -553,12 +558,19 @@ class DLMHead(BaseHead):
         buffers hold a fit; a fitted Student t adds ``keypoint_sigma_dof``
         (1, K).
 
+        With ``test_cfg.score_mode='probability'`` the scores are
+        ``P(error <= score_tau * s)`` under the calibrated distribution,
+        ``s`` the person scale estimated as ``sigma_scale_ratio`` times the
+        crop's side in the image (``score_tau`` 0.5 by default: PCKh@0.5's
+        radius); the default ``'heatmap'`` keeps the decoder's scores.
+
         Args:
             keypoints (np.ndarray): (B, K, 2) in input-crop pixels.
             scores (np.ndarray): (B, K).
             sigma (Tensor): ``sigma_hat`` (B, K, 2), fractions of the side.
             batch_data_samples (List[PoseDataSample], optional): The data
                 samples (``input_size``, ``input_scale``).
+            test_cfg (dict, optional): ``score_mode``, ``score_tau``.
 
         Returns:
             list[InstanceData]
@@ -567,6 +579,18 @@ class DLMHead(BaseHead):
         sig = sig * self.sigma_calibration.cpu().numpy()[None, :, None]
         calibrated = self.sigma_calibrated
         dof = self.sigma_dof.cpu().numpy().astype(np.float32)
+        test_cfg = test_cfg or {}
+        mode = test_cfg.get('score_mode', 'heatmap')
+        if mode not in ('heatmap', 'probability'):
+            raise ValueError("DLMHead: test_cfg.score_mode must be 'heatmap' "
+                             f"or 'probability', got {mode!r}")
+        ratio = float(self.sigma_scale_ratio[0])
+        if mode == 'probability' and not np.isfinite(ratio):
+            raise ValueError(
+                "DLMHead: test_cfg.score_mode='probability' needs a "
+                'calibrated checkpoint (tools/calibrate_sigma.py fits the '
+                'person scale it uses); this one is uncalibrated')
+        scores = np.array(scores, copy=True)
         for i, ds in enumerate(batch_data_samples or []):
             meta = ds.metainfo
             if 'input_size' in meta and 'input_scale' in meta:
@@ -574,6 +598,12 @@ class DLMHead(BaseHead):
                 scale = np.asarray(meta['input_scale'],
                                    dtype=np.float32).reshape(-1)[:2]
                 sig[i] = sig[i] * (scale / size)
+                if mode == 'probability':
+                    radius = float(test_cfg.get('score_tau', 0.5)) * \
+                        ratio * float(scale.max())
+                    scores[i] = probability_within(
+                        radius, sig[i][None],
+                        dof[None] if np.isfinite(dof).any() else None)[0]
         preds = []
         for i in range(sig.shape[0]):
             inst = InstanceData(keypoints=keypoints[i:i + 1],

@@ -221,7 +221,8 @@ class MSTopdownPoseEstimator(TopdownPoseEstimator):
                 [head.decode_map(d, source, h2_normalize) for d in dists],
                 scales, offset))
         keypoints, scores = head.decode(merged, source)
-        preds = head.pack_predictions(keypoints, scores, sigma, data_samples)
+        preds = head.pack_predictions(keypoints, scores, sigma, data_samples,
+                                      self.test_cfg)
         fields = None
         if self.test_cfg.get('output_heatmaps', False):
             h1 = merged['map'] if source == 'h1' else \
