@@ -157,7 +157,7 @@ def main(argv=None):
                                osp.join(REPO, 'data', 'synthetic_mpii_chain'))
             ).rstrip('/') + '/'
     os.makedirs(work, exist_ok=True)
-    t0, load0 = time.time(), load_average()
+    t0, load0, commit = time.time(), load_average(), git_commit()
     prepare_data(root, args)
     stock_cfg = osp.join(work, 'stock_chain.py')
     with open(stock_cfg, 'w') as f:
@@ -182,7 +182,7 @@ def main(argv=None):
                 truth, flip, osp.join(cw, f'truth_{flip}'))
     meta = dict(command='python benchmarks/mpii_chain.py ' +
                 ' '.join(sys.argv[1:] if argv is None else argv),
-                commit=git_commit(), date=datetime.date.today().isoformat(),
+                commit=commit, date=datetime.date.today().isoformat(),
                 load_before=load0, load_after=load_average(),
                 wall_min=(time.time() - t0) / 60, epochs=args.epochs,
                 train_images=args.train_images, val_images=args.val_images,

@@ -352,6 +352,7 @@ def main(argv=None):
         with open(osp.join(work_dir, 'main_args.json'), 'w') as f:
             json.dump(vars(args), f, indent=2)
     opts = _cfg_options(args)
+    commit = git_commit()  # the code this run starts with
     t0 = time.time()
     cmd = [sys.executable, _mmpose_tool('train.py'), args.config,
            '--work-dir', work_dir]
@@ -415,7 +416,7 @@ def main(argv=None):
              f'- config: `{osp.relpath(args.config, REPO)}`',
              f'- command: `{" ".join(["python", "tools/main.py", *args.argv])}`'
              + (' (resumed with `--resume`)' if args.resume else ''),
-             f'- commit: {git_commit()}',
+             f'- commit: {commit}',
              f'- checkpoint: `{ckpt}` (best PCKh on the validation split)'
              + (f'; sigma calibrated on the validation split: '
                 f'`{calibrated}`' if dlm else ''),

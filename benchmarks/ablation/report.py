@@ -150,6 +150,12 @@ def markdown(grouped, agg, comps, failed, variants, describe):
     top = budgets[-1]
     runs = [r for v in grouped[top].values() for r in v]
     s = runs[0]['settings']
+    thin = sorted(n for n in {v for _, a, b in CLAIMS for v in (a, b)}
+                  if len(agg[top].get(n, {}).get('seeds', [])) < 3)
+    if thin:
+        L += [f'**In progress:** at {top} iterations, {", ".join(thin)} '
+              'have fewer than 3 seeds; the tables and intervals below are '
+              'of the runs recorded so far.', '']
     L += [
         'Written from the run records in [study_runs/](study_runs/) by '
         '`python benchmarks/ablation/study.py` (commits '
