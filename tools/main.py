@@ -306,9 +306,9 @@ def calibration_section(metrics: dict, calibrated: str, plot: str,
         for tau, a in (('0.5', a5), ('0.1', a1)):
             if a == a and (tau not in best or a > best[tau][1]):
                 best[tau] = (label, a)
-    out += ['', '; '.join(f'At PCKh@{tau} the best is {best[tau][0]} '
-                          f'({best[tau][1]:.3f})' for tau in ('0.5', '0.1')
-                          if tau in best) + '.']
+    out += ['', ' '.join(f'At PCKh@{tau} the best score is {best[tau][0]} '
+                         f'({best[tau][1]:.3f}).' for tau in ('0.5', '0.1')
+                         if tau in best)]
     return out
 
 
