@@ -215,3 +215,18 @@ def test_probability_score(trained_tiny, calibrated):
     with pytest.raises(ValueError, match='calibrate_sigma'):
         inference_topdown(init_model(cfg, trained_tiny.ckpt, device='cpu'),
                           image, box)
+
+
+def test_checkpoint_without_the_buffers_loads_as_uncalibrated():
+    from sadinet_mmpose.models import DLMHead
+    head = DLMHead(out_channels=3, in_channels=4, vec_channels=8)
+    state = {k: v for k, v in head.state_dict().items()
+             if k not in ('sigma_calibration', 'sigma_dof',
+                          'sigma_scale_ratio')}
+    assert 'sigma_fc.weight' in state
+    fresh = DLMHead(out_channels=3, in_channels=4, vec_channels=8)
+    fresh.sigma_calibration.fill_(2.)
+    missing, unexpected = fresh.load_state_dict(state, strict=True)
+    assert not missing and not unexpected
+    assert not fresh.sigma_calibrated
+    assert torch.isnan(fresh.sigma_scale_ratio).all()
