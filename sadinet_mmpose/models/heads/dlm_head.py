@@ -179,8 +179,11 @@ class DLMHead(BaseHead):
         """Checkpoints saved before the calibration buffers existed load as
         uncalibrated (the buffers keep their defaults, no missing-key
         warning)."""
-        for name in ('sigma_calibration', 'sigma_dof', 'sigma_scale_ratio'):
-            state_dict.setdefault(prefix + name, getattr(self, name).clone())
+        defaults = dict(sigma_calibration=1., sigma_dof=float('inf'),
+                        sigma_scale_ratio=float('nan'))
+        for name, value in defaults.items():
+            state_dict.setdefault(prefix + name,
+                                  torch.full_like(getattr(self, name), value))
         super()._load_from_state_dict(state_dict, prefix, local_metadata,
                                       strict, missing_keys, unexpected_keys,
                                       error_msgs)
