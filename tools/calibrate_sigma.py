@@ -96,8 +96,8 @@ def main(argv=None) -> int:
               'which predicts no sigma (a DLMHead does)', file=sys.stderr)
         return 2
     head.sigma_calibration.fill_(1.)
-    head.sigma_dof.fill_(float('inf'))
-    head.sigma_scale_ratio.fill_(float('nan'))
+    head.sigma_dof.fill_(0.)
+    head.sigma_scale_ratio.fill_(0.)
     loader = Runner.build_dataloader(cfg.val_dataloader)
     data = collect(model, loader)
     err = data['pred'] - data['gt']
@@ -121,8 +121,9 @@ def main(argv=None) -> int:
               model.state_dict() if k.endswith('head.sigma_calibration')][0]
     state[prefix + 'sigma_calibration'] = torch.tensor(factors,
                                                        dtype=torch.float32)
-    state[prefix + 'sigma_dof'] = torch.full((len(factors), ), dof,
-                                             dtype=torch.float32)
+    # the head stores the Gaussian (dof inf) as 0
+    state[prefix + 'sigma_dof'] = torch.full(
+        (len(factors), ), dof if np.isfinite(dof) else 0., dtype=torch.float32)
     # the person scale over the crop's side, for the probability score
     ratio = float(np.median(data['scale'] / data['side']))
     state[prefix + 'sigma_scale_ratio'] = torch.tensor([ratio],

@@ -15,7 +15,6 @@ metadata), while the default ``dynamo=True`` path also needs ``onnxscript``
 """
 import contextlib
 import json
-import math
 import os
 import warnings
 import os.path as osp
@@ -314,8 +313,8 @@ def describe(model, input_size: Optional[Sequence[int]] = None) -> dict:
     factors = dof = None
     if kind == 'dlm':
         factors = [float(v) for v in head.sigma_calibration]
-        dof = [float(v) if math.isfinite(v) else None
-               for v in head.sigma_dof.tolist()]
+        # 0 (the head's "Gaussian") as None
+        dof = [float(v) if v > 0 else None for v in head.sigma_dof.tolist()]
     return dict(
         version=METADATA_VERSION,
         head=type(head).__name__,

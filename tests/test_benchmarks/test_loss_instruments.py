@@ -33,9 +33,10 @@ def test_loss_cost_counts_window_points_not_the_heatmap(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = json.loads((tmp_path / 'lc.json').read_text())['rows']
     points = {(r['h2_loss'], r['window']): r['flow_points'] for r in rows}
-    # the NLL sees the B*K ground-truth points; the MSE window B*K*(w*w + 1)
+    # the NLL sees the B*K ground-truth points; the MSE's two window renders
+    # (location and shape) 2*B*K*(w*w + 1)
     assert points[('nll', None)] == 2 * 3
-    assert points[('mse', 3)] == 2 * 3 * (9 + 1)
-    assert points[('mse', 5)] == 2 * 3 * (25 + 1)
+    assert points[('mse', 3)] == 2 * 2 * 3 * (9 + 1)
+    assert points[('mse', 5)] == 2 * 2 * 3 * (25 + 1)
     assert all(r['saved_mb'] > 0 for r in rows)
     assert '| mse | 5 |' in out.read_text()

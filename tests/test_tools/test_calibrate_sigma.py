@@ -229,4 +229,5 @@ def test_checkpoint_without_the_buffers_loads_as_uncalibrated():
     missing, unexpected = fresh.load_state_dict(state, strict=True)
     assert not missing and not unexpected
     assert not fresh.sigma_calibrated
-    assert torch.isnan(fresh.sigma_scale_ratio).all()
+    assert (fresh.sigma_scale_ratio == 0).all() and \
+        (fresh.sigma_dof == 0).all()

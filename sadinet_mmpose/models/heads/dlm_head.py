@@ -143,15 +143,15 @@ class DLMHead(BaseHead):
 
         # sigma calibration fitted on held-out data (tools/calibrate_sigma.py):
         # a per-joint factor on the reported sigma and the degrees of freedom
-        # of the 2-D Student t the calibrated sigma states (inf: Gaussian).
-        # They travel in the state dict; ones and inf mean uncalibrated.
+        # of the 2-D Student t the calibrated sigma states (0: Gaussian).
+        # They travel in the state dict; ones and zeros mean uncalibrated
+        # (finite values, so weight checks and rank comparisons hold).
         self.register_buffer('sigma_calibration', torch.ones(out_channels))
-        self.register_buffer('sigma_dof',
-                             torch.full((out_channels, ), float('inf')))
+        self.register_buffer('sigma_dof', torch.zeros(out_channels))
         # the person scale of the calibration split (head size, else box
         # side) over the crop's side: the probability score's radius unit
-        self.register_buffer('sigma_scale_ratio',
-                             torch.full((1, ), float('nan')))
+        # (0: not fitted)
+        self.register_buffer('sigma_scale_ratio', torch.zeros(1))
 
         self.decoder = None
         if decoder is not None:
@@ -171,7 +171,7 @@ class DLMHead(BaseHead):
     def sigma_calibrated(self) -> bool:
         """Whether the sigma calibration buffers hold a fit."""
         return bool((self.sigma_calibration != 1).any()
-                    or torch.isfinite(self.sigma_dof).any())
+                    or (self.sigma_dof > 0).any())
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata,
                               strict, missing_keys, unexpected_keys,
@@ -179,8 +179,8 @@ class DLMHead(BaseHead):
         """Checkpoints saved before the calibration buffers existed load as
         uncalibrated (the buffers keep their defaults, no missing-key
         warning)."""
-        defaults = dict(sigma_calibration=1., sigma_dof=float('inf'),
-                        sigma_scale_ratio=float('nan'))
+        defaults = dict(sigma_calibration=1., sigma_dof=0.,
+                        sigma_scale_ratio=0.)
         for name, value in defaults.items():
             state_dict.setdefault(prefix + name,
                                   torch.full_like(getattr(self, name), value))
@@ -582,13 +582,14 @@ class DLMHead(BaseHead):
         sig = sig * self.sigma_calibration.cpu().numpy()[None, :, None]
         calibrated = self.sigma_calibrated
         dof = self.sigma_dof.cpu().numpy().astype(np.float32)
+        student = bool((dof > 0).any())
         test_cfg = test_cfg or {}
         mode = test_cfg.get('score_mode', 'heatmap')
         if mode not in ('heatmap', 'probability'):
             raise ValueError("DLMHead: test_cfg.score_mode must be 'heatmap' "
                              f"or 'probability', got {mode!r}")
         ratio = float(self.sigma_scale_ratio[0])
-        if mode == 'probability' and not np.isfinite(ratio):
+        if mode == 'probability' and not ratio > 0:
             raise ValueError(
                 "DLMHead: test_cfg.score_mode='probability' needs a "
                 'calibrated checkpoint (tools/calibrate_sigma.py fits the '
@@ -606,14 +607,14 @@ class DLMHead(BaseHead):
                         ratio * float(scale.max())
                     scores[i] = probability_within(
                         radius, sig[i][None],
-                        dof[None] if np.isfinite(dof).any() else None)[0]
+                        dof[None] if student else None)[0]
         preds = []
         for i in range(sig.shape[0]):
             inst = InstanceData(keypoints=keypoints[i:i + 1],
                                 keypoint_scores=scores[i:i + 1],
                                 keypoint_sigmas=sig[i:i + 1],
                                 sigma_calibrated=np.array([calibrated]))
-            if np.isfinite(dof).any():
+            if student:
                 inst.keypoint_sigma_dof = dof[None]
             preds.append(inst)
         return preds
