@@ -70,6 +70,7 @@ def aggregate(runs):
     test = [r['eval']['test/h1'] for r in runs]
     curves = [[(i, p) for i, p, _ in r['val_curve']] for r in runs]
     mean_curve = stats.mean_curve(curves)
+    curves_01 = [[(i, p) for i, _, p in r['val_curve']] for r in runs]
     it_s = [r['iter_s_median'] for r in runs if r.get('iter_s_median')]
     entry = dict(
         seeds=[r['seed'] for r in runs],
@@ -80,6 +81,7 @@ def aggregate(runs):
         val_curve_mean=mean_curve,
         late_gain=stats.late_gain(mean_curve),
         late_gain_seeds=[stats.late_gain(c) for c in curves],
+        late_gain_01=stats.late_gain(stats.mean_curve(curves_01)),
         iter_s=statistics.median(it_s) if it_s else None,
         batch_size=runs[0]['settings']['batch_size'],
         train_min=[r.get('train_s', 0) / 60 for r in runs],
@@ -111,6 +113,13 @@ def comparisons(by_variant):
             row[label] = ci
         out.append(row)
     return out
+
+
+def _img_s(entry):
+    """Training images per second of one run (one CPU thread)."""
+    if not entry.get('iter_s'):
+        return 'n/a'
+    return f'{entry["batch_size"] / entry["iter_s"]:.0f}'
 
 
 def _flat_text(gain):
@@ -173,19 +182,22 @@ def markdown(grouped, agg, comps, failed, variants, describe):
         '[ablation.png](ablation.png).', '',
         f'## Test split at {top} iterations', '',
         '| variant | params (M) | GMACs | seeds | PCKh@0.5 | PCKh@0.1 | '
-        'val PCKh@0.5 | val gain, last 20 % | s/iter (1 thread) |',
-        '| --- | ---: | ---: | ---: | --- | --- | --- | --- | ---: |']
+        'val PCKh@0.5 | val gain, last 20 % | val gain @0.1 | '
+        'img/s (1 thread) |',
+        '| --- | ---: | ---: | ---: | --- | --- | --- | --- | ---: | ---: |']
     for n, e in agg[top].items():
-        it_s = f'{e["iter_s"]:.2f}' if e['iter_s'] else 'n/a'
+        g01 = e.get('late_gain_01')
         L.append(
             f'| {n} | {e["params_M"]:.2f} | {e["gmacs"]:.3f} | '
             f'{len(e["seeds"])} | {_cell(e["test"]["PCK"])} | '
             f'{_cell(e["test"]["PCK@0.1"])} | {_cell(e["val_final"])} | '
-            f'{_flat_text(e["late_gain"])} | {it_s} |')
+            f'{_flat_text(e["late_gain"])} | '
+            f'{"n/a" if g01 is None else f"{g01:+.2f}"} | {_img_s(e)} |')
     L += ['', 'Val gain: the mean validation curve\'s PCKh@0.5 gain over the '
           f'last 20 % of training; below {FLAT_GAIN} point the curve counts '
-          'as flat at that budget. s/iter: median training iteration with '
-          'one CPU thread per run and two runs at a time.', '']
+          'as flat at that budget (the same gain of PCKh@0.1 beside it). '
+          'img/s: training images per second at the median iteration, one '
+          'CPU thread per run and two runs at a time.', '']
     if comps:
         L += ['## Claims, paired over test images', '',
               'Mean difference A - B over seeds, with a 95 % interval from '
@@ -193,17 +205,20 @@ def markdown(grouped, agg, comps, failed, variants, describe):
               'both models) and each model\'s seeds. A claim is *supported* '
               'when the whole interval is above 0, *reversed* when it is '
               'below, *not supported* otherwise.', '',
-              '| claim | A | B | seeds | ΔPCKh@0.5 [95 %] | | '
-              'ΔPCKh@0.1 [95 %] | |',
-              '| --- | --- | --- | --- | --- | --- | --- | --- |']
+              '| claim | A | B | seeds | params (M) | img/s | '
+              'ΔPCKh@0.5 [95 %] | | ΔPCKh@0.1 [95 %] | |',
+              '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |']
         for c in comps:
+            ea, eb = agg[top][c['a']], agg[top][c['b']]
             cells = []
             for label, _ in THRESHOLDS:
                 ci = c[label]
                 cells += [f'{ci["diff"]:+.2f} [{ci["lo"]:+.2f}, '
                           f'{ci["hi"]:+.2f}]', ci['verdict']]
             L.append(f'| {c["claim"]} | {c["a"]} | {c["b"]} | '
-                     f'{c["seeds_a"]}/{c["seeds_b"]} | ' +
+                     f'{c["seeds_a"]}/{c["seeds_b"]} | '
+                     f'{ea["params_M"]:.2f} / {eb["params_M"]:.2f} | '
+                     f'{_img_s(ea)} / {_img_s(eb)} | ' +
                      ' | '.join(cells) + ' |')
         L.append('')
     if len(budgets) > 1:

@@ -158,7 +158,9 @@ def test_pages_from_records_with_a_failed_run(tmp_path):
     assert '| b_hg-basic | 1.00 | 0.100 | 2 | 55.0 ± 7.1 |' in text, text
     assert 'f2_sadinet-h1sum seed 1: loss became NaN/inf' in text
     assert '| full SADI-Net beats the plain hourglass | f2_sadinet-h1sum ' \
-           '| b_hg-basic | 1/2 |' in text
+           '| b_hg-basic | 1/2 | 1.00 / 1.00 | 4 / 4 |' in text
+    # PCKh@0.1 validation curve: 1 -> 2 over the second half of the run
+    assert '| +2.00 (climbing) | +0.40 | 4 |' in text, text
     assert '## Budgets' in text and '| 100 it | 630 it |' in text
     data = json.loads((tmp_path / 'ablation.json').read_text())
     comp = data['comparisons'][0]
