@@ -1,6 +1,6 @@
 """The study's pages, rendered from its run records: ``ablation.md`` (tables
 and claims), ``ablation.json`` (aggregates and comparisons) and
-``ablation.png`` (validation curves and test PCKh per seed)."""
+``ablation.png`` (validation curves of PCKh@0.5 and @0.1, and test PCKh per seed)."""
 import datetime
 import json
 import math
@@ -81,6 +81,7 @@ def aggregate(runs):
         val_curve_mean=mean_curve,
         late_gain=stats.late_gain(mean_curve),
         late_gain_seeds=[stats.late_gain(c) for c in curves],
+        val_curve_mean_01=stats.mean_curve(curves_01),
         late_gain_01=stats.late_gain(stats.mean_curve(curves_01)),
         iter_s=statistics.median(it_s) if it_s else None,
         batch_size=runs[0]['settings']['batch_size'],
@@ -289,17 +290,20 @@ def figure(path, agg, top):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8))
+    fig, (ax1, ax3, ax2) = plt.subplots(1, 3, figsize=(18, 4.8))
     names = list(agg[top])
-    for i, n in enumerate(names):
-        curve = agg[top][n]['val_curve_mean']
-        if curve:
-            ax1.plot([c[0] for c in curve], [c[1] for c in curve], label=n,
-                     lw=1.3, ls='-' if i < 10 else '--', marker='.')
-    ax1.set_xlabel('iteration')
-    ax1.set_ylabel('validation PCKh@0.5 (mean over seeds)')
-    ax1.set_title(f'validation curves, {top}-iteration runs')
-    ax1.grid(alpha=0.3)
+    for ax, key, label in ((ax1, 'val_curve_mean', 'PCKh@0.5'),
+                           (ax3, 'val_curve_mean_01', 'PCKh@0.1')):
+        for i, n in enumerate(names):
+            curve = agg[top][n].get(key)
+            if curve:
+                ax.plot([c[0] for c in curve], [c[1] for c in curve],
+                        label=n, lw=1.3, ls='-' if i < 10 else '--',
+                        marker='.')
+        ax.set_xlabel('iteration')
+        ax.set_ylabel(f'validation {label} (mean over seeds)')
+        ax.set_title(f'validation {label}, {top}-iteration runs')
+        ax.grid(alpha=0.3)
     if ax1.get_legend_handles_labels()[0]:
         ax1.legend(fontsize=7)
     for i, n in enumerate(names):
