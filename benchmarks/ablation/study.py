@@ -279,8 +279,14 @@ def summarise_log(rows, iters_per_epoch):
 # one run
 # ----------------------------------------------------------------------
 def run_env(args):
-    """Environment of a run's processes: threads per run, the device."""
-    threads = str(max(1, (os.cpu_count() or 1) // max(1, args.jobs)))
+    """Environment of a run's processes: threads per run, the device.
+
+    The CPUs are those the study may use (``taskset`` and cgroup cpusets
+    narrow them), shared out between ``--jobs`` runs.
+    """
+    cpus = (len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity')
+            else os.cpu_count() or 1)
+    threads = str(max(1, cpus // max(1, args.jobs)))
     env = dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
     if args.device == 'cpu':
         env['CUDA_VISIBLE_DEVICES'] = ''

@@ -182,6 +182,20 @@ def test_unknown_variant_and_budget_are_refused_before_training(tmp_path):
     assert not (tmp_path / 'study_runs').exists()
 
 
+def test_threads_per_run_share_out_the_cpus_the_study_may_use(monkeypatch):
+    study = _study()
+    for cpus, jobs, device, want in (({0, 1}, 2, 'cpu', '1'),
+                                     ({1}, 1, 'cpu', '1'),
+                                     (set(range(8)), 2, 'cuda', '4'),
+                                     ({0, 1}, 4, 'cpu', '1')):
+        monkeypatch.setattr(os, 'sched_getaffinity', lambda pid: cpus,
+                            raising=False)
+        args = study.argparse.Namespace(jobs=jobs, device=device)
+        env = study.run_env(args)
+        assert env['OMP_NUM_THREADS'] == env['MKL_NUM_THREADS'] == want
+        assert (env.get('CUDA_VISIBLE_DEVICES') == '') == (device == 'cpu')
+
+
 def _committed_pages():
     return {p: os.stat(osp.join(BENCHMARKS, 'results', p)).st_mtime_ns
             for p in ('ablation.md', 'ablation.json', 'ablation.png')
