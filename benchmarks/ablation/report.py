@@ -70,7 +70,8 @@ def aggregate(runs):
     test = [r['eval']['test/h1'] for r in runs]
     curves = [[(i, p) for i, p, _ in r['val_curve']] for r in runs]
     mean_curve = stats.mean_curve(curves)
-    curves_01 = [[(i, p) for i, _, p in r['val_curve']] for r in runs]
+    mean_curve_01 = stats.mean_curve(
+        [[(i, p) for i, _, p in r['val_curve']] for r in runs])
     it_s = [r['iter_s_median'] for r in runs if r.get('iter_s_median')]
     entry = dict(
         seeds=[r['seed'] for r in runs],
@@ -81,8 +82,8 @@ def aggregate(runs):
         val_curve_mean=mean_curve,
         late_gain=stats.late_gain(mean_curve),
         late_gain_seeds=[stats.late_gain(c) for c in curves],
-        val_curve_mean_01=stats.mean_curve(curves_01),
-        late_gain_01=stats.late_gain(stats.mean_curve(curves_01)),
+        val_curve_mean_01=mean_curve_01,
+        late_gain_01=stats.late_gain(mean_curve_01),
         iter_s=statistics.median(it_s) if it_s else None,
         batch_size=runs[0]['settings']['batch_size'],
         train_min=[r.get('train_s', 0) / 60 for r in runs],
