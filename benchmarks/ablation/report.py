@@ -100,9 +100,16 @@ def aggregate(runs):
     return entry
 
 
-def comparisons(by_variant):
-    """The paired bootstrap of every claim whose two models are present."""
+def comparisons(by_variant, agg=None):
+    """The paired bootstrap of every claim whose two models are present.
+
+    With ``agg`` (the same budget's :func:`aggregate` entries) each
+    threshold also gets ``gap_drift``: how much the gap A - B of the mean
+    validation curves moved over the last 20 % of training.
+    """
     out = []
+    curve_keys = dict(zip((label for label, _ in THRESHOLDS),
+                          ('val_curve_mean', 'val_curve_mean_01')))
     for claim, a, b in CLAIMS:
         if a not in by_variant or b not in by_variant:
             continue
@@ -112,9 +119,18 @@ def comparisons(by_variant):
         for label, thr in THRESHOLDS:
             ci = stats.paired_bootstrap(ea, eb, thr)
             ci['verdict'] = stats.verdict(ci)
+            if agg is not None:
+                key = curve_keys[label]
+                ci['gap_drift'] = stats.late_gain(
+                    stats.gap_curve(agg[a][key], agg[b][key]))
             row[label] = ci
         out.append(row)
     return out
+
+
+def _drift_text(ci):
+    drift = ci.get('gap_drift')
+    return 'n/a' if drift is None else f'{drift:+.2f}'
 
 
 def _img_s(entry):
@@ -138,7 +154,7 @@ def render(out_dir, records, variants, describe):
            for it in budgets}
     # the converged table: the largest budget
     top = budgets[-1] if budgets else None
-    comps = comparisons(grouped[top]) if top else []
+    comps = comparisons(grouped[top], agg[top]) if top else []
     data = dict(
         meta=dict(date=datetime.date.today().isoformat(),
                   runs=len(records),
@@ -206,17 +222,22 @@ def markdown(grouped, agg, comps, failed, variants, describe):
               'a bootstrap that redraws the test images (the same draw for '
               'both models) and each model\'s seeds. A claim is *supported* '
               'when the whole interval is above 0, *reversed* when it is '
-              'below, *not supported* otherwise.', '',
+              'below, *not supported* otherwise. Drift: how much the gap '
+              'between the two mean validation curves moved over the last '
+              '20 % of training; a gap that holds still ranks the models '
+              'even where their curves still climb.', '',
               '| claim | A | B | seeds | params (M) | img/s | '
-              'ΔPCKh@0.5 [95 %] | | ΔPCKh@0.1 [95 %] | |',
-              '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |']
+              'ΔPCKh@0.5 [95 %] | | drift | ΔPCKh@0.1 [95 %] | | drift |',
+              '| --- | --- | --- | --- | --- | --- | --- | --- | ---: | '
+              '--- | --- | ---: |']
         for c in comps:
             ea, eb = agg[top][c['a']], agg[top][c['b']]
             cells = []
             for label, _ in THRESHOLDS:
                 ci = c[label]
                 cells += [f'{ci["diff"]:+.2f} [{ci["lo"]:+.2f}, '
-                          f'{ci["hi"]:+.2f}]', ci['verdict']]
+                          f'{ci["hi"]:+.2f}]', ci['verdict'],
+                          _drift_text(ci)]
             L.append(f'| {c["claim"]} | {c["a"]} | {c["b"]} | '
                      f'{c["seeds_a"]}/{c["seeds_b"]} | '
                      f'{ea["params_M"]:.2f} / {eb["params_M"]:.2f} | '

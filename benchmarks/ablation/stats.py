@@ -117,6 +117,18 @@ def late_gain(curve: Sequence[Tuple[float, float]],
     return float(val[-1] - np.interp(start, it, val))
 
 
+def gap_curve(curve_a: Sequence[Tuple[float, float]],
+              curve_b: Sequence[Tuple[float, float]]):
+    """A - B at the iterations both curves were scored at.
+
+    Its :func:`late_gain` is how far the gap between two models still
+    moves over the last part of training: a gap that holds while both
+    curves climb ranks the models although their levels are not final.
+    """
+    b = dict(curve_b)
+    return [(i, float(v - b[i])) for i, v in sorted(curve_a) if i in b]
+
+
 def mean_curve(curves: List[Sequence[Tuple[float, float]]]):
     """Point-wise mean of curves over their common iterations."""
     common = set.intersection(*[{c[0] for c in cv} for cv in curves]) \

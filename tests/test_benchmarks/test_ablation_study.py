@@ -118,6 +118,15 @@ def test_late_gain_on_known_curves():
     assert stats.late_gain([(10, 1.)]) is None
     assert stats.mean_curve([[(1, 2.), (2, 4.)], [(1, 4.), (2, 6.)]]) == \
         [(1, 3.), (2, 5.)]
+    # the gap of two curves that climb together holds still; a gap that
+    # opens shows as drift; only common iterations are compared
+    a = [(i, 90. + i / 100) for i in range(0, 1001, 100)]
+    b = [(i, 88. + i / 100) for i in range(0, 1001, 200)]
+    assert stats.gap_curve(a, b) == [(i, pytest.approx(2.))
+                                     for i in range(0, 1001, 200)]
+    assert stats.late_gain(stats.gap_curve(a, b)) == pytest.approx(0.)
+    assert stats.late_gain(stats.gap_curve(a, [(i, 90.) for i, _ in a])) \
+        == pytest.approx(2.)
 
 
 def _record(variant, seed, pck, errors, iters=630, status='ok'):
@@ -152,13 +161,22 @@ def test_pages_from_records_with_a_failed_run(tmp_path):
         _record('f2_sadinet-h1sum', 1, 0., None, status='diverged'),
         _record('b_hg-basic', 0, 40., base, iters=100),
     ]
+    # f2 pulls away from b late in training: its gap to b's mean curve
+    # goes 10 -> 15 (PCKh@0.5) and 0 -> 1 (PCKh@0.1) over the second half
+    records[2]['val_curve'] = [[315, 60., 1.], [630, 70., 3.]]
     report.render(str(tmp_path), records, study.list_variants(),
                   study.describe)
     text = (tmp_path / 'ablation.md').read_text()
     assert '| b_hg-basic | 1.00 | 0.100 | 2 | 55.0 ± 7.1 |' in text, text
     assert 'f2_sadinet-h1sum seed 1: loss became NaN/inf' in text
-    assert '| full SADI-Net beats the plain hourglass | f2_sadinet-h1sum ' \
-           '| b_hg-basic | 1/2 | 1.00 / 1.00 | 4 / 4 |' in text
+    row = [ln for ln in text.splitlines()
+           if ln.startswith('| full SADI-Net beats the plain hourglass |')]
+    assert row and row[0].startswith(
+        '| full SADI-Net beats the plain hourglass | f2_sadinet-h1sum '
+        '| b_hg-basic | 1/2 | 1.00 / 1.00 | 4 / 4 |'), text
+    # the drift of the gap over the last 20 %, interpolated at 504 of 630
+    cells = [c.strip() for c in row[0].split('|')]
+    assert cells[9] == '+2.00' and cells[12] == '+0.40', row
     # PCKh@0.1 validation curve: 1 -> 2 over the second half of the run
     assert '| +2.00 (climbing) | +0.40 | 4 |' in text, text
     assert '## Budgets' in text and '| 100 it | 630 it |' in text
