@@ -128,6 +128,29 @@ def comparisons(by_variant, agg=None):
     return out
 
 
+def flat_from(agg):
+    """The smallest budget at which each variant's mean validation curve is
+    flat (gain below ``FLAT_GAIN`` over its last 20 %), per threshold.
+
+    Args:
+        agg (dict): ``{iterations: {variant: aggregate entry}}``.
+
+    Returns:
+        dict: ``{variant: {'PCKh@0.5': iterations or None, 'PCKh@0.1': ...}}``;
+        None where no recorded budget is flat.
+    """
+    out = {}
+    for n in sorted({n for b in agg for n in agg[b]}):
+        out[n] = {}
+        for label, key in (('PCKh@0.5', 'late_gain'),
+                           ('PCKh@0.1', 'late_gain_01')):
+            out[n][label] = next(
+                (b for b in sorted(agg) if n in agg[b]
+                 and agg[b][n].get(key) is not None
+                 and agg[b][n][key] < FLAT_GAIN), None)
+    return out
+
+
 def _drift_text(ci):
     drift = ci.get('gap_drift')
     return 'n/a' if drift is None else f'{drift:+.2f}'
@@ -160,6 +183,7 @@ def render(out_dir, records, variants, describe):
                   runs=len(records),
                   commits=sorted({r['commit'] for r in records})),
         budgets={str(it): agg[it] for it in budgets},
+        flat_from=flat_from(agg),
         comparisons=comps)
     with open(osp.join(out_dir, 'ablation.json'), 'w') as f:
         json.dump(data, f, indent=1)
@@ -247,11 +271,15 @@ def markdown(grouped, agg, comps, failed, variants, describe):
     if len(budgets) > 1:
         L += ['## Budgets', '',
               'Test PCKh@0.5 (mean over seeds, seeds in brackets) and the '
-              'validation gain over the last 20 % of each budget.', '',
-              '| variant | ' + ' | '.join(f'{b} it' for b in budgets) + ' |',
-              '| --- | ' + ' | '.join('---' for _ in budgets) + ' |']
-        names = sorted({n for b in budgets for n in agg[b]})
-        for n in names:
+              'validation gain of PCKh@0.5 / PCKh@0.1 over the last 20 % of '
+              f'each budget. Flat from: the smallest budget whose gain is '
+              f'below {FLAT_GAIN} point.', '',
+              '| variant | ' + ' | '.join(f'{b} it' for b in budgets) +
+              ' | flat from, @0.5 | flat from, @0.1 |',
+              '| --- | ' + ' | '.join('---' for _ in budgets) +
+              ' | --- | --- |']
+        flat = flat_from(agg)
+        for n, by_thr in flat.items():
             cells = []
             for b in budgets:
                 e = agg[b].get(n)
@@ -259,10 +287,15 @@ def markdown(grouped, agg, comps, failed, variants, describe):
                     cells.append('')
                     continue
                 m, _ = _mean_sd(e['test']['PCK'])
-                gain = e['late_gain']
+                gains = [g for g in (e['late_gain'], e.get('late_gain_01'))
+                         if g is not None]
+                gain = ' / '.join(f'{g:+.2f}' for g in gains)
                 cells.append(f'{m:.1f} ({len(e["seeds"])})' +
-                             (f', gain {gain:+.1f}' if gain is not None
-                              else ''))
+                             (f', gain {gain}' if gains else ''))
+            longest = max(b for b in budgets if n in agg[b])
+            cells += [f'{by_thr[t]} it' if by_thr[t] else
+                      f'not by {longest} it'
+                      for t in ('PCKh@0.5', 'PCKh@0.1')]
             L.append(f'| {n} | ' + ' | '.join(cells) + ' |')
         L.append('')
     L += [f'## Per joint at {top} iterations (test PCKh@0.5)', '',

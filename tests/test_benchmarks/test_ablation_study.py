@@ -180,7 +180,14 @@ def test_pages_from_records_with_a_failed_run(tmp_path):
     # PCKh@0.1 validation curve: 1 -> 2 over the second half of the run
     assert '| +2.00 (climbing) | +0.40 | 4 |' in text, text
     assert '## Budgets' in text and '| 100 it | 630 it |' in text
+    # b's PCKh@0.5 curves gain 2 points over their last 20 % at both budgets
+    # (climbing), their PCKh@0.1 curves 0.4 (flat from the first budget)
+    assert ('| b_hg-basic | 40.0 (1), gain +2.00 / +0.40 | 55.0 (2), gain '
+            '+2.00 / +0.40 | not by 630 it | 100 it |') in text, text
+    assert text.count('| not by 630 it | not by 630 it |') == 1, text
     data = json.loads((tmp_path / 'ablation.json').read_text())
+    assert data['flat_from']['b_hg-basic'] == {'PCKh@0.5': None,
+                                               'PCKh@0.1': 100}
     comp = data['comparisons'][0]
     assert comp['PCKh@0.5']['lo'] <= comp['PCKh@0.5']['diff'] <= \
         comp['PCKh@0.5']['hi']
