@@ -207,11 +207,17 @@ def markdown(grouped, agg, comps, failed, variants, describe):
         L += [f'**In progress:** at {top} iterations, {", ".join(thin)} '
               'have fewer than 3 seeds; the tables and intervals below are '
               'of the runs recorded so far.', '']
+    every = [r for it in grouped for v in grouped[it].values()
+             for r in v] + failed
+    hours = sum(r.get('train_s', 0) + r.get('eval_s', 0) for r in every) / 3600
     L += [
         'Written from the run records in [study_runs/](study_runs/) by '
         '`python benchmarks/ablation/study.py` (commits '
         f'{", ".join(sorted({r["commit"] for r in runs}))}, '
-        f'{runs[0]["device"]}).', '',
+        f'{runs[0]["device"]}). Run time in the records: {len(every)} runs, '
+        f'{hours:.2f} h of training and evaluation summed over the runs (a '
+        'run resumed from a checkpoint records the part after the resume).',
+        '',
         '**Protocol.** Every variant trains with MMPose\'s `tools/train.py` '
         f'on the same generated `standard` split ({s["train_images"]} '
         f'images, batch {s["batch_size"]}, Adam 2e-3, cosine schedule, '

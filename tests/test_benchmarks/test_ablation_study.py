@@ -180,6 +180,8 @@ def test_pages_from_records_with_a_failed_run(tmp_path):
     # PCKh@0.1 validation curve: 1 -> 2 over the second half of the run
     assert '| +2.00 (climbing) | +0.40 | 4 |' in text, text
     assert '## Budgets' in text and '| 100 it | 630 it |' in text
+    # four finished runs of 60 s each; the diverged run records no time
+    assert 'Run time in the records: 5 runs, 0.07 h of training' in text, text
     # b's PCKh@0.5 curves gain 2 points over their last 20 % at both budgets
     # (climbing), their PCKh@0.1 curves 0.4 (flat from the first budget)
     assert ('| b_hg-basic | 40.0 (1), gain +2.00 / +0.40 | 55.0 (2), gain '
