@@ -53,7 +53,12 @@ import report  # noqa: E402
 CONFIG_DIR = osp.join(HERE, 'configs')
 DEFAULT_OUT = osp.join(REPO, 'benchmarks', 'results')
 DEFAULT_WORK = osp.join(REPO, 'work_dirs', 'ablation')
-DEFAULT_DATA = osp.join(REPO, 'data', 'synthetic_mpii_standard')
+#: The synthetic tiers the study runs on; each keeps its own data, records
+#: and pages (``standard`` where they always were).
+TIERS = ('standard', 'hard')
+#: Validation and test images of each tier (defaults).
+TIER_IMAGES = dict(standard=dict(val_images=300, test_images=300),
+                   hard=dict(val_images=500, test_images=2000))
 RUNS = 'study_runs'
 RECORD_FORMAT = 'sadinet-study-run-v1'
 #: The variants of the converged study (the others run with --variants).
@@ -98,8 +103,24 @@ def is_dlm(path):
         return 'stock_head.py' not in f.read()
 
 
+def default_out(tier):
+    """The records and pages of a tier."""
+    return DEFAULT_OUT if tier == 'standard' else osp.join(DEFAULT_OUT, tier)
+
+
+def default_data(tier):
+    """The generated data of a tier."""
+    return osp.join(REPO, 'data', f'synthetic_mpii_{tier}')
+
+
+def tier_of(rec):
+    """The tier a record was run on (records before tiers: standard)."""
+    return rec.get('settings', {}).get('difficulty', 'standard')
+
+
 def settings(args):
-    """Training and evaluation sizes of one study invocation."""
+    """Training and evaluation sizes of one study invocation (and its tier,
+    when it is not ``standard``)."""
     if args.smoke:
         s = dict(epochs=2, train_images=32, val_images=8, test_images=8,
                  batch_size=16, val_every=1)
@@ -107,8 +128,21 @@ def settings(args):
         s = dict(epochs=args.epochs, train_images=args.train_images,
                  val_images=args.val_images, test_images=args.test_images,
                  batch_size=32, val_every=args.val_every)
-    s['iters'] = math.ceil(s['train_images'] / s['batch_size']) * s['epochs']
+    if getattr(args, 'difficulty', 'standard') != 'standard':
+        s['difficulty'] = args.difficulty
+    s['iters'] = iters_of(s)
     return s
+
+
+def iters_per_epoch(s):
+    """Training iterations of one epoch: records over batch size (a
+    ``hard`` image may hold two records; its manifest counts them)."""
+    persons = s.get('train_persons', s['train_images'])
+    return math.ceil(persons / s['batch_size'])
+
+
+def iters_of(s):
+    return iters_per_epoch(s) * s['epochs']
 
 
 def cfg_options(s, data_root, seed, dlm):
@@ -131,6 +165,8 @@ def cfg_options(s, data_root, seed, dlm):
         opts['model.train_cfg.grad_diag_interval'] = GRAD_DIAG_INTERVAL
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         opts[f'{loader}.dataset.data_root'] = data_root.rstrip('/') + '/'
+        if 'difficulty' in s:
+            opts[f'{loader}.dataset.difficulty'] = s['difficulty']
     return opts
 
 
@@ -149,11 +185,18 @@ def estimate_seconds(jobs, s):
 
 
 def record_path(out_dir, name, seed, s):
-    return osp.join(out_dir, RUNS, name, f'it{s["iters"]}_seed{seed}.json')
+    """``<out_dir>/study_runs/<variant>/[<tier>_]it<iters>_seed<seed>.json``
+    (no tier in the name for ``standard``, as its records always were)."""
+    tier = s.get('difficulty', 'standard')
+    stem = f'it{s["iters"]}_seed{seed}.json'
+    if tier != 'standard':
+        stem = f'{tier}_{stem}'
+    return osp.join(out_dir, RUNS, name, stem)
 
 
-def load_records(out_dir):
-    """Every run record under ``<out_dir>/study_runs``."""
+def load_records(out_dir, tier=None):
+    """Every run record under ``<out_dir>/study_runs`` (of ``tier`` only,
+    when given)."""
     records = []
     for path in sorted(glob.glob(osp.join(out_dir, RUNS, '*', '*.json'))):
         with open(path) as f:
@@ -162,7 +205,8 @@ def load_records(out_dir):
             raise SystemExit(f'{path}: not a study run record (format '
                              f'{rec.get("format")!r}, expected '
                              f'{RECORD_FORMAT!r})')
-        records.append(rec)
+        if tier is None or tier_of(rec) == tier:
+            records.append(rec)
     return records
 
 
@@ -204,6 +248,13 @@ def evaluate_checkpoint(config, checkpoint, opts, jobs, out_json):
         err_file = out_json + f'.{split}_{decode}.errors'
         cfg.test_evaluator = [dict(type='StudyPCKhErrors',
                                    out_file=err_file)]
+        cls_file = out_json + f'.{split}_{decode}.classes'
+        if cfg[loader].dataset.get('difficulty') == 'hard':
+            tag_file = osp.join(cfg[loader].dataset.data_root, split,
+                                'tags.json')
+            cfg.test_evaluator.append(dict(
+                type='KeypointErrorTaxonomy', tag_file=tag_file,
+                out_file=cls_file))
         cfg.load_from = checkpoint
         cfg.work_dir = osp.join(osp.dirname(checkpoint), f'eval_{i}')
         cfg.launcher = 'none'
@@ -221,6 +272,11 @@ def evaluate_checkpoint(config, checkpoint, opts, jobs, out_json):
         with open(err_file) as f:
             results['errors'][f'{split}/{decode}'] = json.load(f)['errors']
         os.remove(err_file)
+        if osp.isfile(cls_file):
+            with open(cls_file) as f:
+                results.setdefault('classes', {})[f'{split}/{decode}'] = \
+                    json.load(f)['codes']
+            os.remove(cls_file)
         if i == 0:
             model = runner.model
             size = cfg.codec['input_size']
@@ -336,7 +392,7 @@ def run_one(name, config, seed, s, args, log):
             return rec
     rec['train_s'] = time.time() - t0
     rec.update(summarise_log(read_log_rows(work),
-                             math.ceil(s['train_images'] / s['batch_size'])))
+                             iters_per_epoch(s)))
     if rec['diverged']:
         rec['status'] = 'diverged'
         rec['message'] = f'{name} seed {seed}: loss became NaN/inf'
@@ -382,6 +438,8 @@ def prepare_data(config, s, data_root):
                         ('test_dataloader', 'test_images')):
         ds = dict(cfg[loader].dataset, data_root=data_root.rstrip('/') + '/',
                   num_images=s[key], pipeline=[])
+        if 'difficulty' in s:
+            ds['difficulty'] = s['difficulty']
         DATASETS.build(ds)
 
 
@@ -398,8 +456,10 @@ def parse_args(argv):
     p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
     p.add_argument('--epochs', type=int, default=30)
     p.add_argument('--train-images', type=int, default=2000)
-    p.add_argument('--val-images', type=int, default=300)
-    p.add_argument('--test-images', type=int, default=300)
+    p.add_argument('--val-images', type=int, default=None,
+                   help='default: standard 300, hard 500')
+    p.add_argument('--test-images', type=int, default=None,
+                   help='default: standard 300, hard 2000')
     p.add_argument('--val-every', type=int, default=3,
                    help='epochs between two validation scores (and '
                    'checkpoints)')
@@ -416,7 +476,11 @@ def parse_args(argv):
                    'ablation, inside --out-dir with --smoke)')
     p.add_argument('--keep-work', action='store_true',
                    help='keep each run\'s scratch folder (checkpoints, logs)')
-    p.add_argument('--data-root', default=None)
+    p.add_argument('--data-root', default=None,
+                   help='generated data (default data/synthetic_mpii_<tier>)')
+    p.add_argument('--difficulty', choices=TIERS, default='standard',
+                   help='the synthetic tier; hard records and pages go to '
+                   'benchmarks/results/hard/ by default')
     p.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
     p.add_argument('--jobs', type=int, default=2,
                    help='runs at a time, one process each, CPU threads '
@@ -432,6 +496,9 @@ def main(argv=None):
                             [tuple(j) for j in json.loads(jobs)], out_json)
         return 0
     args = parse_args(argv)
+    for key, n in TIER_IMAGES[args.difficulty].items():
+        if getattr(args, key) is None:
+            setattr(args, key, n)
     all_variants = list_variants()
     if args.list:
         for n, path in all_variants.items():
@@ -442,9 +509,10 @@ def main(argv=None):
         args.seeds = [0]
     if args.out_dir is None:
         args.out_dir = (tempfile.mkdtemp(prefix='sadinet-study-smoke-')
-                        if args.smoke else DEFAULT_OUT)
+                        if args.smoke else default_out(args.difficulty))
     if args.render:
-        report.render(args.out_dir, load_records(args.out_dir),
+        report.render(args.out_dir, load_records(args.out_dir,
+                                                 args.difficulty),
                       all_variants, describe)
         print(f'[study] wrote {args.out_dir}/ablation.md, .json, .png')
         return 0
@@ -466,9 +534,17 @@ def main(argv=None):
                          DEFAULT_WORK)
     if args.data_root is None:
         args.data_root = (osp.join(args.out_dir, 'data') if args.smoke else
-                          DEFAULT_DATA)
+                          default_data(args.difficulty))
     s = settings(args)
-    done = {(r['variant'], r['seed']) for r in load_records(args.out_dir)
+    if 'difficulty' in s:
+        # a hard image may hold two persons: the epoch is known once the
+        # train split exists
+        prepare_data(all_variants[names[0]], s, args.data_root)
+        with open(osp.join(args.data_root, 'train', 'manifest.json')) as f:
+            s['train_persons'] = json.load(f)['persons']
+        s['iters'] = iters_of(s)
+    done = {(r['variant'], r['seed'])
+            for r in load_records(args.out_dir, args.difficulty)
             if r['settings'] == s and r['status'] in ('ok', 'diverged')}
     # seed by seed: every variant of seed 0 first, so that a study cut short
     # still compares all variants
@@ -507,14 +583,15 @@ def main(argv=None):
                 (f', test PCKh@0.5 {pck:.2f}' if pck is not None else '') +
                 f', {time.time() - t_run:.0f} s; elapsed {elapsed / 60:.1f} '
                 f'min, left ~{elapsed / n * (len(jobs) - n) / 60:.0f} min')
-            report.render(args.out_dir, load_records(args.out_dir),
+            report.render(args.out_dir, load_records(args.out_dir,
+                                                     args.difficulty),
                           all_variants, describe)
         return rec
 
     with concurrent.futures.ThreadPoolExecutor(max(1, args.jobs)) as pool:
         recs = list(pool.map(one, jobs))
-    report.render(args.out_dir, load_records(args.out_dir), all_variants,
-                  describe)
+    report.render(args.out_dir, load_records(args.out_dir, args.difficulty),
+                  all_variants, describe)
     log(f'wrote {args.out_dir}/ablation.md, .json, .png in '
         f'{(time.time() - t0) / 60:.1f} min')
     ok = all(r['status'] in ('ok', 'diverged') for r in recs)

@@ -25,6 +25,10 @@ Difficulty:
   foreshortening, textured limbs (stripes), cluttered backgrounds, up to two
   occluders, 20% of images truncated (joints outside the image are
   unlabelled).
+* ``hard``: one colour for both sides, no joint marks, overlapping people,
+  limb-like clutter, noisy boxes, photometric damage, and difficulty tags
+  per joint (:mod:`sadinet_mmpose.datasets.synthetic_hard`, MPII skeleton
+  only).
 
 Joint discs, limbs and the head are drawn at sub-pixel precision (OpenCV's
 ``shift``), so a joint's label is the centre of what is drawn there.
@@ -49,7 +53,7 @@ GENERATOR_NAME = 'sadinet-synthetic-pose'
 #: 2: joints, discs and head drawn at 1/16 px (version 1 drew discs and the
 #: head at the truncated joint, 0-1 px up-left of the label).
 GENERATOR_VERSION = 2
-DIFFICULTIES = ('easy', 'standard')
+DIFFICULTIES = ('easy', 'standard', 'hard')
 SKELETONS = ('mpii', 'lsp')
 #: MPII joint index of each LSP joint (LSP's neck is MPII's upper neck).
 MPII_TO_LSP = (0, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 15, 8, 9)
@@ -299,7 +303,8 @@ def sample_rng(seed: int, index: int) -> np.random.Generator:
 
 
 def mpii_record(name: str, joints: np.ndarray, vis: np.ndarray,
-                image_size: Tuple[int, int]) -> dict:
+                image_size: Tuple[int, int],
+                box_noise: Optional[Sequence[float]] = None) -> dict:
     """One MPII JSON record (1-based coordinates, centre and scale).
 
     The box: the labelled joints' extent times 1.15 (room for limb thickness
@@ -311,6 +316,9 @@ def mpii_record(name: str, joints: np.ndarray, vis: np.ndarray,
         joints (np.ndarray): (16, 2) 0-based.
         vis (np.ndarray): (16,) labelled flags.
         image_size (tuple[int, int]): ``(w, h)``.
+        box_noise (Sequence[float], optional): ``(dx, dy, ds)``: the centre
+            moves by ``(dx, dy)`` times the side and the side is scaled by
+            ``1 + ds`` (a detector-like box). Defaults to None (exact box).
 
     Returns:
         dict: ``image, center, scale, joints, joints_vis``.
@@ -318,8 +326,11 @@ def mpii_record(name: str, joints: np.ndarray, vis: np.ndarray,
     pts = joints[vis > 0] if np.any(vis > 0) else joints
     lo, hi = pts.min(0), pts.max(0)
     side = max(float((hi - lo).max()) * 1.15, 8.)
-    scale = side / 200.
     center = (lo + hi) / 2. + 1.
+    if box_noise is not None:
+        center = center + np.asarray(box_noise[:2], dtype=float) * side
+        side *= 1. + float(box_noise[2])
+    scale = side / 200.
     center[1] -= 15. * scale
     return dict(
         image=name,
@@ -353,7 +364,7 @@ def generate_split(out_dir: str,
         num_images (int): Number of images. Defaults to 2000.
         image_size (Sequence[int]): ``(w, h)`` or one int. Defaults to
             (128, 128).
-        difficulty (str): 'easy' or 'standard'. Defaults to 'easy'.
+        difficulty (str): 'easy', 'standard' or 'hard'. Defaults to 'easy'.
         seed (int): Random seed. Defaults to 0.
         skeleton (str): 'mpii' (16 joints) or 'lsp' (14). Defaults to
             'mpii'.
@@ -366,6 +377,8 @@ def generate_split(out_dir: str,
     manifest = make_manifest(num_images, image_size, difficulty, seed,
                              skeleton)
     w, h = manifest['image_size']
+    if difficulty == 'hard':
+        return _generate_hard(out_dir, manifest, jpeg_quality)
     os.makedirs(out_dir, exist_ok=False)
     img_dir = osp.join(out_dir, 'images' if skeleton == 'mpii' else
                        osp.join('lsp_dataset', 'images'))
@@ -427,6 +440,69 @@ def generate_split(out_dir: str,
     return manifest
 
 
+def _generate_hard(out_dir: str, manifest: dict, jpeg_quality: int) -> dict:
+    """Write one ``hard`` split (see :func:`generate_split`): one record
+    per labelled person, ``tags.json`` beside the annotations."""
+    from scipy.io import savemat
+
+    from .synthetic_hard import TAG_NAMES, render_hard
+    w, h = manifest['image_size']
+    os.makedirs(out_dir, exist_ok=False)
+    img_dir = osp.join(out_dir, 'images')
+    os.makedirs(img_dir)
+    t0 = time.perf_counter()
+    records, heads, joints_all, vis_all = [], [], [], []
+    tags = {k: [] for k in TAG_NAMES}
+    two = overlap = 0
+    for i in range(manifest['num_images']):
+        s = render_hard(sample_rng(manifest['seed'], i), (w, h))
+        name = f'{i:06d}.jpg'
+        ok = cv2.imwrite(
+            osp.join(img_dir, name), s['img'],
+            [int(cv2.IMWRITE_JPEG_QUALITY), int(jpeg_quality)])
+        if not ok:
+            raise IOError(f'could not write {osp.join(img_dir, name)}')
+        two += len(s['persons']) > 1
+        overlap += s['overlap']
+        for p in s['persons']:
+            if not np.any(p['joints_vis'] > 0):
+                continue
+            records.append(mpii_record(name, p['joints'], p['joints_vis'],
+                                       (w, h), box_noise=p['box_noise']))
+            joints_all.append(p['joints'])
+            vis_all.append(p['joints_vis'])
+            heads.append(p['headbox'] + 1.)
+            for k in TAG_NAMES:
+                tags[k].append([int(v) for v in p['tags'][k]])
+    with open(osp.join(out_dir, 'annotations.json'), 'w') as f:
+        json.dump(records, f)
+    with open(osp.join(out_dir, 'tags.json'), 'w') as f:
+        json.dump(dict(format=TAGS_FORMAT, annotations='annotations.json',
+                       names=list(TAG_NAMES), tags=tags), f)
+    joints_all, vis_all = np.stack(joints_all), np.stack(vis_all)
+    savemat(
+        osp.join(out_dir, 'headboxes.mat'),
+        dict(headboxes_src=np.transpose(np.stack(heads), (1, 2, 0)),
+             pos_gt_src=np.transpose(joints_all + 1., (1, 2, 0)),
+             jnt_missing=np.transpose(1 - vis_all, (1, 0))))
+    dt = time.perf_counter() - t0
+    n = manifest['num_images']
+    manifest.update(
+        persons=len(records), images_two_figures=int(two),
+        images_overlapping=int(overlap),
+        tag_counts={k: int(np.sum(np.array(v) * vis_all))
+                    for k, v in tags.items()},
+        labelled_joints=int(vis_all.sum()),
+        images_per_s=round(n / max(dt, 1e-9), 1))
+    with open(osp.join(out_dir, 'manifest.json'), 'w') as f:
+        json.dump(manifest, f, indent=1)
+    return manifest
+
+
+#: Format of the ``tags.json`` beside a ``hard`` split's annotations.
+TAGS_FORMAT = 'sadinet-joint-tags-v1'
+
+
 def make_manifest(num_images: int, image_size, difficulty: str, seed: int,
                   skeleton: str) -> dict:
     """The parameters that define a split (compared on reuse).
@@ -434,7 +510,7 @@ def make_manifest(num_images: int, image_size, difficulty: str, seed: int,
     Args:
         num_images (int): Number of images.
         image_size (int | Sequence[int]): ``(w, h)`` or one int.
-        difficulty (str): 'easy' or 'standard'.
+        difficulty (str): 'easy', 'standard' or 'hard'.
         seed (int): Random seed.
         skeleton (str): 'mpii' or 'lsp'.
 
@@ -452,9 +528,17 @@ def make_manifest(num_images: int, image_size, difficulty: str, seed: int,
     if skeleton not in SKELETONS:
         raise ValueError(f'skeleton must be one of {SKELETONS}, got '
                          f'{skeleton!r}')
+    if difficulty == 'hard' and skeleton != 'mpii':
+        raise ValueError("the 'hard' difficulty has the MPII skeleton only "
+                         f'(its second figure needs one record per person); '
+                         f'got skeleton {skeleton!r}')
     if int(num_images) < 1:
         raise ValueError(f'num_images must be >= 1, got {num_images}')
-    return dict(generator=GENERATOR_NAME, version=GENERATOR_VERSION,
+    version = GENERATOR_VERSION
+    if difficulty == 'hard':
+        from .synthetic_hard import HARD_VERSION
+        version = f'hard-{HARD_VERSION}'
+    return dict(generator=GENERATOR_NAME, version=version,
                 skeleton=skeleton, num_images=int(num_images),
                 image_size=image_size, difficulty=difficulty, seed=int(seed))
 

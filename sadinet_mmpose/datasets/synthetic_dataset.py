@@ -81,7 +81,7 @@ class SyntheticMpiiDataset(SafeMpiiDataset):
         num_images (int, optional): Images in the split. Defaults to None
             (train 2000, val/test 300).
         image_size (int | Sequence[int]): Image ``(w, h)``. Defaults to 128.
-        difficulty (str): 'easy' or 'standard' (see
+        difficulty (str): 'easy', 'standard' or 'hard' (see
             :mod:`sadinet_mmpose.datasets.synthetic`). Defaults to 'easy'.
         seed (int, optional): Generation seed. Defaults to None (by split).
         test_mode (bool): As MMPose datasets. Defaults to False.

@@ -1,4 +1,6 @@
 """Evaluation metrics (registered in MMPose's ``METRICS``)."""
+from .error_taxonomy import (ERROR_CLASSES, KeypointErrorTaxonomy,
+                             classify_errors)
 from .keypoint_bias import KeypointBias
 from .lsp_pck_accuracy import LSPPCKAccuracy
 from .mpii_pckh_accuracy import MpiiPCKhAccuracy
@@ -6,6 +8,7 @@ from .mpii_prediction_dump import MPII_JOINT_ORDER, MpiiPredictionDump
 from .score_auroc import KeypointScoreAUROC
 from .sigma_calibration import SigmaCalibration
 
-__all__ = ['KeypointBias', 'KeypointScoreAUROC', 'LSPPCKAccuracy',
+__all__ = ['ERROR_CLASSES', 'KeypointBias', 'KeypointErrorTaxonomy',
+           'classify_errors', 'KeypointScoreAUROC', 'LSPPCKAccuracy',
            'MPII_JOINT_ORDER',
            'MpiiPCKhAccuracy', 'MpiiPredictionDump', 'SigmaCalibration']
