@@ -62,6 +62,7 @@ CPU_DEFAULTS = dict(batch=2, warmup=1, iters=2, latency_warmup=1,
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     """Command-line interface (defaults depend on the device; see --help)."""
     p = argparse.ArgumentParser(
+        allow_abbrev=False,
         description=__doc__.split('\n\n')[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument(

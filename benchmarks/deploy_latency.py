@@ -63,7 +63,8 @@ MODELS = {
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p = argparse.ArgumentParser(
+        allow_abbrev=False, description=__doc__.split('\n')[0])
     p.add_argument('--models', nargs='+',
                    default=['tiny', 'hourglass-tiny', 'full'],
                    help=f'labels from {sorted(MODELS)} or LABEL=CONFIG '

@@ -30,7 +30,8 @@ DEFAULT_CONFIG = osp.join(
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        allow_abbrev=False, description=__doc__.splitlines()[0])
     p.add_argument('--config', default=DEFAULT_CONFIG)
     p.add_argument('--batch', type=int, default=32)
     p.add_argument('--rounds', type=int, default=5)

@@ -65,7 +65,8 @@ def measure(loss, flow, inputs, repeats):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        allow_abbrev=False, description=__doc__.splitlines()[0])
     p.add_argument('--batch', type=int, default=32)
     p.add_argument('--keypoints', type=int, default=16)
     p.add_argument('--heatmap', type=int, default=64)

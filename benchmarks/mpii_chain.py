@@ -131,7 +131,8 @@ def score(config, ckpt, opts, evaluators, flip, work):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        allow_abbrev=False, description=__doc__.splitlines()[0])
     p.add_argument('--epochs', type=int, default=10)
     p.add_argument('--train-images', type=int, default=2000)
     p.add_argument('--val-images', type=int, default=300)

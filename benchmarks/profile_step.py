@@ -72,7 +72,8 @@ def categorize(name: str) -> str:
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p = argparse.ArgumentParser(
+        allow_abbrev=False, description=__doc__.split('\n\n')[0])
     p.add_argument('--configs', nargs='+', default=None,
                    metavar='[LABEL=]CONFIG',
                    help='configs (default: Hourglass-52 and SADI-Net)')

@@ -108,7 +108,8 @@ def profile_fp32(config: str, steps: int, batch: int) -> str:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(
+        allow_abbrev=False, description=__doc__.split('\n')[0])
     parser.add_argument('config')
     parser.add_argument('--iters', type=int, default=200)
     parser.add_argument('--precisions', default='fp32,fp16,bf16')

@@ -32,7 +32,7 @@ def parse_args(argv=None):
     from mmengine.config import DictAction
     p = argparse.ArgumentParser(
         description='Fit a DLM model\'s sigma calibration on the validation '
-        'split; write a new checkpoint.')
+        'split; write a new checkpoint.', allow_abbrev=False)
     p.add_argument('config')
     p.add_argument('checkpoint')
     p.add_argument('--out', default=None,
@@ -87,9 +87,28 @@ def main(argv=None) -> int:
         print(f'error: {out} exists (or is the input); give another --out',
               file=sys.stderr)
         return 2
+    if not osp.isdir(osp.dirname(osp.abspath(out))):
+        print(f'error: --out {out}: the folder '
+              f'{osp.dirname(osp.abspath(out))} does not exist',
+              file=sys.stderr)
+        return 2
+    if not osp.isfile(args.config):
+        print(f'error: config {args.config} does not exist', file=sys.stderr)
+        return 2
     cfg = Config.fromfile(args.config)
     cfg.merge_from_dict(args.cfg_options)
-    model = init_model(cfg, args.checkpoint, device=args.device)
+    if not cfg.get('val_dataloader'):
+        print(f'error: {args.config} has no val_dataloader: the calibration '
+              'is fitted on the validation split', file=sys.stderr)
+        return 2
+    from sadinet_mmpose.engine import (CheckpointMismatchError,
+                                       load_fitting_checkpoint)
+    model = init_model(cfg, None, device=args.device)
+    try:  # a checkpoint of another model is refused, not half loaded
+        load_fitting_checkpoint(model, args.checkpoint, args.config)
+    except CheckpointMismatchError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
     head = model.head
     if not hasattr(head, 'sigma_calibration'):
         print(f'error: {args.config}: model.head is {type(head).__name__}, '

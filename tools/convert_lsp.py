@@ -19,6 +19,7 @@ import sys
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
+        allow_abbrev=False,
         description='Convert LSP/LSPET joints.mat to sadinet LSP JSON.')
     p.add_argument('data_root', help='folder with lsp_dataset/ and/or '
                    'lspet_dataset/')

@@ -24,6 +24,7 @@ import sys
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
+        allow_abbrev=False,
         description='MPII release .mat to MpiiTestDataset annotations.')
     p.add_argument('release', help='mpii_human_pose_v1_u12_1.mat')
     p.add_argument('--out-dir', default=None,

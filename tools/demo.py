@@ -29,22 +29,14 @@ def load_model(config: str, checkpoint: str, device: str = 'cpu'):
     from mmengine.config import Config
     from mmpose.apis import init_model
 
-    from sadinet_mmpose.engine import describe_mismatch
+    from sadinet_mmpose.engine import load_fitting_checkpoint
     for path, what in ((config, 'config'), (checkpoint, 'checkpoint')):
         if not osp.isfile(path):
             raise FileNotFoundError(f'{what} file not found: {path}')
     cfg = Config.fromfile(config)
     cfg.model.setdefault('test_cfg', {})['output_heatmaps'] = True
     model = init_model(cfg, None, device=device)
-    import torch
-    ckpt = torch.load(checkpoint, map_location='cpu')
-    state = ckpt.get('state_dict', ckpt)
-    report = describe_mismatch(model.state_dict(), state)
-    if report is not None:
-        raise RuntimeError(f'checkpoint {checkpoint} does not fit the model of '
-                           f'{config}:\n{report}')
-    model.load_state_dict({k[7:] if k.startswith('module.') else k: v
-                           for k, v in state.items()}, strict=False)
+    ckpt = load_fitting_checkpoint(model, checkpoint, config)
     meta = ckpt.get('meta', {}).get('dataset_meta')
     if meta:
         model.dataset_meta = meta
@@ -63,10 +55,11 @@ def predict_and_render(model, image: str, bbox: Optional[Sequence[float]] = None
                       '(pass --bbox X1 Y1 X2 Y2 for a better crop)')
         bboxes = None
     else:
-        bbox = np.asarray(bbox, dtype=np.float32).reshape(1, 4)
-        if not np.all(np.isfinite(bbox)) or bbox[0, 2] <= bbox[0, 0] or bbox[0, 3] <= bbox[0, 1]:
-            raise ValueError(f'--bbox must be X1 Y1 X2 Y2 with X2 > X1 and Y2 > Y1, got {bbox[0].tolist()}')
-        bboxes = bbox
+        from sadinet_mmpose.deploy.preprocess import check_boxes
+        try:  # the ONNX runtime's rule: finite, with area, on the image
+            bboxes = check_boxes(bbox, img.shape[:2])
+        except ValueError as e:
+            raise ValueError(f'--bbox of {image}: {e}') from None
     result = inference_topdown(model, img, bboxes)[0]
     return render_prediction(img, result, model.dataset_meta, size), result
 
@@ -95,7 +88,8 @@ def render_prediction(img: np.ndarray, data_sample, dataset_meta: dict,
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0],
+                                     allow_abbrev=False)
     parser.add_argument('config', help='model config file')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('image', help='image file')
@@ -109,16 +103,24 @@ def main(argv=None):
     out = args.out or osp.splitext(osp.basename(args.image))[0] + '_sadinet.png'
     if osp.exists(out):
         sys.exit(f'{out} exists; choose another --out (nothing was overwritten)')
-    model = load_model(args.config, args.checkpoint, args.device)
-    picture, result = predict_and_render(model, args.image, args.bbox)
+    from sadinet_mmpose.engine import CheckpointMismatchError
+    try:
+        model = load_model(args.config, args.checkpoint, args.device)
+        picture, result = predict_and_render(model, args.image, args.bbox)
+    except (FileNotFoundError, ValueError, CheckpointMismatchError) as e:
+        sys.exit(f'error: {e}')
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
     cv2.imwrite(out, picture)
     pred = result.pred_instances
     names = model.dataset_meta.get('keypoint_id2name', {})
-    print(f'{"joint":<16}{"x":>8}{"y":>8}{"score":>7}{"sigma":>8}')
+    calibrated = ('sigma_calibrated' in pred
+                  and bool(np.asarray(pred.sigma_calibrated).reshape(-1)[0]))
+    label = 'sigma' + ('' if 'keypoint_sigmas' not in pred else
+                       ' (calibrated)' if calibrated else ' (uncalibrated)')
+    print(f'{"joint":<16}{"x":>8}{"y":>8}{"score":>7}  {label}')
     for k, (x, y) in enumerate(pred.keypoints[0]):
         sig = pred.keypoint_sigmas[0][k].mean() if 'keypoint_sigmas' in pred else float('nan')
-        print(f'{names.get(k, k)!s:<16}{x:8.1f}{y:8.1f}{pred.keypoint_scores[0][k]:7.2f}{sig:8.1f}')
+        print(f'{names.get(k, k)!s:<16}{x:8.1f}{y:8.1f}{pred.keypoint_scores[0][k]:7.2f}  {sig:.1f}')
     print(f'wrote {out}')
 
 

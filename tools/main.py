@@ -20,8 +20,8 @@
    sparsification plot to ``<work_dir>/calibration.png``, and a summary to
    ``<work_dir>/summary.md``.
 
-Nothing is overwritten: when the work dir already holds checkpoints, a new
-one (``-2``, ``-3``, ...) is used. ``--resume`` instead continues the newest
+Nothing is overwritten: when the work dir is not empty, a new one (``-2``,
+``-3``, ...) is used. ``--resume`` instead continues the newest
 of them: training from its last checkpoint (one is written every epoch) with
 the options it was started with, then the evaluation again. ``--epochs``,
 ``--train-images`` and ``--val-images`` (validation and test) shorten the
@@ -49,12 +49,40 @@ DEFAULT_CONFIG = osp.join(
 
 
 def fresh_work_dir(path: str) -> str:
-    """``path`` if it holds no checkpoint, else the first free ``path-N``."""
+    """``path`` if it is missing or empty, else the first ``path-N`` that
+    is: a new job never writes into a folder that holds anything."""
     candidate, n = path, 1
-    while glob.glob(osp.join(candidate, '*.pth')):
+    while osp.exists(candidate) and (not osp.isdir(candidate)
+                                     or os.listdir(candidate)):
         n += 1
         candidate = f'{path}-{n}'
     return candidate
+
+
+def read_main_args(work_dir: str, parser) -> dict:
+    """The options an interrupted job was started with
+    (``<work_dir>/main_args.json``), checked against today's options."""
+    path = osp.join(work_dir, 'main_args.json')
+    if not osp.isfile(path):
+        sys.exit(f'[main] --resume: {path} is missing: the options of the '
+                 'interrupted job are unknown; start a new job instead')
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+    except ValueError as e:
+        sys.exit(f'[main] --resume: {path} is not valid JSON ({e}); start a '
+                 'new job instead')
+    if not isinstance(saved, dict):
+        sys.exit(f'[main] --resume: {path} holds a {type(saved).__name__}, '
+                 'expected the JSON object of the job\'s options')
+    missing = [k for k in ('config', 'argv') if k not in saved]
+    if missing:
+        sys.exit(f'[main] --resume: {path} lacks {" and ".join(missing)}; '
+                 'start a new job instead')
+    # options added since the job started take their defaults
+    defaults = {a.dest: a.default for a in parser._actions
+                if a.dest not in ('help', 'resume')}
+    return dict(defaults, **saved)
 
 
 def resumable_work_dir(path: str) -> str:
@@ -136,9 +164,17 @@ def _cfg_options(args) -> dict:
     if args.val_images is not None:
         for d in loaders[1:]:
             opts[f'{d}.dataset.num_images'] = args.val_images
-    if args.data_root is not None:
+    difficulty = getattr(args, 'difficulty', None)
+    data_root = args.data_root
+    if difficulty is not None:
         for d in loaders:
-            opts[f'{d}.dataset.data_root'] = args.data_root.rstrip('/') + '/'
+            opts[f'{d}.dataset.difficulty'] = difficulty
+        if data_root is None and difficulty != 'easy':
+            # a folder per tier: one tier's data is never taken for another's
+            data_root = osp.join(REPO, 'data', f'synthetic_mpii_{difficulty}')
+    if data_root is not None:
+        for d in loaders:
+            opts[f'{d}.dataset.data_root'] = data_root.rstrip('/') + '/'
     if args.batch_size is not None:
         opts['train_dataloader.batch_size'] = args.batch_size
     if args.num_workers is not None:
@@ -156,6 +192,20 @@ def load_config(config: str, opts: dict):
     cfg = Config.fromfile(config)
     cfg.merge_from_dict(opts)
     return cfg
+
+
+def generate_data(config: str, opts: dict) -> None:
+    """Generate the synthetic splits of the config before training (each
+    dataset generates its split on first use), so that the time of the
+    generation is its own."""
+    from mmengine.registry import init_default_scope
+    from mmpose.registry import DATASETS
+    cfg = load_config(config, opts)
+    init_default_scope('mmpose')
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        ds = cfg[loader].dataset
+        if str(ds.get('type', '')).startswith('Synthetic'):
+            DATASETS.build(dict(ds, pipeline=[]))
 
 
 def best_checkpoint(work_dir: str) -> str:
@@ -187,6 +237,12 @@ def evaluate(config: str, checkpoint: str, work_dir: str, opts: dict,
             evaluators = [evaluators]
         evaluators = list(evaluators) + [dict(type='KeypointBias'),
                                          dict(type='KeypointScoreAUROC')]
+        ds = cfg.test_dataloader.dataset
+        if ds.get('difficulty') == 'hard':
+            evaluators.append(dict(
+                type='KeypointErrorTaxonomy',
+                tag_file=osp.join(ds.data_root, ds.get('split', 'test'),
+                                  'tags.json')))
         if cfg.model.get('head', {}).get('type') == 'DLMHead':
             evaluators.append(dict(type='SigmaCalibration'))
     if dump:
@@ -314,6 +370,7 @@ def calibration_section(metrics: dict, calibrated: str, plot: str,
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
+        allow_abbrev=False,
         description='Train and evaluate a small SADI-Net on synthetic data.')
     parser.add_argument('--config', default=DEFAULT_CONFIG)
     parser.add_argument('--work-dir', default=osp.join(REPO, 'work_dirs', 'main'),
@@ -325,7 +382,12 @@ def main(argv=None):
     parser.add_argument('--batch-size', type=int, default=None)
     parser.add_argument('--num-workers', type=int, default=None)
     parser.add_argument('--data-root', default=None,
-                        help='where the synthetic data goes (default: the config\'s)')
+                        help='where the synthetic data goes (default: the config\'s '
+                        'for easy, data/synthetic_mpii_<difficulty>/ otherwise)')
+    parser.add_argument('--difficulty', choices=('easy', 'standard', 'hard'),
+                        default=None,
+                        help='the synthetic tier (default: the config\'s, easy); '
+                        'hard also reports the error taxonomy per tag')
     parser.add_argument('--pictures', type=int, default=4,
                         help='how many test-split predictions to draw')
     parser.add_argument('--resume', action='store_true',
@@ -334,15 +396,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.resume:
         work_dir = resumable_work_dir(osp.abspath(args.work_dir))
-        with open(osp.join(work_dir, 'main_args.json')) as f:
-            saved = json.load(f)
-        args = argparse.Namespace(**dict(saved, resume=True))
+        args = argparse.Namespace(**dict(read_main_args(work_dir, parser),
+                                         resume=True))
         print(f'[main] resuming {work_dir}', flush=True)
     else:
         work_dir = fresh_work_dir(osp.abspath(args.work_dir))
         if work_dir != osp.abspath(args.work_dir):
-            print(f'[main] {args.work_dir} already holds checkpoints; '
-                  f'using {work_dir}')
+            print(f'[main] {args.work_dir} is not empty; using {work_dir}')
     if not osp.isfile(args.config):
         sys.exit(f'config not found: {args.config}')
     os.makedirs(work_dir, exist_ok=True)
@@ -354,6 +414,9 @@ def main(argv=None):
     opts = _cfg_options(args)
     commit = git_commit()  # the code this run starts with
     t0 = time.time()
+    phases = {}  # where the time went, in seconds
+    generate_data(args.config, opts)
+    phases['generation'] = time.time() - t0
     cmd = [sys.executable, _mmpose_tool('train.py'), args.config,
            '--work-dir', work_dir]
     if args.resume:
@@ -364,8 +427,9 @@ def main(argv=None):
     if rc != 0:
         sys.exit(f'[main] training failed (exit {rc}); logs in {work_dir}; '
                  'continue with --resume')
-    t_train = time.time() - t0
+    phases['training'] = time.time() - t0 - phases['generation']
 
+    t1 = time.time()
     ckpt = best_checkpoint(work_dir)  # selected on the validation split
     dlm = load_config(args.config, opts).model.get('head', {}).get(
         'type') == 'DLMHead'
@@ -380,6 +444,8 @@ def main(argv=None):
                        REPO)
         if rc != 0:
             sys.exit(f'[main] sigma calibration failed (exit {rc})')
+    phases['calibration'] = time.time() - t1
+    t1 = time.time()
     print(f'[main] testing {ckpt} on the test split', flush=True)
     before = osp.join(work_dir, 'test', 'predictions.pkl')
     metrics = evaluate(args.config, ckpt, work_dir, opts, dump=before)
@@ -408,8 +474,14 @@ def main(argv=None):
             dict(before=calibration_curves_of(before),
                  after=calibration_curves_of(after)),
             'sigma on the test split, before and after calibration on val')
-    pictures = write_pictures(args.config, ckpt, work_dir, opts, args.pictures)
+    phases['tests'] = time.time() - t1
+    t1 = time.time()
+    # the pictures show what a user gets: the calibrated checkpoint's sigma
+    pictures = write_pictures(args.config, calibrated if dlm else ckpt,
+                              work_dir, opts, args.pictures)
+    phases['pictures'] = time.time() - t1
     total = time.time() - t0
+    seed = load_config(args.config, opts).get('randomness', {}).get('seed')
 
     pckh = metrics.get('PCKh', metrics.get('PCK'))
     lines = ['# SADI-Net main job (synthetic MPII-style data)', '',
@@ -417,10 +489,12 @@ def main(argv=None):
              f'- command: `{" ".join(["python", "tools/main.py", *args.argv])}`'
              + (' (resumed with `--resume`)' if args.resume else ''),
              f'- commit: {commit}',
-             f'- checkpoint: `{ckpt}` (best PCKh on the validation split)'
+             f'- checkpoint: `{ckpt}` (best PCKh-AUC on the validation split)'
              + (f'; sigma calibrated on the validation split: '
                 f'`{calibrated}`' if dlm else ''),
-             f'- training time: {t_train / 60:.1f} min; total {total / 60:.1f} min',
+             f'- seed: {seed}',
+             f'- time: total {total / 60:.1f} min (' + ', '.join(
+                 f'{k} {v / 60:.1f}' for k, v in phases.items()) + ')',
              f'- test split PCKh@0.5: **{pckh:.2f}**' if pckh is not None else '',
              '', 'Every figure below is on the test split, which no choice '
              'saw.', '', '| metric | value |', '| --- | --- |']
@@ -448,10 +522,15 @@ def main(argv=None):
     with open(osp.join(work_dir, 'summary.md'), 'w') as f:
         f.write('\n'.join(lines) + '\n')
     with open(osp.join(work_dir, 'metrics.json'), 'w') as f:
-        json.dump({k: float(v) for k, v in metrics.items()
-                   if isinstance(v, (int, float))}, f, indent=2)
+        json.dump(dict({k: float(v) for k, v in metrics.items()
+                        if isinstance(v, (int, float))},
+                       **{f'time_{k}_s': round(v, 1)
+                          for k, v in phases.items()},
+                       time_total_s=round(total, 1)), f, indent=2)
     print('\n'.join(lines))
-    print(f'[main] done in {total / 60:.1f} min; work dir: {work_dir}')
+    print(f'[main] done in {total / 60:.1f} min (' + ', '.join(
+        f'{k} {v / 60:.1f}' for k, v in phases.items()) +
+        f'); work dir: {work_dir}')
 
 
 if __name__ == '__main__':

@@ -445,7 +445,8 @@ def prepare_data(config, s, data_root):
 
 # ----------------------------------------------------------------------
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        allow_abbrev=False, description=__doc__.splitlines()[0])
     p.add_argument('--list', action='store_true', help='list the variants')
     p.add_argument('--render', action='store_true',
                    help='only rewrite ablation.md/.json/.png from the '

@@ -19,7 +19,7 @@ param_scheduler = [
 
 default_hooks = dict(
     logger=dict(interval=10),
-    checkpoint=dict(interval=5, max_keep_ckpts=2))
+    checkpoint=dict(interval=5, max_keep_ckpts=2, save_best='PCKh-AUC'))
 log_processor = dict(window_size=10)
 
 codec = dict(

@@ -51,7 +51,13 @@ def load_release(path: str):
     if not osp.isfile(path):
         raise FileNotFoundError(f'{path}: no such file (the MPII release\'s '
                                 'annot/mpii_human_pose_v1_u12_1.mat)')
-    mat = loadmat(path, struct_as_record=False, squeeze_me=True)
+    try:
+        mat = loadmat(path, struct_as_record=False, squeeze_me=True)
+    except Exception as e:  # scipy's errors on text, empty or cut files
+        first = (str(e).splitlines() or [type(e).__name__])[0]
+        raise ValueError(f'{path}: not a MATLAB .mat file ({first}); '
+                         'expected the MPII release\'s '
+                         'mpii_human_pose_v1_u12_1.mat') from e
     if 'RELEASE' not in mat:
         raise ValueError(f'{path}: no variable RELEASE (expected the MPII '
                          'release\'s mpii_human_pose_v1_u12_1.mat)')

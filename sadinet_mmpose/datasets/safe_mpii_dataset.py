@@ -145,6 +145,9 @@ class SafeMpiiDataset(MpiiDataset):
             kpt[~np.isfinite(kpt).all(-1)] = 0.
         skipped.warn()
         self.skipped_records = skipped.as_dict()
+        # the evaluators see the count (dataset_meta) and report it with the
+        # metrics, where the warning above is easy to miss among the logs
+        self._metainfo['skipped_records'] = int(skipped.count)
         if not kept:
             raise ValueError(f'{self.ann_file}: no usable record ({num} in '
                              f'the file, {skipped.count} skipped)')

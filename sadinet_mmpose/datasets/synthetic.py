@@ -536,8 +536,8 @@ def make_manifest(num_images: int, image_size, difficulty: str, seed: int,
         raise ValueError(f'num_images must be >= 1, got {num_images}')
     version = GENERATOR_VERSION
     if difficulty == 'hard':
-        from .synthetic_hard import HARD_VERSION
-        version = f'hard-{HARD_VERSION}'
+        from .synthetic_hard import hard_version
+        version = hard_version()
     return dict(generator=GENERATOR_NAME, version=version,
                 skeleton=skeleton, num_images=int(num_images),
                 image_size=image_size, difficulty=difficulty, seed=int(seed))

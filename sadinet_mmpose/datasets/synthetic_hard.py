@@ -40,8 +40,9 @@ import numpy as np
 from .synthetic import (_LEN, _disc, _ellipse, _hsv_colour, _line, _unit)
 
 #: Version of the ``hard`` tier (its own, so that ``easy`` and ``standard``
-#: folders keep their version).
-HARD_VERSION = 1
+#: folders keep their version). Version 1 was the first draft, too hard for
+#: the plain hourglass (see the calibration page).
+HARD_VERSION = 2
 #: The tier's parameters (frozen with its calibration).
 HARD_PARAMS = dict(
     # pose ranges, degrees (as ``standard``)
@@ -49,16 +50,26 @@ HARD_PARAMS = dict(
     knee=(-70, 70), foreshorten=(0.6, 1.0),
     # figure height unit as a fraction of the image height
     height=(0.35, 0.95),
-    back_prob=0.5,
+    back_prob=0.3,
     # a second, overlapping figure; its centre offset from the first one's,
     # as a fraction of the first figure's height unit
     second_prob=0.55, second_offset=(0.2, 0.55),
-    occluders=3, trunc_prob=0.2, clutter=12, texture_prob=0.5,
+    occluders=2, trunc_prob=0.2, clutter=10, texture_prob=0.5,
     # detector-like box noise (fractions of the box side)
     box_shift=0.15, box_scale=0.25,
     # photometric damage: probability of each
-    blur_prob=0.35, jpeg_prob=0.4, jpeg_quality=(12, 40), contrast_prob=0.3,
-    contrast=(0.35, 0.7), gradient_prob=0.4, gradient=(0.45, 1.0))
+    blur_prob=0.25, jpeg_prob=0.3, jpeg_quality=(20, 50), contrast_prob=0.25,
+    contrast=(0.45, 0.75), gradient_prob=0.3, gradient=(0.5, 1.0))
+def hard_version() -> str:
+    """The tier's version as its manifests store it: ``hard-<N>-<digest of
+    HARD_PARAMS>``, so that a folder drawn with other parameters is never
+    taken for this tier's data."""
+    import hashlib
+    import json
+    digest = hashlib.sha256(json.dumps(HARD_PARAMS, sort_keys=True).encode())
+    return f'hard-{HARD_VERSION}-{digest.hexdigest()[:8]}'
+
+
 #: Per-joint difficulty tags, in the order of ``tags.json``.
 TAG_NAMES = ('occluded', 'overlapped', 'truncated', 'lookalike', 'small')
 #: MPII flip pairs (left/right mirror joint of each joint).
@@ -175,8 +186,8 @@ def _draw_figure(img: np.ndarray, rng: np.random.Generator, J: np.ndarray,
     else:  # hair cap, eyes and mouth: the only front/back cue
         _ellipse(img, hc, axes, ang, -70, 70, pal['hair'], -1)
         for s in (-1, 1):
-            _disc(img, hc + head_dir * hl * 0.05 + perp * s * hl * 0.16,
-                  max(0.8, hl / 14), (25, 25, 25))
+            _disc(img, hc + head_dir * hl * 0.05 + perp * s * hl * 0.17,
+                  max(0.8, hl / 9), (25, 25, 25))
         m = hc - head_dir * hl * 0.22
         _line(img, m - perp * hl * 0.09, m + perp * hl * 0.09, (40, 40, 110),
               max(1, int(hl / 16)))

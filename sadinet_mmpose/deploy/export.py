@@ -178,40 +178,12 @@ def load_state_strict(model: nn.Module, checkpoint: str) -> dict:
     Returns:
         dict: The checkpoint's ``meta`` (empty if none).
     """
-    from mmengine.runner.checkpoint import _load_checkpoint
-    if not osp.isfile(checkpoint):
-        raise ExportError(f'checkpoint {checkpoint} does not exist')
+    from ..engine.checkpoint_fit import (CheckpointMismatchError,
+                                         load_fitting_checkpoint)
     try:
-        ckpt = _load_checkpoint(checkpoint, map_location='cpu')
-    except Exception as e:  # torch / zip / pickle errors
-        raise ExportError(f'checkpoint {checkpoint} cannot be read: '
-                          f'{str(e).splitlines()[0]}') from e
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict):
-        raise ExportError(f'checkpoint {checkpoint} holds no state dict')
-    state = {k[7:] if k.startswith('module.') else k: v
-             for k, v in state.items()}
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    shapes = [f'{k} {tuple(state[k].shape)} vs {tuple(v.shape)}'
-              for k, v in own.items()
-              if k in state and hasattr(state[k], 'shape')
-              and tuple(state[k].shape) != tuple(v.shape)]
-    if missing or unexpected or shapes:
-        parts = []
-        if shapes:
-            parts.append(f'{len(shapes)} shape mismatches (checkpoint vs '
-                         f'model: {shapes[0]})')
-        if missing:
-            parts.append(f'{len(missing)} model weights missing (e.g. '
-                         f'{missing[0]})')
-        if unexpected:
-            parts.append(f'{len(unexpected)} unknown weights (e.g. '
-                         f'{unexpected[0]})')
-        raise ExportError(f'checkpoint {checkpoint} does not fit the config: '
-                          + '; '.join(parts))
-    model.load_state_dict(state, strict=True)
+        ckpt = load_fitting_checkpoint(model, checkpoint)
+    except CheckpointMismatchError as e:
+        raise ExportError(str(e)) from e
     return ckpt.get('meta', {}) or {}
 
 

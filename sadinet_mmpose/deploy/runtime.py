@@ -247,7 +247,9 @@ class OnnxPoseEstimator:
 
         Args:
             image (np.ndarray): HxWx3 uint8 BGR (``cv2.imread``).
-            boxes (array-like): Person boxes, (4,) or (N, 4).
+            boxes (array-like): Person boxes, (4,) or (N, 4); None or an
+                empty list gives the whole image, as MMPose's
+                ``inference_topdown``.
             bbox_format (str): ``'xyxy'`` or ``'xywh'``. Defaults to
                 ``'xyxy'``.
 
@@ -265,6 +267,10 @@ class OnnxPoseEstimator:
               heatmaps, flip- and scale-merged as configured.
         """
         check_image(image)
+        if boxes is None or np.size(boxes) == 0:
+            # no box: the whole image, as MMPose's inference_topdown does
+            h, w = image.shape[:2]
+            boxes, bbox_format = np.array([[0., 0., w, h]]), 'xyxy'
         boxes = check_boxes(boxes, image.shape[:2], bbox_format)
         m = self.meta
         center, scale = box_center_scale(boxes, self.input_size,

@@ -121,7 +121,9 @@ class SigmaPoseVisualizer(PoseLocalVisualizer):
         id2name = (self.dataset_meta or {}).get('keypoint_id2name', {})
         names = [id2name.get(i, str(i))
                  for i in range(np.asarray(pred.keypoints).shape[1])]
-        panels.append(_sigma_chart(sigmas, names, size))
+        calibrated = (bool(np.asarray(pred.sigma_calibrated).reshape(-1)[0])
+                      if 'sigma_calibrated' in pred else None)
+        panels.append(_sigma_chart(sigmas, names, size, calibrated))
         return np.concatenate(panels, axis=1)
 
 
@@ -150,8 +152,9 @@ def _crop(img: np.ndarray, metainfo: dict, size: int) -> np.ndarray:
 
 
 def _sigma_chart(sigmas: Optional[np.ndarray], names: Sequence[str],
-                 size: int) -> np.ndarray:
-    """Bars of the mean sigma of each joint (image pixels)."""
+                 size: int, calibrated: Optional[bool] = None) -> np.ndarray:
+    """Bars of the mean sigma of each joint (image pixels), titled
+    calibrated or uncalibrated when that is known."""
     chart = np.full((size, size, 3), 255, np.uint8)
     if sigmas is None:
         _title(chart, 'no sigma (not a DLM head)', (6, size // 2), 0.45)
@@ -159,7 +162,8 @@ def _sigma_chart(sigmas: Optional[np.ndarray], names: Sequence[str],
     mean = sigmas.mean(axis=1)
     top = max(float(mean.max()), 1e-6)
     row_h = (size - 24) / max(len(mean), 1)
-    cv2.putText(chart, 'sigma per joint (px)', (6, 16),
+    state = {None: '', True: 'calibrated ', False: 'uncalibrated '}
+    cv2.putText(chart, f'{state[calibrated]}sigma per joint (px)', (6, 16),
                 cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     for k, v in enumerate(mean):
         y = int(24 + k * row_h)

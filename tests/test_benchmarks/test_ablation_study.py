@@ -278,3 +278,59 @@ def test_smoke_setting_records_resumes_and_leaves_results_alone(tmp_path):
     # a finished run's record is reused
     out = _run(['--smoke', '--out-dir', out_dir, '--variants', 'b_hg-basic'])
     assert '0 runs to do (1 recorded)' in out
+
+
+def test_records_of_a_tier_never_replace_another_tiers(tmp_path):
+    study = _study()
+    args = study.argparse.Namespace(
+        smoke=False, epochs=30, train_images=2000, val_images=500,
+        test_images=2000, val_every=3, difficulty='hard')
+    hard = study.settings(args)
+    hard['train_persons'] = 3100
+    hard['iters'] = study.iters_of(hard)
+    args.difficulty, args.val_images, args.test_images = 'standard', 300, 300
+    std = study.settings(args)
+    # the standard settings are what every committed record carries
+    assert 'difficulty' not in std and std['iters'] == 1890
+    assert hard['difficulty'] == 'hard' and hard['iters'] == 97 * 30
+    p_std = study.record_path(str(tmp_path), 'b_hg-basic', 0, std)
+    p_hard = study.record_path(str(tmp_path), 'b_hg-basic', 0,
+                               dict(hard, iters=1890))
+    assert p_std.endswith(osp.join('b_hg-basic', 'it1890_seed0.json'))
+    assert p_hard.endswith(osp.join('b_hg-basic', 'hard_it1890_seed0.json'))
+    for path, s in ((p_std, std), (p_hard, dict(hard, iters=1890))):
+        study.write_json_atomic(path, dict(
+            format=study.RECORD_FORMAT, variant='b_hg-basic', seed=0,
+            settings=s, status='ok'))
+    assert len(study.load_records(str(tmp_path))) == 2
+    assert [study.tier_of(r) for r in
+            study.load_records(str(tmp_path), 'standard')] == ['standard']
+    assert [r['settings']['iters'] for r in
+            study.load_records(str(tmp_path), 'hard')] == [1890]
+    assert study.default_out('standard') == osp.join(BENCHMARKS, 'results')
+    assert study.default_out('hard') == osp.join(BENCHMARKS, 'results',
+                                                 'hard')
+    assert study.default_data('hard') != study.default_data('standard')
+
+
+def test_committed_standard_records_are_all_standard():
+    study = _study()
+    recs = study.load_records(osp.join(BENCHMARKS, 'results'))
+    assert recs and all(study.tier_of(r) == 'standard' for r in recs)
+
+
+@pytest.mark.slow
+def test_hard_smoke_records_the_tier_and_the_taxonomy(tmp_path):
+    out_dir = str(tmp_path)
+    _run(['--smoke', '--out-dir', out_dir, '--variants', 'b_hg-basic',
+          '--difficulty', 'hard'])
+    (path, ) = list((tmp_path / 'study_runs' / 'b_hg-basic').iterdir())
+    assert path.name.startswith('hard_it') and path.name.endswith('_seed0.json')
+    rec = json.loads(path.read_text())
+    assert rec['settings']['difficulty'] == 'hard'
+    assert rec['settings']['train_persons'] > 32
+    test = rec['eval']['test/h1']
+    assert {'taxonomy/good', 'taxonomy/inversion', 'taxonomy/swap',
+            'taxonomy/PCKh@0.5 overlapped'} <= set(test)
+    assert len(rec['eval']['classes']['test/h1']) == len(
+        rec['eval']['errors']['test/h1'])

@@ -51,6 +51,18 @@ def test_record_level_problems_are_skipped(mpii_sample_dir, sample_anns,
     for part in ('NaN/inf', 'zero-size', 'no labelled joint', 'ann.json'):
         assert part in msg, f'warning names {part!r}: {msg}'
     assert len(ds) == 2
+    # the count reaches the metric's result line, not only the warning
+    from sadinet_mmpose.evaluation import MpiiPCKhAccuracy
+    assert ds.metainfo['skipped_records'] == 3
+    metric = MpiiPCKhAccuracy(norm_item='head')
+    metric.dataset_meta = ds.metainfo
+    info = ds.get_data_info(0)
+    metric.process([], [dict(
+        pred_instances=dict(keypoints=info['keypoints']),
+        gt_instances=dict(keypoints=info['keypoints'],
+                          keypoints_visible=info['keypoints_visible'],
+                          head_size=np.array([[30.]])))])
+    assert metric.compute_metrics(metric.results)['skipped records'] == 3
     # NaN in an *unlabelled* joint: set to 0, record kept
     sample_anns = [a for a in sample_anns[:1]]
     sample_anns[0]['joints'][6] = [float('nan'), float('inf')]

@@ -174,3 +174,21 @@ def test_full_model_exports_with_parity(config, tmp_path):
     if 'sadinet' in config:
         assert meta['scales'] == [0.75, 0.875, 1.0, 1.125, 1.25, 1.375], \
             'the multi-scale test of the config was not exported'
+
+
+def test_out_never_overwrites_a_file(trained_tiny, export_tool, tmp_path,
+                                     capsys):
+    import hashlib
+    import shutil
+    victim = tmp_path / 'victim.pth'
+    shutil.copy(trained_tiny.ckpt, victim)
+    digest = hashlib.sha256(victim.read_bytes()).hexdigest()
+    err = _bad(export_tool, capsys, trained_tiny.cfg, victim, '--out', victim)
+    assert 'is the checkpoint' in err, err
+    assert hashlib.sha256(victim.read_bytes()).hexdigest() == digest
+    earlier = tmp_path / 'earlier.onnx'
+    earlier.write_bytes(b'an earlier export')
+    err = _bad(export_tool, capsys, trained_tiny.cfg, victim, '--out',
+               earlier)
+    assert 'exists' in err and 'earlier.onnx' in err, err
+    assert earlier.read_bytes() == b'an earlier export'

@@ -256,6 +256,18 @@ def test_bad_boxes_and_images_are_one_line_errors(tiny_onnx, reference):
     assert 'float32' in msg, f'float image: {msg}'
 
 
+def test_no_box_is_the_whole_image_as_in_mmpose(tiny_onnx, reference):
+    from sadinet_mmpose.deploy import OnnxPoseEstimator
+    est = OnnxPoseEstimator(tiny_onnx.path)
+    image = cv2.imread(reference[0]['path'])
+    h, w = image.shape[:2]
+    whole = est(image, [0, 0, w, h])['keypoints']
+    for empty in ([], np.zeros((0, 4)), None):
+        got = est(image, empty)['keypoints']
+        assert got.shape == (1, whole.shape[1], 2)
+        np.testing.assert_allclose(got, whole)
+
+
 def test_onnx_file_of_another_model_is_refused(tiny_onnx, tmp_path):
     import torch
 

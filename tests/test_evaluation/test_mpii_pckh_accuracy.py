@@ -12,6 +12,7 @@ from mmpose.evaluation import MpiiPCKAccuracy
 from mmpose.registry import METRICS
 
 from sadinet_mmpose.datasets import SafeMpiiDataset
+from sadinet_mmpose.evaluation import MpiiPCKhAccuracy
 
 
 def _samples(ds, offset):
@@ -86,3 +87,35 @@ def test_lsp_metric_scores_ground_truth_100():
                                                keypoints_visible=vis))])
     assert metric.compute_metrics(metric.results)['PCK'] == pytest.approx(
         100.)
+
+
+def _small_head_samples(offset, head=8.):
+    gt = np.stack(np.meshgrid(np.arange(4), np.arange(4)), -1).reshape(
+        1, 16, 2) * 30. + 20.
+    return [dict(pred_instances=dict(keypoints=gt + np.array([offset, 0.])),
+                 gt_instances=dict(keypoints=gt,
+                                   keypoints_visible=np.ones((1, 16)),
+                                   head_size=np.array([[head]])))]
+
+
+@pytest.mark.parametrize('offset,want01', [(0.79, 100.), (0.81, 0.)])
+def test_small_head_pckh_has_no_pixel_offset(offset, want01):
+    """Head 8 px: PCKh@0.1 is a radius of 0.8 px, so a 1-px frame error
+    (the stock metric's +1) would flip both cases."""
+    m = MpiiPCKhAccuracy()
+    m.dataset_meta = dict(dataset_name='mpii', num_keypoints=16)
+    m.process([], _small_head_samples(offset))
+    res = m.compute_metrics(m.results)
+    assert res['PCK@0.1'] == pytest.approx(want01)
+    assert res['PCK'] == pytest.approx(100.)
+
+
+@pytest.mark.parametrize('offset,auc', [(0., 100.), (0.79, 90.),
+                                        (1.7, 60.), (5., 0.)])
+def test_pckh_auc_is_the_mean_over_ten_thresholds(offset, auc):
+    # head 8 px: thresholds 0.4, 0.8, ..., 4.0 px; an offset below k * 0.4
+    # px counts at thresholds k..10
+    m = MpiiPCKhAccuracy()
+    m.dataset_meta = dict(dataset_name='mpii', num_keypoints=16)
+    m.process([], _small_head_samples(offset))
+    assert m.compute_metrics(m.results)['PCKh-AUC'] == pytest.approx(auc)

@@ -320,6 +320,20 @@ def test_release_with_a_missing_field_names_it(tmp_path):
         convert_mpii_test(mat)
 
 
+@pytest.mark.parametrize('content', [b'', b'this is text, not a .mat\n'])
+def test_release_that_is_not_a_mat_file_is_named(tmp_path, content):
+    path = tmp_path / 'mpii_human_pose_v1_u12_1.mat'
+    path.write_bytes(content)
+    tool = osp.join(osp.dirname(osp.dirname(osp.dirname(
+        osp.abspath(__file__)))), 'tools', 'convert_mpii_test.py')
+    proc = subprocess.run([sys.executable, tool, str(path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and 'Traceback' not in proc.stderr, \
+        proc.stderr
+    err = proc.stderr.strip().splitlines()[-1]
+    assert str(path) in err and 'not a MATLAB .mat file' in err, err
+
+
 @pytest.mark.parametrize('record, match', [
     (dict(center=[30., 30.], scale=0.3), r"lacks the key\(s\) \['image'\]"),
     (dict(image='a.jpg', center=[30., 30.], scale=0.3), 'must be a number'),

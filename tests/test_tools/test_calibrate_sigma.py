@@ -79,6 +79,36 @@ def test_tool_writes_a_new_checkpoint_and_never_overwrites(trained_tiny,
     assert _sha(src) == before
 
 
+def test_tool_refuses_what_it_cannot_calibrate(trained_tiny, tmp_path):
+    """Another model's checkpoint, a truncated one and an --out in a
+    missing folder stop at once with one line naming the file."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmpose.registry import MODELS
+    init_default_scope('mmpose')
+    cfg = Config.fromfile(trained_tiny.cfg)
+    cfg.model.head.out_channels = 14
+    other = tmp_path / 'other_model.pth'
+    torch.save(dict(state_dict=MODELS.build(cfg.model).state_dict(),
+                    meta={}), other)
+    truncated = tmp_path / 'truncated.pth'
+    truncated.write_bytes(open(trained_tiny.ckpt, 'rb').read()[:5000])
+    out = tmp_path / 'out.pth'
+    cases = ((other, str(out), ('does not fit', 'model keys fit')),
+             (truncated, str(out), ('cannot be read', )),
+             (trained_tiny.ckpt, str(tmp_path / 'no' / 'out.pth'),
+              ('does not exist', )))
+    for ckpt, target, words in cases:
+        proc = subprocess.run(
+            [sys.executable, TOOL, trained_tiny.cfg, str(ckpt), '--out',
+             target], capture_output=True, text=True, cwd=REPO, timeout=600)
+        err = proc.stderr.strip().splitlines()[-1]
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        assert err.startswith('error: ') and all(w in err for w in words), err
+        assert not osp.exists(target)
+    assert 'before' not in proc.stdout, 'it ran the validation pass first'
+
+
 @pytest.fixture(scope='module')
 def calibrated(trained_tiny, tmp_path_factory):
     """The tiny checkpoint with known buffers: per-joint factors and a

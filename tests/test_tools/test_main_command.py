@@ -23,6 +23,21 @@ def test_fresh_work_dir_never_reuses_one_with_checkpoints(tmp_path):
     assert fresh_work_dir(str(base)) == f'{base}-3'
 
 
+def test_a_users_files_in_the_work_dir_are_never_touched(tmp_path):
+    from main import fresh_work_dir
+    base = tmp_path / 'main'
+    base.mkdir()
+    assert fresh_work_dir(str(base)) == str(base), 'an empty folder is used'
+    mine = {'summary.md': b'my notes', 'metrics.json': b'{"mine": 1}',
+            'main_args.json': b'{}'}
+    for name, data in mine.items():
+        (base / name).write_bytes(data)
+    assert fresh_work_dir(str(base)) == f'{base}-2'
+    (tmp_path / 'main-2').write_bytes(b'a file, not a folder')
+    assert fresh_work_dir(str(base)) == f'{base}-3'
+    assert {p.name: p.read_bytes() for p in base.iterdir()} == mine
+
+
 @pytest.mark.slow
 def test_main_command_short_schedule(tmp_path):
     work = tmp_path / 'work'
@@ -40,6 +55,12 @@ def test_main_command_short_schedule(tmp_path):
     assert 'PCKh' in metrics or 'PCK' in metrics, metrics
     summary = (work / 'summary.md').read_text()
     assert summary.startswith('# SADI-Net main job')
+    # where the time went, the seed, and the tie-free checkpoint key
+    assert {'time_generation_s', 'time_training_s', 'time_calibration_s',
+            'time_tests_s', 'time_pictures_s', 'time_total_s'} <= set(metrics)
+    assert '- seed: 0' in summary and 'generation' in summary
+    assert 'PCKh-AUC' in metrics
+    assert glob.glob(str(work / 'best_PCKh-AUC_epoch_*.pth'))
     assert '## Is sigma calibrated?' in summary, summary
     levels = (50, 80, 90, 95, 99)
     cov = [metrics[f'sigma_coverage_{p}'] for p in levels]
@@ -136,3 +157,45 @@ def test_resume_without_an_interrupted_job_says_so(tmp_path):
         text=True, timeout=120)
     assert proc.returncode != 0
     assert 'no interrupted main job' in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize('content,words', [
+    (None, 'is missing'), ('{"epochs": ', 'not valid JSON'),
+    ('[1, 2]', 'holds a list'), ('{"epochs": 1}', 'lacks config and argv')])
+def test_resume_with_a_bad_main_args_json_names_it(tmp_path, content, words):
+    work = tmp_path / 'main'
+    work.mkdir()
+    (work / 'last_checkpoint').write_text(str(work / 'epoch_1.pth'))
+    if content is not None:
+        (work / 'main_args.json').write_text(content)
+    proc = subprocess.run(
+        [sys.executable, osp.join(REPO, 'tools', 'main.py'), '--resume',
+         '--work-dir', str(work)], capture_output=True, text=True,
+        timeout=120)
+    err = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode != 0 and 'Traceback' not in proc.stderr, \
+        proc.stderr
+    assert 'main_args.json' in err and words in err, err
+
+
+def test_every_tool_refuses_abbreviated_options():
+    import ast
+    files = glob.glob(osp.join(REPO, 'tools', '**', '*.py'), recursive=True)
+    files += glob.glob(osp.join(REPO, 'benchmarks', '**', '*.py'),
+                       recursive=True)
+    parsers = 0
+    for path in files:
+        with open(path) as f:
+            tree = ast.parse(f.read())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(
+                    node.func, 'attr', None) == 'ArgumentParser':
+                parsers += 1
+                kw = {k.arg: k.value for k in node.keywords}
+                assert 'allow_abbrev' in kw and kw['allow_abbrev'].value is \
+                    False, f'{path}:{node.lineno}: abbreviations accepted'
+    assert parsers >= 10
+    proc = subprocess.run([sys.executable, osp.join(REPO, 'tools', 'main.py'),
+                           '--epoch', '1'], capture_output=True, text=True,
+                          timeout=120, cwd=REPO)
+    assert proc.returncode == 2 and '--epoch' in proc.stderr, proc.stderr

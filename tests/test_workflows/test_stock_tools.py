@@ -304,9 +304,10 @@ def test_demo_missing_path_is_named(trained, demo_module, which):
     paths = dict(config=str(trained.cfg), checkpoint=str(trained.ckpt), image=image)
     paths[which] = str(trained.root / f'no_such_{which}')
     out = trained.root / 'demo' / f'missing_{which}.png'
-    with pytest.raises(FileNotFoundError) as err:
+    with pytest.raises(SystemExit) as err:
         demo_module.main([paths['config'], paths['checkpoint'], paths['image'],
                           '--out', str(out)])
+    assert str(err.value).startswith('error: ')
     assert paths[which] in str(err.value), \
         f'missing {which}: the message does not name the path: {err.value}'
     assert not out.exists(), f'missing {which}: a picture was written anyway'
@@ -314,12 +315,33 @@ def test_demo_missing_path_is_named(trained, demo_module, which):
 
 def test_demo_refuses_checkpoint_of_other_model(trained, demo_module, other_model_ckpt):
     _, image = _sample_box(trained.data_root)
-    with pytest.raises(RuntimeError) as err:
+    with pytest.raises(SystemExit) as err:
         demo_module.main([str(trained.cfg), str(other_model_ckpt), image,
                           '--out', str(trained.root / 'demo' / 'other.png')])
     msg = str(err.value)
-    assert 'does not fit the model' in msg and 'shape mismatch head.' in msg, \
+    assert 'does not fit' in msg and 'shape mismatches' in msg, \
         f'tools/demo.py: unclear message for a checkpoint of another model: {msg}'
+    assert str(other_model_ckpt) in msg and 'model keys fit' in msg
+    assert '\n' not in msg
+
+
+def test_demo_refuses_a_box_outside_the_image(trained, demo_module):
+    _, image = _sample_box(trained.data_root)
+    out = trained.root / 'demo' / 'outside.png'
+    with pytest.raises(SystemExit) as err:
+        demo_module.main([str(trained.cfg), str(trained.ckpt), image,
+                          '--bbox', '5000', '5000', '5100', '5200',
+                          '--out', str(out)])
+    assert 'outside the image' in str(err.value) and image in str(err.value)
+    assert not out.exists()
+
+
+def test_demo_says_whether_sigma_is_calibrated(trained, demo_module, capsys):
+    box, image = _sample_box(trained.data_root)
+    out = trained.root / 'demo' / 'label.png'
+    demo_module.main([str(trained.cfg), str(trained.ckpt), image,
+                      '--bbox', *map(str, box), '--out', str(out)])
+    assert 'sigma (uncalibrated)' in capsys.readouterr().out
 
 
 #: A standing figure in MPII's joint order, in fractions of the crop side

@@ -33,6 +33,7 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
+        allow_abbrev=False,
         description='Export backbone -> neck -> head forward to ONNX and '
         'check ONNX Runtime against PyTorch.')
     p.add_argument('config', help='model config file')
@@ -80,6 +81,15 @@ def main(argv=None) -> int:
                                                   args.input_size[0])
     image_dir = args.images or ex.default_image_dir(REPO)
     try:
+        out = osp.abspath(args.out)
+        for name, path in (('checkpoint', args.checkpoint),
+                           ('config', args.config)):
+            if osp.exists(path) and osp.abspath(path) == out:
+                raise ex.ExportError(f'--out {args.out} is the {name}; '
+                                     'give another --out')
+        if osp.exists(out):
+            raise ex.ExportError(f'--out {args.out} exists; it is not '
+                                 'overwritten: give another --out or remove it')
         if args.batch < 1:
             raise ex.ExportError(f'--batch must be >= 1, got {args.batch}')
         if args.num_random < 1:

@@ -66,14 +66,10 @@ def describe_mismatch(model_state: dict, ckpt_state: dict,
         half of the model's keys are in the checkpoint; else a report of the
         keys with different shapes (both shapes), missing and unexpected.
     """
-    ckpt = {k[7:] if k.startswith('module.') else k: v
-            for k, v in ckpt_state.items()}
-    shapes = [(k, tuple(ckpt[k].shape), tuple(v.shape))
-              for k, v in model_state.items()
-              if k in ckpt and hasattr(ckpt[k], 'shape')
-              and tuple(ckpt[k].shape) != tuple(v.shape)]
-    missing = [k for k in model_state if k not in ckpt]
-    unexpected = [k for k in ckpt if k not in model_state]
+    from ..checkpoint_fit import checkpoint_fit
+    fit = checkpoint_fit(model_state, ckpt_state)
+    shapes, missing, unexpected = fit['shapes'], fit['missing'], \
+        fit['unexpected']
     shared = len(model_state) - len(missing)
     if not shapes and shared * 2 >= len(model_state):
         return None

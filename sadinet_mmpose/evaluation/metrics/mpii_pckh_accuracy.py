@@ -1,8 +1,13 @@
 """MPII PCKh that compares predictions and ground truth in one frame."""
 from typing import Dict
 
+import numpy as np
+from mmpose.evaluation.functional import keypoint_pck_accuracy
 from mmpose.evaluation.metrics import MpiiPCKAccuracy
 from mmpose.registry import METRICS
+
+#: The thresholds (head sizes) whose mean PCKh is ``PCKh-AUC``.
+AUC_THRESHOLDS = tuple(np.round(np.arange(1, 11) * 0.05, 2))
 
 
 @METRICS.register_module()
@@ -17,6 +22,12 @@ class MpiiPCKhAccuracy(MpiiPCKAccuracy):
     group, ``PCK`` and ``PCK@0.1`` keys, with head-size normalisation, and
     no offset. Use it with every dataset of this project
     (``SafeMpiiDataset``, ``SyntheticMpiiDataset``).
+
+    With the project's datasets it reports ``skipped records``, the number
+    of annotation records the dataset dropped (each named in its warning).
+    It also reports ``PCKh-AUC``, the mean PCKh (percent) over the
+    thresholds 0.05, 0.10, ..., 0.50 head sizes: a checkpoint key that keeps
+    ranking models when PCKh@0.5 saturates at 100.
 
     Args:
         norm_item (str | Sequence[str]): As ``MpiiPCKAccuracy``. Defaults
@@ -37,4 +48,16 @@ class MpiiPCKhAccuracy(MpiiPCKAccuracy):
         # off first, so that predictions and ground truth meet unshifted
         same_frame = [dict(r, pred_coords=r['pred_coords'] - 1.0)
                       for r in results]
-        return super().compute_metrics(same_frame)
+        metrics = super().compute_metrics(same_frame)
+        skipped = (self.dataset_meta or {}).get('skipped_records')
+        if skipped is not None:  # the project's datasets count them
+            metrics['skipped records'] = int(skipped)
+        if results and 'head_size' in results[0]:
+            pred = np.concatenate([r['pred_coords'] for r in results])
+            gt = np.concatenate([r['gt_coords'] for r in results])
+            mask = np.concatenate([r['mask'] for r in results])
+            head = np.concatenate([r['head_size'] for r in results])
+            metrics['PCKh-AUC'] = float(np.mean([
+                keypoint_pck_accuracy(pred, gt, mask, thr, head)[1]
+                for thr in AUC_THRESHOLDS])) * 100.
+        return metrics

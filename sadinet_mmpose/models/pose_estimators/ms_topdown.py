@@ -16,6 +16,25 @@ from ..config_check import check_model_wiring, check_module_cfg
 from .multiscale_cfg import is_dlm_head, parse_multiscale_cfg
 
 
+def box_off_image(data_samples: List[PoseDataSample]) -> Optional[str]:
+    """The first person box that does not overlap its image, described;
+    None when every box does (or none is known)."""
+    for ds in data_samples:
+        shape = ds.metainfo.get('ori_shape')
+        gt = ds.get('gt_instances', None)
+        if shape is None or gt is None or 'bboxes' not in gt:
+            continue
+        h, w = shape[:2]
+        for x1, y1, x2, y2 in np.asarray(gt.bboxes, dtype=float).reshape(-1,
+                                                                         4):
+            if x2 <= 0 or y2 <= 0 or x1 >= w or y1 >= h:
+                return (f'person box [{x1:g}, {y1:g}, {x2:g}, {y2:g}] lies '
+                        f'outside its image ({w}x{h}, '
+                        f'{ds.metainfo.get("img_path", "an image")}): its '
+                        'keypoints and their sigmas describe a blank crop')
+    return None
+
+
 @MODELS.register_module()
 class MSTopdownPoseEstimator(TopdownPoseEstimator):
     """``TopdownPoseEstimator`` with an optional multi-scale test.
@@ -159,6 +178,12 @@ class MSTopdownPoseEstimator(TopdownPoseEstimator):
             ``<heatmap_key>`` map (K, H, W) (H1 for DLMHead; its
             ``heatmaps_h2`` is the scale-1 pass's).
         """
+        if not getattr(self, '_warned_box', False):
+            message = box_off_image(data_samples)
+            if message is not None:
+                import warnings
+                warnings.warn(message, UserWarning, stacklevel=2)
+                self._warned_box = True  # once per model
         ms = parse_multiscale_cfg(self.test_cfg, self.head)
         if ms is None or len(ms['scales']) == 1:
             # e.g. single scale with the multi-scale test pipeline: the extra

@@ -409,3 +409,23 @@ def test_multiscale_reports_the_calibrated_sigma():
                                    x.pred_instances.keypoints, rtol=1e-6)
         assert y.pred_instances.keypoint_sigma_dof.tolist() == [[4., 4.]]
         assert bool(y.pred_instances.sigma_calibrated[0])
+
+
+def test_a_box_outside_the_image_warns_once():
+    import warnings
+
+    from sadinet_mmpose.models.pose_estimators.ms_topdown import \
+        box_off_image
+    model = _model(dict(flip_test=False))
+    batch = _batch([1.0])
+    ds = batch['data_samples'][0]
+    ds.set_metainfo(dict(ori_shape=(200, 200)))
+    assert box_off_image([ds]) is None, 'the box overlaps the image'
+    ds.gt_instances.bboxes = np.array([[500., 500., 600., 700.]])
+    assert 'outside its image (200x200' in box_off_image([ds])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        _predict(model, batch)
+        _predict(model, batch)
+    said = [w for w in caught if 'outside its image' in str(w.message)]
+    assert len(said) == 1, [str(w.message) for w in caught]
