@@ -328,6 +328,11 @@ def summarise_log(rows, iters_per_epoch):
         out['grad_ratio_last'] = ratios[-1]
     if train and 'chi_mean' in train[-1]:
         out['chi_last'] = train[-1]['chi_mean']
+        # the mean over the last epoch: the constant-weight control's value
+        end = train[-1]['step']
+        last = [r['chi_mean'] for r in train
+                if 'chi_mean' in r and r['step'] > end - iters_per_epoch]
+        out['chi_last_epoch_mean'] = sum(last) / len(last)
     return out
 
 
@@ -542,7 +547,10 @@ def main(argv=None):
         # train split exists
         prepare_data(all_variants[names[0]], s, args.data_root)
         with open(osp.join(args.data_root, 'train', 'manifest.json')) as f:
-            s['train_persons'] = json.load(f)['persons']
+            manifest = json.load(f)
+        s['train_persons'] = manifest['persons']
+        # records of one version of the tier never mix with another's
+        s['tier_version'] = manifest['version']
         s['iters'] = iters_of(s)
     done = {(r['variant'], r['seed'])
             for r in load_records(args.out_dir, args.difficulty)

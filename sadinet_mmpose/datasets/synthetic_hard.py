@@ -13,8 +13,8 @@ distribution-aware heatmap), drawn on purpose:
   two records with their own boxes (as MPII's multi-person images), so a
   top-down crop of one holds parts of the other.
 * **Limb-like clutter:** bars and ellipses in skin and clothing colours.
-* **Occluders of three kinds** (solid, textured, limb-like) and truncation
-  at the image border as in ``standard``.
+* **Occluders of three kinds** (solid, textured, limb-like; at most one per
+  image) and truncation at the image border as in ``standard``.
 * **Detector-like boxes:** the record's box centre is moved by up to 15 %
   and its side scaled by up to 25 %; figures are 0.35 to 0.95 of the image
   height.
@@ -40,9 +40,9 @@ import numpy as np
 from .synthetic import (_LEN, _disc, _ellipse, _hsv_colour, _line, _unit)
 
 #: Version of the ``hard`` tier (its own, so that ``easy`` and ``standard``
-#: folders keep their version). Version 1 was the first draft, too hard for
+#: folders keep their version). Versions 1 and 2 were drafts, too hard for
 #: the plain hourglass (see the calibration page).
-HARD_VERSION = 2
+HARD_VERSION = 3
 #: The tier's parameters (frozen with its calibration).
 HARD_PARAMS = dict(
     # pose ranges, degrees (as ``standard``)
@@ -53,12 +53,12 @@ HARD_PARAMS = dict(
     back_prob=0.3,
     # a second, overlapping figure; its centre offset from the first one's,
     # as a fraction of the first figure's height unit
-    second_prob=0.55, second_offset=(0.2, 0.55),
-    occluders=2, trunc_prob=0.2, clutter=10, texture_prob=0.5,
+    second_prob=0.5, second_offset=(0.2, 0.55),
+    occluders=1, trunc_prob=0.2, clutter=8, texture_prob=0.5,
     # detector-like box noise (fractions of the box side)
     box_shift=0.15, box_scale=0.25,
     # photometric damage: probability of each
-    blur_prob=0.25, jpeg_prob=0.3, jpeg_quality=(20, 50), contrast_prob=0.25,
+    blur_prob=0.2, jpeg_prob=0.25, jpeg_quality=(20, 50), contrast_prob=0.25,
     contrast=(0.45, 0.75), gradient_prob=0.3, gradient=(0.5, 1.0))
 def hard_version() -> str:
     """The tier's version as its manifests store it: ``hard-<N>-<digest of

@@ -258,8 +258,11 @@ class OnnxPoseEstimator:
             - keypoints (np.ndarray): (N, K, 2) in image pixels.
             - scores (np.ndarray): (N, K).
             - sigmas (np.ndarray | None): (N, K, 2), the DLM head's
-              ``sigma_hat`` as a per-axis std in image pixels, times the
-              head's ``sigma_calibration``; None for a heatmap-only model.
+              ``sigma_hat`` as a per-axis scale in image pixels, times the
+              head's ``sigma_calibration``: the standard deviation of a
+              Gaussian, the scale of a Student t (whose standard deviation
+              is ``sqrt(dof / (dof - 2))`` times it); None for a
+              heatmap-only model.
             - sigma_dof (np.ndarray | None): (N, K), the degrees of
               freedom of a calibrated Student t; None for a Gaussian (or no)
               sigma.

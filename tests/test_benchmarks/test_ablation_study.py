@@ -109,6 +109,26 @@ def test_paired_bootstrap_on_known_truth():
         stats.paired_bootstrap([base], [base[:200]], 0.5)
 
 
+def test_paired_bootstrap_is_symmetric_in_its_models():
+    """A against B mirrors B against A, also when only one model's seeds
+    disagree: both models' seeds are resampled."""
+    stats = _stats()
+    rng = np.random.default_rng(2)
+    base = _errors(rng, 300, 0.3)
+    steady = [base] * 3  # three seeds that agree
+    spread = [np.where(base >= 0, base * f, -1) for f in (0.6, 1.0, 1.6)]
+    ab = stats.paired_bootstrap(steady, spread, 0.5)
+    ba = stats.paired_bootstrap(spread, steady, 0.5)
+    assert ab['diff'] == pytest.approx(-ba['diff'])
+    assert ab['lo'] == pytest.approx(-ba['hi'], abs=0.4)
+    assert ab['hi'] == pytest.approx(-ba['lo'], abs=0.4)
+    # the seed spread of B shows in both directions
+    img_only = stats.paired_bootstrap([base], [spread[1]], 0.5)
+    width = img_only['hi'] - img_only['lo']
+    assert ab['hi'] - ab['lo'] > 1.5 * width
+    assert ba['hi'] - ba['lo'] > 1.5 * width
+
+
 def test_late_gain_on_known_curves():
     stats = _stats()
     assert stats.late_gain([(0, 50.), (800, 90.), (1000, 90.2)]) == \
@@ -334,3 +354,50 @@ def test_hard_smoke_records_the_tier_and_the_taxonomy(tmp_path):
             'taxonomy/PCKh@0.5 overlapped'} <= set(test)
     assert len(rec['eval']['classes']['test/h1']) == len(
         rec['eval']['errors']['test/h1'])
+
+
+def _calibration_record(pckh, inversion, curve):
+    from sadinet_mmpose.datasets.synthetic_hard import TAG_NAMES
+    classes = ('good', 'jitter', 'inversion', 'swap', 'miss')
+    groups = ('Head', 'Shoulder', 'Elbow', 'Wrist', 'Hip', 'Knee', 'Ankle')
+    test = {'PCK': pckh, 'PCK@0.1': 20., 'taxonomy/joints': 1000.,
+            'taxonomy/PCKh@0.5 untagged': pckh + 5,
+            'taxonomy/untagged joints': 500.}
+    shares = dict(good=pckh - 10, jitter=10., inversion=inversion,
+                  swap=1., miss=100 - pckh - inversion - 1)
+    for c in classes:
+        test[f'taxonomy/{c}'] = shares[c]
+        for g in groups:
+            test[f'taxonomy/{g} {c}'] = shares[c]
+        for t in TAG_NAMES:
+            test[f'taxonomy/{t} {c}'] = shares[c]
+    for t in TAG_NAMES:
+        test[f'taxonomy/PCKh@0.5 {t}'] = pckh - 10
+        test[f'taxonomy/{t} joints'] = 100.
+    return dict(variant='b_hg-basic', seed=0, status='ok', commit='abc',
+                settings=dict(epochs=30, train_images=2000, val_images=500,
+                              test_images=2000, batch_size=32, val_every=3,
+                              difficulty='hard', iters=2940,
+                              train_persons=3100),
+                val_curve=[(i, v, v / 3) for i, v in curve],
+                eval={'test/h1': test})
+
+
+@pytest.mark.parametrize('pckh,inversion,curve,accepted', [
+    (85., 3., [(980, 70.), (1960, 84.), (2940, 84.3)], True),
+    (85., 1., [(980, 70.), (1960, 84.), (2940, 84.3)], False),  # few inv.
+    (92., 3., [(980, 70.), (1960, 91.), (2940, 91.2)], False),  # too easy
+    (85., 3., [(980, 60.), (1960, 75.), (2940, 84.)], False),   # climbing
+])
+def test_tier_calibration_page_applies_the_acceptance(tmp_path, pckh,
+                                                      inversion, curve,
+                                                      accepted):
+    cal = load_tool('tier_calibration.py', ABLATION)
+    doc = cal.render(str(tmp_path), [_calibration_record(pckh, inversion,
+                                                         curve)])
+    run = doc['runs'][-1]
+    assert run['accepted'] is accepted
+    page = (tmp_path / 'calibration.md').read_text()
+    assert f'| 2940 | 0 | abc |' in page
+    assert ('| yes |' if accepted else '| no |') in page.splitlines()[14]
+    assert (tmp_path / 'calibration.png').stat().st_size > 1000

@@ -146,3 +146,41 @@ def test_runtime_settings_come_from_the_shared_base(path):
     for name in ('custom_imports', 'custom_hooks'):
         assert f'\n{name} = ' not in text, \
             f'{rel} sets {name} again instead of inheriting it'
+
+
+def test_lsp_configs_map_mpii_joints_by_name():
+    """The LSP recipe's KeypointConverter, joint by joint: every LSP joint
+    receives the MPII joint of the same name (LSP's neck is MPII's upper
+    neck), checked through the transform on labelled coordinates."""
+    import numpy as np
+    from mmpose.datasets.datasets.utils import parse_pose_metainfo
+    from mmpose.registry import TRANSFORMS
+
+    REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    init_default_scope('mmpose')
+    cfg = Config.fromfile(osp.join(
+        REPO, 'configs', 'sadinet',
+        'td-hm_sadinet-rfm-sfm-dlm_2xb32-210e_lsp-256x256.py'))
+    mpii_ds = [d for d in cfg.train_dataloader.dataset.datasets
+               if 'mpii' in str(d.get('data_root', ''))][0]
+    (conv, ) = [t for t in mpii_ds.pipeline
+                if t['type'] == 'KeypointConverter']
+    # MMPose's own MPII metainfo (its package's configs/_base_/datasets)
+    mpii = parse_pose_metainfo(dict(
+        from_file='configs/_base_/datasets/mpii.py'))
+    lsp = parse_pose_metainfo(dict(from_file=osp.join(
+        REPO, 'sadinet_mmpose', 'datasets', 'metainfo', 'lsp.py')))
+    mpii_names = mpii['keypoint_id2name']
+    lsp_names = lsp['keypoint_id2name']
+    same = {'upper_neck': 'neck'}
+    # MPII joint k at x = k: the converted LSP joint j must carry the x of
+    # the MPII joint whose name is j's
+    kpt = np.stack([np.arange(16.), np.zeros(16)], -1)[None]
+    out = TRANSFORMS.build(conv)(dict(
+        keypoints=kpt, keypoints_visible=np.ones((1, 16)),
+        bbox=np.zeros((1, 4))))
+    assert out['keypoints'].shape == (1, 14, 2)
+    for j in range(14):
+        k = int(out['keypoints'][0, j, 0])
+        assert same.get(mpii_names[k], mpii_names[k]) == lsp_names[j], \
+            f'LSP joint {j} ({lsp_names[j]}) gets MPII {k} ({mpii_names[k]})'

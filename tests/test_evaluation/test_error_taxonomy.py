@@ -50,11 +50,14 @@ def test_each_class_is_classified_exactly():
     want = np.zeros(16, int)
     want[[1, 2, 13, 7]] = [1, 2, 3, 4]
     np.testing.assert_array_equal(codes[0], want)
-    # the same far point is a miss, not a swap, for the person alone
+    # the person alone in image 'b': a far point is a miss, and so is a
+    # point on the same joint of a person of another image
     pred[2, 13] = gt[2, 13] + np.array([3 * HEAD, 0.])
+    pred[2, 12] = gt[0, 12]
     codes = classify_errors(pred, gt, vis, np.full(3, HEAD),
                             ['a', 'a', 'b'], MPII_MIRROR)
-    assert codes[2, 13] == 4 and (codes[2, np.arange(16) != 13] == 0).all()
+    assert codes[2, 13] == 4 and codes[2, 12] == 4
+    assert (codes[2, np.arange(16) < 12] == 0).all()
     # an unlabelled joint has no class
     vis[1, 5] = False
     assert classify_errors(pred, gt, vis, np.full(3, HEAD), ['a', 'a', 'b'],

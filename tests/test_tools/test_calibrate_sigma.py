@@ -69,6 +69,10 @@ def test_tool_writes_a_new_checkpoint_and_never_overwrites(trained_tiny,
     assert np.allclose(meta['factors'], factors.numpy())
     assert {'before', 'after'} <= set(meta)
     assert 'sigma_coverage_90' in meta['after']
+    # the fit's quality on the split it was fitted on: calibration error
+    # falls, and the 90 % region holds about 90 % of the joints
+    assert meta['after']['sigma_ece'] < meta['before']['sigma_ece']
+    assert abs(meta['after']['sigma_coverage_90'] - 90.) < 15.
     ratio = float(ckpt['state_dict']['head.sigma_scale_ratio'][0])
     assert ratio == pytest.approx(meta['scale_ratio']) and 0 < ratio < 1
     # a second run refuses the existing output; so does --out = the input

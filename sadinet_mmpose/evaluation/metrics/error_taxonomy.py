@@ -126,8 +126,9 @@ class KeypointErrorTaxonomy(BaseMetric):
     sizes (:func:`classify_errors`). Their ``good`` and ``jitter`` are
     keypoint-similarity bands of 0.85 and 0.5, whose radii stand at 0.48 to
     1; here ``jitter``'s radius is PCKh@0.5's (``near_thr=0.5``), so that
-    ``good + jitter`` is exactly PCKh@0.5, and ``good``'s is about half of
-    it (``good_thr=0.25``). An inversion or a swap is a prediction within
+    ``good + jitter`` is PCKh@0.5 over every labelled joint (MPII's mean
+    leaves pelvis and thorax out), and ``good``'s is about half of it
+    (``good_thr=0.25``). An inversion or a swap is a prediction within
     that same radius of the wrong joint. The other persons of an image are
     those of the evaluated data whose ``img_path`` (else ``img_id``) is the
     same, as COCO's analysis groups them.

@@ -1,0 +1,227 @@
+"""Training iterations per second through MMPose's runner on the CPU, one
+setting at a time.
+
+    python benchmarks/train_throughput.py                       # the table
+    python benchmarks/train_throughput.py --models b f2 --settings \\
+        as-is flush-denormal workers=0 bf16 --threads 1 --iters 60
+
+Each (model, setting) trains its config for ``--iters`` iterations on the
+generated ``standard`` training split (the study's data) in a fresh process,
+with MMPose's runner exactly as ``tools/train.py`` builds it, at
+``--threads`` compute threads; the page gives the median iteration time
+(mmengine's ``time``, from iteration 11 on), the median time waiting for
+data (``data_time``) and the images per second. A setting is a named change
+of the config (:data:`SETTINGS`), measured against ``as-is``. Refuses to
+start on a machine whose load average is above ``--max-load``; measure on a
+quiet machine, one setting after the other.
+
+Output: ``benchmarks/results/train_throughput_cpu.md`` and ``.json``
+(``--out``), with the commit, the command, torch's version and the CPU.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = osp.dirname(osp.abspath(__file__))
+REPO = osp.dirname(HERE)
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+from benchmark_utils.provenance import git_commit, load_average  # noqa: E402
+
+#: label -> config
+MODELS = dict(
+    main='configs/synthetic/td-hm_sadinet-tiny_1xb32-10e_synthetic-mpii-'
+    '128x128.py',
+    b='benchmarks/ablation/configs/b_hg-basic.py',
+    f2='benchmarks/ablation/configs/f2_sadinet-h1sum.py')
+
+
+def _hook(cfg, name):
+    hooks = [h for h in (cfg.get('custom_hooks') or [])
+             if h.get('type') != name]
+    cfg.custom_hooks = hooks + [dict(type=name)]
+
+
+def _no_hook(cfg, name):
+    cfg.custom_hooks = [h for h in (cfg.get('custom_hooks') or [])
+                        if h.get('type') != name]
+
+
+def _set(key, value):
+    def apply(cfg):
+        cfg.merge_from_dict({key: value})
+    return apply
+
+
+def _workers(n):
+    def apply(cfg):
+        cfg.train_dataloader.num_workers = n
+        cfg.train_dataloader.persistent_workers = n > 0
+    return apply
+
+
+def _bf16(cfg):
+    cfg.optim_wrapper.type = 'CPUAutocastOptimWrapper'
+
+
+def _grad_diag_off(cfg):
+    if 'train_cfg' in cfg.model:
+        cfg.model.train_cfg.grad_diag_interval = 0
+
+
+#: setting -> the changes it makes (applied in order)
+SETTINGS = {
+    'as-is': [],
+    'flush-denormal': [lambda c: _hook(c, 'FlushDenormalHook')],
+    'no-flush-denormal': [lambda c: _no_hook(c, 'FlushDenormalHook')],
+    'workers=0': [_workers(0)],
+    'workers=1': [_workers(1)],
+    'workers=2': [_workers(2)],
+    'grad-diag-off': [_grad_diag_off],
+    'channels-last': [_set('model.channels_last', True)],
+    'bf16': [_bf16],
+    'bf16+channels-last': [_bf16, _set('model.channels_last', True)],
+    'compile': [_set('compile', True)],
+}
+
+
+def measure_one(config, setting, iters, data_root, out_json):
+    """Train ``iters`` iterations of ``config`` with ``setting`` (runs in
+    its own process); write the log's timings to ``out_json``."""
+    import sadinet_mmpose  # noqa: F401
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    cfg = Config.fromfile(config)
+    for change in SETTINGS[setting]:
+        change(cfg)
+    ds = cfg.train_dataloader.dataset
+    ds.data_root = data_root.rstrip('/') + '/'
+    ds.num_images = 2000
+    ds.difficulty = 'standard'
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters)
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    cfg.test_cfg = cfg.test_dataloader = cfg.test_evaluator = None
+    cfg.param_scheduler = []
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook',
+                                        interval=iters + 1, save_last=False)
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
+    cfg.log_processor = dict(window_size=1, by_epoch=False)
+    cfg.default_hooks.pop('visualization', None)
+    cfg.custom_hooks = [h for h in (cfg.get('custom_hooks') or [])
+                        if h.get('type') != 'CheckpointGuardHook']
+    work = tempfile.mkdtemp(prefix='throughput-')
+    cfg.work_dir = work
+    cfg.launcher = 'none'
+    t0 = time.perf_counter()
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    wall = time.perf_counter() - t0
+    rows = []
+    for root, _, files in os.walk(work):
+        if 'scalars.json' in files:
+            with open(osp.join(root, 'scalars.json')) as f:
+                rows += [json.loads(line) for line in f if line.strip()]
+    rows = [r for r in rows if 'time' in r][10:]
+    med = (lambda v: sorted(v)[len(v) // 2] if v else None)  # noqa: E731
+    out = dict(iter_s=med([r['time'] for r in rows]),
+               data_s=med([r['data_time'] for r in rows]),
+               iters=len(rows), wall_s=wall,
+               batch=cfg.train_dataloader.batch_size)
+    with open(out_json, 'w') as f:
+        json.dump(out, f)
+
+
+def render(doc, path):
+    lines = [
+        '# Training throughput through the runner (CPU)', '',
+        f'- command: `{doc["command"]}`',
+        f'- commit: {doc["commit"]}; torch {doc["torch"]}; {doc["cpu"]}; '
+        f'{doc["threads"]} compute thread(s); load average before '
+        f'{doc["load_before"]:.2f}', '',
+        'Median seconds per iteration (batch 32, 128x128, the `standard` '
+        'training split) from iteration 11 on, the part of it spent '
+        'waiting for data, images/s, and the gain over `as-is` of the same '
+        'model.', '',
+        '| model | setting | s / iteration | data wait (s) | images / s | '
+        'speed-up |', '| --- | --- | --- | --- | --- | --- |']
+    base = {r['model']: r['iter_s'] for r in doc['rows']
+            if r['setting'] == 'as-is' and r.get('iter_s')}
+    for r in doc['rows']:
+        if r.get('iter_s') is None:
+            lines.append(f'| {r["model"]} | {r["setting"]} | failed: '
+                         f'{r.get("error", "")} | | | |')
+            continue
+        gain = (f'{base[r["model"]] / r["iter_s"]:.2f}x'
+                if r['model'] in base else 'n/a')
+        lines.append(f'| {r["model"]} | {r["setting"]} | {r["iter_s"]:.3f} | '
+                     f'{r["data_s"]:.3f} | {r["batch"] / r["iter_s"]:.0f} | '
+                     f'{gain} |')
+    with open(path, 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == '--one':
+        measure_one(argv[1], argv[2], int(argv[3]), argv[4], argv[5])
+        return 0
+    p = argparse.ArgumentParser(allow_abbrev=False,
+                                description=__doc__.splitlines()[0])
+    p.add_argument('--models', nargs='+', default=['main', 'b', 'f2'],
+                   choices=sorted(MODELS))
+    p.add_argument('--settings', nargs='+', default=list(SETTINGS),
+                   choices=list(SETTINGS))
+    p.add_argument('--threads', type=int, default=1)
+    p.add_argument('--iters', type=int, default=50)
+    p.add_argument('--data-root',
+                   default=osp.join(REPO, 'data', 'synthetic_mpii_standard'))
+    p.add_argument('--max-load', type=float, default=0.5)
+    p.add_argument('--out', default=osp.join(REPO, 'benchmarks', 'results',
+                                             'train_throughput_cpu.md'))
+    args = p.parse_args(argv)
+    load = load_average()
+    if load > args.max_load:
+        print(f'train_throughput: load average {load:.2f} > --max-load '
+              f'{args.max_load}: the machine is busy, timings would be '
+              'wrong', file=sys.stderr)
+        return 2
+    import torch
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads),
+               MKL_NUM_THREADS=str(args.threads), CUDA_VISIBLE_DEVICES='')
+    doc = dict(command='python benchmarks/train_throughput.py ' +
+               ' '.join(argv), commit=git_commit(), torch=torch.__version__,
+               cpu=platform.processor() or platform.machine(),
+               threads=args.threads, load_before=load, rows=[])
+    for model in args.models:
+        for setting in args.settings:
+            with tempfile.TemporaryDirectory() as tmp:
+                out = osp.join(tmp, 'r.json')
+                proc = subprocess.run(
+                    [sys.executable, osp.abspath(__file__), '--one',
+                     osp.join(REPO, MODELS[model]), setting, str(args.iters),
+                     args.data_root, out], cwd=REPO, env=env,
+                    capture_output=True, text=True)
+                row = dict(model=model, setting=setting)
+                if proc.returncode == 0 and osp.isfile(out):
+                    with open(out) as f:
+                        row.update(json.load(f))
+                else:
+                    row['error'] = (proc.stderr.strip().splitlines()
+                                    or ['?'])[-1][:200]
+            doc['rows'].append(row)
+            print(json.dumps(row), flush=True)
+            with open(osp.splitext(args.out)[0] + '.json', 'w') as f:
+                json.dump(doc, f, indent=1)
+            render(doc, args.out)
+    print(f'wrote {args.out}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
