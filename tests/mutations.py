@@ -32,9 +32,11 @@ def IGNORE(folder, names):
     return {n for n in names
             if n in _SKIP or n.endswith('.egg-info') or (top and n == 'data')}
 
+
 #: (name, file, line as it is, line as mutated, tests that must fail)
 MUTATIONS = (
-    ('pckh-plus-one', 'sadinet_mmpose/evaluation/metrics/mpii_pckh_accuracy.py',
+    ('pckh-plus-one',
+     'sadinet_mmpose/evaluation/metrics/mpii_pckh_accuracy.py',
      "same_frame = [dict(r, pred_coords=r['pred_coords'] - 1.0)",
      "same_frame = [dict(r, pred_coords=r['pred_coords'] - 0.0)",
      'tests/test_evaluation/test_mpii_pckh_accuracy.py'),

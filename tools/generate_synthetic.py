@@ -64,8 +64,8 @@ def preview(path: str, size=(128, 128), per_row: int = 3) -> None:
             tiles.append(np.pad(img, ((2, 2), (2, 2), (0, 0)),
                                 constant_values=255))
         label = np.full((size[1] + 4, 90, 3), 255, np.uint8)
-        cv2.putText(label, difficulty, (4, size[1] // 2), cv2.FONT_HERSHEY_SIMPLEX,
-                    0.5, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(label, difficulty, (4, size[1] // 2),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
         rows.append(np.concatenate([label] + tiles, 1))
     if not cv2.imwrite(path, np.concatenate(rows, 0)):
         raise IOError(f'could not write {path}')
@@ -102,7 +102,8 @@ def main(argv=None) -> int:
         persons = (f', {m["persons"]} persons ({m["images_overlapping"]} '
                    'images with two overlapping figures)'
                    if 'persons' in m else '')
-        print(f'{osp.join(args.out, split)}: {m["num_images"]} images{persons} '
+        print(f'{osp.join(args.out, split)}: {m["num_images"]} images'
+              f'{persons} '
               f'{m["image_size"]} {m["difficulty"]} seed {m["seed"]}; '
               f'{dt:.1f} s (generation {m.get("images_per_s")} images/s)')
     return 0

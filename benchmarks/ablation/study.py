@@ -354,6 +354,23 @@ def run_env(args):
     return env
 
 
+def runtime_settings(config, opts, env):
+    """The speed settings a run trains with (they may change numerics):
+    threads, data workers, precision, memory format, denormal flushing."""
+    import torch
+    from mmengine.config import Config
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict(opts)
+    hooks = [h.get('type') for h in (cfg.get('custom_hooks') or [])]
+    return dict(
+        threads=int(env.get('OMP_NUM_THREADS', 0) or 0),
+        num_workers=cfg.train_dataloader.get('num_workers', 0),
+        optim_wrapper=cfg.optim_wrapper.get('type', 'OptimWrapper'),
+        channels_last=bool(cfg.model.get('channels_last', False)),
+        flush_denormal='FlushDenormalHook' in hooks,
+        torch=torch.__version__)
+
+
 def run_one(name, config, seed, s, args, log):
     """Train and evaluate one (variant, seed); write and return its record."""
     import mmpose
@@ -366,6 +383,7 @@ def run_one(name, config, seed, s, args, log):
                date=datetime.date.today().isoformat(), device=args.device,
                jobs=args.jobs, load_before=load_average())
     env = run_env(args)
+    rec['runtime'] = runtime_settings(config, opts, env)
     t0 = time.time()
     ckpt = osp.join(work, f'epoch_{s["epochs"]}.pth')
     last = osp.join(work, 'last_checkpoint')

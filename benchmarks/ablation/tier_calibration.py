@@ -15,6 +15,7 @@ the figures, the tier's parameters and version and the command; it writes
 records.
 """
 import argparse
+import glob
 import json
 import os.path as osp
 import sys
@@ -67,17 +68,39 @@ def summarise(rec):
     return out
 
 
-def render(out_dir, records, manifest=None):
-    """Write ``calibration.md/.json/.png`` from (b)'s ``hard`` records."""
+#: Drafts of the tier the baseline ruled out before the tier was frozen:
+#: version 1 was stopped at epoch 12 of 30 (validation PCKh@0.5 44.8,
+#: 26 % of the labelled validation joints inverted); version 2's record is
+#: in ``drafts/``.
+DRAFT_NOTES = (
+    'Version 1 (front and back equally likely, a smaller face, up to three '
+    'occluders, stronger damage) was stopped at epoch 12 of 30: validation '
+    'PCKh@0.5 44.8 and still flattening, with 26 % of the labelled '
+    'validation joints inverted (the front/back cue was too weak). Version '
+    '2 (back views 30 %, a larger face, up to two occluders, milder '
+    'damage) ran the whole budget: its record is below, flat but at 77.3. '
+    'Version 3 has at most one occluder, less clutter and damage and a '
+    'second figure in half of the images.')
+
+
+def render(out_dir, records, manifest=None, drafts=()):
+    """Write ``calibration.md/.json/.png`` from (b)'s ``hard`` records
+    (``drafts``: records of earlier versions, shown apart)."""
     from sadinet_mmpose.datasets.synthetic_hard import (HARD_PARAMS,
-                                                        HARD_VERSION)
+                                                        HARD_VERSION,
+                                                        hard_version)
+    version = hard_version()
     runs = sorted((summarise(r) for r in records
-                   if r['variant'] == BASELINE and r['status'] == 'ok'),
+                   if r['variant'] == BASELINE and r['status'] == 'ok'
+                   and r['settings'].get('tier_version',
+                                         version) == version),
                   key=lambda s: (s['iters'], s['seed']))
+    draft_runs = [summarise(r) for r in drafts]
     if not runs:
         raise SystemExit(f'{out_dir}: no record of {BASELINE} on the hard '
                          'tier; run the calibration command first')
-    doc = dict(tier='hard', version=HARD_VERSION, params=HARD_PARAMS,
+    doc = dict(tier='hard', version=version, params=HARD_PARAMS,
+               drafts=draft_runs,
                baseline=BASELINE, pckh_range=PCKH_RANGE,
                min_inversion=MIN_INVERSION, flat_gain=FLAT_GAIN, runs=runs,
                test_manifest=manifest)
@@ -86,7 +109,8 @@ def render(out_dir, records, manifest=None):
         f.write('\n')
     lines = [
         '# Calibration of the `hard` tier', '',
-        f'Tier version {HARD_VERSION}; baseline: the plain hourglass '
+        f'Tier version {HARD_VERSION} (`{version}`); baseline: the plain '
+        'hourglass '
         f'`{BASELINE}`, the only model run on the tier before it was frozen.',
         'Acceptance: validation PCKh@0.5 flat (gain below '
         f'{FLAT_GAIN} over the last 20 % of training), test PCKh@0.5 in '
@@ -143,6 +167,13 @@ def render(out_dir, records, manifest=None):
                   f'{manifest["images_overlapping"]} images '
                   f'({100 * manifest["images_overlapping"] / manifest["num_images"]:.0f} %)'  # noqa: E501
                   ' with two overlapping figures.']
+    lines += ['', '## Drafts', '', DRAFT_NOTES, '']
+    if draft_runs:
+        lines += ['| version | iterations | val gain @0.5 | test PCKh@0.5 | '
+                  'inversion % |', '| --- | --- | --- | --- | --- |']
+        lines += [f'| {d["settings"].get("tier_version", "draft")} | '
+                  f'{d["iters"]} | {d["late_gain"]:+.2f} | {d["pckh"]:.1f} | '
+                  f'{d["taxonomy"]["inversion"]:.2f} |' for d in draft_runs]
     lines += ['', '## Parameters', '', '```', json.dumps(HARD_PARAMS),
               '```', '']
     with open(osp.join(out_dir, 'calibration.md'), 'w') as f:
@@ -184,8 +215,16 @@ def main(argv=None):
     if osp.isfile(path):
         with open(path) as f:
             manifest = json.load(f)
+    drafts = []
+    for path in sorted(glob.glob(osp.join(args.out_dir, 'drafts', '*.json'))):
+        with open(path) as f:
+            rec = json.load(f)
+        # drafts' files are named <tier version>_<variant>_...
+        rec['settings'].setdefault('tier_version',
+                                   osp.basename(path).split('_')[0])
+        drafts.append(rec)
     doc = render(args.out_dir, study.load_records(args.out_dir, 'hard'),
-                 manifest)
+                 manifest, drafts)
     last = doc['runs'][-1]
     print(f'[calibration] {args.out_dir}/calibration.md: {BASELINE} at '
           f'{last["iters"]} it: PCKh@0.5 {last["pckh"]:.1f}, inversion '

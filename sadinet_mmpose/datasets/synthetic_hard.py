@@ -60,6 +60,8 @@ HARD_PARAMS = dict(
     # photometric damage: probability of each
     blur_prob=0.2, jpeg_prob=0.25, jpeg_quality=(20, 50), contrast_prob=0.25,
     contrast=(0.45, 0.75), gradient_prob=0.3, gradient=(0.5, 1.0))
+
+
 def hard_version() -> str:
     """The tier's version as its manifests store it: ``hard-<N>-<digest of
     HARD_PARAMS>``, so that a folder drawn with other parameters is never
@@ -78,8 +80,8 @@ MPII_MIRROR = (5, 4, 3, 2, 1, 0, 6, 7, 8, 9, 15, 14, 13, 12, 11, 10)
 HEAD_SIZE_FACTOR = 0.6
 
 
-def _hard_pose(rng: np.random.Generator, p: dict) -> Tuple[np.ndarray, float,
-                                                             bool]:
+def _hard_pose(rng: np.random.Generator,
+               p: dict) -> Tuple[np.ndarray, float, bool]:
     """The 16 MPII joints of one figure around the origin, its height unit
     in image heights (multiply by the image height) and its view."""
     U = rng.uniform(*p['height'])

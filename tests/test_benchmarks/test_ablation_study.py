@@ -345,9 +345,12 @@ def test_hard_smoke_records_the_tier_and_the_taxonomy(tmp_path):
     _run(['--smoke', '--out-dir', out_dir, '--variants', 'b_hg-basic',
           '--difficulty', 'hard'])
     (path, ) = list((tmp_path / 'study_runs' / 'b_hg-basic').iterdir())
-    assert path.name.startswith('hard_it') and path.name.endswith('_seed0.json')
+    assert path.name.startswith('hard_it')
+    assert path.name.endswith('_seed0.json')
     rec = json.loads(path.read_text())
     assert rec['settings']['difficulty'] == 'hard'
+    assert rec['settings']['tier_version'].startswith('hard-')
+    assert rec['runtime']['threads'] >= 1 and 'optim_wrapper' in rec['runtime']
     assert rec['settings']['train_persons'] > 32
     test = rec['eval']['test/h1']
     assert {'taxonomy/good', 'taxonomy/inversion', 'taxonomy/swap',
@@ -398,6 +401,6 @@ def test_tier_calibration_page_applies_the_acceptance(tmp_path, pckh,
     run = doc['runs'][-1]
     assert run['accepted'] is accepted
     page = (tmp_path / 'calibration.md').read_text()
-    assert f'| 2940 | 0 | abc |' in page
+    assert '| 2940 | 0 | abc |' in page
     assert ('| yes |' if accepted else '| no |') in page.splitlines()[14]
     assert (tmp_path / 'calibration.png').stat().st_size > 1000

@@ -199,3 +199,22 @@ def test_every_tool_refuses_abbreviated_options():
                            '--epoch', '1'], capture_output=True, text=True,
                           timeout=120, cwd=REPO)
     assert proc.returncode == 2 and '--epoch' in proc.stderr, proc.stderr
+
+
+def test_each_difficulty_gets_its_own_data_folder():
+    import argparse
+
+    from main import _cfg_options
+    base = dict(epochs=None, train_images=None, val_images=None,
+                data_root=None, batch_size=None, num_workers=None)
+    easy = _cfg_options(argparse.Namespace(**base, difficulty=None))
+    assert not any(k.endswith('.data_root') for k in easy), \
+        'easy keeps the config\'s data/synthetic_mpii/'
+    hard = _cfg_options(argparse.Namespace(**base, difficulty='hard'))
+    roots = {v for k, v in hard.items() if k.endswith('.data_root')}
+    assert roots == {osp.join(REPO, 'data', 'synthetic_mpii_hard') + '/'}
+    assert {v for k, v in hard.items() if k.endswith('.difficulty')} == \
+        {'hard'}
+    mine = _cfg_options(argparse.Namespace(**dict(base, data_root='/x'),
+                                           difficulty='hard'))
+    assert {v for k, v in mine.items() if k.endswith('.data_root')} == {'/x/'}
