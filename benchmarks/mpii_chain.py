@@ -51,6 +51,8 @@ val_dataloader = dict(dataset=dict(
 test_dataloader = val_dataloader
 val_evaluator = dict(type='MpiiPCKAccuracy')
 test_evaluator = val_evaluator
+# the stock metric has no PCKh-AUC: keep the best PCKh@0.5
+default_hooks = dict(checkpoint=dict(save_best='PCK'))
 '''
 
 

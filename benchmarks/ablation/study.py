@@ -354,13 +354,17 @@ def run_env(args):
     return env
 
 
+_CONFIG_LOCK = threading.Lock()
+
+
 def runtime_settings(config, opts, env):
     """The speed settings a run trains with (they may change numerics):
     threads, data workers, precision, memory format, denormal flushing."""
     import torch
     from mmengine.config import Config
-    cfg = Config.fromfile(config)
-    cfg.merge_from_dict(opts)
+    with _CONFIG_LOCK:  # mmengine's Config.fromfile is not thread-safe
+        cfg = Config.fromfile(config)
+        cfg.merge_from_dict(opts)
     hooks = [h.get('type') for h in (cfg.get('custom_hooks') or [])]
     return dict(
         threads=int(env.get('OMP_NUM_THREADS', 0) or 0),

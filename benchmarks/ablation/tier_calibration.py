@@ -116,9 +116,11 @@ def render(out_dir, records, manifest=None, drafts=()):
         f'{FLAT_GAIN} over the last 20 % of training), test PCKh@0.5 in '
         f'[{PCKH_RANGE[0]:.0f}, {PCKH_RANGE[1]:.0f}] and a left/right '
         f'inversion rate of at least {MIN_INVERSION:.0f} %.', '',
-        'Command:', '', '```',
-        'python benchmarks/ablation/study.py --difficulty hard '
-        f'--variants {BASELINE} --seeds 0 --jobs 1',
+        'Commands (one study run per budget, then this page):', '', '```',
+        *[f'python benchmarks/ablation/study.py --difficulty hard '
+          f'--variants {BASELINE} --seeds 0 --jobs 1' +
+          ('' if e == 30 else f' --epochs {e}')
+          for e in sorted({r['settings']['epochs'] for r in runs})],
         'python benchmarks/ablation/tier_calibration.py', '```', '',
         '| iterations | seed | commit | val gain @0.5 (last 20 %) | flat | '
         'test PCKh@0.5 | test PCKh@0.1 | inversion % | accepted |',

@@ -172,3 +172,10 @@ def test_hard_needs_the_mpii_skeleton(tmp_path):
     with pytest.raises(ValueError, match='MPII skeleton'):
         generate_split(str(tmp_path / 'x'), num_images=2, difficulty='hard',
                        skeleton='lsp')
+
+
+def test_the_calibrated_tier_is_frozen():
+    """The tier the plain hourglass was calibrated on
+    (benchmarks/results/hard/calibration.md). A change to its parameters
+    must come with a new version and a new calibration."""
+    assert hard_version() == 'hard-3-cac86cd2'
