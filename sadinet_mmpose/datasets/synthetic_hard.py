@@ -29,8 +29,8 @@ figure is cut by the image border), ``lookalike`` (its left/right mirror
 joint lies within 0.5 head sizes) and ``small`` (its figure is under half
 the image height).
 
-The tier is frozen: :data:`HARD_PARAMS` and :data:`HARD_VERSION` define it,
-and a change to either is a new version.
+:data:`HARD_PARAMS` and :data:`HARD_VERSION` define the tier, and a change
+to either is a new version (its calibration: ``docs/data.md``).
 """
 from typing import Dict, List, Tuple
 
@@ -43,7 +43,8 @@ from .synthetic import (_LEN, _disc, _ellipse, _hsv_colour, _line, _unit)
 #: folders keep their version). Versions 1 and 2 were drafts, too hard for
 #: the plain hourglass (see the calibration page).
 HARD_VERSION = 3
-#: The tier's parameters (frozen with its calibration).
+#: The tier's parameters (set on the plain hourglass alone; frozen with its
+#: calibration at version 3).
 HARD_PARAMS = dict(
     # pose ranges, degrees (as ``standard``)
     tilt=45, head_tilt=25, arm=(-30, 180), elbow=(-145, 145), leg=(-25, 80),
