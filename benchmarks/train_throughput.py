@@ -3,7 +3,7 @@ setting at a time.
 
     python benchmarks/train_throughput.py                       # the table
     python benchmarks/train_throughput.py --models b f2 --settings \\
-        as-is flush-denormal workers=0 bf16 --threads 1 --iters 60
+        as-is flush-denormal workers=0 channels-last --threads 1 --iters 60
 
 Each (model, setting) trains its config for ``--iters`` iterations on the
 generated ``standard`` training split (the study's data) in a fresh process,
@@ -66,10 +66,6 @@ def _workers(n):
     return apply
 
 
-def _bf16(cfg):
-    cfg.optim_wrapper.type = 'CPUAutocastOptimWrapper'
-
-
 def _grad_diag_off(cfg):
     if 'train_cfg' in cfg.model:
         cfg.model.train_cfg.grad_diag_interval = 0
@@ -85,8 +81,6 @@ SETTINGS = {
     'workers=2': [_workers(2)],
     'grad-diag-off': [_grad_diag_off],
     'channels-last': [_set('model.channels_last', True)],
-    'bf16': [_bf16],
-    'bf16+channels-last': [_bf16, _set('model.channels_last', True)],
     'compile': [_set('compile', True)],
 }
 

@@ -56,9 +56,9 @@ DEFAULT_WORK = osp.join(REPO, 'work_dirs', 'ablation')
 #: The synthetic tiers the study runs on; each keeps its own data, records
 #: and pages (``standard`` where they always were).
 TIERS = ('standard', 'hard')
-#: Validation and test images of each tier (defaults).
-TIER_IMAGES = dict(standard=dict(val_images=300, test_images=300),
-                   hard=dict(val_images=500, test_images=2000))
+#: Validation and test images and epochs of each tier (defaults).
+TIER_IMAGES = dict(standard=dict(val_images=300, test_images=300, epochs=30),
+                   hard=dict(val_images=500, test_images=2000, epochs=45))
 RUNS = 'study_runs'
 RECORD_FORMAT = 'sadinet-study-run-v1'
 #: The variants of the converged study (the others run with --variants).
@@ -482,7 +482,9 @@ def parse_args(argv):
                    help='names from --list (default: the converged study\'s '
                    'core variants)')
     p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
-    p.add_argument('--epochs', type=int, default=30)
+    p.add_argument('--epochs', type=int, default=None,
+                   help='default: standard 30, hard 45 (where the plain '
+                   'hourglass is flat)')
     p.add_argument('--train-images', type=int, default=2000)
     p.add_argument('--val-images', type=int, default=None,
                    help='default: standard 300, hard 500')

@@ -119,7 +119,7 @@ def render(out_dir, records, manifest=None, drafts=()):
         'Commands (one study run per budget, then this page):', '', '```',
         *[f'python benchmarks/ablation/study.py --difficulty hard '
           f'--variants {BASELINE} --seeds 0 --jobs 1' +
-          ('' if e == 30 else f' --epochs {e}')
+          f' --epochs {e}'
           for e in sorted({r['settings']['epochs'] for r in runs})],
         'python benchmarks/ablation/tier_calibration.py', '```', '',
         '| iterations | seed | commit | val gain @0.5 (last 20 %) | flat | '
@@ -215,8 +215,11 @@ def main(argv=None):
     manifest = None
     path = osp.join(args.data_root, 'test', 'manifest.json')
     if osp.isfile(path):
+        from sadinet_mmpose.datasets.synthetic_hard import hard_version
         with open(path) as f:
             manifest = json.load(f)
+        if manifest.get('version') != hard_version():
+            manifest = None  # another version's data: not this tier's figures
     drafts = []
     for path in sorted(glob.glob(osp.join(args.out_dir, 'drafts', '*.json'))):
         with open(path) as f:

@@ -1,11 +1,9 @@
 """Training-loop machinery: atomic checkpoint writes and guard hooks."""
 from .atomic_backend import AtomicLocalBackend, atomic_write_bytes
-from .cpu_autocast import CPUAutocastOptimWrapper
 from .checkpoint_fit import (CheckpointMismatchError, checkpoint_fit,
                              load_fitting_checkpoint, read_checkpoint)
 from .hooks import *  # noqa: F401,F403
 
 __all__ = ['AtomicLocalBackend', 'atomic_write_bytes', 'CheckpointGuardHook',
-           'CPUAutocastOptimWrapper',
            'RNGStateHook', 'FlushDenormalHook', 'CheckpointMismatchError',
            'checkpoint_fit', 'load_fitting_checkpoint', 'read_checkpoint']
