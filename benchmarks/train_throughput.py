@@ -3,17 +3,20 @@ setting at a time.
 
     python benchmarks/train_throughput.py                       # the table
     python benchmarks/train_throughput.py --models b f2 --settings \\
-        as-is flush-denormal workers=0 channels-last --threads 1 --iters 60
+        as-is channels-last --threads 1 --iters 60 --repeats 3
 
 Each (model, setting) trains its config for ``--iters`` iterations on the
 generated ``standard`` training split (the study's data) in a fresh process,
 with MMPose's runner exactly as ``tools/train.py`` builds it, at
-``--threads`` compute threads; the page gives the median iteration time
-(mmengine's ``time``, from iteration 11 on), the median time waiting for
-data (``data_time``) and the images per second. A setting is a named change
-of the config (:data:`SETTINGS`), measured against ``as-is``. Refuses to
+``--threads`` compute threads. Each run gives its median iteration time
+(mmengine's ``time``, from iteration 11 on) and its median time waiting
+for data (``data_time``). With ``--repeats N`` the settings run in turn N
+times (as-is, A, B, as-is, A, B, ...), so that a slow spell of the machine
+falls on every setting alike; the page gives the median over the repeats
+and their range, the images per second and the gain over ``as-is``. A
+setting is a named change of the config (:data:`SETTINGS`). Refuses to
 start on a machine whose load average is above ``--max-load``; measure on a
-quiet machine, one setting after the other.
+quiet machine.
 
 Output: ``benchmarks/results/train_throughput_cpu.md`` and ``.json``
 (``--out``), with the commit, the command, torch's version and the CPU.
@@ -85,6 +88,24 @@ SETTINGS = {
 }
 
 
+def changes_of(setting: str) -> list:
+    """The changes of a setting; ``a+b`` applies ``a``'s, then ``b``'s."""
+    parts = setting.split('+')
+    unknown = [p for p in parts if p not in SETTINGS]
+    if unknown:
+        raise ValueError(f'unknown setting(s) {unknown} in {setting!r}; '
+                         f'known: {sorted(SETTINGS)}, joined by +')
+    return [c for p in parts for c in SETTINGS[p]]
+
+
+def _setting(text: str) -> str:
+    try:
+        changes_of(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err))
+    return text
+
+
 def measure_one(config, setting, iters, data_root, out_json):
     """Train ``iters`` iterations of ``config`` with ``setting`` (runs in
     its own process); write the log's timings to ``out_json``."""
@@ -92,7 +113,7 @@ def measure_one(config, setting, iters, data_root, out_json):
     from mmengine.config import Config
     from mmengine.runner import Runner
     cfg = Config.fromfile(config)
-    for change in SETTINGS[setting]:
+    for change in changes_of(setting):
         change(cfg)
     ds = cfg.train_dataloader.dataset
     ds.data_root = data_root.rstrip('/') + '/'
@@ -131,6 +152,31 @@ def measure_one(config, setting, iters, data_root, out_json):
         json.dump(out, f)
 
 
+def _median(values):
+    values = sorted(values)
+    n = len(values)
+    return (values[n // 2] + values[(n - 1) // 2]) / 2 if n else None
+
+
+def summarise(rows):
+    """(model, setting) -> median and range over the repeats of a pair, in
+    the order the pairs first ran; a pair none of whose runs finished keeps
+    its last error."""
+    out = {}
+    for r in rows:
+        key = (r['model'], r['setting'])
+        out.setdefault(key, dict(model=key[0], setting=key[1], iter_s=[],
+                                 data_s=[], batch=r.get('batch'),
+                                 error=None))
+        if r.get('iter_s') is None:
+            out[key]['error'] = r.get('error', '?')
+            continue
+        out[key]['iter_s'].append(r['iter_s'])
+        out[key]['data_s'].append(r['data_s'])
+        out[key]['batch'] = r['batch']
+    return list(out.values())
+
+
 def render(doc, path):
     lines = [
         '# Training throughput through the runner (CPU)', '',
@@ -138,24 +184,30 @@ def render(doc, path):
         f'- commit: {doc["commit"]}; torch {doc["torch"]}; {doc["cpu"]}; '
         f'{doc["threads"]} compute thread(s); load average before '
         f'{doc["load_before"]:.2f}', '',
-        'Median seconds per iteration (batch 32, 128x128, the `standard` '
-        'training split) from iteration 11 on, the part of it spent '
-        'waiting for data, images/s, and the gain over `as-is` of the same '
-        'model.', '',
-        '| model | setting | s / iteration | data wait (s) | images / s | '
-        'speed-up |', '| --- | --- | --- | --- | --- | --- |']
-    base = {r['model']: r['iter_s'] for r in doc['rows']
-            if r['setting'] == 'as-is' and r.get('iter_s')}
-    for r in doc['rows']:
-        if r.get('iter_s') is None:
-            lines.append(f'| {r["model"]} | {r["setting"]} | failed: '
-                         f'{r.get("error", "")} | | | |')
+        'Seconds per iteration (batch 32, 128x128, the `standard` training '
+        'split): the median over the repeats of each run\'s median from '
+        'iteration 11 on, with the range over the repeats; the part spent '
+        'waiting for data; images/s; the gain over `as-is` of the same '
+        'model (over its first setting where `as-is` did not run).', '',
+        '| model | setting | runs | s / iteration | range | data wait (s) | '
+        'images / s | speed-up |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- |']
+    pairs = summarise(doc['rows'])
+    base = {}
+    for p in sorted(pairs, key=lambda p: p['setting'] != 'as-is'):
+        if p['iter_s']:
+            base.setdefault(p['model'], (p['setting'], _median(p['iter_s'])))
+    for p in pairs:
+        if not p['iter_s']:
+            lines.append(f'| {p["model"]} | {p["setting"]} | 0 | failed: '
+                         f'{p["error"]} | | | | |')
             continue
-        gain = (f'{base[r["model"]] / r["iter_s"]:.2f}x'
-                if r['model'] in base else 'n/a')
-        lines.append(f'| {r["model"]} | {r["setting"]} | {r["iter_s"]:.3f} | '
-                     f'{r["data_s"]:.3f} | {r["batch"] / r["iter_s"]:.0f} | '
-                     f'{gain} |')
+        it = _median(p['iter_s'])
+        gain = f'{base[p["model"]][1] / it:.2f}x'
+        lines.append(
+            f'| {p["model"]} | {p["setting"]} | {len(p["iter_s"])} | '
+            f'{it:.3f} | {min(p["iter_s"]):.3f}-{max(p["iter_s"]):.3f} | '
+            f'{_median(p["data_s"]):.3f} | {p["batch"] / it:.0f} | {gain} |')
     with open(path, 'w') as f:
         f.write('\n'.join(lines) + '\n')
 
@@ -170,9 +222,12 @@ def main(argv=None):
     p.add_argument('--models', nargs='+', default=['main', 'b', 'f2'],
                    choices=sorted(MODELS))
     p.add_argument('--settings', nargs='+', default=list(SETTINGS),
-                   choices=list(SETTINGS))
+                   type=_setting,
+                   help='names of SETTINGS, or several joined by +')
     p.add_argument('--threads', type=int, default=1)
     p.add_argument('--iters', type=int, default=50)
+    p.add_argument('--repeats', type=int, default=1,
+                   help='run the settings in turn this many times')
     p.add_argument('--data-root',
                    default=osp.join(REPO, 'data', 'synthetic_mpii_standard'))
     p.add_argument('--max-load', type=float, default=0.5)
@@ -192,27 +247,28 @@ def main(argv=None):
                ' '.join(argv), commit=git_commit(), torch=torch.__version__,
                cpu=platform.processor() or platform.machine(),
                threads=args.threads, load_before=load, rows=[])
-    for model in args.models:
-        for setting in args.settings:
-            with tempfile.TemporaryDirectory() as tmp:
-                out = osp.join(tmp, 'r.json')
-                proc = subprocess.run(
-                    [sys.executable, osp.abspath(__file__), '--one',
-                     osp.join(REPO, MODELS[model]), setting, str(args.iters),
-                     args.data_root, out], cwd=REPO, env=env,
-                    capture_output=True, text=True)
-                row = dict(model=model, setting=setting)
-                if proc.returncode == 0 and osp.isfile(out):
-                    with open(out) as f:
-                        row.update(json.load(f))
-                else:
-                    row['error'] = (proc.stderr.strip().splitlines()
-                                    or ['?'])[-1][:200]
-            doc['rows'].append(row)
-            print(json.dumps(row), flush=True)
-            with open(osp.splitext(args.out)[0] + '.json', 'w') as f:
-                json.dump(doc, f, indent=1)
-            render(doc, args.out)
+    runs = [(model, setting) for _ in range(max(1, args.repeats))
+            for model in args.models for setting in args.settings]
+    for model, setting in runs:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = osp.join(tmp, 'r.json')
+            proc = subprocess.run(
+                [sys.executable, osp.abspath(__file__), '--one',
+                 osp.join(REPO, MODELS[model]), setting, str(args.iters),
+                 args.data_root, out], cwd=REPO, env=env,
+                capture_output=True, text=True)
+            row = dict(model=model, setting=setting)
+            if proc.returncode == 0 and osp.isfile(out):
+                with open(out) as f:
+                    row.update(json.load(f))
+            else:
+                row['error'] = (proc.stderr.strip().splitlines()
+                                or ['?'])[-1][:200]
+        doc['rows'].append(row)
+        print(json.dumps(row), flush=True)
+        with open(osp.splitext(args.out)[0] + '.json', 'w') as f:
+            json.dump(doc, f, indent=1)
+        render(doc, args.out)
     print(f'wrote {args.out}')
     return 0
 

@@ -66,6 +66,14 @@ class SafeMpiiDataset(MpiiDataset):
 
     METAINFO: dict = _mpii_metainfo()
 
+    @classmethod
+    def _load_metainfo(cls, metainfo: dict = None) -> dict:
+        """MMPose's metainfo plus ``keypoint_frame='0-based'`` and this
+        class's name, which the MPII metrics check."""
+        from ..evaluation.metrics.frame_guard import mark_zero_based
+        return mark_zero_based(super()._load_metainfo(metainfo),
+                               cls.__name__)
+
     def _check_records(self) -> Tuple[SkippedRecords, int]:
         anns = load_json_annotations(
             self.ann_file, f'{type(self).__name__} annotation file')

@@ -36,14 +36,22 @@ def test_page_and_busy_machine(tmp_path, capsys):
                load_before=0.1, rows=[
                    dict(model='b', setting='as-is', iter_s=1.0, data_s=0.1,
                         batch=32),
-                   dict(model='b', setting='channels-last', iter_s=0.5,
+                   dict(model='b', setting='channels-last', iter_s=0.6,
+                        data_s=0.1, batch=32),
+                   dict(model='b', setting='as-is', iter_s=1.2, data_s=0.3,
+                        batch=32),
+                   dict(model='b', setting='channels-last', iter_s=0.4,
                         data_s=0.1, batch=32),
                    dict(model='b', setting='compile', error='boom')])
     out = tmp_path / 'page.md'
     bench.render(doc, str(out))
     page = out.read_text()
-    assert '| b | channels-last | 0.500 | 0.100 | 64 | 2.00x |' in page
-    assert '| b | compile | failed: boom |' in page
+    # medians over the repeats: as-is 1.1 s, channels-last 0.5 s
+    assert '| b | as-is | 2 | 1.100 | 1.000-1.200 | 0.200 | 29 | 1.00x |' \
+        in page
+    assert ('| b | channels-last | 2 | 0.500 | 0.400-0.600 | 0.100 | 64 | '
+            '2.20x |') in page
+    assert '| b | compile | 0 | failed: boom |' in page
     rc = bench.main(['--max-load', '-1', '--out', str(tmp_path / 'x.md')])
     assert rc == 2 and 'busy' in capsys.readouterr().err
     assert not (tmp_path / 'x.md').exists()

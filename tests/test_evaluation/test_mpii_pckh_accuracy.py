@@ -27,8 +27,8 @@ def _samples(ds, offset):
     return out
 
 
-def _run(metric, ds, offset):
-    metric.dataset_meta = ds.metainfo
+def _run(metric, ds, offset, meta=None):
+    metric.dataset_meta = ds.metainfo if meta is None else meta
     metric.process([], _samples(ds, offset))
     return metric.compute_metrics(metric.results)
 
@@ -53,8 +53,13 @@ def test_ground_truth_scores_100_with_no_offset(sample):
 def test_stock_metric_on_zero_based_truth_is_one_pixel_off(sample):
     """What MMPose's own metric does with the same predictions: it adds 1,
     so the sample's PCKh@0.1 (radius about a pixel for small heads)
-    drops while ours stays at 100."""
-    stock = _run(MpiiPCKAccuracy(), sample, np.zeros(2))
+    drops while ours stays at 100. The frame guard refuses the pairing; the
+    metainfo without its frame marker shows what it prevents."""
+    with pytest.raises(ValueError, match='1 px off'):
+        _run(MpiiPCKAccuracy(), sample, np.zeros(2))
+    unmarked = {k: v for k, v in sample.metainfo.items()
+                if not k.startswith('keypoint_frame')}
+    stock = _run(MpiiPCKAccuracy(), sample, np.zeros(2), meta=unmarked)
     ours = _run(METRICS.build(dict(type='MpiiPCKhAccuracy')), sample,
                 np.zeros(2))
     assert ours['PCK@0.1'] == pytest.approx(100.)
@@ -103,7 +108,8 @@ def test_small_head_pckh_has_no_pixel_offset(offset, want01):
     """Head 8 px: PCKh@0.1 is a radius of 0.8 px, so a 1-px frame error
     (the stock metric's +1) would flip both cases."""
     m = MpiiPCKhAccuracy()
-    m.dataset_meta = dict(dataset_name='mpii', num_keypoints=16)
+    m.dataset_meta = dict(dataset_name='mpii', num_keypoints=16,
+                          keypoint_frame='0-based')
     m.process([], _small_head_samples(offset))
     res = m.compute_metrics(m.results)
     assert res['PCK@0.1'] == pytest.approx(want01)
@@ -116,6 +122,7 @@ def test_pckh_auc_is_the_mean_over_ten_thresholds(offset, auc):
     # head 8 px: thresholds 0.4, 0.8, ..., 4.0 px; an offset below k * 0.4
     # px counts at thresholds k..10
     m = MpiiPCKhAccuracy()
-    m.dataset_meta = dict(dataset_name='mpii', num_keypoints=16)
+    m.dataset_meta = dict(dataset_name='mpii', num_keypoints=16,
+                          keypoint_frame='0-based')
     m.process([], _small_head_samples(offset))
     assert m.compute_metrics(m.results)['PCKh-AUC'] == pytest.approx(auc)

@@ -6,6 +6,8 @@ from mmpose.evaluation.functional import keypoint_pck_accuracy
 from mmpose.evaluation.metrics import MpiiPCKAccuracy
 from mmpose.registry import METRICS
 
+from .frame_guard import ZERO_BASED, guarded_dataset_meta
+
 #: The thresholds (head sizes) whose mean PCKh is ``PCKh-AUC``.
 AUC_THRESHOLDS = tuple(np.round(np.arange(1, 11) * 0.05, 2))
 
@@ -25,6 +27,10 @@ class MpiiPCKhAccuracy(MpiiPCKAccuracy):
 
     With the project's datasets it reports ``skipped records``, the number
     of annotation records the dataset dropped (each named in its warning).
+    A dataset in MPII's 1-based frame (MMPose's ``MpiiDataset``) is refused
+    when the runner hands its metainfo over, before the first iteration
+    (see :mod:`.frame_guard`).
+
     It also reports ``PCKh-AUC``, the mean PCKh (percent) over the
     thresholds 0.05, 0.10, ..., 0.50 head sizes: a checkpoint key that keeps
     ranking models when PCKh@0.5 saturates at 100.
@@ -34,6 +40,8 @@ class MpiiPCKhAccuracy(MpiiPCKAccuracy):
             to ``'head'``.
         **kwargs: The arguments of ``MpiiPCKAccuracy``.
     """
+
+    dataset_meta = guarded_dataset_meta(ZERO_BASED)
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         """PCKh of ``results`` in the frame they are in.

@@ -53,8 +53,9 @@ class MSTopdownPoseEstimator(TopdownPoseEstimator):
 
     Args:
         channels_last (bool): Keep the weights and inputs in channels-last
-            (NHWC) memory format, a GPU speed setting that changes no
-            result. Defaults to False.
+            (NHWC) memory format: a speed setting for cuDNN and for oneDNN
+            on the CPU. The maths is the same; only the order of floating
+            point sums differs. Defaults to False.
         test_cfg (dict, optional): As ``TopdownPoseEstimator``, plus
             ``multiscale_test=dict(scales=[...], heatmap_key='heatmaps',
             use_udp=False)`` and the head's ``decode_source`` (``'h1'``,
@@ -79,8 +80,8 @@ class MSTopdownPoseEstimator(TopdownPoseEstimator):
             parse_multiscale_cfg(self.test_cfg, self.head)
         self._checked_keypoints = False
         self._diag_calls = 0
-        # A speed setting with no change to the maths: NHWC tensors let
-        # cuDNN skip its NCHW<->NHWC conversions around every convolution
+        # A speed setting with no change to the maths: NHWC tensors spare
+        # cuDNN and oneDNN their layout conversions around each convolution
         # (measured in benchmarks/results/).
         self.channels_last = channels_last
         if channels_last:
