@@ -31,6 +31,10 @@ setup(
     # The full, pinned stack is installed by tools/setup_env.sh (see
     # requirements.txt for why mmpose and xtcocotools need special handling).
     install_requires=['torch', 'mmengine>=0.10,<0.11', 'numpy', 'opencv-python'],
-    extras_require={'tests': ['pytest>=8', 'pytest-timeout>=2.3']},
+    extras_require={
+        'tests': ['pytest>=8', 'pytest-timeout>=2.3'],
+        # MMPose's lint (setup.cfg, .pre-commit-config.yaml)
+        'lint': ['flake8==7.5.0', 'isort==5.13.2', 'yapf==0.43.0'],
+    },
     zip_safe=False,
 )

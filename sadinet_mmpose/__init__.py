@@ -28,19 +28,19 @@ else:
     _WITH_TORCH = True
 
 if _WITH_TORCH:
-    from .utils.mmcv_compat import install_mmcv_op_placeholders
+    from .compat.mmcv_lite import install_mmcv_op_placeholders
 
     install_mmcv_op_placeholders()
 
-    from .utils.checkpoint_compat import allow_mmengine_checkpoint_globals
+    from .compat.torch_weights_only import allow_mmengine_checkpoint_globals
 
     allow_mmengine_checkpoint_globals()
 
-    from .utils.dist_compat import allow_cpu_distributed
+    from .compat.cpu_distributed import allow_cpu_distributed
 
     allow_cpu_distributed()
 
-    from .utils.visualizer_compat import install_visualizer_compat_on_import
+    from .compat.visualizer_numpy import install_visualizer_compat_on_import
 
     install_visualizer_compat_on_import()
 

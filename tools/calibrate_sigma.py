@@ -12,8 +12,10 @@ sigma the maximum-likelihood scale of those errors, with a shared tail: the
 (``fit_sigma_calibration``), and the median person scale (head size, else
 box side) over the crop's side, which the probability score
 (``test_cfg.score_mode='probability'``) uses. The result goes into the
-head's buffers ``sigma_calibration`` (K,), ``sigma_dof`` (K,) and
-``sigma_scale_ratio`` (1,) of a **new** checkpoint
+head's buffers ``sigma_calibration`` (K,), ``sigma_dof`` (K,),
+``sigma_scale_ratio`` (1,) and ``sigma_fit_conditions`` (the test settings
+of the fit; a prediction under others reports itself uncalibrated) of a
+**new** checkpoint
 (default ``<checkpoint>_sigma-calibrated.pth``; an existing file is never
 overwritten), with the fit and the validation calibration before and after
 under ``meta['sigma_calibration']``. See docs/uncertainty.md.
@@ -117,6 +119,7 @@ def main(argv=None) -> int:
     head.sigma_calibration.fill_(1.)
     head.sigma_dof.fill_(0.)
     head.sigma_scale_ratio.fill_(0.)
+    head.sigma_fit_conditions.fill_(0.)
     loader = Runner.build_dataloader(cfg.val_dataloader)
     data = collect(model, loader)
     err = data['pred'] - data['gt']
@@ -147,12 +150,17 @@ def main(argv=None) -> int:
     ratio = float(np.median(data['scale'] / data['side']))
     state[prefix + 'sigma_scale_ratio'] = torch.tensor([ratio],
                                                        dtype=torch.float32)
+    # the test settings the predictions of the fit were made with
+    from sadinet_mmpose.evaluation.functional import (describe_conditions,
+                                                      encode_conditions)
+    conditions = encode_conditions(model.test_cfg)
+    state[prefix + 'sigma_fit_conditions'] = torch.from_numpy(conditions)
     meta = ckpt.setdefault('meta', {}) if 'state_dict' in ckpt else {}
     meta['sigma_calibration'] = dict(
         source=osp.abspath(args.checkpoint), config=osp.abspath(args.config),
         split='val_dataloader', num_persons=int(len(err)),
         factors=[float(f) for f in factors], dof=float(dof),
-        scale_ratio=ratio,
+        scale_ratio=ratio, test_settings=describe_conditions(conditions),
         nll_by_dof=fit['nll'], before=before, after=after)
     tmp = out + '.tmp'
     torch.save(ckpt, tmp)
@@ -167,7 +175,8 @@ def main(argv=None) -> int:
             f' {m["sigma_ece"]:6.2f}')
     tail = 'Gaussian' if not np.isfinite(dof) else f'Student t, {dof:g} dof'
     print(f'fit on {len(err)} persons: {tail}; factors '
-          f'{np.round(factors, 3).tolist()}')
+          f'{np.round(factors, 3).tolist()}; holds for '
+          f'{describe_conditions(conditions)}')
     print(f'wrote {out}')
     return 0
 

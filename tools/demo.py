@@ -11,6 +11,7 @@ MMPose models work too (panels they cannot fill say so). MMPose's
 tool.
 """
 import argparse
+import json
 import os
 import os.path as osp
 import sys
@@ -98,11 +99,17 @@ def main(argv=None):
     parser.add_argument('--out', default=None,
                         help='output picture (default: <image>_sadinet.png next '
                         'to the current directory; never overwrites)')
+    parser.add_argument('--out-json', default=None,
+                        help='also write the prediction as JSON: keypoints, '
+                        'scores, sigmas, their degrees of freedom and whether '
+                        'they are calibrated (never overwrites)')
     parser.add_argument('--device', default='cpu')
     args = parser.parse_args(argv)
     out = args.out or osp.splitext(osp.basename(args.image))[0] + '_sadinet.png'
-    if osp.exists(out):
-        sys.exit(f'{out} exists; choose another --out (nothing was overwritten)')
+    for path, flag in ((out, '--out'), (args.out_json, '--out-json')):
+        if path and osp.exists(path):
+            sys.exit(f'{path} exists; choose another {flag} (nothing was '
+                     'overwritten)')
     from sadinet_mmpose.engine import CheckpointMismatchError
     try:
         model = load_model(args.config, args.checkpoint, args.device)
@@ -122,6 +129,33 @@ def main(argv=None):
         sig = pred.keypoint_sigmas[0][k].mean() if 'keypoint_sigmas' in pred else float('nan')
         print(f'{names.get(k, k)!s:<16}{x:8.1f}{y:8.1f}{pred.keypoint_scores[0][k]:7.2f}  {sig:.1f}')
     print(f'wrote {out}')
+    if args.out_json:
+        with open(args.out_json, 'w') as f:
+            json.dump(prediction_record(result, names, calibrated), f,
+                      indent=1)
+        print(f'wrote {args.out_json}')
+
+
+def prediction_record(result, names: dict, calibrated: bool) -> dict:
+    """One prediction as plain JSON types: ``keypoints`` (K, 2) image
+    pixels, ``keypoint_scores`` (K,), ``keypoint_sigmas`` (K, 2) image
+    pixels (a Gaussian's standard deviation, or a Student t's scale),
+    ``sigma_dof`` (K,) or None for a Gaussian, ``sigma_calibrated``,
+    ``bbox`` and ``keypoint_names``."""
+    pred = result.pred_instances
+    rec = dict(keypoints=np.asarray(pred.keypoints)[0].tolist(),
+               keypoint_scores=np.asarray(pred.keypoint_scores)[0].tolist(),
+               keypoint_sigmas=None, sigma_dof=None,
+               sigma_calibrated=bool(calibrated),
+               bbox=np.asarray(pred.bboxes)[0].tolist()
+               if 'bboxes' in pred else None,
+               keypoint_names=[str(names.get(k, k)) for k in
+                               range(np.asarray(pred.keypoints).shape[1])])
+    if 'keypoint_sigmas' in pred:
+        rec['keypoint_sigmas'] = np.asarray(pred.keypoint_sigmas)[0].tolist()
+    if 'keypoint_sigma_dof' in pred:
+        rec['sigma_dof'] = np.asarray(pred.keypoint_sigma_dof)[0].tolist()
+    return rec
 
 
 if __name__ == '__main__':

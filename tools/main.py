@@ -352,19 +352,35 @@ def calibration_section(metrics: dict, calibrated: str, plot: str,
             "(0.5: no better than chance). The probability scores use the "
             'calibrated distribution and a person scale estimated from the '
             'box (`test_cfg.score_mode=\'probability\'`).', '',
-            '| score | AUROC, correct at PCKh@0.5 | at PCKh@0.1 |',
-            '| --- | --- | --- |']
+            '| score | AUROC, correct at PCKh@0.5 [95 % interval] | within a '
+            'joint type | at PCKh@0.1 [95 % interval] | within a joint type |',
+            '| --- | --- | --- | --- | --- |']
     best = {}
     for label, pre in names:
-        a5 = metrics.get(f'{pre}score_auroc@0.5', float('nan'))
-        a1 = metrics.get(f'{pre}score_auroc@0.1', float('nan'))
-        out.append(f'| {label} | {a5:.3f} | {a1:.3f} |')
-        for tau, a in (('0.5', a5), ('0.1', a1)):
+        cells = []
+        for tau in ('0.5', '0.1'):
+            a = metrics.get(f'{pre}score_auroc@{tau}', float('nan'))
+            lo = metrics.get(f'{pre}score_auroc_low@{tau}', float('nan'))
+            hi = metrics.get(f'{pre}score_auroc_high@{tau}', float('nan'))
+            within = metrics.get(f'{pre}score_within_auroc@{tau}',
+                                 float('nan'))
+            cells += [f'{a:.3f} [{lo:.3f}, {hi:.3f}]', f'{within:.3f}']
             if a == a and (tau not in best or a > best[tau][1]):
                 best[tau] = (label, a)
-    out += ['', ' '.join(f'At PCKh@{tau} the best score is {best[tau][0]} '
-                         f'({best[tau][1]:.3f}).' for tau in ('0.5', '0.1')
-                         if tau in best)]
+        out.append(f'| {label} | ' + ' | '.join(cells) + ' |')
+    words = []
+    for tau in ('0.5', '0.1'):
+        wrong = metrics.get(f'score_wrong@{tau}')
+        if wrong is None or tau not in best:
+            continue
+        if wrong < 30:
+            words.append(f'At PCKh@{tau} the comparison is undecided: '
+                         f'{wrong:.0f} wrong joints, fewer than 30.')
+        else:
+            words.append(f'At PCKh@{tau} ({wrong:.0f} wrong joints) the '
+                         f'highest AUROC is {best[tau][0]}\'s '
+                         f'({best[tau][1]:.3f}); compare the intervals.')
+    out += ['', ' '.join(words)]
     return out
 
 

@@ -44,7 +44,7 @@ def import_plugin() -> Optional[str]:
             _PLUGIN_ERROR.append(f'{type(e).__name__}: '
                                  f"{msg[0] if msg else ''}")
             try:  # at least the placeholders, if that part is importable
-                from sadinet_mmpose.utils.mmcv_compat import \
+                from sadinet_mmpose.compat.mmcv_lite import \
                     install_mmcv_op_placeholders
                 install_mmcv_op_placeholders()
             except Exception:  # noqa: BLE001

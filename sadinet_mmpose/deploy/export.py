@@ -283,10 +283,16 @@ def describe(model, input_size: Optional[Sequence[int]] = None) -> dict:
         mean, std = [0., 0., 0.], [1., 1., 1.]
     names = meta.get('keypoint_id2name') or {}
     factors = dof = None
+    calibrated = False
     if kind == 'dlm':
-        factors = [float(v) for v in head.sigma_calibration]
+        # the calibration as it holds for the exported test settings
+        cal = head.calibration_for(dict(
+            flip_test=flip_test, decode_source=decode_source,
+            multiscale_test=dict(scales=scales)))
+        factors = [float(v) for v in cal['factors']]
         # 0 (the head's "Gaussian") as None
-        dof = [float(v) if v > 0 else None for v in head.sigma_dof.tolist()]
+        dof = [float(v) if v > 0 else None for v in cal['dof'].tolist()]
+        calibrated = bool(cal['calibrated'])
     return dict(
         version=METADATA_VERSION,
         head=type(head).__name__,
@@ -313,6 +319,7 @@ def describe(model, input_size: Optional[Sequence[int]] = None) -> dict:
         keypoint_names=[names[i] for i in sorted(names)] if names else [],
         sigma_calibration=factors,
         sigma_dof=dof,
+        sigma_calibrated=calibrated,
     )
 
 

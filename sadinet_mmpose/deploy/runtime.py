@@ -36,14 +36,16 @@ METADATA_KEY = 'sadinet_mmpose'
 #: Version of the metadata layout written by the exporter.
 #: 2: ``heatmap_grid`` (pixel-centre aligned FlowHeatmapCodec heatmaps).
 #: 3: ``sigma_calibration`` and ``sigma_dof`` (the DLM head's buffers).
-METADATA_VERSION = 3
+#: 4: ``sigma_calibrated``: whether the calibration holds for the exported
+#: test settings (else the factors are ones).
+METADATA_VERSION = 4
 #: Metadata keys the runtime needs.
 REQUIRED_METADATA = ('input_size', 'heatmap_size', 'num_keypoints', 'outputs',
                      'refine', 'blur_kernel_size', 'mean', 'std',
                      'bgr_to_rgb', 'bbox_padding', 'flip_test',
                      'flip_indices', 'shift_heatmap', 'shift_coords',
                      'scales', 'decode_source', 'heatmap_grid',
-                     'sigma_calibration', 'sigma_dof')
+                     'sigma_calibration', 'sigma_dof', 'sigma_calibrated')
 
 
 def _import_onnxruntime():
@@ -266,6 +268,8 @@ class OnnxPoseEstimator:
             - sigma_dof (np.ndarray | None): (N, K), the degrees of
               freedom of a calibrated Student t; None for a Gaussian (or no)
               sigma.
+            - sigma_calibrated (bool): whether the sigmas are calibrated
+              (a fit that holds for the exported test settings).
             - heatmaps (np.ndarray): (N, K, H, W), the (last stage's)
               heatmaps, flip- and scale-merged as configured.
         """
@@ -322,6 +326,8 @@ class OnnxPoseEstimator:
             scores=scores,
             sigmas=sigmas,
             sigma_dof=dof,
+            sigma_calibrated=bool(m['sigma_calibrated']) and
+            sigmas is not None,
             heatmaps=heatmaps)
 
     @property

@@ -192,3 +192,29 @@ def test_out_never_overwrites_a_file(trained_tiny, export_tool, tmp_path,
                earlier)
     assert 'exists' in err and 'earlier.onnx' in err, err
     assert earlier.read_bytes() == b'an earlier export'
+
+
+def test_metadata_says_whether_the_calibration_holds(trained_tiny):
+    """The exported factors are the fit's where it was made under the
+    exported test settings, ones (and ``sigma_calibrated`` false) where
+    not."""
+    import warnings
+
+    from sadinet_mmpose.deploy.export import describe, load_model
+    from sadinet_mmpose.evaluation.functional import encode_conditions
+    model = load_model(trained_tiny.cfg, trained_tiny.ckpt)
+    head = model.head
+    assert describe(model)['sigma_calibrated'] is False
+    head.sigma_calibration.fill_(0.5)
+    head.sigma_fit_conditions.copy_(torch.from_numpy(
+        encode_conditions(model.test_cfg)))
+    meta = describe(model)
+    assert meta['sigma_calibrated'] is True
+    assert meta['sigma_calibration'] == [0.5] * head.out_channels
+    head.sigma_fit_conditions.copy_(torch.from_numpy(encode_conditions(
+        dict(model.test_cfg, flip_test=not model.test_cfg['flip_test']))))
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter('always')
+        meta = describe(model)
+    assert meta['sigma_calibrated'] is False
+    assert meta['sigma_calibration'] == [1.0] * head.out_channels

@@ -140,6 +140,8 @@ def test_runtime_matches_inference_topdown(tiny_onnx, reference):
     for i, ref in enumerate(reference):
         out = est(cv2.imread(ref['path']), ref['box'])
         assert out['keypoints'].shape == (1, 16, 2), out['keypoints'].shape
+        # the tiny checkpoint is not calibrated, and says so
+        assert out['sigma_calibrated'] is False and out['sigma_dof'] is None
         _check_against(reference, out, i, 'runtime')
 
 

@@ -376,4 +376,4 @@ def test_python_snippet_runs(doc, text, tmp_path, request):
 
 def test_readme_is_short():
     with open(osp.join(REPO, 'README.md'), encoding='utf-8') as f:
-        assert len(f.read().splitlines()) <= 170
+        assert len(f.read().splitlines()) <= 120

@@ -75,6 +75,16 @@ def test_tool_writes_a_new_checkpoint_and_never_overwrites(trained_tiny,
     assert abs(meta['after']['sigma_coverage_90'] - 90.) < 15.
     ratio = float(ckpt['state_dict']['head.sigma_scale_ratio'][0])
     assert ratio == pytest.approx(meta['scale_ratio']) and 0 < ratio < 1
+    # the settings of the fit: the config's test_cfg
+    from mmengine.config import Config
+
+    from sadinet_mmpose.evaluation.functional import (conditions_hold,
+                                                      describe_conditions)
+    test_cfg = Config.fromfile(trained_tiny.cfg).model.test_cfg
+    stored = ckpt['state_dict']['head.sigma_fit_conditions'].numpy()
+    assert conditions_hold(stored, test_cfg) is True
+    assert meta['test_settings'] == describe_conditions(stored)
+    assert 'holds for flip_test=' in proc.stdout
     # a second run refuses the existing output; so does --out = the input
     for target in (str(out), src):
         proc = subprocess.run(cmd[:-1] + [target], capture_output=True,
@@ -251,17 +261,40 @@ def test_probability_score(trained_tiny, calibrated):
                           image, box)
 
 
-def test_checkpoint_without_the_buffers_loads_as_uncalibrated():
+def test_calibration_holds_only_under_the_settings_it_was_fitted_under():
+    from sadinet_mmpose.evaluation.functional import (conditions_hold,
+                                                      describe_conditions,
+                                                      encode_conditions)
     from sadinet_mmpose.models import DLMHead
+    six = dict(scales=[1.25, 0.75, 1.0, 0.875, 1.125, 1.375])
+    fitted = dict(flip_test=True, multiscale_test=six)
+    v = encode_conditions(fitted)
+    assert describe_conditions(v) == (
+        "flip_test=True, decode_source='h1', scales=[0.75, 0.875, 1, "
+        '1.125, 1.25, 1.375]')
+    assert describe_conditions(np.zeros_like(v)) == 'not recorded'
+    assert conditions_hold(v, dict(fitted, decode_source='h1')) is True
+    assert conditions_hold(v, dict(flip_test=True)) is False
+    assert conditions_hold(v, dict(fitted, decode_source='mu')) is False
+    assert conditions_hold(np.zeros_like(v), {}) is None
+    with pytest.raises(ValueError, match='decode_source'):
+        encode_conditions(dict(decode_source='h3'))
+
     head = DLMHead(out_channels=3, in_channels=4, vec_channels=8)
-    state = {k: v for k, v in head.state_dict().items()
-             if k not in ('sigma_calibration', 'sigma_dof',
-                          'sigma_scale_ratio')}
-    assert 'sigma_fc.weight' in state
-    fresh = DLMHead(out_channels=3, in_channels=4, vec_channels=8)
-    fresh.sigma_calibration.fill_(2.)
-    missing, unexpected = fresh.load_state_dict(state, strict=True)
-    assert not missing and not unexpected
-    assert not fresh.sigma_calibrated
-    assert (fresh.sigma_scale_ratio == 0).all() and \
-        (fresh.sigma_dof == 0).all()
+    head.sigma_calibration.fill_(0.5)
+    head.sigma_dof.fill_(6.)
+    # a fit without recorded settings keeps holding
+    assert head.calibration_for(dict(flip_test=False))['calibrated']
+    head.sigma_fit_conditions.copy_(torch.from_numpy(v))
+    cal = head.calibration_for(fitted)
+    assert cal['calibrated'] and (cal['factors'] == 0.5).all()
+    with pytest.warns(UserWarning, match='does not hold') as rec:
+        cal = head.calibration_for(dict(flip_test=False))
+        head.calibration_for(dict(flip_test=False))
+    assert len(rec) == 1, 'the warning is given once'
+    assert not cal['calibrated'] and (cal['factors'] == 1).all() and \
+        (cal['dof'] == 0).all()
+    # the buffer travels in the state dict
+    other = DLMHead(out_channels=3, in_channels=4, vec_channels=8)
+    other.load_state_dict(head.state_dict())
+    assert conditions_hold(other.sigma_fit_conditions.numpy(), fitted)

@@ -1,4 +1,5 @@
 """The DLM head of SADI-Net (paper III-D): H1, (mu, sigma) and the flow."""
+import warnings
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -13,7 +14,9 @@ from mmpose.utils.typing import (ConfigType, OptConfigType, OptSampleList,
                                  Predictions)
 
 from ...codecs import merging
-from ...evaluation.functional import heatmap_pck_accuracy, probability_within
+from ...evaluation.functional import (CONDITIONS_LEN, conditions_hold,
+                                     describe_conditions, heatmap_pck_accuracy,
+                                     probability_within)
 
 OptIntSeq = Optional[Sequence[int]]
 
@@ -152,6 +155,11 @@ class DLMHead(BaseHead):
         # side) over the crop's side: the probability score's radius unit
         # (0: not fitted)
         self.register_buffer('sigma_scale_ratio', torch.zeros(1))
+        # the test settings of the fit (evaluation/functional/
+        # fit_conditions.py; zeros: not recorded)
+        self.register_buffer('sigma_fit_conditions',
+                             torch.zeros(CONDITIONS_LEN))
+        self._conditions_warned = False
 
         self.decoder = None
         if decoder is not None:
@@ -173,20 +181,35 @@ class DLMHead(BaseHead):
         return bool((self.sigma_calibration != 1).any()
                     or (self.sigma_dof > 0).any())
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata,
-                              strict, missing_keys, unexpected_keys,
-                              error_msgs):
-        """Checkpoints saved before the calibration buffers existed load as
-        uncalibrated (the buffers keep their defaults, no missing-key
-        warning)."""
-        defaults = dict(sigma_calibration=1., sigma_dof=0.,
-                        sigma_scale_ratio=0.)
-        for name, value in defaults.items():
-            state_dict.setdefault(prefix + name,
-                                  torch.full_like(getattr(self, name), value))
-        super()._load_from_state_dict(state_dict, prefix, local_metadata,
-                                      strict, missing_keys, unexpected_keys,
-                                      error_msgs)
+    def calibration_for(self, test_cfg: Optional[dict]) -> dict:
+        """The calibration that holds under ``test_cfg``.
+
+        Returns the fitted ``factors`` (K,), ``dof`` (K,) and
+        ``calibrated`` (bool). A fit that recorded other test settings
+        (flip, scales, decode source) than ``test_cfg``'s does not hold:
+        the result is uncalibrated (factors 1, Gaussian) and a warning says
+        so once.
+        """
+        factors = self.sigma_calibration.detach().cpu().numpy()
+        dof = self.sigma_dof.detach().cpu().numpy().astype(np.float32)
+        calibrated = self.sigma_calibrated
+        if calibrated and conditions_hold(self.sigma_fit_conditions.cpu(),
+                                          test_cfg) is False:
+            if not self._conditions_warned:
+                self._conditions_warned = True
+                warnings.warn(
+                    'DLMHead: the sigma calibration was fitted under '
+                    f'{describe_conditions(self.sigma_fit_conditions.cpu())}'
+                    ' and does not hold for this test (flip_test='
+                    f"{bool((test_cfg or {}).get('flip_test', False))}, "
+                    f"decode_source={(test_cfg or {}).get('decode_source', 'h1')!r}, "
+                    'scales as configured): the sigmas are reported '
+                    'uncalibrated; refit with tools/calibrate_sigma.py under '
+                    'these settings')
+            factors = np.ones_like(factors)
+            dof = np.zeros_like(dof)
+            calibrated = False
+        return dict(factors=factors, dof=dof, calibrated=calibrated)
 
     @staticmethod
     def _default_init_cfg(mu_source: str) -> list:
@@ -578,22 +601,23 @@ class DLMHead(BaseHead):
         Returns:
             list[InstanceData]
         """
-        sig = self.decoder.sigmas_to_input(sigma.cpu().numpy())
-        sig = sig * self.sigma_calibration.cpu().numpy()[None, :, None]
-        calibrated = self.sigma_calibrated
-        dof = self.sigma_dof.cpu().numpy().astype(np.float32)
-        student = bool((dof > 0).any())
         test_cfg = test_cfg or {}
+        cal = self.calibration_for(test_cfg)
+        sig = self.decoder.sigmas_to_input(sigma.cpu().numpy())
+        sig = sig * cal['factors'][None, :, None]
+        calibrated, dof = cal['calibrated'], cal['dof']
+        student = bool((dof > 0).any())
         mode = test_cfg.get('score_mode', 'heatmap')
         if mode not in ('heatmap', 'probability'):
             raise ValueError("DLMHead: test_cfg.score_mode must be 'heatmap' "
                              f"or 'probability', got {mode!r}")
         ratio = float(self.sigma_scale_ratio[0])
-        if mode == 'probability' and not ratio > 0:
+        if mode == 'probability' and not (ratio > 0 and calibrated):
             raise ValueError(
                 "DLMHead: test_cfg.score_mode='probability' needs a "
                 'calibrated checkpoint (tools/calibrate_sigma.py fits the '
-                'person scale it uses); this one is uncalibrated')
+                'person scale it uses) fitted under the settings it tests '
+                'with; this one is uncalibrated for them')
         scores = np.array(scores, copy=True)
         for i, ds in enumerate(batch_data_samples or []):
             meta = ds.metainfo

@@ -7,20 +7,24 @@ on mmcv-lite they die on ``mmcv._ext``. ``tools/setup_env.sh`` puts a
 ``sadinet_mmcv_lite.pth`` file into the environment's site-packages which
 executes this file at interpreter start-up. It only registers a tiny import
 hook (no import of torch or mmcv at start-up): the first ``import mmcv.ops``
-then calls :func:`sadinet_mmpose.utils.mmcv_compat.install_mmcv_op_placeholders`
+then calls :func:`sadinet_mmpose.compat.mmcv_lite.install_mmcv_op_placeholders`
 when, and only when, mmcv's compiled ops are missing. This file is executed
 with ``exec``; it must stay free of heavy imports.
+
+Upstream: mmcv-lite 2.1.0 under MMPose 1.3.2 (stock scripts that import
+``mmpose`` before a config).
+Drop when: with :mod:`.mmcv_lite`.
 """
 import importlib.abc
 import importlib.util
 import sys
 
 
-_COMPAT = 'sadinet_mmpose.utils.mmcv_compat'
+_COMPAT = 'sadinet_mmpose.compat.mmcv_lite'
 
 
 def _load_compat():
-    """``mmcv_compat`` alone, without importing the whole plugin package.
+    """``mmcv_lite`` alone, without importing the whole plugin package.
 
     Importing ``sadinet_mmpose`` here would import mmpose in the middle of
     mmpose's own import; the module is loaded from the file next to this one
@@ -34,7 +38,7 @@ def _load_compat():
         return importlib.import_module(_COMPAT)
     import os.path
     spec = importlib.util.spec_from_file_location(
-        _COMPAT, os.path.join(os.path.dirname(here), 'mmcv_compat.py'))
+        _COMPAT, os.path.join(os.path.dirname(here), 'mmcv_lite.py'))
     module = importlib.util.module_from_spec(spec)
     sys.modules[_COMPAT] = module
     spec.loader.exec_module(module)

@@ -13,13 +13,13 @@ def _run(code: str) -> subprocess.CompletedProcess:
 
 
 def test_mmpose_models_imports_on_mmcv_lite():
-    from sadinet_mmpose.utils import mmcv_ops_available
+    from sadinet_mmpose.compat import mmcv_ops_available
     if mmcv_ops_available():
         pytest.skip('full mmcv installed: covered by the simulated test')
     import mmcv.ops
 
     import mmpose.models  # noqa: F401
-    from sadinet_mmpose.utils.mmcv_compat import PLACEHOLDER_OPS
+    from sadinet_mmpose.compat.mmcv_lite import PLACEHOLDER_OPS
     assert mmcv.ops.is_sadinet_placeholder
     assert sorted(mmcv.ops.__all__) == sorted(PLACEHOLDER_OPS)
 
@@ -27,7 +27,7 @@ def test_mmpose_models_imports_on_mmcv_lite():
 @pytest.mark.parametrize('name', ['MultiScaleDeformableAttention',
                                   'DeformConv2d', 'ModulatedDeformConv2d'])
 def test_placeholder_raises_clear_error_when_used(name):
-    from sadinet_mmpose.utils import (MmcvOpsUnavailableError,
+    from sadinet_mmpose.compat import (MmcvOpsUnavailableError,
                                       mmcv_ops_available)
     if mmcv_ops_available():
         pytest.skip('full mmcv installed')
@@ -39,7 +39,7 @@ def test_placeholder_raises_clear_error_when_used(name):
 
 
 def test_other_ops_raise_import_error_naming_the_op():
-    from sadinet_mmpose.utils import mmcv_ops_available
+    from sadinet_mmpose.compat import mmcv_ops_available
     if mmcv_ops_available():
         pytest.skip('full mmcv installed')
     with pytest.raises(ImportError, match='RoIAlign.*full mmcv'):
@@ -48,7 +48,7 @@ def test_other_ops_raise_import_error_naming_the_op():
 
 def test_mmpose_edpose_head_fails_clearly_when_built():
     """A stock model that really needs an mmcv op gets the install hint."""
-    from sadinet_mmpose.utils import (MmcvOpsUnavailableError,
+    from sadinet_mmpose.compat import (MmcvOpsUnavailableError,
                                       mmcv_ops_available)
     if mmcv_ops_available():
         pytest.skip('full mmcv installed')
@@ -69,12 +69,12 @@ def test_nothing_patched_with_full_mmcv(tmp_path):
         import sys
         import mmcv
         mmcv.__path__.append({str(tmp_path)!r})
-        from sadinet_mmpose.utils.mmcv_compat import mmcv_ops_available
+        from sadinet_mmpose.compat.mmcv_lite import mmcv_ops_available
         assert mmcv_ops_available()
         import sadinet_mmpose
         mod = sys.modules.get('mmcv.ops')
         assert mod is None or not getattr(mod, 'is_sadinet_placeholder', False), mod
-        from sadinet_mmpose.utils import install_mmcv_op_placeholders
+        from sadinet_mmpose.compat import install_mmcv_op_placeholders
         assert install_mmcv_op_placeholders() is False
         import mmpose.models  # the real mmcv.ops serves mmpose
         from mmcv.ops import MultiScaleDeformableAttention as M
@@ -86,7 +86,7 @@ def test_nothing_patched_with_full_mmcv(tmp_path):
 
 
 def test_stand_in_is_idempotent():
-    from sadinet_mmpose.utils import (install_mmcv_op_placeholders,
+    from sadinet_mmpose.compat import (install_mmcv_op_placeholders,
                                       mmcv_ops_available)
     if mmcv_ops_available():
         pytest.skip('full mmcv installed')
@@ -99,10 +99,10 @@ def test_stand_in_is_idempotent():
 
 def test_startup_hook_serves_stock_scripts_without_the_plugin():
     """The setup's .pth hook: ``import mmpose.models`` first works on mmcv-lite,
-    loading only mmcv_compat (not the whole plugin) in the middle of it."""
+    loading only mmcv_lite (not the whole plugin) in the middle of it."""
     import sysconfig
 
-    from sadinet_mmpose.utils import mmcv_ops_available
+    from sadinet_mmpose.compat import mmcv_ops_available
     if mmcv_ops_available():
         pytest.skip('full mmcv installed')
     pth = os.path.join(sysconfig.get_paths()['purelib'], 'sadinet_mmcv_lite.pth')

@@ -15,6 +15,11 @@ is unavailable, :func:`allow_cpu_distributed`
    the config's ``model_wrapper_cfg`` sets ``device_ids`` itself.
 
 With CUDA nothing is changed.
+
+Upstream: mmengine 0.10.7 (``init_dist('pytorch')`` and ``Runner.wrap_model``)
+on machines without CUDA.
+Drop when: mmengine's launcher and DDP wrapper start without a GPU; the canary
+test says so.
 """
 import copy
 

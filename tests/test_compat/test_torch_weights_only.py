@@ -27,7 +27,7 @@ def _run(args, cwd):
 def test_allow_list_is_exact():
     from mmengine.logging.history_buffer import HistoryBuffer
 
-    from sadinet_mmpose.utils.checkpoint_compat import (
+    from sadinet_mmpose.compat.torch_weights_only import (
         _history_buffer_getattr, mmengine_checkpoint_globals)
     allowed = mmengine_checkpoint_globals()
     assert HistoryBuffer in allowed

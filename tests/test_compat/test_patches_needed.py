@@ -1,15 +1,15 @@
-"""Each compatibility patch of ``sadinet_mmpose.utils`` works around a failure
+"""Each compatibility patch of ``sadinet_mmpose.compat`` works around a failure
 of the pinned upstream stack; these tests run the unpatched upstream code in
 a fresh interpreter and check that it still fails as the patch's docstring
 says. When an upgrade fixes the failure, the test fails: drop the patch.
 
-- ``mmcv_compat`` / ``mmcv_boot``: MMPose 1.3.2's ``import mmpose.models``
+- ``mmcv_lite`` / ``mmcv_lite_boot``: MMPose 1.3.2's ``import mmpose.models``
   on mmcv-lite 2.1.0 (no ``mmcv._ext``);
-- ``checkpoint_compat``: torch >= 2.6 ``torch.load`` (weights only) of an
+- ``torch_weights_only``: torch >= 2.6 ``torch.load`` (weights only) of an
   mmengine 0.10.7 checkpoint;
-- ``dist_compat``: mmengine 0.10.7's ``init_dist('pytorch')`` and its DDP
+- ``cpu_distributed``: mmengine 0.10.7's ``init_dist('pytorch')`` and its DDP
   wrapper's ``device_ids`` on a machine without CUDA;
-- ``visualizer_compat``: MMPose 1.3.2's ``draw_circles`` with numpy >= 2.4.
+- ``visualizer_numpy``: MMPose 1.3.2's ``draw_circles`` with numpy >= 2.4.
 """
 import subprocess
 import sys
@@ -18,7 +18,7 @@ import textwrap
 import pytest
 import torch
 
-# Removes the start-up hook of tools/setup_env.sh (mmcv_boot) so that the
+# Removes the start-up hook of tools/setup_env.sh (mmcv_lite_boot) so that the
 # child sees the upstream packages exactly as installed.
 _NO_HOOK = textwrap.dedent('''
     import sys
@@ -47,7 +47,7 @@ def test_mmpose_models_needs_the_mmcv_placeholders():
     rc, out = _run_unpatched('import mmpose.models')
     assert rc != 0 and 'mmcv._ext' in out, (
         'import mmpose.models now works on mmcv-lite without the '
-        f'placeholders: remove utils/mmcv_compat.py and mmcv_boot.py\n{out}')
+        f'placeholders: remove compat/mmcv_lite.py and mmcv_lite_boot.py\n{out}')
 
 
 def test_mmengine_checkpoint_needs_the_allow_list(tmp_path):
@@ -69,7 +69,7 @@ def test_mmengine_checkpoint_needs_the_allow_list(tmp_path):
     assert rc == 0, out
     assert 'REFUSED' in out, (
         'torch.load reads mmengine checkpoints without the allow-list: '
-        f'remove utils/checkpoint_compat.py\n{out}')
+        f'remove compat/torch_weights_only.py\n{out}')
 
 
 @pytest.mark.skipif(torch.cuda.is_available(),
@@ -101,10 +101,10 @@ def test_cpu_distributed_needs_the_launcher_and_wrapper_patch(tmp_path):
     ''', env=env)
     assert 'LAUNCHER FAILS' in out, (
         "mmengine's launcher starts without CUDA: drop _patch_launcher in "
-        f'utils/dist_compat.py\n{out}')
+        f'compat/cpu_distributed.py\n{out}')
     assert 'WRAPPER FAILS' in out, (
         "DDP takes device_ids=[LOCAL_RANK] for a CPU module: drop "
-        f'_patch_wrap_model in utils/dist_compat.py\n{out}')
+        f'_patch_wrap_model in compat/cpu_distributed.py\n{out}')
 
 
 def test_mmpose_visualiser_needs_the_radius_fix():
@@ -126,4 +126,4 @@ def test_mmpose_visualiser_needs_the_radius_fix():
     assert rc == 0, out
     assert 'DRAW FAILS' in out, (
         "MMPose's draw_circles takes a one-element radius array under this "
-        f'numpy: remove utils/visualizer_compat.py\n{out}')
+        f'numpy: remove compat/visualizer_numpy.py\n{out}')

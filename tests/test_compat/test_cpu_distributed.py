@@ -13,7 +13,7 @@ from mmengine.dist import utils as dist_utils  # noqa: E402
 from mmengine.model import MMDistributedDataParallel  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-from sadinet_mmpose.utils.dist_compat import (  # noqa: E402
+from sadinet_mmpose.compat.cpu_distributed import (  # noqa: E402
     allow_cpu_distributed, cpu_model_wrapper_cfg)
 
 needs_no_cuda = pytest.mark.skipif(
@@ -50,7 +50,7 @@ def process_group(tmp_path):
 
 def _runner_like():
     return SimpleNamespace(distributed=True, cfg=Config(),
-                           logger=logging.getLogger('test_dist_compat'))
+                           logger=logging.getLogger('test_cpu_distributed'))
 
 
 @needs_no_cuda

@@ -20,6 +20,11 @@ the installed MMPose/numpy pair already works nothing is patched.
 :func:`install_visualizer_compat_on_import` (called by ``import
 sadinet_mmpose``) applies it as soon as MMPose's visualiser module is
 imported, without importing it (and torchvision) itself.
+
+Upstream: MMPose 1.3.2's ``OpencvBackendVisualizer.draw_circles`` under numpy
+>= 2.4.
+Drop when: MMPose passes a Python number to ``cv2.circle``, or numpy < 2.4 is
+pinned; the patch then installs nothing and the canary test says so.
 """
 import importlib.abc
 import importlib.util

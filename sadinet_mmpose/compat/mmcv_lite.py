@@ -15,6 +15,11 @@ install instructions the moment anything constructs it; any other name taken
 from the stand-in raises ``ImportError`` with the same instructions (so the
 ``try: from mmcv.ops import X / except ImportError`` fallbacks of MMPose keep
 working). When mmcv's compiled ops are present nothing is patched.
+
+Upstream: mmcv-lite 2.1.0 (no ``mmcv._ext``) under MMPose 1.3.2.
+Drop when: an MMPose release imports no ``mmcv.ops`` class at import time, or
+the project requires full mmcv; ``tests/test_compat/test_patches_needed.py``
+then fails and says so.
 """
 import importlib.util
 import sys
@@ -83,7 +88,7 @@ def install_mmcv_op_placeholders() -> bool:
 
     module = types.ModuleType('mmcv.ops', doc='sadinet_mmpose stand-in for '
                               'mmcv.ops on mmcv-lite (see '
-                              'sadinet_mmpose.utils.mmcv_compat).')
+                              'sadinet_mmpose.compat.mmcv_lite).')
     for name in PLACEHOLDER_OPS:
         setattr(module, name, _make_placeholder(name))
     module.__getattr__ = _module_getattr

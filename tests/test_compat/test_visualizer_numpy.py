@@ -14,7 +14,7 @@ from mmpose.visualization import PoseLocalVisualizer  # noqa: E402
 from mmpose.visualization.opencv_backend_visualizer import \
     OpencvBackendVisualizer  # noqa: E402
 
-from sadinet_mmpose.utils.visualizer_compat import (  # noqa: E402
+from sadinet_mmpose.compat.visualizer_numpy import (  # noqa: E402
     _one_element_to_scalar, install_visualizer_compat,
     opencv_circles_accept_array_radius)
 

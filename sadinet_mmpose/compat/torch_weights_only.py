@@ -11,6 +11,12 @@ failed ... Unsupported global".
 :func:`torch.serialization.add_safe_globals`. Safe loading stays on for
 every file: a checkpoint that carries anything else (arbitrary classes,
 callables) is still refused by torch.
+
+Upstream: torch >= 2.6 (``torch.load(weights_only=True)`` by default) with
+mmengine 0.10.7's checkpoints.
+Drop when: mmengine loads its own checkpoints under torch's default (a later
+mmengine registers its types or passes ``weights_only=False`` itself); the
+canary test says so.
 """
 import collections
 
