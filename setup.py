@@ -5,9 +5,11 @@ from setuptools import find_namespace_packages, setup
 
 
 def read_version():
-    """Read ``__version__`` from ``sadinet_mmpose/version.py`` without importing."""
+    """Read ``__version__`` from ``sadinet_mmpose/version.py`` without
+    importing."""
     namespace = {}
-    with open(osp.join(osp.dirname(__file__), 'sadinet_mmpose', 'version.py')) as f:
+    with open(osp.join(osp.dirname(__file__), 'sadinet_mmpose',
+                       'version.py')) as f:
         exec(f.read(), namespace)  # noqa: S102  (a constant, our own file)
     return namespace['__version__']
 
@@ -17,7 +19,8 @@ setup(
     version=read_version(),
     description='SADI-Net (Spatial Attention-based Distribution Integration '
     'Network) for human pose estimation, as an MMPose 1.x plugin',
-    long_description=open('README.md').read() if osp.exists('README.md') else '',
+    long_description=open('README.md').read()
+    if osp.exists('README.md') else '',
     long_description_content_type='text/markdown',
     # Namespace discovery: folders without an __init__.py that the package
     # reads at run time (datasets/metainfo/lsp.py, a config-style file opened
@@ -30,7 +33,9 @@ setup(
     python_requires='>=3.9,<3.13',
     # The full, pinned stack is installed by tools/setup_env.sh (see
     # requirements.txt for why mmpose and xtcocotools need special handling).
-    install_requires=['torch', 'mmengine>=0.10,<0.11', 'numpy', 'opencv-python'],
+    install_requires=[
+        'torch', 'mmengine>=0.10,<0.11', 'numpy', 'opencv-python'
+    ],
     extras_require={
         'tests': ['pytest>=8', 'pytest-timeout>=2.3'],
         # MMPose's lint (setup.cfg, .pre-commit-config.yaml)

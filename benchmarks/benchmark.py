@@ -41,9 +41,14 @@ if osp.dirname(_HERE) not in sys.path:
 
 import torch  # noqa: E402
 
-from benchmark_utils.models import (DEFAULT_CONFIGS, REPO_ROOT,  # noqa: E402
-                                    ModelSpec, build_model, import_plugin,
-                                    load_model_cfg, parse_config_spec)
+from benchmark_utils.models import (  # noqa: E402
+    DEFAULT_CONFIGS,
+    REPO_ROOT,  # noqa: E402
+    ModelSpec,
+    build_model,
+    import_plugin,
+    load_model_cfg,
+    parse_config_spec)
 
 PLUGIN_ERROR = import_plugin()  # before mmpose.models; errors are reported
 
@@ -51,12 +56,24 @@ from benchmark_utils import measure, report  # noqa: E402
 from benchmark_utils.provenance import git_commit  # noqa: E402
 from benchmark_utils.measure import Mode, parse_mode, short_error  # noqa: E402
 
-GPU_DEFAULTS = dict(batch=64, warmup=10, iters=30, latency_warmup=10,
-                    latency_iters=50, train_modes='fp32,fp16,bf16,bf16+cl',
-                    infer_modes='fp32,fp16', latency_batches='1,64')
-CPU_DEFAULTS = dict(batch=2, warmup=1, iters=2, latency_warmup=1,
-                    latency_iters=3, train_modes='fp32', infer_modes='fp32',
-                    latency_batches='1,2')
+GPU_DEFAULTS = dict(
+    batch=64,
+    warmup=10,
+    iters=30,
+    latency_warmup=10,
+    latency_iters=50,
+    train_modes='fp32,fp16,bf16,bf16+cl',
+    infer_modes='fp32,fp16',
+    latency_batches='1,64')
+CPU_DEFAULTS = dict(
+    batch=2,
+    warmup=1,
+    iters=2,
+    latency_warmup=1,
+    latency_iters=3,
+    train_modes='fp32',
+    infer_modes='fp32',
+    latency_batches='1,2')
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -66,79 +83,137 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         description=__doc__.split('\n\n')[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument(
-        '--configs', nargs='+', default=None, metavar='[LABEL=]CONFIG',
+        '--configs',
+        nargs='+',
+        default=None,
+        metavar='[LABEL=]CONFIG',
         help='configs to compare, each optionally labelled (label=path); '
         'mmpose:: paths allowed. Default: ' +
         ', '.join(f'{lbl}={c}' for lbl, c in DEFAULT_CONFIGS))
-    p.add_argument('--device', default='auto',
-                   help="'auto' (cuda if available), 'cpu', 'cuda', 'cuda:N'")
-    p.add_argument('--batch', type=int, default=None,
-                   help='training batch size (default 64 on GPU, 2 on CPU)')
-    p.add_argument('--input-size', type=int, default=None,
-                   help='square input side overriding every config (codec '
-                   'heatmap sizes scaled alike); default: each config\'s own')
-    p.add_argument('--warmup', type=int, default=None,
-                   help='training warm-up steps (default 10 GPU, 1 CPU)')
-    p.add_argument('--iters', type=int, default=None,
-                   help='timed training steps (default 30 GPU, 2 CPU)')
-    p.add_argument('--train-modes', default=None,
-                   help='comma list of training modes: fp32, fp16, bf16, '
-                   'optionally +cl (channels_last) and/or +compile '
-                   "(torch.compile of the backbone), e.g. 'fp32,bf16,bf16+cl'"
-                   "; 'none' to skip "
-                   f"(default GPU {GPU_DEFAULTS['train_modes']!r}, CPU "
-                   f"{CPU_DEFAULTS['train_modes']!r})")
-    p.add_argument('--infer-modes', default=None,
-                   help='comma list of inference modes (same syntax); '
-                   "'none' to skip latency (default GPU 'fp32,fp16', CPU "
-                   "'fp32')")
-    p.add_argument('--latency-batches', default=None,
-                   help="comma list of inference batch sizes (default GPU "
-                   "'1,64', CPU '1,2')")
-    p.add_argument('--flip', choices=['off', 'on', 'both'], default='off',
-                   help='flip test in the latency measurement')
-    p.add_argument('--latency-warmup', type=int, default=None,
-                   help='latency warm-up calls (default 10 GPU, 1 CPU)')
-    p.add_argument('--latency-iters', type=int, default=None,
-                   help='latency calls, the median is reported (default 50 '
-                   'GPU, 3 CPU)')
-    p.add_argument('--train-acc', choices=['off', 'config'], default='off',
-                   help="'off': train_cfg.compute_acc=False where the head "
-                   "honours it (stock CPMHead ignores it); 'config': as the "
-                   'configs say')
-    p.add_argument('--compile-mode', default=None,
-                   choices=['default', 'reduce-overhead', 'max-autotune',
-                            'max-autotune-no-cudagraphs'],
-                   help='torch.compile mode for +compile modes')
-    p.add_argument('--peak-tflops', type=float, default=None,
-                   help='peak matmul rate (TFLOP/s) for the %% of peak column;'
-                   ' default: measure it (bf16 8192^3 matmul on GPU, fp32 '
-                   '1024^3 on CPU); 0 to skip')
-    p.add_argument('--ref-label', default='Hourglass-52',
-                   help='label of the reference model for the ratio columns '
-                   '(the first model if absent)')
-    p.add_argument('--ladder', action='store_true',
-                   help='marginal-cost table: each model against the one '
-                   'before it in --configs (default: every larger model '
-                   'against the reference)')
-    p.add_argument('--skip-flops', action='store_true',
-                   help='do not count FLOPs (no TFLOP/s columns then)')
-    p.add_argument('--threads', type=int, default=None,
-                   help='torch CPU threads (default: 1 on CPU, which is '
-                   'robust on a shared machine; torch\'s own with CUDA)')
+    p.add_argument(
+        '--device',
+        default='auto',
+        help="'auto' (cuda if available), 'cpu', 'cuda', 'cuda:N'")
+    p.add_argument(
+        '--batch',
+        type=int,
+        default=None,
+        help='training batch size (default 64 on GPU, 2 on CPU)')
+    p.add_argument(
+        '--input-size',
+        type=int,
+        default=None,
+        help='square input side overriding every config (codec '
+        'heatmap sizes scaled alike); default: each config\'s own')
+    p.add_argument(
+        '--warmup',
+        type=int,
+        default=None,
+        help='training warm-up steps (default 10 GPU, 1 CPU)')
+    p.add_argument(
+        '--iters',
+        type=int,
+        default=None,
+        help='timed training steps (default 30 GPU, 2 CPU)')
+    p.add_argument(
+        '--train-modes',
+        default=None,
+        help='comma list of training modes: fp32, fp16, bf16, '
+        'optionally +cl (channels_last) and/or +compile '
+        "(torch.compile of the backbone), e.g. 'fp32,bf16,bf16+cl'"
+        "; 'none' to skip "
+        f"(default GPU {GPU_DEFAULTS['train_modes']!r}, CPU "
+        f"{CPU_DEFAULTS['train_modes']!r})")
+    p.add_argument(
+        '--infer-modes',
+        default=None,
+        help='comma list of inference modes (same syntax); '
+        "'none' to skip latency (default GPU 'fp32,fp16', CPU "
+        "'fp32')")
+    p.add_argument(
+        '--latency-batches',
+        default=None,
+        help="comma list of inference batch sizes (default GPU "
+        "'1,64', CPU '1,2')")
+    p.add_argument(
+        '--flip',
+        choices=['off', 'on', 'both'],
+        default='off',
+        help='flip test in the latency measurement')
+    p.add_argument(
+        '--latency-warmup',
+        type=int,
+        default=None,
+        help='latency warm-up calls (default 10 GPU, 1 CPU)')
+    p.add_argument(
+        '--latency-iters',
+        type=int,
+        default=None,
+        help='latency calls, the median is reported (default 50 '
+        'GPU, 3 CPU)')
+    p.add_argument(
+        '--train-acc',
+        choices=['off', 'config'],
+        default='off',
+        help="'off': train_cfg.compute_acc=False where the head "
+        "honours it (stock CPMHead ignores it); 'config': as the "
+        'configs say')
+    p.add_argument(
+        '--compile-mode',
+        default=None,
+        choices=[
+            'default', 'reduce-overhead', 'max-autotune',
+            'max-autotune-no-cudagraphs'
+        ],
+        help='torch.compile mode for +compile modes')
+    p.add_argument(
+        '--peak-tflops',
+        type=float,
+        default=None,
+        help='peak matmul rate (TFLOP/s) for the %% of peak column;'
+        ' default: measure it (bf16 8192^3 matmul on GPU, fp32 '
+        '1024^3 on CPU); 0 to skip')
+    p.add_argument(
+        '--ref-label',
+        default='Hourglass-52',
+        help='label of the reference model for the ratio columns '
+        '(the first model if absent)')
+    p.add_argument(
+        '--ladder',
+        action='store_true',
+        help='marginal-cost table: each model against the one '
+        'before it in --configs (default: every larger model '
+        'against the reference)')
+    p.add_argument(
+        '--skip-flops',
+        action='store_true',
+        help='do not count FLOPs (no TFLOP/s columns then)')
+    p.add_argument(
+        '--threads',
+        type=int,
+        default=None,
+        help='torch CPU threads (default: 1 on CPU, which is '
+        'robust on a shared machine; torch\'s own with CUDA)')
     p.add_argument('--seed', type=int, default=0, help='random seed')
-    p.add_argument('--out', default=None,
-                   help='markdown output (default benchmarks/results/cuda.md on '
-                   'CUDA, benchmarks/results/cpu.md on CPU); a different existing '
-                   'file is kept as <out>.prev')
-    p.add_argument('--json', default=None,
-                   help='raw numbers as JSON (default: --out with .json)')
-    p.add_argument('--no-write', action='store_true',
-                   help='print only, write no files')
-    p.add_argument('--render-json', default=None, metavar='JSON',
-                   help='measure nothing: re-render the markdown of a JSON '
-                   'written by an earlier run (printed, and written to --out '
-                   'if given)')
+    p.add_argument(
+        '--out',
+        default=None,
+        help='markdown output (default benchmarks/results/cuda.md on '
+        'CUDA, benchmarks/results/cpu.md on CPU); a different existing '
+        'file is kept as <out>.prev')
+    p.add_argument(
+        '--json',
+        default=None,
+        help='raw numbers as JSON (default: --out with .json)')
+    p.add_argument(
+        '--no-write', action='store_true', help='print only, write no files')
+    p.add_argument(
+        '--render-json',
+        default=None,
+        metavar='JSON',
+        help='measure nothing: re-render the markdown of a JSON '
+        'written by an earlier run (printed, and written to --out '
+        'if given)')
     return p.parse_args(argv)
 
 
@@ -169,24 +244,38 @@ def resolve_settings(args: argparse.Namespace) -> Dict:
     try:
         train_modes = modes(pick('train_modes'))
         infer_modes = modes(pick('infer_modes'))
-        batches = [int(b) for b in str(pick('latency_batches')).split(',')
-                   if b.strip()]
+        batches = [
+            int(b) for b in str(pick('latency_batches')).split(',')
+            if b.strip()
+        ]
     except ValueError as e:
         raise SystemExit(f'error: {e}')
     flips = {'off': [False], 'on': [True], 'both': [False, True]}[args.flip]
-    out = args.out or osp.join(
-        REPO_ROOT, 'benchmarks', 'results', 'cuda.md' if cuda else 'cpu.md')
+    out = args.out or osp.join(REPO_ROOT, 'benchmarks', 'results',
+                               'cuda.md' if cuda else 'cpu.md')
     json_path = args.json or osp.splitext(out)[0] + '.json'
-    return dict(device=device, cuda=cuda, batch=pick('batch'),
-                input_size=args.input_size, warmup=pick('warmup'),
-                iters=pick('iters'), train_modes=train_modes,
-                infer_modes=infer_modes, latency_batches=batches, flips=flips,
-                latency_warmup=pick('latency_warmup'),
-                latency_iters=pick('latency_iters'), train_acc=args.train_acc,
-                compile_mode=args.compile_mode, peak_tflops=args.peak_tflops,
-                ref_label=args.ref_label, ladder=args.ladder,
-                skip_flops=args.skip_flops,
-                seed=args.seed, out=out, json=json_path)
+    return dict(
+        device=device,
+        cuda=cuda,
+        batch=pick('batch'),
+        input_size=args.input_size,
+        warmup=pick('warmup'),
+        iters=pick('iters'),
+        train_modes=train_modes,
+        infer_modes=infer_modes,
+        latency_batches=batches,
+        flips=flips,
+        latency_warmup=pick('latency_warmup'),
+        latency_iters=pick('latency_iters'),
+        train_acc=args.train_acc,
+        compile_mode=args.compile_mode,
+        peak_tflops=args.peak_tflops,
+        ref_label=args.ref_label,
+        ladder=args.ladder,
+        skip_flops=args.skip_flops,
+        seed=args.seed,
+        out=out,
+        json=json_path)
 
 
 def _cleanup(device: str, compiled: bool = False) -> None:
@@ -200,20 +289,27 @@ def _cleanup(device: str, compiled: bool = False) -> None:
         torch.cuda.empty_cache()
 
 
-def bench_train_mode(model_cfg: Dict, optim_cfg: Dict, mode: Mode,
-                     st: Dict, input_size, memory_kind_out: Dict) -> Dict:
+def bench_train_mode(model_cfg: Dict, optim_cfg: Dict, mode: Mode, st: Dict,
+                     input_size, memory_kind_out: Dict) -> Dict:
     """One training mode of one model, from a freshly built model."""
     device = st['device']
     model = build_model(model_cfg, device, seed=st['seed'])
     try:
         step = measure.setup_train_step(
-            model, model_cfg, optim_cfg, mode, st['batch'], input_size,
-            device, seed=st['seed'], compute_acc=st['train_acc'] != 'off',
+            model,
+            model_cfg,
+            optim_cfg,
+            mode,
+            st['batch'],
+            input_size,
+            device,
+            seed=st['seed'],
+            compute_acc=st['train_acc'] != 'off',
             compile_mode=st['compile_mode'])
         meter = measure.MemoryMeter(device)
         memory_kind_out['kind'] = meter.kind
-        result = measure.time_train(step, st['batch'], st['warmup'],
-                                    st['iters'], device, memory=meter)
+        result = measure.time_train(
+            step, st['batch'], st['warmup'], st['iters'], device, memory=meter)
         return result
     finally:
         del model
@@ -227,9 +323,16 @@ def bench_latency(base_model, model_cfg: Dict, mode: Mode, batch: int,
     fresh = mode.channels_last or mode.compile
     model = build_model(model_cfg, device, st['seed']) if fresh else base_model
     try:
-        fn = measure.setup_predict(model, model_cfg, mode, batch, input_size,
-                                   device, flip, seed=st['seed'],
-                                   compile_mode=st['compile_mode'])
+        fn = measure.setup_predict(
+            model,
+            model_cfg,
+            mode,
+            batch,
+            input_size,
+            device,
+            flip,
+            seed=st['seed'],
+            compile_mode=st['compile_mode'])
         result = measure.time_latency(fn, st['latency_warmup'],
                                       st['latency_iters'], device)
         return result
@@ -239,11 +342,20 @@ def bench_latency(base_model, model_cfg: Dict, mode: Mode, batch: int,
             _cleanup(device, compiled=mode.compile)
 
 
-def bench_model(spec: ModelSpec, st: Dict, memory_kind: Dict,
+def bench_model(spec: ModelSpec,
+                st: Dict,
+                memory_kind: Dict,
                 log=print) -> Dict:
     """All part-1 measurements of one config; errors become fields."""
-    row = dict(label=spec.label, config=spec.config, status='ok', error=None,
-               errors=[], warnings=[], train={}, latency={})
+    row = dict(
+        label=spec.label,
+        config=spec.config,
+        status='ok',
+        error=None,
+        errors=[],
+        warnings=[],
+        train={},
+        latency={})
     device = st['device']
     try:
         cfg, model_cfg, input_size = load_model_cfg(spec.config,
@@ -255,8 +367,8 @@ def bench_model(spec: ModelSpec, st: Dict, memory_kind: Dict,
         row['errors'].append('build: ' + short_error(e, 1000))
         log(f'[{spec.label}] build failed: {short_error(e)}')
         return row
-    optim_cfg = cfg.get('optim_wrapper', dict(optimizer=dict(type='Adam',
-                                                             lr=1e-3)))
+    optim_cfg = cfg.get('optim_wrapper',
+                        dict(optimizer=dict(type='Adam', lr=1e-3)))
     row['optimizer'] = copy.deepcopy(dict(optim_cfg)).get('optimizer')
     row['params'] = measure.count_params(model)
     log(f"[{spec.label}] built: {row['params'] / 1e6:.2f} M params, "
@@ -317,8 +429,7 @@ def add_derived(results: Dict) -> None:
         for t in m.get('train', {}).values():
             if t.get('error'):
                 continue
-            t['tflops'] = (t['img_s'] * macs * 2 * 3 / 1e12
-                           if macs else None)
+            t['tflops'] = (t['img_s'] * macs * 2 * 3 / 1e12 if macs else None)
         best = [(t['img_s'], name) for name, t in m.get('train', {}).items()
                 if not t.get('error')]
         m['best_mode'] = max(best)[1] if best else None
@@ -351,33 +462,44 @@ def environment_meta(st: Dict, argv: List[str]) -> Dict:
              f'cudnn.allow_tf32={torch.backends.cudnn.allow_tf32}, '
              f'matmul.allow_tf32={torch.backends.cuda.matmul.allow_tf32}'
              if cuda else 'CPU (no cuDNN)')
-    settings = {k: v for k, v in st.items()
-                if k not in ('train_modes', 'infer_modes')}
+    settings = {
+        k: v
+        for k, v in st.items() if k not in ('train_modes', 'infer_modes')
+    }
     settings['train_modes'] = [m.name for m in st['train_modes']]
     settings['infer_modes'] = [m.name for m in st['infer_modes']]
     settings['input_size_text'] = (
         f"{st['input_size']}x{st['input_size']} (all configs)"
         if st['input_size'] else "each config's own")
     return dict(
-        device=st['device'], device_name=name, cuda=cuda,
-        torch=torch.__version__, cuda_version=torch.version.cuda if cuda
-        else None, cudnn=torch.backends.cudnn.version() if cuda else None,
-        mmpose=mmpose.__version__, mmengine=mmengine.__version__,
-        mmcv=mmcv_version, python=platform.python_version(),
+        device=st['device'],
+        device_name=name,
+        cuda=cuda,
+        torch=torch.__version__,
+        cuda_version=torch.version.cuda if cuda else None,
+        cudnn=torch.backends.cudnn.version() if cuda else None,
+        mmpose=mmpose.__version__,
+        mmengine=mmengine.__version__,
+        mmcv=mmcv_version,
+        python=platform.python_version(),
         threads=torch.get_num_threads(),
-        command=' '.join(shlex.quote(a) for a in
-                         ['python'] + list(argv)),
+        command=' '.join(shlex.quote(a) for a in ['python'] + list(argv)),
         commit=git_commit(),
         date=datetime.datetime.now().astimezone().isoformat(
             timespec='seconds'),
-        backend_flags=flags, settings=settings, ref_label=st['ref_label'],
-        latency_keys=[report.latency_key(b, m.name, f)
-                      for m in st['infer_modes']
-                      for b in st['latency_batches'] for f in st['flips']])
+        backend_flags=flags,
+        settings=settings,
+        ref_label=st['ref_label'],
+        latency_keys=[
+            report.latency_key(b, m.name, f) for m in st['infer_modes']
+            for b in st['latency_batches'] for f in st['flips']
+        ])
 
 
-def run_benchmark(specs: List[ModelSpec], st: Dict,
-                  argv: Optional[List[str]] = None, log=print) -> Dict:
+def run_benchmark(specs: List[ModelSpec],
+                  st: Dict,
+                  argv: Optional[List[str]] = None,
+                  log=print) -> Dict:
     """Measure every model and return the results dict."""
     if st['cuda']:
         torch.backends.cudnn.benchmark = True
@@ -412,8 +534,8 @@ def write_outputs(results: Dict, st: Dict, log=print) -> None:
     for path, text in ((st['out'], report.render_markdown(results)),
                        (st['json'], report.dump_json(results))):
         kept = report.write_atomic(path, text)
-        log(f'wrote {path}' + (f' (previous version kept as {kept})'
-                               if kept else ''))
+        log(f'wrote {path}' +
+            (f' (previous version kept as {kept})' if kept else ''))
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -426,8 +548,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(text)
         if args.out and not args.no_write:
             kept = report.write_atomic(args.out, text)
-            print(f'wrote {args.out}' + (f' (previous version kept as {kept})'
-                                         if kept else ''), file=sys.stderr)
+            print(
+                f'wrote {args.out}' +
+                (f' (previous version kept as {kept})' if kept else ''),
+                file=sys.stderr)
         return 0
     st = resolve_settings(args)
     if args.threads:
@@ -441,8 +565,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     def log(msg):
         print(msg, file=sys.stderr, flush=True)
 
-    results = run_benchmark(specs, st, [sys.argv[0]] + list(
-        sys.argv[1:] if argv is None else argv), log=log)
+    results = run_benchmark(
+        specs,
+        st, [sys.argv[0]] + list(sys.argv[1:] if argv is None else argv),
+        log=log)
     print(report.render_markdown(results))
     if not args.no_write:
         write_outputs(results, st, log=log)

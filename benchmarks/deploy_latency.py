@@ -52,12 +52,16 @@ if osp.join(REPO, 'benchmarks') not in sys.path:
 from benchmark_utils.provenance import git_commit, load_average  # noqa: E402,E501
 #: Model labels and their configs.
 MODELS = {
-    'tiny': 'configs/synthetic/td-hm_sadinet-tiny_1xb32-10e_synthetic-mpii-'
+    'tiny':
+    'configs/synthetic/td-hm_sadinet-tiny_1xb32-10e_synthetic-mpii-'
     '128x128.py',
-    'full': 'configs/sadinet/td-hm_sadinet-rfm-sfm-dlm_2xb32-210e_mpii-'
+    'full':
+    'configs/sadinet/td-hm_sadinet-rfm-sfm-dlm_2xb32-210e_mpii-'
     '256x256.py',
-    'hourglass-tiny': 'benchmarks/configs/td-hm_hourglass-tiny_128x128.py',
-    'hourglass52': 'mmpose::body_2d_keypoint/topdown_heatmap/mpii/'
+    'hourglass-tiny':
+    'benchmarks/configs/td-hm_hourglass-tiny_128x128.py',
+    'hourglass52':
+    'mmpose::body_2d_keypoint/topdown_heatmap/mpii/'
     'td-hm_hourglass52_8xb64-210e_mpii-256x256.py',
 }
 
@@ -65,25 +69,38 @@ MODELS = {
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
         allow_abbrev=False, description=__doc__.split('\n')[0])
-    p.add_argument('--models', nargs='+',
-                   default=['tiny', 'hourglass-tiny', 'full'],
-                   help=f'labels from {sorted(MODELS)} or LABEL=CONFIG '
-                   '(default: tiny hourglass-tiny full)')
+    p.add_argument(
+        '--models',
+        nargs='+',
+        default=['tiny', 'hourglass-tiny', 'full'],
+        help=f'labels from {sorted(MODELS)} or LABEL=CONFIG '
+        '(default: tiny hourglass-tiny full)')
     p.add_argument('--batches', type=int, nargs='+', default=[1, 8])
     p.add_argument('--warmup', type=int, default=2)
     p.add_argument('--repeats', type=int, default=10)
-    p.add_argument('--threads', type=int, nargs='+', default=None,
-                   help='CPU thread counts, each runtime timed at every one '
-                   '(default: 1 and all cores)')
-    p.add_argument('--max-load', type=float, default=0.5,
-                   help='refuse to start when the 1-minute load average is '
-                   'above this (default 0.5; -1: measure anyway)')
-    p.add_argument('--no-cuda', action='store_true',
-                   help='skip the CUDA rows even where a GPU exists')
-    p.add_argument('--out-dir', default=osp.join(REPO, 'benchmarks',
-                                                 'results'))
-    p.add_argument('--tag', default=None,
-                   help="file name tag (default: 'cpu', or 'cuda' with a GPU)")
+    p.add_argument(
+        '--threads',
+        type=int,
+        nargs='+',
+        default=None,
+        help='CPU thread counts, each runtime timed at every one '
+        '(default: 1 and all cores)')
+    p.add_argument(
+        '--max-load',
+        type=float,
+        default=0.5,
+        help='refuse to start when the 1-minute load average is '
+        'above this (default 0.5; -1: measure anyway)')
+    p.add_argument(
+        '--no-cuda',
+        action='store_true',
+        help='skip the CUDA rows even where a GPU exists')
+    p.add_argument(
+        '--out-dir', default=osp.join(REPO, 'benchmarks', 'results'))
+    p.add_argument(
+        '--tag',
+        default=None,
+        help="file name tag (default: 'cpu', or 'cuda' with a GPU)")
     return p.parse_args(argv)
 
 
@@ -113,9 +130,11 @@ def _time(fns: dict, warmup: int, repeats: int) -> dict:
                 sync()
             times[name].append((time.perf_counter() - t0) * 1e3)
     return {
-        name: dict(median_ms=float(np.median(t)),
-                   p90_ms=float(np.percentile(t, 90)),
-                   runs_ms=[round(v, 3) for v in t])
+        name:
+        dict(
+            median_ms=float(np.median(t)),
+            p90_ms=float(np.percentile(t, 90)),
+            runs_ms=[round(v, 3) for v in t])
         for name, t in times.items()
     }
 
@@ -153,27 +172,30 @@ def bench_model(label: str, config: str, args, thread_counts: list,
                 path, providers=['CUDAExecutionProvider'])
         net_cuda = copy.deepcopy(net).to('cuda') if use_cuda else None
         for batch in args.batches:
-            x = torch.randn(batch, 3, h, w,
-                            generator=torch.Generator().manual_seed(0))
+            x = torch.randn(
+                batch, 3, h, w, generator=torch.Generator().manual_seed(0))
             feeds = {'input': x.numpy()}
-            common = dict(model=label, config=osp.relpath(config, REPO)
-                          if osp.isabs(config) else config,
-                          params_m=round(params / 1e6, 2),
-                          input=f'{h}x{w}', batch=batch,
-                          outputs=meta['outputs'],
-                          export_s=round(export_s, 1))
+            common = dict(
+                model=label,
+                config=osp.relpath(config, REPO)
+                if osp.isabs(config) else config,
+                params_m=round(params / 1e6, 2),
+                input=f'{h}x{w}',
+                batch=batch,
+                outputs=meta['outputs'],
+                export_s=round(export_s, 1))
             start = len(rows)
             fns = {}
             for n in thread_counts:
-                fns[('pytorch', n)] = (
-                    lambda n=n: (torch.set_num_threads(n), net(x)), None)
-                fns[('onnxruntime', n)] = (
-                    lambda sess=sessions[('onnxruntime', n)]: sess.run(
-                        None, feeds), None)
+                fns[('pytorch',
+                     n)] = (lambda n=n:
+                            (torch.set_num_threads(n), net(x)), None)
+                fns[('onnxruntime', n)] = (lambda sess=sessions[
+                    ('onnxruntime', n)]: sess.run(None, feeds), None)
             if ('onnxruntime-cuda', None) in sessions:
                 sess = sessions[('onnxruntime-cuda', None)]
-                fns[('onnxruntime-cuda', None)] = (
-                    lambda: sess.run(None, feeds), None)
+                fns[('onnxruntime-cuda',
+                     None)] = (lambda: sess.run(None, feeds), None)
             if net_cuda is not None:
                 xc = x.to('cuda')
                 fns[('pytorch-cuda', None)] = (lambda: net_cuda(xc),
@@ -203,23 +225,27 @@ def render(rows: list, env: dict, command: str) -> str:
         load += f" (the tool refuses to start above {env['max_load']})"
     else:
         load += ' (measured without the load check: read with care)'
-    lines = ['# Deployment latency: PyTorch eager vs ONNX Runtime', '',
-             f'Command (from the repository root): `{command}`', '',
-             f"Commit {env['commit']}; machine: {env['machine']}; torch "
-             f"{env['torch']}, onnxruntime {env['onnxruntime']} "
-             f"({', '.join(env['ort_providers'])}); {env['date']}.", '',
-             f'Machine load: {load}.', '',
-             'One network call (backbone -> neck -> head forward, fp32, '
-             'random weights and inputs; no crop, flip test or decoding) per '
-             'measurement; median and 90th percentile of '
-             f"{env['repeats']} calls after {env['warmup']} warm-up calls; "
-             'runtimes and thread counts interleaved call by call.',
-             '', '| model | params (M) | input | batch | runtime | threads '
-             '| median ms | p90 ms | img/s | vs PyTorch, same threads |',
-             '| --- | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: '
-             '| ---: |']
-    base = {(r['model'], r['batch'], r['threads']): r['median_ms']
-            for r in rows if r['runtime'] == 'pytorch'}
+    lines = [
+        '# Deployment latency: PyTorch eager vs ONNX Runtime', '',
+        f'Command (from the repository root): `{command}`', '',
+        f"Commit {env['commit']}; machine: {env['machine']}; torch "
+        f"{env['torch']}, onnxruntime {env['onnxruntime']} "
+        f"({', '.join(env['ort_providers'])}); {env['date']}.", '',
+        f'Machine load: {load}.', '',
+        'One network call (backbone -> neck -> head forward, fp32, '
+        'random weights and inputs; no crop, flip test or decoding) per '
+        'measurement; median and 90th percentile of '
+        f"{env['repeats']} calls after {env['warmup']} warm-up calls; "
+        'runtimes and thread counts interleaved call by call.', '',
+        '| model | params (M) | input | batch | runtime | threads '
+        '| median ms | p90 ms | img/s | vs PyTorch, same threads |',
+        '| --- | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: '
+        '| ---: |'
+    ]
+    base = {
+        (r['model'], r['batch'], r['threads']): r['median_ms']
+        for r in rows if r['runtime'] == 'pytorch'
+    }
     for r in rows:
         ref = base.get((r['model'], r['batch'], r['threads']))
         speed = f'{ref / r["median_ms"]:.2f}x' if ref else '-'
@@ -228,11 +254,13 @@ def render(rows: list, env: dict, command: str) -> str:
             f"| {r['runtime']} | {r['threads'] or '-'} | "
             f"{r['median_ms']:.1f} | {r['p90_ms']:.1f} | "
             f"{r['img_per_s']:.2f} | {speed} |")
-    lines += ['', 'Configs: ' + '; '.join(sorted(
-        {f"{r['model']} = `{r['config']}`" for r in rows})), '',
+    lines += [
+        '', 'Configs: ' +
+        '; '.join(sorted({f"{r['model']} = `{r['config']}`"
+                          for r in rows})), '',
         '"vs PyTorch" is PyTorch eager CPU median at the same thread count '
-        '/ this row\'s median (above 1: faster). Compare rows of one run.',
-        '']
+        '/ this row\'s median (above 1: faster). Compare rows of one run.', ''
+    ]
     return '\n'.join(lines)
 
 
@@ -248,21 +276,26 @@ def main(argv=None) -> int:
     for m in args.models:
         label, _, cfg = m.partition('=')
         if not cfg and label not in MODELS:
-            print(f'error: unknown model {label!r}; use one of '
-                  f'{sorted(MODELS)} or LABEL=CONFIG', file=sys.stderr)
+            print(
+                f'error: unknown model {label!r}; use one of '
+                f'{sorted(MODELS)} or LABEL=CONFIG',
+                file=sys.stderr)
             return 2
         models.append((label, cfg or MODELS[label]))
     if min(args.batches) < 1 or args.repeats < 1 or args.warmup < 0:
-        print('error: --batches and --repeats must be >= 1, --warmup >= 0',
-              file=sys.stderr)
+        print(
+            'error: --batches and --repeats must be >= 1, --warmup >= 0',
+            file=sys.stderr)
         return 2
     load_before = load_average()
     commit = git_commit()
     if 0 <= args.max_load < load_before:
-        print(f'error: the 1-minute load average is {load_before:.2f}, above '
-              f'--max-load {args.max_load}: figures would measure the load. '
-              'Wait for the other jobs to finish, or pass --max-load -1 to '
-              'measure anyway (the page says so)', file=sys.stderr)
+        print(
+            f'error: the 1-minute load average is {load_before:.2f}, above '
+            f'--max-load {args.max_load}: figures would measure the load. '
+            'Wait for the other jobs to finish, or pass --max-load -1 to '
+            'measure anyway (the page says so)',
+            file=sys.stderr)
         return 3
     rows = []
     for label, cfg in models:
@@ -270,23 +303,28 @@ def main(argv=None) -> int:
     tag = args.tag or ('cuda' if use_cuda else 'cpu')
     command = 'python benchmarks/deploy_latency.py ' + ' '.join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
-    env = dict(machine=f'{platform.machine()} {platform.processor() or ""} '
-               f'{os.cpu_count()} cores'.replace('  ', ' ')
-               + (f', {torch.cuda.get_device_name()}' if use_cuda else ''),
-               threads=thread_counts, torch=torch.__version__,
-               onnxruntime=ort.__version__,
-               ort_providers=ort.get_available_providers(),
-               warmup=args.warmup, repeats=args.repeats,
-               date=time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()),
-               commit=commit, load_before=load_before,
-               load_after=load_average(), max_load=args.max_load)
+    env = dict(
+        machine=f'{platform.machine()} {platform.processor() or ""} '
+        f'{os.cpu_count()} cores'.replace('  ', ' ') +
+        (f', {torch.cuda.get_device_name()}' if use_cuda else ''),
+        threads=thread_counts,
+        torch=torch.__version__,
+        onnxruntime=ort.__version__,
+        ort_providers=ort.get_available_providers(),
+        warmup=args.warmup,
+        repeats=args.repeats,
+        date=time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()),
+        commit=commit,
+        load_before=load_before,
+        load_after=load_average(),
+        max_load=args.max_load)
     os.makedirs(args.out_dir, exist_ok=True)
     md = osp.join(args.out_dir, f'deploy_latency_{tag}.md')
     with open(md, 'w') as f:
         f.write(render(rows, env, command.strip()))
     with open(osp.join(args.out_dir, f'deploy_latency_{tag}.json'), 'w') as f:
-        json.dump(dict(command=command.strip(), env=env, rows=rows), f,
-                  indent=1)
+        json.dump(
+            dict(command=command.strip(), env=env, rows=rows), f, indent=1)
         f.write('\n')
     print(f'wrote {md} and its .json')
     return 0

@@ -1,7 +1,8 @@
 """MMPose's stock MPII chain against the project's, on synthetic data whose
 joint pixels are known.
 
-    python benchmarks/mpii_chain.py              # the main job's config and data
+    python benchmarks/mpii_chain.py              # the main job's config and
+    data
     python benchmarks/mpii_chain.py --smoke      # CI setting, temporary folder
 
 Trains the main job's config twice with MMPose's ``tools/train.py``, same
@@ -36,8 +37,9 @@ if HERE not in sys.path:
 from benchmark_utils.provenance import git_commit, load_average  # noqa: E402
 from benchmark_utils.report import md_table, write_atomic  # noqa: E402
 
-MAIN_CONFIG = osp.join(REPO, 'configs', 'synthetic',
-                       'td-hm_sadinet-tiny_1xb32-10e_synthetic-mpii-128x128.py')
+MAIN_CONFIG = osp.join(
+    REPO, 'configs', 'synthetic',
+    'td-hm_sadinet-tiny_1xb32-10e_synthetic-mpii-128x128.py')
 STOCK_OVERRIDE = '''_base_ = [{base!r}]
 train_dataloader = dict(dataset=dict(
     _delete_=True, type='MpiiDataset', data_root={root!r},
@@ -57,15 +59,19 @@ default_hooks = dict(checkpoint=dict(save_best='PCK'))
 
 
 def _opts(args, root):
-    opts = {'randomness.seed': args.seed,
-            'default_hooks.checkpoint.interval': args.epochs,
-            'train_cfg.max_epochs': args.epochs,
-            'train_cfg.val_interval': args.epochs + 1,
-            'param_scheduler.1.end': args.epochs,
-            'param_scheduler.1.T_max': args.epochs}
+    opts = {
+        'randomness.seed': args.seed,
+        'default_hooks.checkpoint.interval': args.epochs,
+        'train_cfg.max_epochs': args.epochs,
+        'train_cfg.val_interval': args.epochs + 1,
+        'param_scheduler.1.end': args.epochs,
+        'param_scheduler.1.T_max': args.epochs
+    }
     if args.smoke:
-        opts.update({'train_dataloader.batch_size': 8,
-                     'param_scheduler.0.end': 2})
+        opts.update({
+            'train_dataloader.batch_size': 8,
+            'param_scheduler.0.end': 2
+        })
     return opts
 
 
@@ -79,8 +85,10 @@ def prepare_data(root, args):
     cfg = Config.fromfile(MAIN_CONFIG)
     for loader, n in (('train_dataloader', args.train_images),
                       ('val_dataloader', args.val_images)):
-        DATASETS.build(dict(cfg[loader].dataset, data_root=root,
-                            num_images=n, pipeline=[]))
+        DATASETS.build(
+            dict(
+                cfg[loader].dataset, data_root=root, num_images=n,
+                pipeline=[]))
 
 
 def data_opts(args, root, stock):
@@ -89,8 +97,8 @@ def data_opts(args, root, stock):
         return {}
     opts = {}
     for loader, n in (('train_dataloader', args.train_images),
-                      ('val_dataloader', args.val_images),
-                      ('test_dataloader', args.val_images)):
+                      ('val_dataloader', args.val_images), ('test_dataloader',
+                                                            args.val_images)):
         opts[f'{loader}.dataset.data_root'] = root
         opts[f'{loader}.dataset.num_images'] = n
     return opts
@@ -98,13 +106,14 @@ def data_opts(args, root, stock):
 
 def train(config, work, opts):
     import mmpose
-    tool = osp.join(osp.dirname(mmpose.__file__), '.mim', 'tools',
-                    'train.py')
-    cmd = [sys.executable, tool, config, '--work-dir', work,
-           '--cfg-options', *(f'{k}={v}' for k, v in opts.items())]
+    tool = osp.join(osp.dirname(mmpose.__file__), '.mim', 'tools', 'train.py')
+    cmd = [
+        sys.executable, tool, config, '--work-dir', work, '--cfg-options',
+        *(f'{k}={v}' for k, v in opts.items())
+    ]
     with open(osp.join(work, 'train.out'), 'w') as out:
-        rc = subprocess.run(cmd, cwd=REPO, stdout=out,
-                            stderr=subprocess.STDOUT).returncode
+        rc = subprocess.run(
+            cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT).returncode
     if rc != 0:
         raise SystemExit(f'training {config} failed (exit {rc}); log: '
                          f'{osp.join(work, "train.out")}')
@@ -126,8 +135,8 @@ def score(config, ckpt, opts, evaluators, flip, work):
     cfg.work_dir = work
     cfg.default_hooks.pop('visualization', None)
     cfg.experiment_name = f'score_{osp.basename(work)}_{os.getpid()}'
-    cfg.visualizer = dict(type='PoseLocalVisualizer', vis_backends=[],
-                          name=cfg.experiment_name)
+    cfg.visualizer = dict(
+        type='PoseLocalVisualizer', vis_backends=[], name=cfg.experiment_name)
     metrics = Runner.from_cfg(cfg).test()
     return {k: float(v) for k, v in metrics.items()}
 
@@ -139,14 +148,18 @@ def main(argv=None):
     p.add_argument('--train-images', type=int, default=2000)
     p.add_argument('--val-images', type=int, default=300)
     p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--data-root', default=None,
-                   help='synthetic data (default: a folder under data/)')
+    p.add_argument(
+        '--data-root',
+        default=None,
+        help='synthetic data (default: a folder under data/)')
     p.add_argument('--work-dir', default=None)
-    p.add_argument('--out', default=None,
-                   help='markdown page (default results/mpii_chain_cpu.md; '
-                   'with --smoke, a temporary folder)')
-    p.add_argument('--smoke', action='store_true',
-                   help='1 epoch on 16 images (CI)')
+    p.add_argument(
+        '--out',
+        default=None,
+        help='markdown page (default results/mpii_chain_cpu.md; '
+        'with --smoke, a temporary folder)')
+    p.add_argument(
+        '--smoke', action='store_true', help='1 epoch on 16 images (CI)')
     args = p.parse_args(argv)
     if args.smoke:
         args.epochs, args.train_images, args.val_images = 1, 16, 8
@@ -154,11 +167,11 @@ def main(argv=None):
         else None
     out = args.out or (osp.join(tmp, 'mpii_chain.md') if args.smoke else
                        osp.join(HERE, 'results', 'mpii_chain_cpu.md'))
-    work = args.work_dir or (osp.join(tmp, 'work') if args.smoke else
-                             osp.join(REPO, 'work_dirs', 'mpii_chain'))
-    root = (args.data_root or (osp.join(tmp, 'data') if args.smoke else
-                               osp.join(REPO, 'data', 'synthetic_mpii_chain'))
-            ).rstrip('/') + '/'
+    work = args.work_dir or (osp.join(tmp, 'work') if args.smoke else osp.join(
+        REPO, 'work_dirs', 'mpii_chain'))
+    root = (args.data_root or
+            (osp.join(tmp, 'data') if args.smoke else osp.join(
+                REPO, 'data', 'synthetic_mpii_chain'))).rstrip('/') + '/'
     os.makedirs(work, exist_ok=True)
     t0, load0, commit = time.time(), load_average(), git_commit()
     prepare_data(root, args)
@@ -171,33 +184,41 @@ def main(argv=None):
     for name, config in chains.items():
         cw = osp.join(work, name)
         os.makedirs(cw, exist_ok=True)
-        opts = dict(_opts(args, root), **data_opts(args, root,
-                                                    name == 'stock'))
+        opts = dict(
+            _opts(args, root), **data_opts(args, root, name == 'stock'))
         ckpt = train(config, cw, opts)
-        own = score(config, ckpt, opts,
-                    [dict(type='MpiiPCKAccuracy' if name == 'stock' else
-                          'MpiiPCKhAccuracy')], True, osp.join(cw, 'own'))
+        own = score(config, ckpt, opts, [
+            dict(type='MpiiPCKAccuracy' if name ==
+                 'stock' else 'MpiiPCKhAccuracy')
+        ], True, osp.join(cw, 'own'))
         rows[name] = dict(own=own)
         for flip in (True, False):
             rows[name]['truth_flip' if flip else 'truth_no_flip'] = score(
-                MAIN_CONFIG, ckpt, dict(_opts(args, root),
-                                        **data_opts(args, root, False)),
-                truth, flip, osp.join(cw, f'truth_{flip}'))
-    meta = dict(command='python benchmarks/mpii_chain.py ' +
-                ' '.join(sys.argv[1:] if argv is None else argv),
-                commit=commit, date=datetime.date.today().isoformat(),
-                load_before=load0, load_after=load_average(),
-                wall_min=(time.time() - t0) / 60, epochs=args.epochs,
-                train_images=args.train_images, val_images=args.val_images,
-                seed=args.seed)
-    write_atomic(osp.splitext(out)[0] + '.json',
-                 json.dumps(dict(meta=meta, rows=rows), indent=1) + '\n')
+                MAIN_CONFIG, ckpt,
+                dict(_opts(args, root), **data_opts(args, root, False)), truth,
+                flip, osp.join(cw, f'truth_{flip}'))
+    meta = dict(
+        command='python benchmarks/mpii_chain.py ' +
+        ' '.join(sys.argv[1:] if argv is None else argv),
+        commit=commit,
+        date=datetime.date.today().isoformat(),
+        load_before=load0,
+        load_after=load_average(),
+        wall_min=(time.time() - t0) / 60,
+        epochs=args.epochs,
+        train_images=args.train_images,
+        val_images=args.val_images,
+        seed=args.seed)
+    write_atomic(
+        osp.splitext(out)[0] + '.json',
+        json.dumps(dict(meta=meta, rows=rows), indent=1) + '\n')
     write_atomic(out, render(meta, rows))
     print(f'[mpii_chain] wrote {out} in {meta["wall_min"]:.1f} min')
     return 0
 
 
 def render(meta, rows):
+
     def cells(m, bias=True):
         c = [f'{m["PCK"]:.2f}', f'{m["PCK@0.1"]:.1f}']
         if bias:
@@ -205,6 +226,7 @@ def render(meta, rows):
         else:
             c.append('-')
         return c
+
     table = []
     for name, label in (('stock', 'MMPose 1.3.2: `MpiiDataset` (joints '
                          '1-based) + `RandomFlip`'),
@@ -212,8 +234,8 @@ def render(meta, rows):
         r = rows[name]
         metric = 'MpiiPCKAccuracy (+1)' if name == 'stock' else \
             'MpiiPCKhAccuracy'
-        table.append([label, f'its own: {metric}', 'on',
-                      *cells(r['own'], bias=False)])
+        table.append(
+            [label, f'its own: {metric}', 'on', *cells(r['own'], bias=False)])
         for key, flip in (('truth_flip', 'on'), ('truth_no_flip', 'off')):
             table.append([label, 'the drawn pixels', flip, *cells(r[key])])
     lines = [
@@ -228,9 +250,11 @@ def render(meta, rows):
         'is `SyntheticMpiiDataset` (the joints the generator drew, 0-based) '
         'with `MpiiPCKhAccuracy` and `KeypointBias` (mean signed error, '
         'image px).', '',
-        md_table(['training chain', 'scored against', 'flip test',
-                  'PCKh@0.5', 'PCKh@0.1', 'mean error x / y (px)'], table),
-        '']
+        md_table([
+            'training chain', 'scored against', 'flip test', 'PCKh@0.5',
+            'PCKh@0.1', 'mean error x / y (px)'
+        ], table), ''
+    ]
     return '\n'.join(lines)
 
 

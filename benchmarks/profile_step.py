@@ -39,9 +39,12 @@ import torch  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 from torch.utils._pytree import tree_leaves  # noqa: E402
 
-from benchmark_utils.models import (DEFAULT_CONFIGS, build_model,  # noqa: E402
-                                    import_plugin, load_model_cfg,
-                                    parse_config_spec)
+from benchmark_utils.models import (  # noqa: E402
+    DEFAULT_CONFIGS,
+    build_model,  # noqa: E402
+    import_plugin,
+    load_model_cfg,
+    parse_config_spec)
 
 import_plugin()
 
@@ -74,36 +77,51 @@ def categorize(name: str) -> str:
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
         allow_abbrev=False, description=__doc__.split('\n\n')[0])
-    p.add_argument('--configs', nargs='+', default=None,
-                   metavar='[LABEL=]CONFIG',
-                   help='configs (default: Hourglass-52 and SADI-Net)')
-    p.add_argument('--device', default='cuda' if torch.cuda.is_available()
-                   else 'cpu')
-    p.add_argument('--batch', type=int, default=None,
-                   help='batch size (default 64 on CUDA, 2 on CPU)')
-    p.add_argument('--input-size', type=int, default=None,
-                   help='square input size (default: the config\'s)')
-    p.add_argument('--mode', default='fp32',
-                   help='one benchmark mode, e.g. fp32, bf16+cl')
-    p.add_argument('--infer', action='store_true',
-                   help='profile inference calls instead of training steps')
+    p.add_argument(
+        '--configs',
+        nargs='+',
+        default=None,
+        metavar='[LABEL=]CONFIG',
+        help='configs (default: Hourglass-52 and SADI-Net)')
+    p.add_argument(
+        '--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    p.add_argument(
+        '--batch',
+        type=int,
+        default=None,
+        help='batch size (default 64 on CUDA, 2 on CPU)')
+    p.add_argument(
+        '--input-size',
+        type=int,
+        default=None,
+        help='square input size (default: the config\'s)')
+    p.add_argument(
+        '--mode',
+        default='fp32',
+        help='one benchmark mode, e.g. fp32, bf16+cl')
+    p.add_argument(
+        '--infer',
+        action='store_true',
+        help='profile inference calls instead of training steps')
     p.add_argument('--warmup', type=int, default=3)
     p.add_argument('--steps', type=int, default=3)
-    p.add_argument('--rows', type=int, default=40,
-                   help='rows of the per-kernel table')
-    p.add_argument('--parts', action='store_true',
-                   help='also count the operations of one training step by '
-                   'part (backbone, neck, head + loss, optimizer)')
-    p.add_argument('--out', default=None,
-                   help='write the report here too (atomically)')
+    p.add_argument(
+        '--rows', type=int, default=40, help='rows of the per-kernel table')
+    p.add_argument(
+        '--parts',
+        action='store_true',
+        help='also count the operations of one training step by '
+        'part (backbone, neck, head + loss, optimizer)')
+    p.add_argument(
+        '--out', default=None, help='write the report here too (atomically)')
     return p.parse_args(argv)
 
 
 def _events_table(prof, device: str, rows: int) -> str:
     key = 'self_cuda_time_total' if device.startswith('cuda') else \
         'self_cpu_time_total'
-    return prof.key_averages().table(sort_by=key, row_limit=rows,
-                                     max_name_column_width=90)
+    return prof.key_averages().table(
+        sort_by=key, row_limit=rows, max_name_column_width=90)
 
 
 def _device_time_us(evt, cuda: bool) -> float:
@@ -115,8 +133,7 @@ def _device_time_us(evt, cuda: bool) -> float:
     return float(evt.self_cpu_time_total)
 
 
-def _categories(prof, cuda: bool, steps: int,
-                plain_ms: float) -> List[str]:
+def _categories(prof, cuda: bool, steps: int, plain_ms: float) -> List[str]:
     totals: Dict[str, float] = {}
     for evt in prof.key_averages():
         us = _device_time_us(evt, cuda)
@@ -133,11 +150,13 @@ def _categories(prof, cuda: bool, steps: int,
                      f'{100 * us / whole:.1f}% |')
     lines.append(f'| total | {whole / 1e3 / steps:.2f} | 100% |')
     if cuda:
-        lines += ['', f'device busy {whole / 1e3 / steps:.2f} ms of the '
-                  f'{plain_ms:.2f} ms a step takes without the profiler '
-                  f'({100 * whole / 1e3 / steps / plain_ms:.0f}%; far '
-                  'below 100%: the host, Python and kernel launches, sets '
-                  'the pace)']
+        lines += [
+            '', f'device busy {whole / 1e3 / steps:.2f} ms of the '
+            f'{plain_ms:.2f} ms a step takes without the profiler '
+            f'({100 * whole / 1e3 / steps / plain_ms:.0f}%; far '
+            'below 100%: the host, Python and kernel launches, sets '
+            'the pace)'
+        ]
     return lines
 
 
@@ -189,6 +208,7 @@ def operations_by_part(model, step, x, samples, mode) -> List[str]:
     neck = model.neck if getattr(model, 'with_neck', False) else None
 
     def features_to(level):
+
         def run():
             with ctx:
                 feats = model.backbone(x)
@@ -197,6 +217,7 @@ def operations_by_part(model, step, x, samples, mode) -> List[str]:
                 total = sum(t.float().sum() for t in tree_leaves(feats)
                             if isinstance(t, torch.Tensor))
             total.backward()
+
         return run
 
     def loss_only():
@@ -205,8 +226,7 @@ def operations_by_part(model, step, x, samples, mode) -> List[str]:
         loss.backward()
 
     counts = []
-    for fn in (features_to('backbone'), features_to('neck'), loss_only,
-               step):
+    for fn in (features_to('backbone'), features_to('neck'), loss_only, step):
         fn()
         model.zero_grad(set_to_none=True)
         with DispatchCounter() as counter:
@@ -215,8 +235,10 @@ def operations_by_part(model, step, x, samples, mode) -> List[str]:
         counts.append((counter.ops, counter.views))
     names = ('backbone', 'neck', 'head + loss',
              'optimizer (+ clip, zero_grad)')
-    lines = ['| part | operations | of them views (no kernel) |',
-             '| --- | --- | --- |']
+    lines = [
+        '| part | operations | of them views (no kernel) |',
+        '| --- | --- | --- |'
+    ]
     prev = (0, 0)
     for name, (ops, views) in zip(names, counts):
         lines.append(f'| {name} | {ops - prev[0]:,} | {views - prev[1]:,} |')
@@ -241,13 +263,13 @@ def profile_config(spec, args, device: str) -> str:
     batch = args.batch or (64 if device.startswith('cuda') else 2)
     model = build_model(model_cfg, device, seed=0)
     if args.infer:
-        fn = measure.setup_predict(model, model_cfg, mode, batch, input_size,
-                                   device, flip=False)
+        fn = measure.setup_predict(
+            model, model_cfg, mode, batch, input_size, device, flip=False)
     else:
         optim_cfg = cfg.get('optim_wrapper',
                             dict(optimizer=dict(type='Adam', lr=1e-3)))
-        fn = measure.setup_train_step(model, model_cfg, optim_cfg, mode,
-                                      batch, input_size, device)
+        fn = measure.setup_train_step(model, model_cfg, optim_cfg, mode, batch,
+                                      input_size, device)
     for _ in range(args.warmup):
         fn()
     measure.synchronize(device)
@@ -276,7 +298,8 @@ def profile_config(spec, args, device: str) -> str:
         f'{count_operations(prof) / args.steps:.0f} PyTorch operations per '
         f'{what}', '',
         '### device time by category' if cuda else '### CPU time by category',
-        '', *_categories(prof, cuda, args.steps, plain_ms), '']
+        '', *_categories(prof, cuda, args.steps, plain_ms), ''
+    ]
     if args.parts:
         lines += [f'### operations of one {what} by part', '']
         if mode.compile:
@@ -289,7 +312,8 @@ def profile_config(spec, args, device: str) -> str:
         lines.append('')
     lines += [
         f'### top {args.rows} by self {"device" if cuda else "CPU"} time', '',
-        '```', _events_table(prof, device, args.rows), '```', ''
+        '```',
+        _events_table(prof, device, args.rows), '```', ''
     ]
     del model, fn
     if cuda:
@@ -311,13 +335,15 @@ def main(argv=None) -> int:
                          'be used with --infer')
     if device.startswith('cuda'):
         torch.backends.cudnn.benchmark = True
-    specs = ([parse_config_spec(c) for c in args.configs] if args.configs
-             else [parse_config_spec(f'{label}={path}')
-                   for label, path in DEFAULT_CONFIGS
-                   if label != 'HRNet-w32'])
+    specs = ([parse_config_spec(c)
+              for c in args.configs] if args.configs else [
+                  parse_config_spec(f'{label}={path}')
+                  for label, path in DEFAULT_CONFIGS if label != 'HRNet-w32'
+              ])
     header = [
         '# Profile: ' + ('inference' if args.infer else 'training'), '',
-        f'- device: {torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"}'
+        '- device: ' + (torch.cuda.get_device_name()
+                        if device.startswith('cuda') else 'cpu') +
         f'; torch {torch.__version__}',
         '- command: `python benchmarks/profile_step.py ' +
         ' '.join(sys.argv[1:] if argv is None else argv) + '`',

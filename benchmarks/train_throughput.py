@@ -46,26 +46,32 @@ MODELS = dict(
 
 
 def _hook(cfg, name):
-    hooks = [h for h in (cfg.get('custom_hooks') or [])
-             if h.get('type') != name]
+    hooks = [
+        h for h in (cfg.get('custom_hooks') or []) if h.get('type') != name
+    ]
     cfg.custom_hooks = hooks + [dict(type=name)]
 
 
 def _no_hook(cfg, name):
-    cfg.custom_hooks = [h for h in (cfg.get('custom_hooks') or [])
-                        if h.get('type') != name]
+    cfg.custom_hooks = [
+        h for h in (cfg.get('custom_hooks') or []) if h.get('type') != name
+    ]
 
 
 def _set(key, value):
+
     def apply(cfg):
         cfg.merge_from_dict({key: value})
+
     return apply
 
 
 def _workers(n):
+
     def apply(cfg):
         cfg.train_dataloader.num_workers = n
         cfg.train_dataloader.persistent_workers = n > 0
+
     return apply
 
 
@@ -123,13 +129,15 @@ def measure_one(config, setting, iters, data_root, out_json):
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     cfg.test_cfg = cfg.test_dataloader = cfg.test_evaluator = None
     cfg.param_scheduler = []
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook',
-                                        interval=iters + 1, save_last=False)
+    cfg.default_hooks.checkpoint = dict(
+        type='CheckpointHook', interval=iters + 1, save_last=False)
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
     cfg.log_processor = dict(window_size=1, by_epoch=False)
     cfg.default_hooks.pop('visualization', None)
-    cfg.custom_hooks = [h for h in (cfg.get('custom_hooks') or [])
-                        if h.get('type') != 'CheckpointGuardHook']
+    cfg.custom_hooks = [
+        h for h in (cfg.get('custom_hooks') or [])
+        if h.get('type') != 'CheckpointGuardHook'
+    ]
     work = tempfile.mkdtemp(prefix='throughput-')
     cfg.work_dir = work
     cfg.launcher = 'none'
@@ -144,10 +152,12 @@ def measure_one(config, setting, iters, data_root, out_json):
                 rows += [json.loads(line) for line in f if line.strip()]
     rows = [r for r in rows if 'time' in r][10:]
     med = (lambda v: sorted(v)[len(v) // 2] if v else None)  # noqa: E731
-    out = dict(iter_s=med([r['time'] for r in rows]),
-               data_s=med([r['data_time'] for r in rows]),
-               iters=len(rows), wall_s=wall,
-               batch=cfg.train_dataloader.batch_size)
+    out = dict(
+        iter_s=med([r['time'] for r in rows]),
+        data_s=med([r['data_time'] for r in rows]),
+        iters=len(rows),
+        wall_s=wall,
+        batch=cfg.train_dataloader.batch_size)
     with open(out_json, 'w') as f:
         json.dump(out, f)
 
@@ -165,9 +175,15 @@ def summarise(rows):
     out = {}
     for r in rows:
         key = (r['model'], r['setting'])
-        out.setdefault(key, dict(model=key[0], setting=key[1], iter_s=[],
-                                 data_s=[], batch=r.get('batch'),
-                                 error=None))
+        out.setdefault(
+            key,
+            dict(
+                model=key[0],
+                setting=key[1],
+                iter_s=[],
+                data_s=[],
+                batch=r.get('batch'),
+                error=None))
         if r.get('iter_s') is None:
             out[key]['error'] = r.get('error', '?')
             continue
@@ -191,7 +207,8 @@ def render(doc, path):
         'model (over its first setting where `as-is` did not run).', '',
         '| model | setting | runs | s / iteration | range | data wait (s) | '
         'images / s | speed-up |',
-        '| --- | --- | --- | --- | --- | --- | --- | --- |']
+        '| --- | --- | --- | --- | --- | --- | --- | --- |'
+    ]
     pairs = summarise(doc['rows'])
     base = {}
     for p in sorted(pairs, key=lambda p: p['setting'] != 'as-is'):
@@ -217,46 +234,72 @@ def main(argv=None):
     if argv and argv[0] == '--one':
         measure_one(argv[1], argv[2], int(argv[3]), argv[4], argv[5])
         return 0
-    p = argparse.ArgumentParser(allow_abbrev=False,
-                                description=__doc__.splitlines()[0])
-    p.add_argument('--models', nargs='+', default=['main', 'b', 'f2'],
-                   choices=sorted(MODELS))
-    p.add_argument('--settings', nargs='+', default=list(SETTINGS),
-                   type=_setting,
-                   help='names of SETTINGS, or several joined by +')
+    p = argparse.ArgumentParser(
+        allow_abbrev=False, description=__doc__.splitlines()[0])
+    p.add_argument(
+        '--models',
+        nargs='+',
+        default=['main', 'b', 'f2'],
+        choices=sorted(MODELS))
+    p.add_argument(
+        '--settings',
+        nargs='+',
+        default=list(SETTINGS),
+        type=_setting,
+        help='names of SETTINGS, or several joined by +')
     p.add_argument('--threads', type=int, default=1)
     p.add_argument('--iters', type=int, default=50)
-    p.add_argument('--repeats', type=int, default=1,
-                   help='run the settings in turn this many times')
-    p.add_argument('--data-root',
-                   default=osp.join(REPO, 'data', 'synthetic_mpii_standard'))
+    p.add_argument(
+        '--repeats',
+        type=int,
+        default=1,
+        help='run the settings in turn this many times')
+    p.add_argument(
+        '--data-root',
+        default=osp.join(REPO, 'data', 'synthetic_mpii_standard'))
     p.add_argument('--max-load', type=float, default=0.5)
-    p.add_argument('--out', default=osp.join(REPO, 'benchmarks', 'results',
-                                             'train_throughput_cpu.md'))
+    p.add_argument(
+        '--out',
+        default=osp.join(REPO, 'benchmarks', 'results',
+                         'train_throughput_cpu.md'))
     args = p.parse_args(argv)
     load = load_average()
     if load > args.max_load:
-        print(f'train_throughput: load average {load:.2f} > --max-load '
-              f'{args.max_load}: the machine is busy, timings would be '
-              'wrong', file=sys.stderr)
+        print(
+            f'train_throughput: load average {load:.2f} > --max-load '
+            f'{args.max_load}: the machine is busy, timings would be '
+            'wrong',
+            file=sys.stderr)
         return 2
     import torch
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads),
-               MKL_NUM_THREADS=str(args.threads), CUDA_VISIBLE_DEVICES='')
-    doc = dict(command='python benchmarks/train_throughput.py ' +
-               ' '.join(argv), commit=git_commit(), torch=torch.__version__,
-               cpu=platform.processor() or platform.machine(),
-               threads=args.threads, load_before=load, rows=[])
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS=str(args.threads),
+        MKL_NUM_THREADS=str(args.threads),
+        CUDA_VISIBLE_DEVICES='')
+    doc = dict(
+        command='python benchmarks/train_throughput.py ' + ' '.join(argv),
+        commit=git_commit(),
+        torch=torch.__version__,
+        cpu=platform.processor() or platform.machine(),
+        threads=args.threads,
+        load_before=load,
+        rows=[])
     runs = [(model, setting) for _ in range(max(1, args.repeats))
             for model in args.models for setting in args.settings]
     for model, setting in runs:
         with tempfile.TemporaryDirectory() as tmp:
             out = osp.join(tmp, 'r.json')
-            proc = subprocess.run(
-                [sys.executable, osp.abspath(__file__), '--one',
-                 osp.join(REPO, MODELS[model]), setting, str(args.iters),
-                 args.data_root, out], cwd=REPO, env=env,
-                capture_output=True, text=True)
+            proc = subprocess.run([
+                sys.executable,
+                osp.abspath(__file__), '--one',
+                osp.join(REPO, MODELS[model]), setting,
+                str(args.iters), args.data_root, out
+            ],
+                                  cwd=REPO,
+                                  env=env,
+                                  capture_output=True,
+                                  text=True)
             row = dict(model=model, setting=setting)
             if proc.returncode == 0 and osp.isfile(out):
                 with open(out) as f:

@@ -19,8 +19,9 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def pytest_configure(config):
-    config.addinivalue_line('markers', 'slow: end-to-end test (runner, subprocess); '
-                            'deselect with -m "not slow"')
+    config.addinivalue_line(
+        'markers', 'slow: end-to-end test (runner, subprocess); '
+        'deselect with -m "not slow"')
     config.addinivalue_line('markers', 'gpu: needs a CUDA device')
 
 
@@ -96,10 +97,10 @@ def trained_tiny(tmp_path_factory, mpii_sample_dir):
     root = tmp_path_factory.mktemp('deploy_tiny')
     cfg_file = root / 'tiny_sadinet.py'
     # the tiny SADI-Net with a 5x5 H1 output layer (see below)
-    text = sadinet_tiny_config(mpii_sample_dir, max_epochs=1,
-                               batch_size=4).replace(
-        'decoder=codec)',
-        'final_layer=dict(kernel_size=5, padding=2), decoder=codec)', 1)
+    text = sadinet_tiny_config(
+        mpii_sample_dir, max_epochs=1, batch_size=4).replace(
+            'decoder=codec)',
+            'final_layer=dict(kernel_size=5, padding=2), decoder=codec)', 1)
     assert 'final_layer' in text, 'tiny config: head not found'
     cfg_file.write_text(text)
     cfg = Config.fromfile(str(cfg_file))
@@ -125,11 +126,15 @@ def trained_tiny(tmp_path_factory, mpii_sample_dir):
     weight = state['head.h1_branches.0.0.weight']
     k1 = cv2.getGaussianKernel(5, 1.5)
     gauss = torch.tensor(k1 @ k1.T, dtype=torch.float32)
-    mix = 20 * torch.randn(weight.shape[:2],
-                           generator=torch.Generator().manual_seed(0)).abs()
+    mix = 20 * torch.randn(
+        weight.shape[:2], generator=torch.Generator().manual_seed(0)).abs()
     state['head.h1_branches.0.0.weight'] = mix[:, :, None, None] * gauss
     state['head.h1_branches.0.0.bias'].zero_()
     peaked = root / 'work' / 'peaked.pth'
     torch.save(ckpt, str(peaked))
-    return SimpleNamespace(root=root, cfg=str(cfg_file), ckpt=str(peaked),
-                           trained_ckpt=str(trained), data=mpii_sample_dir)
+    return SimpleNamespace(
+        root=root,
+        cfg=str(cfg_file),
+        ckpt=str(peaked),
+        trained_ckpt=str(trained),
+        data=mpii_sample_dir)

@@ -33,7 +33,9 @@ def load_tool(filename: str, folder: str = TOOLS):
     return module
 
 
-def make_batch(decoder_cfg: dict, batch_size: int, num_keypoints: int,
+def make_batch(decoder_cfg: dict,
+               batch_size: int,
+               num_keypoints: int,
                seed: int = 0):
     """Random crops and data samples encoded by the config's own codec.
 
@@ -54,26 +56,38 @@ def make_batch(decoder_cfg: dict, batch_size: int, num_keypoints: int,
     rng = np.random.RandomState(seed)
     samples = []
     for _ in range(batch_size):
-        kpts = rng.rand(1, num_keypoints, 2) * [w * 0.8, h * 0.8] + [w * 0.1, h * 0.1]
+        kpts = rng.rand(1, num_keypoints, 2) * [w * 0.8, h * 0.8] + [
+            w * 0.1, h * 0.1
+        ]
         vis = np.ones((1, num_keypoints), dtype=np.float32)
         enc = codec.encode(kpts, vis)
-        ds = PoseDataSample(metainfo=dict(
-            flip_indices=list(range(num_keypoints)), input_size=(w, h),
-            input_center=np.array([w / 2, h / 2]), input_scale=np.array([w, h]),
-            img_path='random'))
+        ds = PoseDataSample(
+            metainfo=dict(
+                flip_indices=list(range(num_keypoints)),
+                input_size=(w, h),
+                input_center=np.array([w / 2, h / 2]),
+                input_scale=np.array([w, h]),
+                img_path='random'))
         ds.gt_instances = InstanceData(
-            keypoints=kpts, keypoints_visible=vis,
+            keypoints=kpts,
+            keypoints_visible=vis,
             bboxes=np.array([[0, 0, w, h]], dtype=np.float32),
             bbox_scores=np.ones(1, dtype=np.float32))
-        fields = {k: torch.as_tensor(v).float() for k, v in enc.items()
-                  if k == 'heatmaps'}
+        fields = {
+            k: torch.as_tensor(v).float()
+            for k, v in enc.items() if k == 'heatmaps'
+        }
         ds.gt_fields = PixelData(**fields)
-        labels = {k: torch.as_tensor(np.asarray(v)).float() for k, v in enc.items()
-                  if k in ('keypoint_labels', 'keypoint_weights',
-                           'keypoints_visible_weights')}
+        labels = {
+            k: torch.as_tensor(np.asarray(v)).float()
+            for k, v in enc.items()
+            if k in ('keypoint_labels', 'keypoint_weights',
+                     'keypoints_visible_weights')
+        }
         ds.gt_instance_labels = InstanceData(**labels)
         samples.append(ds)
-    inputs = torch.randn(batch_size, 3, h, w, generator=torch.Generator().manual_seed(seed))
+    inputs = torch.randn(
+        batch_size, 3, h, w, generator=torch.Generator().manual_seed(seed))
     return inputs, samples
 
 

@@ -34,8 +34,8 @@ def _rect(r):
         for k, v in zip(('x1', 'y1', 'x2', 'y2'), r['head']):
             rect[k] = float(v)
     if r.get('objpos') is not None:
-        rect['objpos'] = _scalar_struct(x=float(r['objpos'][0]),
-                                        y=float(r['objpos'][1]))
+        rect['objpos'] = _scalar_struct(
+            x=float(r['objpos'][0]), y=float(r['objpos'][1]))
         rect['scale'] = float(r['scale'])
     if r.get('joints') is not None:
         vis = r.get('visible', np.ones(len(r['joints'])))
@@ -60,8 +60,8 @@ def write_release(path, images):
             ``head`` (x1, y1, x2, y2), ``joints`` ((16, 2) 1-based pixels)
             and ``visible`` as far as it has them, and ``single`` (bool).
     """
-    annolist = _struct((1, len(images)), ('image', 'annorect', 'frame_sec',
-                                          'vididx'))
+    annolist = _struct((1, len(images)),
+                       ('image', 'annorect', 'frame_sec', 'vididx'))
     single = np.empty((len(images), 1), dtype=object)
     for i, im in enumerate(images):
         annolist[0, i]['image'] = _scalar_struct(name=im['name'])
@@ -72,14 +72,17 @@ def write_release(path, images):
         annolist[0, i]['annorect'] = rects
         annolist[0, i]['frame_sec'] = np.zeros((0, 0))
         annolist[0, i]['vididx'] = np.zeros((0, 0))
-        idx = [float(r + 1) for r, spec in enumerate(im['rects'])
-               if spec.get('single')]
-        single[i, 0] = (np.array(idx).reshape(-1, 1) if idx else
-                        np.zeros((0, 0)))
+        idx = [
+            float(r + 1) for r, spec in enumerate(im['rects'])
+            if spec.get('single')
+        ]
+        single[i, 0] = (
+            np.array(idx).reshape(-1, 1) if idx else np.zeros((0, 0)))
     release = _scalar_struct(
         annolist=annolist,
         img_train=np.array([[im['train'] for im in images]], dtype=float),
-        single_person=single, version='12')
+        single_person=single,
+        version='12')
     savemat(path, dict(RELEASE=release))
 
 
@@ -93,12 +96,22 @@ def release_from_split(split_dir, path, extra_images=()):
     boxes = loadmat(f'{split_dir}/headboxes.mat')['headboxes_src']
     images = list(extra_images)
     for n, rec in enumerate(recs):
-        images.append(dict(name=rec['image'], train=0, rects=[dict(
-            objpos=rec['center'], scale=rec['scale'],
-            head=[boxes[0, 0, n], boxes[0, 1, n], boxes[1, 0, n],
-                  boxes[1, 1, n]],
-            joints=np.array(rec['joints']),
-            visible=np.array(rec['joints_vis']), single=True)]))
+        images.append(
+            dict(
+                name=rec['image'],
+                train=0,
+                rects=[
+                    dict(
+                        objpos=rec['center'],
+                        scale=rec['scale'],
+                        head=[
+                            boxes[0, 0, n], boxes[0, 1, n], boxes[1, 0, n],
+                            boxes[1, 1, n]
+                        ],
+                        joints=np.array(rec['joints']),
+                        visible=np.array(rec['joints_vis']),
+                        single=True)
+                ]))
     write_release(path, images)
     return np.array([r['joints'] for r in recs], dtype=np.float64)
 
@@ -117,8 +130,10 @@ def read_pred(path):
                 row.append(None)
                 continue
             point = ap[0, 0]['point']
-            row.append({int(p['id'].item()): (p['x'].item(), p['y'].item())
-                        for p in point.flat})
+            row.append({
+                int(p['id'].item()): (p['x'].item(), p['y'].item())
+                for p in point.flat
+            })
         out.append(row)
     return out
 

@@ -29,16 +29,19 @@ def IGNORE(folder, names):
     """What the copy leaves out: the environment, git, scratch, and the
     generated data at the top (``tests/data`` is copied)."""
     top = osp.abspath(folder) == REPO
-    return {n for n in names
-            if n in _SKIP or n.endswith('.egg-info') or (top and n == 'data')}
+    return {
+        n
+        for n in names
+        if n in _SKIP or n.endswith('.egg-info') or (top and n == 'data')
+    }
 
 
 #: (name, file, line as it is, line as mutated, tests that must fail)
 MUTATIONS = (
     ('pckh-plus-one',
      'sadinet_mmpose/evaluation/metrics/mpii_pckh_accuracy.py',
-     "same_frame = [dict(r, pred_coords=r['pred_coords'] - 1.0)",
-     "same_frame = [dict(r, pred_coords=r['pred_coords'] - 0.0)",
+     "dict(r, pred_coords=r['pred_coords'] - 1.0) for r in results",
+     "dict(r, pred_coords=r['pred_coords'] - 0.0) for r in results",
      'tests/test_evaluation/test_mpii_pckh_accuracy.py'),
     ('pckh-auc-nine-thresholds',
      'sadinet_mmpose/evaluation/metrics/mpii_pckh_accuracy.py',
@@ -47,8 +50,7 @@ MUTATIONS = (
     ('calibrate-on-sigma-x1000', 'tools/calibrate_sigma.py',
      "fit = fit_sigma_calibration(err, data['sigma'], data['visible'])",
      "fit = fit_sigma_calibration(err, data['sigma'] * 1000, "
-     "data['visible'])",
-     'tests/test_tools/test_calibrate_sigma.py::'
+     "data['visible'])", 'tests/test_tools/test_calibrate_sigma.py::'
      'test_tool_writes_a_new_checkpoint_and_never_overwrites'),
     ('probability-geometric-mean',
      'sadinet_mmpose/evaluation/functional/sigma_distribution.py',
@@ -133,21 +135,27 @@ def run_one(name, path, old, new, tests, python):
             apply(root, path, old, new)
         env = dict(os.environ, PYTHONPATH=root)
         t0 = time.time()
-        proc = subprocess.run(
-            [python, '-m', 'pytest', '-q', '-x', '-m', 'not slow',
-             '-p', 'no:cacheprovider', *tests.split()],
-            cwd=root, env=env, capture_output=True, text=True)
+        proc = subprocess.run([
+            python, '-m', 'pytest', '-q', '-x', '-m', 'not slow', '-p',
+            'no:cacheprovider', *tests.split()
+        ],
+                              cwd=root,
+                              env=env,
+                              capture_output=True,
+                              text=True)
         tail = (proc.stdout.strip().splitlines() or [''])[-1]
         # exit 1: a test failed (killed); 0: all passed (survived);
         # anything else: the run itself broke
-        status = {0: 'SURVIVED', 1: 'killed'}.get(proc.returncode,
-                                                  f'error {proc.returncode}')
+        status = {
+            0: 'SURVIVED',
+            1: 'killed'
+        }.get(proc.returncode, f'error {proc.returncode}')
         return status, tail, time.time() - t0
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(allow_abbrev=False,
-                                description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        allow_abbrev=False, description=__doc__.splitlines()[0])
     p.add_argument('--only', nargs='+', default=None, help='mutation names')
     p.add_argument('--out', default=None, help='also write the table here')
     args = p.parse_args(argv)
@@ -160,12 +168,13 @@ def main(argv=None):
     if status != 'SURVIVED':
         raise SystemExit('mutation check: the tests fail without any '
                          'mutation; fix them first')
-    rows = ['| mutation | file | tests that must fail | result | pytest |',
-            '| --- | --- | --- | --- | --- |']
+    rows = [
+        '| mutation | file | tests that must fail | result | pytest |',
+        '| --- | --- | --- | --- | --- |'
+    ]
     survived = 0
     for name, path, old, new, tests in chosen:
-        status, tail, dt = run_one(name, path, old, new, tests,
-                                   sys.executable)
+        status, tail, dt = run_one(name, path, old, new, tests, sys.executable)
         survived += status != 'killed'
         rows.append(f'| {name} | `{path}` | `{tests}` | {status} | '
                     f'{tail} ({dt:.0f} s) |')

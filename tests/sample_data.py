@@ -7,10 +7,9 @@ TESTS = osp.dirname(osp.abspath(__file__))
 #: Five real MPII images with their annotations (MpiiDataset's JSON format),
 #: kept in the repository as MMPose keeps its own test images.
 MPII_SAMPLE = osp.join(TESTS, 'data', 'mpii_sample')
-MPII_SAMPLE_FILES = (
-    'annotations/mpii_sample.json', 'images/004645041.jpg',
-    'images/005808361.jpg', 'images/051423444.jpg', 'images/052475643.jpg',
-    'images/060754485.jpg')
+MPII_SAMPLE_FILES = ('annotations/mpii_sample.json', 'images/004645041.jpg',
+                     'images/005808361.jpg', 'images/051423444.jpg',
+                     'images/052475643.jpg', 'images/060754485.jpg')
 
 
 def check_mpii_sample(root: str = MPII_SAMPLE) -> str:
@@ -22,9 +21,13 @@ def check_mpii_sample(root: str = MPII_SAMPLE) -> str:
     Returns:
         str: ``root``.
     """
-    missing = [f for f in MPII_SAMPLE_FILES if not osp.isfile(osp.join(root, f))]
+    missing = [
+        f for f in MPII_SAMPLE_FILES if not osp.isfile(osp.join(root, f))
+    ]
     if missing:
-        pytest.fail(f'MPII test sample incomplete: {", ".join(missing)} '
-                    f'missing under {root} (the files are part of the '
-                    'repository: restore them with git)', pytrace=False)
+        pytest.fail(
+            f'MPII test sample incomplete: {", ".join(missing)} '
+            f'missing under {root} (the files are part of the '
+            'repository: restore them with git)',
+            pytrace=False)
     return root

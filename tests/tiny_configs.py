@@ -66,12 +66,21 @@ STOCK_MODEL = '''dict(
     test_cfg=dict(flip_test=True, flip_mode='heatmap', shift_heatmap=True))'''
 
 
-def stock_tiny_config(data_root: str, max_epochs: int = 2, batch_size: int = 2,
-                      model: str = STOCK_MODEL, codec: str = STOCK_CODEC) -> str:
+def stock_tiny_config(data_root: str,
+                      max_epochs: int = 2,
+                      batch_size: int = 2,
+                      model: str = STOCK_MODEL,
+                      codec: str = STOCK_CODEC) -> str:
     """Text of a tiny config: stock model on the MPII sample, ``max_epochs``."""
-    return _COMMON.format(max_epochs=max_epochs, val_interval=max_epochs,
-                          milestone=max(1, max_epochs - 1), codec=codec, model=model,
-                          data_root=data_root.rstrip('/') + '/', batch_size=batch_size)
+    return _COMMON.format(
+        max_epochs=max_epochs,
+        val_interval=max_epochs,
+        milestone=max(1, max_epochs - 1),
+        codec=codec,
+        model=model,
+        data_root=data_root.rstrip('/') + '/',
+        batch_size=batch_size)
+
 
 #: A tiny SADI-Net (the project's own modules, narrow) at 64x64 input.
 SADINET_CODEC = "dict(type='FlowHeatmapCodec', input_size=(64, 64), heatmap_size=(16, 16), sigma=1.5)"
@@ -89,10 +98,16 @@ SADINET_MODEL = '''dict(
                   shift_coords=False))'''
 
 
-def sadinet_tiny_config(data_root: str, max_epochs: int = 2, batch_size: int = 2) -> str:
+def sadinet_tiny_config(data_root: str,
+                        max_epochs: int = 2,
+                        batch_size: int = 2) -> str:
     """Text of a tiny config: a narrow SADI-Net on the MPII sample."""
-    return stock_tiny_config(data_root, max_epochs=max_epochs, batch_size=batch_size,
-                             model=SADINET_MODEL, codec=SADINET_CODEC)
+    return stock_tiny_config(
+        data_root,
+        max_epochs=max_epochs,
+        batch_size=batch_size,
+        model=SADINET_MODEL,
+        codec=SADINET_CODEC)
 
 
 def model_only_config(codec: str, model: str) -> str:

@@ -34,15 +34,22 @@ def parse_args(argv=None):
     from mmengine.config import DictAction
     p = argparse.ArgumentParser(
         description='Fit a DLM model\'s sigma calibration on the validation '
-        'split; write a new checkpoint.', allow_abbrev=False)
+        'split; write a new checkpoint.',
+        allow_abbrev=False)
     p.add_argument('config')
     p.add_argument('checkpoint')
-    p.add_argument('--out', default=None,
-                   help='new checkpoint (default: '
-                   '<checkpoint>_sigma-calibrated.pth)')
+    p.add_argument(
+        '--out',
+        default=None,
+        help='new checkpoint (default: '
+        '<checkpoint>_sigma-calibrated.pth)')
     p.add_argument('--device', default='cpu')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction,
-                   default={}, help='key=value overrides of CONFIG')
+    p.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        default={},
+        help='key=value overrides of CONFIG')
     return p.parse_args(argv)
 
 
@@ -59,13 +66,14 @@ def collect(model, dataloader):
                 pred, gt = ds.pred_instances, ds.gt_instances
                 vis = np.asarray(gt.keypoints_visible)
                 vis = vis[..., 0] if vis.ndim == 3 else vis
-                rows.append(dict(
-                    pred=np.asarray(pred.keypoints)[0, :, :2],
-                    sigma=np.asarray(pred.keypoint_sigmas)[0],
-                    gt=np.asarray(gt.keypoints)[0, :, :2],
-                    visible=vis.reshape(-1) > 0,
-                    scale=person_scale(gt.to_dict()),
-                    side=float(np.max(ds.metainfo['input_scale']))))
+                rows.append(
+                    dict(
+                        pred=np.asarray(pred.keypoints)[0, :, :2],
+                        sigma=np.asarray(pred.keypoint_sigmas)[0],
+                        gt=np.asarray(gt.keypoints)[0, :, :2],
+                        visible=vis.reshape(-1) > 0,
+                        scale=person_scale(gt.to_dict()),
+                        side=float(np.max(ds.metainfo['input_scale']))))
     stack = {k: np.stack([r[k] for r in rows]) for k in rows[0]}
     return stack
 
@@ -86,13 +94,15 @@ def main(argv=None) -> int:
     out = args.out or osp.splitext(args.checkpoint)[0] + \
         '_sigma-calibrated.pth'
     if osp.abspath(out) == osp.abspath(args.checkpoint) or osp.exists(out):
-        print(f'error: {out} exists (or is the input); give another --out',
-              file=sys.stderr)
+        print(
+            f'error: {out} exists (or is the input); give another --out',
+            file=sys.stderr)
         return 2
     if not osp.isdir(osp.dirname(osp.abspath(out))):
-        print(f'error: --out {out}: the folder '
-              f'{osp.dirname(osp.abspath(out))} does not exist',
-              file=sys.stderr)
+        print(
+            f'error: --out {out}: the folder '
+            f'{osp.dirname(osp.abspath(out))} does not exist',
+            file=sys.stderr)
         return 2
     if not osp.isfile(args.config):
         print(f'error: config {args.config} does not exist', file=sys.stderr)
@@ -100,8 +110,10 @@ def main(argv=None) -> int:
     cfg = Config.fromfile(args.config)
     cfg.merge_from_dict(args.cfg_options)
     if not cfg.get('val_dataloader'):
-        print(f'error: {args.config} has no val_dataloader: the calibration '
-              'is fitted on the validation split', file=sys.stderr)
+        print(
+            f'error: {args.config} has no val_dataloader: the calibration '
+            'is fitted on the validation split',
+            file=sys.stderr)
         return 2
     from sadinet_mmpose.engine import (CheckpointMismatchError,
                                        load_fitting_checkpoint)
@@ -113,8 +125,10 @@ def main(argv=None) -> int:
         return 2
     head = model.head
     if not hasattr(head, 'sigma_calibration'):
-        print(f'error: {args.config}: model.head is {type(head).__name__}, '
-              'which predicts no sigma (a DLMHead does)', file=sys.stderr)
+        print(
+            f'error: {args.config}: model.head is {type(head).__name__}, '
+            'which predicts no sigma (a DLMHead does)',
+            file=sys.stderr)
         return 2
     head.sigma_calibration.fill_(1.)
     head.sigma_dof.fill_(0.)
@@ -125,27 +139,37 @@ def main(argv=None) -> int:
     err = data['pred'] - data['gt']
     fit = fit_sigma_calibration(err, data['sigma'], data['visible'])
     factors, dof = fit['factors'], fit['dof']
-    names = [model.dataset_meta['keypoint_id2name'][k]
-             for k in range(len(factors))]
-    before = sigma_calibration(data['pred'], data['gt'], data['sigma'],
-                               data['visible'], data['scale'],
-                               joint_names=names)
+    names = [
+        model.dataset_meta['keypoint_id2name'][k] for k in range(len(factors))
+    ]
+    before = sigma_calibration(
+        data['pred'],
+        data['gt'],
+        data['sigma'],
+        data['visible'],
+        data['scale'],
+        joint_names=names)
     after = sigma_calibration(
-        data['pred'], data['gt'], data['sigma'] * factors[None, :, None],
-        data['visible'], data['scale'],
+        data['pred'],
+        data['gt'],
+        data['sigma'] * factors[None, :, None],
+        data['visible'],
+        data['scale'],
         dof=None if not np.isfinite(dof) else np.full(len(factors), dof),
         joint_names=names)
 
-    ckpt = torch.load(args.checkpoint, map_location='cpu',
-                      weights_only=False)
+    ckpt = torch.load(args.checkpoint, map_location='cpu', weights_only=False)
     state = ckpt.get('state_dict', ckpt)
-    prefix = [k[:-len('sigma_calibration')] for k in
-              model.state_dict() if k.endswith('head.sigma_calibration')][0]
-    state[prefix + 'sigma_calibration'] = torch.tensor(factors,
-                                                       dtype=torch.float32)
+    prefix = [
+        k[:-len('sigma_calibration')] for k in model.state_dict()
+        if k.endswith('head.sigma_calibration')
+    ][0]
+    state[prefix + 'sigma_calibration'] = torch.tensor(
+        factors, dtype=torch.float32)
     # the head stores the Gaussian (dof inf) as 0
-    state[prefix + 'sigma_dof'] = torch.full(
-        (len(factors), ), dof if np.isfinite(dof) else 0., dtype=torch.float32)
+    state[prefix + 'sigma_dof'] = torch.full((len(factors), ),
+                                             dof if np.isfinite(dof) else 0.,
+                                             dtype=torch.float32)
     # the person scale over the crop's side, for the probability score
     ratio = float(np.median(data['scale'] / data['side']))
     state[prefix + 'sigma_scale_ratio'] = torch.tensor([ratio],
@@ -157,22 +181,28 @@ def main(argv=None) -> int:
     state[prefix + 'sigma_fit_conditions'] = torch.from_numpy(conditions)
     meta = ckpt.setdefault('meta', {}) if 'state_dict' in ckpt else {}
     meta['sigma_calibration'] = dict(
-        source=osp.abspath(args.checkpoint), config=osp.abspath(args.config),
-        split='val_dataloader', num_persons=int(len(err)),
-        factors=[float(f) for f in factors], dof=float(dof),
-        scale_ratio=ratio, test_settings=describe_conditions(conditions),
-        nll_by_dof=fit['nll'], before=before, after=after)
+        source=osp.abspath(args.checkpoint),
+        config=osp.abspath(args.config),
+        split='val_dataloader',
+        num_persons=int(len(err)),
+        factors=[float(f) for f in factors],
+        dof=float(dof),
+        scale_ratio=ratio,
+        test_settings=describe_conditions(conditions),
+        nll_by_dof=fit['nll'],
+        before=before,
+        after=after)
     tmp = out + '.tmp'
     torch.save(ckpt, tmp)
     os.replace(tmp, out)
 
     levels = (50, 80, 90, 95, 99)
-    print('validation split        ' + ' '.join(f'{p:>5d}%' for p in levels) +
-          '    ECE')
+    print('validation split        ' + ' '.join(f'{p:>5d}%'
+                                                for p in levels) + '    ECE')
     for name, m in (('before', before), ('after', after)):
-        print(f'{name:22s}  ' + ' '.join(
-            f'{m[f"sigma_coverage_{p}"]:6.1f}' for p in levels) +
-            f' {m["sigma_ece"]:6.2f}')
+        print(f'{name:22s}  ' + ' '.join(f'{m[f"sigma_coverage_{p}"]:6.1f}'
+                                         for p in levels) +
+              f' {m["sigma_ece"]:6.2f}')
     tail = 'Gaussian' if not np.isfinite(dof) else f'Student t, {dof:g} dof'
     print(f'fit on {len(err)} persons: {tail}; factors '
           f'{np.round(factors, 3).tolist()}; holds for '

@@ -21,25 +21,39 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(
         allow_abbrev=False,
         description='Convert LSP/LSPET joints.mat to sadinet LSP JSON.')
-    p.add_argument('data_root', help='folder with lsp_dataset/ and/or '
-                   'lspet_dataset/')
-    p.add_argument('--out-dir', default=None,
-                   help='output folder (default: DATA_ROOT/annotations)')
-    p.add_argument('--lsp-dir', default='lsp_dataset',
-                   help='LSP folder name under DATA_ROOT')
-    p.add_argument('--lspet-dir', default='lspet_dataset',
-                   help='LSPET folder name under DATA_ROOT')
+    p.add_argument(
+        'data_root', help='folder with lsp_dataset/ and/or '
+        'lspet_dataset/')
+    p.add_argument(
+        '--out-dir',
+        default=None,
+        help='output folder (default: DATA_ROOT/annotations)')
+    p.add_argument(
+        '--lsp-dir',
+        default='lsp_dataset',
+        help='LSP folder name under DATA_ROOT')
+    p.add_argument(
+        '--lspet-dir',
+        default='lspet_dataset',
+        help='LSPET folder name under DATA_ROOT')
     p.add_argument('--no-lsp', action='store_true', help='skip LSP')
     p.add_argument('--no-lspet', action='store_true', help='skip LSPET')
-    p.add_argument('--box-margin', type=float, default=0.1,
-                   help='box margin per side, fraction of the longer side '
-                   'of the joint box (default 0.1)')
-    p.add_argument('--lsp-occluded', choices=['labelled', 'unlabelled'],
-                   default='labelled',
-                   help="LSP's occluded joints: keep them as labels "
-                   '(default, the standard protocol) or mark them unlabelled')
-    p.add_argument('--skip-image-check', action='store_true',
-                   help='do not check that every image file exists')
+    p.add_argument(
+        '--box-margin',
+        type=float,
+        default=0.1,
+        help='box margin per side, fraction of the longer side '
+        'of the joint box (default 0.1)')
+    p.add_argument(
+        '--lsp-occluded',
+        choices=['labelled', 'unlabelled'],
+        default='labelled',
+        help="LSP's occluded joints: keep them as labels "
+        '(default, the standard protocol) or mark them unlabelled')
+    p.add_argument(
+        '--skip-image-check',
+        action='store_true',
+        help='do not check that every image file exists')
     return p.parse_args(argv)
 
 
@@ -49,16 +63,18 @@ def main(argv=None) -> int:
     from sadinet_mmpose.datasets.lsp_convert import (convert_lsp,
                                                      write_documents)
     if not osp.isdir(args.data_root):
-        print(f'error: DATA_ROOT {args.data_root!r} is not a folder',
-              file=sys.stderr)
+        print(
+            f'error: DATA_ROOT {args.data_root!r} is not a folder',
+            file=sys.stderr)
         return 2
     lsp_dir = None if args.no_lsp else args.lsp_dir
     lspet_dir = None if args.no_lspet else args.lspet_dir
     for name, d in (('LSP', lsp_dir), ('LSPET', lspet_dir)):
         if d and not osp.isfile(osp.join(args.data_root, d, 'joints.mat')):
-            print(f'error: {name}: {osp.join(args.data_root, d, "joints.mat")}'
-                  f' not found (use --no-{name.lower()} to skip {name})',
-                  file=sys.stderr)
+            print(
+                f'error: {name}: {osp.join(args.data_root, d, "joints.mat")}'
+                f' not found (use --no-{name.lower()} to skip {name})',
+                file=sys.stderr)
             return 2
     try:
         docs = convert_lsp(

@@ -27,8 +27,10 @@ def parse_args(argv=None):
         allow_abbrev=False,
         description='MPII release .mat to MpiiTestDataset annotations.')
     p.add_argument('release', help='mpii_human_pose_v1_u12_1.mat')
-    p.add_argument('--out-dir', default=None,
-                   help='output folder (default: the .mat\'s folder)')
+    p.add_argument(
+        '--out-dir',
+        default=None,
+        help='output folder (default: the .mat\'s folder)')
     return p.parse_args(argv)
 
 
@@ -40,8 +42,8 @@ def main(argv=None) -> int:
     out_dir = args.out_dir or osp.dirname(osp.abspath(args.release))
     try:
         records, images = convert_mpii_test(args.release)
-        paths = write_test_annotations(records, images, out_dir,
-                                       source=osp.basename(args.release))
+        paths = write_test_annotations(
+            records, images, out_dir, source=osp.basename(args.release))
     except (OSError, ValueError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1

@@ -25,25 +25,46 @@ from sadinet_mmpose.datasets.synthetic import DIFFICULTIES  # noqa: E402
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
         allow_abbrev=False, description='Generate synthetic pose data.')
-    p.add_argument('out', nargs='?', default=None,
-                   help='root folder; splits go to OUT/<split>/')
-    p.add_argument('--preview', default=None, metavar='PNG',
-                   help='only draw three images of each difficulty (seed 0) '
-                   'side by side into PNG, one row per difficulty')
+    p.add_argument(
+        'out',
+        nargs='?',
+        default=None,
+        help='root folder; splits go to OUT/<split>/')
+    p.add_argument(
+        '--preview',
+        default=None,
+        metavar='PNG',
+        help='only draw three images of each difficulty (seed 0) '
+        'side by side into PNG, one row per difficulty')
     p.add_argument('--skeleton', choices=['mpii', 'lsp'], default='mpii')
-    p.add_argument('--splits', nargs='+', default=['train', 'val'],
-                   choices=['train', 'val', 'test'])
-    p.add_argument('--num-images', type=int, default=None,
-                   help='images per split (default: train 2000, val/test 300)')
-    p.add_argument('--image-size', type=int, nargs='+', default=[128],
-                   help='W [H] (default 128)')
-    p.add_argument('--difficulty', choices=list(DIFFICULTIES),
-                   default='easy',
-                   help='hard: two overlapping figures, tags.json per split '
-                   '(MPII skeleton only)')
-    p.add_argument('--seed', type=int, default=0,
-                   help='base seed; split seeds are train 0, val 1, test 2 '
-                   'plus 1000 * seed')
+    p.add_argument(
+        '--splits',
+        nargs='+',
+        default=['train', 'val'],
+        choices=['train', 'val', 'test'])
+    p.add_argument(
+        '--num-images',
+        type=int,
+        default=None,
+        help='images per split (default: train 2000, val/test 300)')
+    p.add_argument(
+        '--image-size',
+        type=int,
+        nargs='+',
+        default=[128],
+        help='W [H] (default 128)')
+    p.add_argument(
+        '--difficulty',
+        choices=list(DIFFICULTIES),
+        default='easy',
+        help='hard: two overlapping figures, tags.json per split '
+        '(MPII skeleton only)')
+    p.add_argument(
+        '--seed',
+        type=int,
+        default=0,
+        help='base seed; split seeds are train 0, val 1, test 2 '
+        'plus 1000 * seed')
     return p.parse_args(argv)
 
 
@@ -59,10 +80,11 @@ def preview(path: str, size=(128, 128), per_row: int = 3) -> None:
         tiles = []
         for i in range(per_row):
             rng = sample_rng(0, i)
-            img = (render_hard(rng, size)['img'] if difficulty == 'hard' else
-                   render_figure(rng, size, difficulty)['img'])
-            tiles.append(np.pad(img, ((2, 2), (2, 2), (0, 0)),
-                                constant_values=255))
+            img = (
+                render_hard(rng, size)['img'] if difficulty == 'hard' else
+                render_figure(rng, size, difficulty)['img'])
+            tiles.append(
+                np.pad(img, ((2, 2), (2, 2), (0, 0)), constant_values=255))
         label = np.full((size[1] + 4, 90, 3), 255, np.uint8)
         cv2.putText(label, difficulty, (4, size[1] // 2),
                     cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
@@ -78,8 +100,9 @@ def main(argv=None) -> int:
         print(f'wrote {args.preview}')
         return 0
     if args.out is None:
-        print('error: give OUT (the root folder) or --preview PNG',
-              file=sys.stderr)
+        print(
+            'error: give OUT (the root folder) or --preview PNG',
+            file=sys.stderr)
         return 2
     from sadinet_mmpose.datasets.synthetic import (default_split_seed,
                                                    ensure_split)
@@ -91,7 +114,9 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         try:
             m = ensure_split(
-                osp.join(args.out, split), num_images=n, image_size=size,
+                osp.join(args.out, split),
+                num_images=n,
+                image_size=size,
                 difficulty=args.difficulty,
                 seed=default_split_seed(split, args.seed),
                 skeleton=args.skeleton)

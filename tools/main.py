@@ -80,21 +80,25 @@ def read_main_args(work_dir: str, parser) -> dict:
         sys.exit(f'[main] --resume: {path} lacks {" and ".join(missing)}; '
                  'start a new job instead')
     # options added since the job started take their defaults
-    defaults = {a.dest: a.default for a in parser._actions
-                if a.dest not in ('help', 'resume')}
+    defaults = {
+        a.dest: a.default
+        for a in parser._actions if a.dest not in ('help', 'resume')
+    }
     return dict(defaults, **saved)
 
 
 def resumable_work_dir(path: str) -> str:
     """The newest of ``path``, ``path-2``, ... that holds a
     ``last_checkpoint`` (what ``--resume`` continues)."""
-    found = [p for p in [path] + glob.glob(f'{path}-[0-9]*')
-             if osp.isfile(osp.join(p, 'last_checkpoint'))]
+    found = [
+        p for p in [path] + glob.glob(f'{path}-[0-9]*')
+        if osp.isfile(osp.join(p, 'last_checkpoint'))
+    ]
     if not found:
         sys.exit(f'[main] --resume: no interrupted main job under {path} '
                  '(no last_checkpoint); start one without --resume')
-    return max(found, key=lambda p: osp.getmtime(
-        osp.join(p, 'last_checkpoint')))
+    return max(
+        found, key=lambda p: osp.getmtime(osp.join(p, 'last_checkpoint')))
 
 
 def _die_with_parent() -> None:
@@ -123,8 +127,10 @@ def run_child(cmd, cwd) -> int:
             proc.kill()
         sys.exit(128 + signum)
 
-    old = {s: signal.signal(s, forward)
-           for s in (signal.SIGTERM, signal.SIGINT)}
+    old = {
+        s: signal.signal(s, forward)
+        for s in (signal.SIGTERM, signal.SIGINT)
+    }
     try:
         return proc.wait()
     finally:
@@ -134,12 +140,18 @@ def run_child(cmd, cwd) -> int:
 
 def git_commit() -> str:
     """The repository's short commit, ``+changes`` for a modified tree."""
+
     def git(*args):
-        return subprocess.run(['git', *args], cwd=REPO, capture_output=True,
-                              text=True, check=True).stdout.strip()
+        return subprocess.run(['git', *args],
+                              cwd=REPO,
+                              capture_output=True,
+                              text=True,
+                              check=True).stdout.strip()
+
     try:
         dirty = git('status', '--porcelain', '--untracked-files=no')
-        return git('rev-parse', '--short', 'HEAD') + ('+changes' if dirty else '')
+        return git('rev-parse', '--short',
+                   'HEAD') + ('+changes' if dirty else '')
     except (OSError, subprocess.CalledProcessError):
         return 'unknown'
 
@@ -155,10 +167,12 @@ def _cfg_options(args) -> dict:
     # a checkpoint every epoch: an interrupted job loses at most one
     opts = {'default_hooks.checkpoint.interval': 1}
     if args.epochs is not None:
-        opts.update({'train_cfg.max_epochs': args.epochs,
-                     'train_cfg.val_interval': args.epochs,
-                     'param_scheduler.1.end': args.epochs,
-                     'param_scheduler.1.T_max': args.epochs})
+        opts.update({
+            'train_cfg.max_epochs': args.epochs,
+            'train_cfg.val_interval': args.epochs,
+            'param_scheduler.1.end': args.epochs,
+            'param_scheduler.1.T_max': args.epochs
+        })
     if args.train_images is not None:
         opts['train_dataloader.dataset.num_images'] = args.train_images
     if args.val_images is not None:
@@ -209,16 +223,22 @@ def generate_data(config: str, opts: dict) -> None:
 
 
 def best_checkpoint(work_dir: str) -> str:
-    best = sorted(glob.glob(osp.join(work_dir, 'best_*.pth')), key=osp.getmtime)
+    best = sorted(
+        glob.glob(osp.join(work_dir, 'best_*.pth')), key=osp.getmtime)
     if best:
         return best[-1]
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
         return f.read().strip()
 
 
-def evaluate(config: str, checkpoint: str, work_dir: str, opts: dict,
-             name: str = 'test', flip_test: bool = True,
-             test_cfg: dict = None, dump: str = None,
+def evaluate(config: str,
+             checkpoint: str,
+             work_dir: str,
+             opts: dict,
+             name: str = 'test',
+             flip_test: bool = True,
+             test_cfg: dict = None,
+             dump: str = None,
              evaluators: list = None) -> dict:
     """Test ``checkpoint`` on the config's test split with MMPose's runner;
     returns the metrics: by default the config's, ``KeypointBias``,
@@ -235,19 +255,23 @@ def evaluate(config: str, checkpoint: str, work_dir: str, opts: dict,
         evaluators = cfg.test_evaluator
         if isinstance(evaluators, dict):
             evaluators = [evaluators]
-        evaluators = list(evaluators) + [dict(type='KeypointBias'),
-                                         dict(type='KeypointScoreAUROC')]
+        evaluators = list(evaluators) + [
+            dict(type='KeypointBias'),
+            dict(type='KeypointScoreAUROC')
+        ]
         ds = cfg.test_dataloader.dataset
         if ds.get('difficulty') == 'hard':
-            evaluators.append(dict(
-                type='KeypointErrorTaxonomy',
-                tag_file=osp.join(ds.data_root, ds.get('split', 'test'),
-                                  'tags.json')))
+            evaluators.append(
+                dict(
+                    type='KeypointErrorTaxonomy',
+                    tag_file=osp.join(ds.data_root, ds.get('split', 'test'),
+                                      'tags.json')))
         if cfg.model.get('head', {}).get('type') == 'DLMHead':
             evaluators.append(dict(type='SigmaCalibration'))
     if dump:
-        evaluators = list(evaluators) + [dict(type='DumpResults',
-                                              out_file_path=dump)]
+        evaluators = list(evaluators) + [
+            dict(type='DumpResults', out_file_path=dump)
+        ]
     cfg.test_evaluator = evaluators
     cfg.experiment_name = f'{name}_{os.getpid()}'
     runner = Runner.from_cfg(cfg)
@@ -267,12 +291,15 @@ def calibration_curves_of(dump: str) -> dict:
 
     def stack(key, part='pred_instances'):
         return np.stack([np.asarray(r[part][key])[0] for r in rows])
+
     vis = stack('keypoints_visible', 'gt_instances')
-    dof = (stack('keypoint_sigma_dof')
-           if 'keypoint_sigma_dof' in rows[0]['pred_instances'] else None)
+    dof = (
+        stack('keypoint_sigma_dof')
+        if 'keypoint_sigma_dof' in rows[0]['pred_instances'] else None)
     return calibration_curves(
-        stack('keypoints')[..., :2], stack('keypoints', 'gt_instances')[..., :2],
-        stack('keypoint_sigmas'), (vis[..., 0] if vis.ndim == 3 else vis) > 0,
+        stack('keypoints')[..., :2],
+        stack('keypoints', 'gt_instances')[..., :2], stack('keypoint_sigmas'),
+        (vis[..., 0] if vis.ndim == 3 else vis) > 0,
         np.array([person_scale(r['gt_instances']) for r in rows]), dof)
 
 
@@ -298,7 +325,8 @@ def write_pictures(config: str, checkpoint: str, work_dir: str, opts: dict,
         info = dataset.get_data_info(i)  # bbox: (1, 4) x1, y1, x2, y2
         img = cv2.imread(info['img_path'])
         result = inference_topdown(model, img, info['bbox'][:1])[0]
-        path = osp.join(out_dir, f'{i:03d}_{osp.basename(info["img_path"])}.png')
+        path = osp.join(out_dir,
+                        f'{i:03d}_{osp.basename(info["img_path"])}.png')
         cv2.imwrite(path, vis.render_panels(img, result))
         written.append(path)
     return written
@@ -308,53 +336,66 @@ def calibration_section(metrics: dict, calibrated: str, plot: str,
                         work_dir: str) -> list:
     """The summary's sigma and score sections (lines of markdown)."""
     import torch
-    fit = torch.load(calibrated, map_location='cpu',
-                     weights_only=False)['meta']['sigma_calibration']
+    fit = torch.load(
+        calibrated, map_location='cpu',
+        weights_only=False)['meta']['sigma_calibration']
     dof = fit['dof']
     tail = ('Gaussian' if dof == float('inf') else
             f'Student t with {dof:g} degrees of freedom')
     levels = (50, 80, 90, 95, 99)
     rows = []
     for label, pre in (('before calibration', ''), ('after', 'calibrated_')):
-        m = {k[len(pre):]: v for k, v in metrics.items()
-             if k.startswith(pre + 'sigma_')}
-        rows.append(f'| {label} | ' + ' | '.join(
-            f"{m[f'sigma_coverage_{p}']:.1f}" for p in levels) +
-            f" | {m['sigma_ece']:.1f} | {m['sigma_nll']:.2f} | "
-            f"{m['sigma_ause']:.4f} | {m['sigma_sharpness']:.3f} |")
-    groups = [k[len('sigma_coverage_90_'):] for k in metrics
-              if k.startswith('sigma_coverage_90_')]
-    out = ['', '## Is sigma calibrated?', '',
-           'Share of the visible joints whose error lies inside the region '
-           'that the predicted distribution gives probability p, against p; '
-           'ECE: mean |coverage - p| over p = 5, ..., 95 %; NLL, AUSE and '
-           'sharpness (median 90 % radius) in head sizes '
-           '([docs/uncertainty.md](../../docs/uncertainty.md)). Calibration '
-           f'was fitted on the validation split: a {tail}, per-joint '
-           f"factors {min(fit['factors']):.2f} to {max(fit['factors']):.2f}.",
-           '', '| sigma | 50 % | 80 % | 90 % | 95 % | 99 % | ECE | NLL | '
-           'AUSE | sharpness |',
-           '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-           *rows, '', '| joint group | coverage at 90 %, before | after |',
-           '| --- | --- | --- |']
-    out += [f"| {g} | {metrics[f'sigma_coverage_90_{g}']:.1f} | "
-            f"{metrics[f'calibrated_sigma_coverage_90_{g}']:.1f} |"
-            for g in groups]
+        m = {
+            k[len(pre):]: v
+            for k, v in metrics.items() if k.startswith(pre + 'sigma_')
+        }
+        rows.append(f'| {label} | ' +
+                    ' | '.join(f"{m[f'sigma_coverage_{p}']:.1f}"
+                               for p in levels) +
+                    f" | {m['sigma_ece']:.1f} | {m['sigma_nll']:.2f} | "
+                    f"{m['sigma_ause']:.4f} | {m['sigma_sharpness']:.3f} |")
+    groups = [
+        k[len('sigma_coverage_90_'):] for k in metrics
+        if k.startswith('sigma_coverage_90_')
+    ]
+    out = [
+        '', '## Is sigma calibrated?', '',
+        'Share of the visible joints whose error lies inside the region '
+        'that the predicted distribution gives probability p, against p; '
+        'ECE: mean |coverage - p| over p = 5, ..., 95 %; NLL, AUSE and '
+        'sharpness (median 90 % radius) in head sizes '
+        '([docs/uncertainty.md](../../docs/uncertainty.md)). Calibration '
+        f'was fitted on the validation split: a {tail}, per-joint '
+        f"factors {min(fit['factors']):.2f} to {max(fit['factors']):.2f}.", '',
+        '| sigma | 50 % | 80 % | 90 % | 95 % | 99 % | ECE | NLL | '
+        'AUSE | sharpness |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |', *rows,
+        '', '| joint group | coverage at 90 %, before | after |',
+        '| --- | --- | --- |'
+    ]
+    out += [
+        f"| {g} | {metrics[f'sigma_coverage_90_{g}']:.1f} | "
+        f"{metrics[f'calibrated_sigma_coverage_90_{g}']:.1f} |" for g in groups
+    ]
     if plot:
-        out += ['', f'Reliability diagram and sparsification plot: '
-                f'[{osp.relpath(plot, work_dir)}]({osp.relpath(plot, work_dir)})']
-    names = (('heatmap maximum (MMPose\'s score)', ''),
-             ('P(error <= 0.5 x person scale)', 'prob0.5_'),
+        out += [
+            '', f'Reliability diagram and sparsification plot: '
+            f'[{osp.relpath(plot, work_dir)}]({osp.relpath(plot, work_dir)})'
+        ]
+    names = (('heatmap maximum (MMPose\'s score)',
+              ''), ('P(error <= 0.5 x person scale)', 'prob0.5_'),
              ('P(error <= 0.1 x person scale)', 'prob0.1_'))
-    out += ['', '## Does the score tell right from wrong?', '',
-            'AUROC of each score for "the joint is correct at PCKh@0.5" and '
-            '"at PCKh@0.1" over the visible joints of the test split '
-            "(0.5: no better than chance). The probability scores use the "
-            'calibrated distribution and a person scale estimated from the '
-            'box (`test_cfg.score_mode=\'probability\'`).', '',
-            '| score | AUROC, correct at PCKh@0.5 [95 % interval] | within a '
-            'joint type | at PCKh@0.1 [95 % interval] | within a joint type |',
-            '| --- | --- | --- | --- | --- |']
+    out += [
+        '', '## Does the score tell right from wrong?', '',
+        'AUROC of each score for "the joint is correct at PCKh@0.5" and '
+        '"at PCKh@0.1" over the visible joints of the test split '
+        "(0.5: no better than chance). The probability scores use the "
+        'calibrated distribution and a person scale estimated from the '
+        'box (`test_cfg.score_mode=\'probability\'`).', '',
+        '| score | AUROC, correct at PCKh@0.5 [95 % interval] | within a '
+        'joint type | at PCKh@0.1 [95 % interval] | within a joint type |',
+        '| --- | --- | --- | --- | --- |'
+    ]
     best = {}
     for label, pre in names:
         cells = []
@@ -389,31 +430,45 @@ def main(argv=None):
         allow_abbrev=False,
         description='Train and evaluate a small SADI-Net on synthetic data.')
     parser.add_argument('--config', default=DEFAULT_CONFIG)
-    parser.add_argument('--work-dir', default=osp.join(REPO, 'work_dirs', 'main'),
-                        help='a new folder is chosen when this one holds checkpoints')
-    parser.add_argument('--epochs', type=int, default=None,
-                        help='shorter schedule (default: the config\'s)')
+    parser.add_argument(
+        '--work-dir',
+        default=osp.join(REPO, 'work_dirs', 'main'),
+        help='a new folder is chosen when this one holds checkpoints')
+    parser.add_argument(
+        '--epochs',
+        type=int,
+        default=None,
+        help='shorter schedule (default: the config\'s)')
     parser.add_argument('--train-images', type=int, default=None)
     parser.add_argument('--val-images', type=int, default=None)
     parser.add_argument('--batch-size', type=int, default=None)
     parser.add_argument('--num-workers', type=int, default=None)
-    parser.add_argument('--data-root', default=None,
-                        help='where the synthetic data goes (default: the config\'s '
-                        'for easy, data/synthetic_mpii_<difficulty>/ otherwise)')
-    parser.add_argument('--difficulty', choices=('easy', 'standard', 'hard'),
-                        default=None,
-                        help='the synthetic tier (default: the config\'s, easy); '
-                        'hard also reports the error taxonomy per tag')
-    parser.add_argument('--pictures', type=int, default=4,
-                        help='how many test-split predictions to draw')
-    parser.add_argument('--resume', action='store_true',
-                        help='continue the newest interrupted job under '
-                        '--work-dir with the options it was started with')
+    parser.add_argument(
+        '--data-root',
+        default=None,
+        help='where the synthetic data goes (default: the config\'s '
+        'for easy, data/synthetic_mpii_<difficulty>/ otherwise)')
+    parser.add_argument(
+        '--difficulty',
+        choices=('easy', 'standard', 'hard'),
+        default=None,
+        help='the synthetic tier (default: the config\'s, easy); '
+        'hard also reports the error taxonomy per tag')
+    parser.add_argument(
+        '--pictures',
+        type=int,
+        default=4,
+        help='how many test-split predictions to draw')
+    parser.add_argument(
+        '--resume',
+        action='store_true',
+        help='continue the newest interrupted job under '
+        '--work-dir with the options it was started with')
     args = parser.parse_args(argv)
     if args.resume:
         work_dir = resumable_work_dir(osp.abspath(args.work_dir))
-        args = argparse.Namespace(**dict(read_main_args(work_dir, parser),
-                                         resume=True))
+        args = argparse.Namespace(
+            **dict(read_main_args(work_dir, parser), resume=True))
         print(f'[main] resuming {work_dir}', flush=True)
     else:
         work_dir = fresh_work_dir(osp.abspath(args.work_dir))
@@ -433,8 +488,10 @@ def main(argv=None):
     phases = {}  # where the time went, in seconds
     generate_data(args.config, opts)
     phases['generation'] = time.time() - t0
-    cmd = [sys.executable, _mmpose_tool('train.py'), args.config,
-           '--work-dir', work_dir]
+    cmd = [
+        sys.executable,
+        _mmpose_tool('train.py'), args.config, '--work-dir', work_dir
+    ]
     if args.resume:
         cmd.append('--resume')
     cmd += ['--cfg-options', *(f'{k}={v}' for k, v in opts.items())]
@@ -447,17 +504,19 @@ def main(argv=None):
 
     t1 = time.time()
     ckpt = best_checkpoint(work_dir)  # selected on the validation split
-    dlm = load_config(args.config, opts).model.get('head', {}).get(
-        'type') == 'DLMHead'
+    dlm = load_config(args.config, opts).model.get('head',
+                                                   {}).get('type') == 'DLMHead'
     calibrated = osp.join(work_dir, 'sigma_calibrated.pth')
     if dlm and not osp.isfile(calibrated):
-        print(f'[main] calibrating sigma of {ckpt} on the validation split',
-              flush=True)
-        rc = run_child([sys.executable,
-                        osp.join(REPO, 'tools', 'calibrate_sigma.py'),
-                        args.config, ckpt, '--out', calibrated,
-                        '--cfg-options', *(f'{k}={v}' for k, v in opts.items())],
-                       REPO)
+        print(
+            f'[main] calibrating sigma of {ckpt} on the validation split',
+            flush=True)
+        rc = run_child([
+            sys.executable,
+            osp.join(REPO, 'tools', 'calibrate_sigma.py'), args.config, ckpt,
+            '--out', calibrated, '--cfg-options', *(f'{k}={v}'
+                                                    for k, v in opts.items())
+        ], REPO)
         if rc != 0:
             sys.exit(f'[main] sigma calibration failed (exit {rc})')
     phases['calibration'] = time.time() - t1
@@ -465,30 +524,44 @@ def main(argv=None):
     print(f'[main] testing {ckpt} on the test split', flush=True)
     before = osp.join(work_dir, 'test', 'predictions.pkl')
     metrics = evaluate(args.config, ckpt, work_dir, opts, dump=before)
-    no_flip = evaluate(args.config, ckpt, work_dir, opts, 'test_no_flip',
-                       flip_test=False)
+    no_flip = evaluate(
+        args.config, ckpt, work_dir, opts, 'test_no_flip', flip_test=False)
     for key in ('bias_x', 'bias_y', 'PCK', 'PCK@0.1'):
         if key in no_flip:
             metrics[f'{key}_no_flip'] = no_flip[key]
     plot = None
     if dlm:
         after = osp.join(work_dir, 'test_calibrated', 'predictions.pkl')
-        cal = evaluate(args.config, calibrated, work_dir, opts,
-                       'test_calibrated', dump=after)
-        metrics.update({f'calibrated_{k}': v for k, v in cal.items()
-                        if k.startswith('sigma_')})
+        cal = evaluate(
+            args.config,
+            calibrated,
+            work_dir,
+            opts,
+            'test_calibrated',
+            dump=after)
+        metrics.update({
+            f'calibrated_{k}': v
+            for k, v in cal.items() if k.startswith('sigma_')
+        })
         for tau in (0.5, 0.1):
             prob = evaluate(
-                args.config, calibrated, work_dir, opts, f'test_prob{tau:g}',
+                args.config,
+                calibrated,
+                work_dir,
+                opts,
+                f'test_prob{tau:g}',
                 test_cfg=dict(score_mode='probability', score_tau=tau),
                 evaluators=[dict(type='KeypointScoreAUROC')])
-            metrics.update({f'prob{tau:g}_{k}': v for k, v in prob.items()
-                            if k.startswith('score_auroc')})
+            metrics.update({
+                f'prob{tau:g}_{k}': v
+                for k, v in prob.items() if k.startswith('score_auroc')
+            })
         from sadinet_mmpose.visualization import plot_calibration
         plot = plot_calibration(
             osp.join(work_dir, 'calibration.png'),
-            dict(before=calibration_curves_of(before),
-                 after=calibration_curves_of(after)),
+            dict(
+                before=calibration_curves_of(before),
+                after=calibration_curves_of(after)),
             'sigma on the test split, before and after calibration on val')
     phases['tests'] = time.time() - t1
     t1 = time.time()
@@ -500,53 +573,71 @@ def main(argv=None):
     seed = load_config(args.config, opts).get('randomness', {}).get('seed')
 
     pckh = metrics.get('PCKh', metrics.get('PCK'))
-    lines = ['# SADI-Net main job (synthetic MPII-style data)', '',
-             f'- config: `{osp.relpath(args.config, REPO)}`',
-             f'- command: `{" ".join(["python", "tools/main.py", *args.argv])}`'
-             + (' (resumed with `--resume`)' if args.resume else ''),
-             f'- commit: {commit}',
-             f'- checkpoint: `{ckpt}` (best PCKh-AUC on the validation split)'
-             + (f'; sigma calibrated on the validation split: '
-                f'`{calibrated}`' if dlm else ''),
-             f'- seed: {seed}',
-             f'- time: total {total / 60:.1f} min (' + ', '.join(
-                 f'{k} {v / 60:.1f}' for k, v in phases.items()) + ')',
-             f'- test split PCKh@0.5: **{pckh:.2f}**' if pckh is not None else '',
-             '', 'Every figure below is on the test split, which no choice '
-             'saw.', '', '| metric | value |', '| --- | --- |']
-    lines += [f'| {k} | {v:.2f} |' for k, v in metrics.items()
-              if isinstance(v, (int, float)) and not k.startswith(
-                  ('sigma_', 'bias_', 'calibrated_', 'prob', 'score_'))]
+    lines = [
+        '# SADI-Net main job (synthetic MPII-style data)', '',
+        f'- config: `{osp.relpath(args.config, REPO)}`',
+        f'- command: `{" ".join(["python", "tools/main.py", *args.argv])}`' +
+        (' (resumed with `--resume`)' if args.resume else ''),
+        f'- commit: {commit}',
+        f'- checkpoint: `{ckpt}` (best PCKh-AUC on the validation split)' +
+        (f'; sigma calibrated on the validation split: '
+         f'`{calibrated}`' if dlm else ''), f'- seed: {seed}',
+        f'- time: total {total / 60:.1f} min (' +
+        ', '.join(f'{k} {v / 60:.1f}' for k, v in phases.items()) + ')',
+        f'- test split PCKh@0.5: **{pckh:.2f}**' if pckh is not None else '',
+        '', 'Every figure below is on the test split, which no choice '
+        'saw.', '', '| metric | value |', '| --- | --- |'
+    ]
+    lines += [
+        f'| {k} | {v:.2f} |' for k, v in metrics.items()
+        if isinstance(v, (int, float)) and not k.startswith(
+            ('sigma_', 'bias_', 'calibrated_', 'prob', 'score_'))
+    ]
     if 'bias_x' in metrics:
-        lines += ['', '## Coordinate bias', '',
-                  'Mean signed error, prediction minus ground truth, over the '
-                  'visible joints, in image pixels (a convention that is off '
-                  'between labels, flip and metric shows here).', '',
-                  '| test | x (px) | y (px) | PCKh@0.5 | PCKh@0.1 |',
-                  '| --- | --- | --- | --- | --- |',
-                  f"| flip test | {metrics['bias_x']:+.3f} | "
-                  f"{metrics['bias_y']:+.3f} | {metrics.get('PCK', 0):.2f} | "
-                  f"{metrics.get('PCK@0.1', 0):.2f} |"]
+        lines += [
+            '', '## Coordinate bias', '',
+            'Mean signed error, prediction minus ground truth, over the '
+            'visible joints, in image pixels (a convention that is off '
+            'between labels, flip and metric shows here).', '',
+            '| test | x (px) | y (px) | PCKh@0.5 | PCKh@0.1 |',
+            '| --- | --- | --- | --- | --- |',
+            f"| flip test | {metrics['bias_x']:+.3f} | "
+            f"{metrics['bias_y']:+.3f} | {metrics.get('PCK', 0):.2f} | "
+            f"{metrics.get('PCK@0.1', 0):.2f} |"
+        ]
         if 'bias_x_no_flip' in metrics:
-            lines += [f"| no flip | {metrics['bias_x_no_flip']:+.3f} | "
-                      f"{metrics['bias_y_no_flip']:+.3f} | "
-                      f"{metrics.get('PCK_no_flip', 0):.2f} | "
-                      f"{metrics.get('PCK@0.1_no_flip', 0):.2f} |"]
+            lines += [
+                f"| no flip | {metrics['bias_x_no_flip']:+.3f} | "
+                f"{metrics['bias_y_no_flip']:+.3f} | "
+                f"{metrics.get('PCK_no_flip', 0):.2f} | "
+                f"{metrics.get('PCK@0.1_no_flip', 0):.2f} |"
+            ]
     if 'calibrated_sigma_coverage_90' in metrics:
         lines += calibration_section(metrics, calibrated, plot, work_dir)
-    lines += ['', 'Pictures: ' + ', '.join(osp.relpath(p, work_dir) for p in pictures)]
+    lines += [
+        '',
+        'Pictures: ' + ', '.join(osp.relpath(p, work_dir) for p in pictures)
+    ]
     with open(osp.join(work_dir, 'summary.md'), 'w') as f:
         f.write('\n'.join(lines) + '\n')
     with open(osp.join(work_dir, 'metrics.json'), 'w') as f:
-        json.dump(dict({k: float(v) for k, v in metrics.items()
-                        if isinstance(v, (int, float))},
-                       **{f'time_{k}_s': round(v, 1)
-                          for k, v in phases.items()},
-                       time_total_s=round(total, 1)), f, indent=2)
+        json.dump(
+            dict(
+                {
+                    k: float(v)
+                    for k, v in metrics.items() if isinstance(v, (int, float))
+                },
+                **{
+                    f'time_{k}_s': round(v, 1)
+                    for k, v in phases.items()
+                },
+                time_total_s=round(total, 1)),
+            f,
+            indent=2)
     print('\n'.join(lines))
-    print(f'[main] done in {total / 60:.1f} min (' + ', '.join(
-        f'{k} {v / 60:.1f}' for k, v in phases.items()) +
-        f'); work dir: {work_dir}')
+    print(f'[main] done in {total / 60:.1f} min (' +
+          ', '.join(f'{k} {v / 60:.1f}'
+                    for k, v in phases.items()) + f'); work dir: {work_dir}')
 
 
 if __name__ == '__main__':

@@ -1,6 +1,7 @@
 """The study's pages, rendered from its run records: ``ablation.md`` (tables
 and claims), ``ablation.json`` (aggregates and comparisons) and
-``ablation.png`` (validation curves of PCKh@0.5 and @0.1, and test PCKh per seed)."""
+``ablation.png`` (validation curves of PCKh@0.5 and @0.1, and test PCKh per
+seed)."""
 import datetime
 import json
 import math
@@ -12,10 +13,9 @@ from collections import defaultdict
 import stats
 
 #: The paper's PCKh columns and MpiiPCKAccuracy's keys for them.
-COLUMNS = [('Head', 'Head PCK'), ('Sho', 'Shoulder PCK'),
-           ('Elb', 'Elbow PCK'), ('Wri', 'Wrist PCK'), ('Hip', 'Hip PCK'),
-           ('Knee', 'Knee PCK'), ('Ank', 'Ankle PCK'), ('Mean', 'PCK'),
-           ('PCKh@0.1', 'PCK@0.1')]
+COLUMNS = [('Head', 'Head PCK'), ('Sho', 'Shoulder PCK'), ('Elb', 'Elbow PCK'),
+           ('Wri', 'Wrist PCK'), ('Hip', 'Hip PCK'), ('Knee', 'Knee PCK'),
+           ('Ank', 'Ankle PCK'), ('Mean', 'PCK'), ('PCKh@0.1', 'PCK@0.1')]
 #: (claim, model A, model B): each claim says A scores above B.
 CLAIMS = (
     ('RFM blocks beat basic blocks at equal parameters (Table III)',
@@ -24,12 +24,12 @@ CLAIMS = (
      'c_rfm-d2', 'b_hg-basic'),
     ('SFM + DLM beat the stock head on the same hourglass (Table IV)',
      'e2_hg-sfm-dlm-h1sum', 'b_hg-basic'),
-    ('the chi-weighted loss beats the plain sum (Table V)',
-     'f2_sadinet-h1sum', 'g2_sadinet-loss-sum-h1sum'),
-    ('full SADI-Net beats the plain hourglass',
-     'f2_sadinet-h1sum', 'b_hg-basic'),
-    ('full SADI-Net beats the plain hourglass of its size',
-     'f2_sadinet-h1sum', 'h2_hg-basic-wide-full'),
+    ('the chi-weighted loss beats the plain sum (Table V)', 'f2_sadinet-h1sum',
+     'g2_sadinet-loss-sum-h1sum'),
+    ('full SADI-Net beats the plain hourglass', 'f2_sadinet-h1sum',
+     'b_hg-basic'),
+    ('full SADI-Net beats the plain hourglass of its size', 'f2_sadinet-h1sum',
+     'h2_hg-basic-wide-full'),
 )
 THRESHOLDS = (('PCKh@0.5', 0.5), ('PCKh@0.1', 0.1))
 #: A curve is flat when it gains less than this over its last 20 %.
@@ -48,8 +48,8 @@ def _cell(values, digits=1):
     m, sd = _mean_sd(values)
     if m is None:
         return 'n/a'
-    return f'{m:.{digits}f}' + (f' ± {sd:.{digits}f}' if sd is not None
-                                else '')
+    return f'{m:.{digits}f}' + (f' ± {sd:.{digits}f}'
+                                if sd is not None else '')
 
 
 def group(records):
@@ -70,15 +70,20 @@ def aggregate(runs):
     test = [r['eval']['test/h1'] for r in runs]
     curves = [[(i, p) for i, p, _ in r['val_curve']] for r in runs]
     mean_curve = stats.mean_curve(curves)
-    mean_curve_01 = stats.mean_curve(
-        [[(i, p) for i, _, p in r['val_curve']] for r in runs])
+    mean_curve_01 = stats.mean_curve([[(i, p) for i, _, p in r['val_curve']]
+                                      for r in runs])
     it_s = [r['iter_s_median'] for r in runs if r.get('iter_s_median')]
     entry = dict(
         seeds=[r['seed'] for r in runs],
-        params_M=first.get('params_M'), gmacs=first.get('gmacs'),
-        test={k: [t.get(k) for t in test] for _, k in COLUMNS},
-        val_final=[r['val_curve'][-1][1] if r['val_curve'] else None
-                   for r in runs],
+        params_M=first.get('params_M'),
+        gmacs=first.get('gmacs'),
+        test={
+            k: [t.get(k) for t in test]
+            for _, k in COLUMNS
+        },
+        val_final=[
+            r['val_curve'][-1][1] if r['val_curve'] else None for r in runs
+        ],
         val_curve_mean=mean_curve,
         late_gain=stats.late_gain(mean_curve),
         late_gain_seeds=[stats.late_gain(c) for c in curves],
@@ -95,8 +100,10 @@ def aggregate(runs):
             entry[key] = vals
     for key in first:
         if '/' in key and key != 'test/h1':
-            entry[key] = {k: [r['eval'].get(key, {}).get(k) for r in runs]
-                          for _, k in COLUMNS}
+            entry[key] = {
+                k: [r['eval'].get(key, {}).get(k) for r in runs]
+                for _, k in COLUMNS
+            }
     return entry
 
 
@@ -108,8 +115,9 @@ def comparisons(by_variant, agg=None):
     validation curves moved over the last 20 % of training.
     """
     out = []
-    curve_keys = dict(zip((label for label, _ in THRESHOLDS),
-                          ('val_curve_mean', 'val_curve_mean_01')))
+    curve_keys = dict(
+        zip((label for label, _ in THRESHOLDS),
+            ('val_curve_mean', 'val_curve_mean_01')))
     for claim, a, b in CLAIMS:
         if a not in by_variant or b not in by_variant:
             continue
@@ -142,11 +150,11 @@ def flat_from(agg):
     out = {}
     for n in sorted({n for b in agg for n in agg[b]}):
         out[n] = {}
-        for label, key in (('PCKh@0.5', 'late_gain'),
-                           ('PCKh@0.1', 'late_gain_01')):
+        for label, key in (('PCKh@0.5', 'late_gain'), ('PCKh@0.1',
+                                                       'late_gain_01')):
             out[n][label] = next(
-                (b for b in sorted(agg) if n in agg[b]
-                 and agg[b][n].get(key) is not None
+                (b for b in sorted(agg)
+                 if n in agg[b] and agg[b][n].get(key) is not None
                  and agg[b][n][key] < FLAT_GAIN), None)
     return out
 
@@ -173,16 +181,24 @@ def render(out_dir, records, variants, describe):
     """Write the three pages into ``out_dir`` from ``records``."""
     grouped, failed = group(records)
     budgets = sorted(grouped)
-    agg = {it: {n: aggregate(runs) for n, runs in grouped[it].items()}
-           for it in budgets}
+    agg = {
+        it: {
+            n: aggregate(runs)
+            for n, runs in grouped[it].items()
+        }
+        for it in budgets
+    }
     # the converged table: the largest budget
     top = budgets[-1] if budgets else None
     comps = comparisons(grouped[top], agg[top]) if top else []
     data = dict(
-        meta=dict(date=datetime.date.today().isoformat(),
-                  runs=len(records),
-                  commits=sorted({r['commit'] for r in records})),
-        budgets={str(it): agg[it] for it in budgets},
+        meta=dict(
+            date=datetime.date.today().isoformat(),
+            runs=len(records),
+            commits=sorted({r['commit']
+                            for r in records})),
+        budgets={str(it): agg[it]
+                 for it in budgets},
         flat_from=flat_from(agg),
         comparisons=comps)
     with open(osp.join(out_dir, 'ablation.json'), 'w') as f:
@@ -201,12 +217,16 @@ def markdown(grouped, agg, comps, failed, variants, describe):
     top = budgets[-1]
     runs = [r for v in grouped[top].values() for r in v]
     s = runs[0]['settings']
-    thin = sorted(n for n in {v for _, a, b in CLAIMS for v in (a, b)}
+    thin = sorted(n for n in {v
+                              for _, a, b in CLAIMS
+                              for v in (a, b)}
                   if len(agg[top].get(n, {}).get('seeds', [])) < 3)
     if thin:
-        L += [f'**In progress:** at {top} iterations, {", ".join(thin)} '
-              'have fewer than 3 seeds; the tables and intervals below are '
-              'of the runs recorded so far.', '']
+        L += [
+            f'**In progress:** at {top} iterations, {", ".join(thin)} '
+            'have fewer than 3 seeds; the tables and intervals below are '
+            'of the runs recorded so far.', ''
+        ]
     every = [r for it in grouped for v in grouped[it].values()
              for r in v] + failed
     hours = sum(r.get('train_s', 0) + r.get('eval_s', 0) for r in every) / 3600
@@ -232,58 +252,65 @@ def markdown(grouped, agg, comps, failed, variants, describe):
         '| variant | params (M) | GMACs | seeds | PCKh@0.5 | PCKh@0.1 | '
         'val PCKh@0.5 | val gain, last 20 % | val gain @0.1 | '
         'img/s (1 thread) |',
-        '| --- | ---: | ---: | ---: | --- | --- | --- | --- | ---: | ---: |']
+        '| --- | ---: | ---: | ---: | --- | --- | --- | --- | ---: | ---: |'
+    ]
     for n, e in agg[top].items():
         g01 = e.get('late_gain_01')
-        L.append(
-            f'| {n} | {e["params_M"]:.2f} | {e["gmacs"]:.3f} | '
-            f'{len(e["seeds"])} | {_cell(e["test"]["PCK"])} | '
-            f'{_cell(e["test"]["PCK@0.1"])} | {_cell(e["val_final"])} | '
-            f'{_flat_text(e["late_gain"])} | '
-            f'{"n/a" if g01 is None else f"{g01:+.2f}"} | {_img_s(e)} |')
-    L += ['', 'Val gain: the mean validation curve\'s PCKh@0.5 gain over the '
-          f'last 20 % of training; below {FLAT_GAIN} point the curve counts '
-          'as flat at that budget (the same gain of PCKh@0.1 beside it). '
-          'img/s: training images per second at the median iteration, one '
-          'CPU thread per run and two runs at a time.', '']
+        L.append(f'| {n} | {e["params_M"]:.2f} | {e["gmacs"]:.3f} | '
+                 f'{len(e["seeds"])} | {_cell(e["test"]["PCK"])} | '
+                 f'{_cell(e["test"]["PCK@0.1"])} | {_cell(e["val_final"])} | '
+                 f'{_flat_text(e["late_gain"])} | '
+                 f'{"n/a" if g01 is None else f"{g01:+.2f}"} | {_img_s(e)} |')
+    L += [
+        '', 'Val gain: the mean validation curve\'s PCKh@0.5 gain over the '
+        f'last 20 % of training; below {FLAT_GAIN} point the curve counts '
+        'as flat at that budget (the same gain of PCKh@0.1 beside it). '
+        'img/s: training images per second at the median iteration, one '
+        'CPU thread per run and two runs at a time.', ''
+    ]
     if comps:
-        L += ['## Claims, paired over test images', '',
-              'Mean difference A - B over seeds, with a 95 % interval from '
-              'a bootstrap that redraws the test images (the same draw for '
-              'both models) and each model\'s seeds. A claim is *supported* '
-              'when the whole interval is above 0, *reversed* when it is '
-              'below, *not supported* otherwise. Drift: how much the gap '
-              'between the two mean validation curves moved over the last '
-              '20 % of training; a gap that holds still ranks the models '
-              'even where their curves still climb.', '',
-              '| claim | A | B | seeds | params (M) | img/s | '
-              'ΔPCKh@0.5 [95 %] | | drift | ΔPCKh@0.1 [95 %] | | drift |',
-              '| --- | --- | --- | --- | --- | --- | --- | --- | ---: | '
-              '--- | --- | ---: |']
+        L += [
+            '## Claims, paired over test images', '',
+            'Mean difference A - B over seeds, with a 95 % interval from '
+            'a bootstrap that redraws the test images (the same draw for '
+            'both models) and each model\'s seeds. A claim is *supported* '
+            'when the whole interval is above 0, *reversed* when it is '
+            'below, *not supported* otherwise. Drift: how much the gap '
+            'between the two mean validation curves moved over the last '
+            '20 % of training; a gap that holds still ranks the models '
+            'even where their curves still climb.', '',
+            '| claim | A | B | seeds | params (M) | img/s | '
+            'ΔPCKh@0.5 [95 %] | | drift | ΔPCKh@0.1 [95 %] | | drift |',
+            '| --- | --- | --- | --- | --- | --- | --- | --- | ---: | '
+            '--- | --- | ---: |'
+        ]
         for c in comps:
             ea, eb = agg[top][c['a']], agg[top][c['b']]
             cells = []
             for label, _ in THRESHOLDS:
                 ci = c[label]
-                cells += [f'{ci["diff"]:+.2f} [{ci["lo"]:+.2f}, '
-                          f'{ci["hi"]:+.2f}]', ci['verdict'],
-                          _drift_text(ci)]
+                cells += [
+                    f'{ci["diff"]:+.2f} [{ci["lo"]:+.2f}, '
+                    f'{ci["hi"]:+.2f}]', ci['verdict'],
+                    _drift_text(ci)
+                ]
             L.append(f'| {c["claim"]} | {c["a"]} | {c["b"]} | '
                      f'{c["seeds_a"]}/{c["seeds_b"]} | '
                      f'{ea["params_M"]:.2f} / {eb["params_M"]:.2f} | '
-                     f'{_img_s(ea)} / {_img_s(eb)} | ' +
-                     ' | '.join(cells) + ' |')
+                     f'{_img_s(ea)} / {_img_s(eb)} | ' + ' | '.join(cells) +
+                     ' |')
         L.append('')
     if len(budgets) > 1:
-        L += ['## Budgets', '',
-              'Test PCKh@0.5 (mean over seeds, seeds in brackets) and the '
-              'validation gain of PCKh@0.5 / PCKh@0.1 over the last 20 % of '
-              f'each budget. Flat from: the smallest budget whose gain is '
-              f'below {FLAT_GAIN} point.', '',
-              '| variant | ' + ' | '.join(f'{b} it' for b in budgets) +
-              ' | flat from, @0.5 | flat from, @0.1 |',
-              '| --- | ' + ' | '.join('---' for _ in budgets) +
-              ' | --- | --- |']
+        L += [
+            '## Budgets', '',
+            'Test PCKh@0.5 (mean over seeds, seeds in brackets) and the '
+            'validation gain of PCKh@0.5 / PCKh@0.1 over the last 20 % of '
+            f'each budget. Flat from: the smallest budget whose gain is '
+            f'below {FLAT_GAIN} point.', '',
+            '| variant | ' + ' | '.join(f'{b} it' for b in budgets) +
+            ' | flat from, @0.5 | flat from, @0.1 |',
+            '| --- | ' + ' | '.join('---' for _ in budgets) + ' | --- | --- |'
+        ]
         flat = flat_from(agg)
         for n, by_thr in flat.items():
             cells = []
@@ -293,28 +320,36 @@ def markdown(grouped, agg, comps, failed, variants, describe):
                     cells.append('')
                     continue
                 m, _ = _mean_sd(e['test']['PCK'])
-                gains = [g for g in (e['late_gain'], e.get('late_gain_01'))
-                         if g is not None]
+                gains = [
+                    g for g in (e['late_gain'], e.get('late_gain_01'))
+                    if g is not None
+                ]
                 gain = ' / '.join(f'{g:+.2f}' for g in gains)
                 cells.append(f'{m:.1f} ({len(e["seeds"])})' +
                              (f', gain {gain}' if gains else ''))
             longest = max(b for b in budgets if n in agg[b])
-            cells += [f'{by_thr[t]} it' if by_thr[t] else
-                      f'not by {longest} it'
-                      for t in ('PCKh@0.5', 'PCKh@0.1')]
+            cells += [
+                f'{by_thr[t]} it' if by_thr[t] else f'not by {longest} it'
+                for t in ('PCKh@0.5', 'PCKh@0.1')
+            ]
             L.append(f'| {n} | ' + ' | '.join(cells) + ' |')
         L.append('')
-    L += [f'## Per joint at {top} iterations (test PCKh@0.5)', '',
-          '| variant | ' + ' | '.join(c for c, _ in COLUMNS[:7]) + ' |',
-          '| --- | ' + ' | '.join('---' for _ in COLUMNS[:7]) + ' |']
+    L += [
+        f'## Per joint at {top} iterations (test PCKh@0.5)', '',
+        '| variant | ' + ' | '.join(c for c, _ in COLUMNS[:7]) + ' |',
+        '| --- | ' + ' | '.join('---' for _ in COLUMNS[:7]) + ' |'
+    ]
     for n, e in agg[top].items():
-        L.append(f'| {n} | ' + ' | '.join(_cell(e['test'][k])
-                                          for _, k in COLUMNS[:7]) + ' |')
+        L.append(f'| {n} | ' +
+                 ' | '.join(_cell(e['test'][k])
+                            for _, k in COLUMNS[:7]) + ' |')
     dec = [(n, e) for n, e in agg[top].items() if 'val/mu' in e]
     if dec:
-        L += ['', '## Decode source of the full model', '',
-              '| variant | decode | val PCKh@0.5 | test PCKh@0.5 | '
-              'test PCKh@0.1 |', '| --- | --- | --- | --- | --- |']
+        L += [
+            '', '## Decode source of the full model', '',
+            '| variant | decode | val PCKh@0.5 | test PCKh@0.5 | '
+            'test PCKh@0.1 |', '| --- | --- | --- | --- | --- |'
+        ]
         for n, e in dec:
             L.append(f'| {n} | h1 | {_cell(e["val_final"])} | '
                      f'{_cell(e["test"]["PCK"])} | '
@@ -326,12 +361,14 @@ def markdown(grouped, agg, comps, failed, variants, describe):
                              f'{_cell(t["PCK"])} | {_cell(t["PCK@0.1"])} |')
     diag = [(n, e) for n, e in agg[top].items() if 'grad_ratio_median' in e]
     if diag:
-        L += ['', '## Loss balance (DLM variants)', '',
-              '`grad_ratio`: the norm of the gradient the weighted H2 term '
-              'sends into the backbone\'s outputs over that of the weighted '
-              'H1 term (first / median / last measurement).', '',
-              '| variant | first | median | last | chi (last) |',
-              '| --- | --- | --- | --- | --- |']
+        L += [
+            '', '## Loss balance (DLM variants)', '',
+            '`grad_ratio`: the norm of the gradient the weighted H2 term '
+            'sends into the backbone\'s outputs over that of the weighted '
+            'H1 term (first / median / last measurement).', '',
+            '| variant | first | median | last | chi (last) |',
+            '| --- | --- | --- | --- | --- |'
+        ]
         for n, e in diag:
             L.append(f'| {n} | {_cell(e["grad_ratio_first"], 3)} | '
                      f'{_cell(e["grad_ratio_median"], 3)} | '
@@ -339,8 +376,7 @@ def markdown(grouped, agg, comps, failed, variants, describe):
                      f'{_cell(e.get("chi_last", []), 3)} |')
     L += ['', '## Variants', '', '| variant | what it is |', '| --- | --- |']
     shown = sorted({n for b in budgets for n in agg[b]})
-    L += [f'| {n} | {describe(variants[n])} |' for n in shown
-          if n in variants]
+    L += [f'| {n} | {describe(variants[n])} |' for n in shown if n in variants]
     if failed:
         L += ['', '## Runs that did not finish', '']
         L += [f'- {r.get("message", r["variant"])}' for r in failed]
@@ -359,7 +395,9 @@ def figure(path, agg, top):
             curve = agg[top][n].get(key)
             if curve:
                 ax.plot([c[0] for c in curve], [c[1] for c in curve],
-                        label=n, lw=1.3, ls='-' if i < 10 else '--',
+                        label=n,
+                        lw=1.3,
+                        ls='-' if i < 10 else '--',
                         marker='.')
         ax.set_xlabel('iteration')
         ax.set_ylabel(f'validation {label} (mean over seeds)')

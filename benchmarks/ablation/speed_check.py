@@ -1,7 +1,8 @@
 """Does a speed setting change the study's results beyond the seed spread?
 
     python benchmarks/ablation/speed_check.py BEFORE_DIR AFTER_DIR \\
-        --labels contiguous channels-last --out benchmarks/results/speed_check.md
+        --labels contiguous channels-last --out
+        benchmarks/results/speed_check.md
 
 Each folder holds the study's records (``study_runs/<variant>/*.json``) of the
 same variants, seeds and budget, run under two settings. For each variant the
@@ -21,8 +22,8 @@ import sys
 def read(folder):
     """variant -> seed -> record, for the records under ``folder``."""
     out = {}
-    for path in sorted(glob.glob(osp.join(folder, 'study_runs', '*',
-                                          '*.json'))):
+    for path in sorted(
+            glob.glob(osp.join(folder, 'study_runs', '*', '*.json'))):
         with open(path) as f:
             rec = json.load(f)
         if rec.get('status') == 'ok':
@@ -42,13 +43,20 @@ def compare(before, after):
             b = [after[variant][s]['eval']['test/h1'][key] for s in seeds]
             spread = max(max(a) - min(a), max(b) - min(b))
             diff = sum(b) / len(b) - sum(a) / len(a)
-            rows.append(dict(
-                variant=variant, metric=name, seeds=seeds, before=a, after=b,
-                diff=diff, spread=spread, within=abs(diff) < spread,
-                iter_before=_median([before[variant][s]['iter_s_median']
-                                     for s in seeds]),
-                iter_after=_median([after[variant][s]['iter_s_median']
-                                    for s in seeds])))
+            rows.append(
+                dict(
+                    variant=variant,
+                    metric=name,
+                    seeds=seeds,
+                    before=a,
+                    after=b,
+                    diff=diff,
+                    spread=spread,
+                    within=abs(diff) < spread,
+                    iter_before=_median(
+                        [before[variant][s]['iter_s_median'] for s in seeds]),
+                    iter_after=_median(
+                        [after[variant][s]['iter_s_median'] for s in seeds])))
     return rows
 
 
@@ -68,10 +76,12 @@ def render(rows, labels, command):
         'range over the seeds of the two settings.', '',
         f'| variant | metric | seeds | {a} | {b} | difference | seed spread | '
         f'within | s / iteration ({a} -> {b}) |',
-        '| --- | --- | --- | --- | --- | --- | --- | --- | --- |']
+        '| --- | --- | --- | --- | --- | --- | --- | --- | --- |'
+    ]
     for r in rows:
-        fmt = (lambda v: ', '.join(f'{x:.2f}' for x in v) +  # noqa: E731
-               f' (mean {sum(v) / len(v):.2f})')
+        fmt = (
+            lambda v: ', '.join(f'{x:.2f}' for x in v) +  # noqa: E731
+            f' (mean {sum(v) / len(v):.2f})')
         lines.append(
             f'| {r["variant"]} | {r["metric"]} | '
             f'{", ".join(map(str, r["seeds"]))} | {fmt(r["before"])} | '
@@ -83,8 +93,8 @@ def render(rows, labels, command):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    p = argparse.ArgumentParser(allow_abbrev=False,
-                                description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        allow_abbrev=False, description=__doc__.splitlines()[0])
     p.add_argument('before')
     p.add_argument('after')
     p.add_argument('--labels', nargs=2, default=['before', 'after'])
@@ -92,11 +102,14 @@ def main(argv=None):
     args = p.parse_args(argv)
     rows = compare(read(args.before), read(args.after))
     if not rows:
-        print(f'speed_check: no variant with records of the same seeds in '
-              f'{args.before} and {args.after}', file=sys.stderr)
+        print(
+            f'speed_check: no variant with records of the same seeds in '
+            f'{args.before} and {args.after}',
+            file=sys.stderr)
         return 2
-    page = render(rows, args.labels, 'python benchmarks/ablation/'
-                  'speed_check.py ' + ' '.join(argv))
+    page = render(
+        rows, args.labels, 'python benchmarks/ablation/'
+        'speed_check.py ' + ' '.join(argv))
     with open(args.out, 'w') as f:
         f.write(page)
     with open(osp.splitext(args.out)[0] + '.json', 'w') as f:

@@ -34,8 +34,11 @@ def pckh(errors, thr: float) -> float:
     return 100. * c.sum() / max(n.sum(), 1)
 
 
-def paired_bootstrap(errors_a: Sequence, errors_b: Sequence, thr: float,
-                     n_boot: int = 2000, seed: int = 0,
+def paired_bootstrap(errors_a: Sequence,
+                     errors_b: Sequence,
+                     thr: float,
+                     n_boot: int = 2000,
+                     seed: int = 0,
                      level: float = 0.95) -> Dict[str, float]:
     """Mean PCKh difference A - B with a bootstrap interval.
 
@@ -79,8 +82,11 @@ def paired_bootstrap(errors_a: Sequence, errors_b: Sequence, thr: float,
             (100. * cb[sb][:, img].sum(1) / tot).mean()
     alpha = (1 - level) / 2
     lo, hi = np.quantile(reps, [alpha, 1 - alpha])
-    return dict(diff=float(diff), lo=float(lo), hi=float(hi),
-                p_le_0=float((reps <= 0).mean()))
+    return dict(
+        diff=float(diff),
+        lo=float(lo),
+        hi=float(hi),
+        p_le_0=float((reps <= 0).mean()))
 
 
 def verdict(interval: Dict[str, float], claim_sign: int = 1) -> str:

@@ -57,8 +57,9 @@ DEFAULT_WORK = osp.join(REPO, 'work_dirs', 'ablation')
 #: and pages (``standard`` where they always were).
 TIERS = ('standard', 'hard')
 #: Validation and test images and epochs of each tier (defaults).
-TIER_IMAGES = dict(standard=dict(val_images=300, test_images=300, epochs=30),
-                   hard=dict(val_images=500, test_images=2000, epochs=45))
+TIER_IMAGES = dict(
+    standard=dict(val_images=300, test_images=300, epochs=30),
+    hard=dict(val_images=500, test_images=2000, epochs=45))
 RUNS = 'study_runs'
 RECORD_FORMAT = 'sadinet-study-run-v1'
 #: The variants of the converged study (the others run with --variants).
@@ -122,12 +123,21 @@ def settings(args):
     """Training and evaluation sizes of one study invocation (and its tier,
     when it is not ``standard``)."""
     if args.smoke:
-        s = dict(epochs=2, train_images=32, val_images=8, test_images=8,
-                 batch_size=16, val_every=1)
+        s = dict(
+            epochs=2,
+            train_images=32,
+            val_images=8,
+            test_images=8,
+            batch_size=16,
+            val_every=1)
     else:
-        s = dict(epochs=args.epochs, train_images=args.train_images,
-                 val_images=args.val_images, test_images=args.test_images,
-                 batch_size=32, val_every=args.val_every)
+        s = dict(
+            epochs=args.epochs,
+            train_images=args.train_images,
+            val_images=args.val_images,
+            test_images=args.test_images,
+            batch_size=32,
+            val_every=args.val_every)
     if getattr(args, 'difficulty', 'standard') != 'standard':
         s['difficulty'] = args.difficulty
     s['iters'] = iters_of(s)
@@ -177,10 +187,11 @@ def estimate_seconds(jobs, s):
     total = 0.
     for name, path, _ in jobs:
         dlm = is_dlm(path)
-        n_eval = evals + (2 * (len(DECODE_SOURCES) - 1) * s['test_images']
-                          if name in DECODE_VARIANTS else 0)
-        total += (s['iters'] * SEC_PER_ITER['dlm' if dlm else 'stock'] +
-                  n_eval * SEC_PER_EVAL_IMAGE + SEC_PER_RUN_OVERHEAD)
+        n_eval = evals + (2 * (len(DECODE_SOURCES) - 1) *
+                          s['test_images'] if name in DECODE_VARIANTS else 0)
+        total += (
+            s['iters'] * SEC_PER_ITER['dlm' if dlm else 'stock'] +
+            n_eval * SEC_PER_EVAL_IMAGE + SEC_PER_RUN_OVERHEAD)
     return total
 
 
@@ -246,28 +257,30 @@ def evaluate_checkpoint(config, checkpoint, opts, jobs, out_json):
         if cfg.model.head.type == 'DLMHead':
             cfg.model.test_cfg.decode_source = decode
         err_file = out_json + f'.{split}_{decode}.errors'
-        cfg.test_evaluator = [dict(type='StudyPCKhErrors',
-                                   out_file=err_file)]
+        cfg.test_evaluator = [dict(type='StudyPCKhErrors', out_file=err_file)]
         cls_file = out_json + f'.{split}_{decode}.classes'
         if cfg[loader].dataset.get('difficulty') == 'hard':
             tag_file = osp.join(cfg[loader].dataset.data_root, split,
                                 'tags.json')
-            cfg.test_evaluator.append(dict(
-                type='KeypointErrorTaxonomy', tag_file=tag_file,
-                out_file=cls_file))
+            cfg.test_evaluator.append(
+                dict(
+                    type='KeypointErrorTaxonomy',
+                    tag_file=tag_file,
+                    out_file=cls_file))
         cfg.load_from = checkpoint
         cfg.work_dir = osp.join(osp.dirname(checkpoint), f'eval_{i}')
         cfg.launcher = 'none'
         cfg.experiment_name = f'eval_{split}_{decode}_{os.getpid()}_{i}'
         cfg.visualizer = dict(
-            type='PoseLocalVisualizer', vis_backends=[],
+            type='PoseLocalVisualizer',
+            vis_backends=[],
             name=f'vis_{os.getpid()}_{i}')
         cfg.default_hooks.pop('visualization', None)
         runner = Runner.from_cfg(cfg)
         metrics = runner.test()
         results[f'{split}/{decode}'] = {
-            k: float(v) for k, v in metrics.items()
-            if isinstance(v, (int, float))
+            k: float(v)
+            for k, v in metrics.items() if isinstance(v, (int, float))
         }
         with open(err_file) as f:
             results['errors'][f'{split}/{decode}'] = json.load(f)['errors']
@@ -281,10 +294,12 @@ def evaluate_checkpoint(config, checkpoint, opts, jobs, out_json):
             model = runner.model
             size = cfg.codec['input_size']
             info = get_model_complexity_info(
-                model, inputs=(torch.zeros(1, 3, size[1], size[0]), None),
-                show_table=False, show_arch=False)
-            results['params_M'] = sum(
-                p.numel() for p in model.parameters()) / 1e6
+                model,
+                inputs=(torch.zeros(1, 3, size[1], size[0]), None),
+                show_table=False,
+                show_arch=False)
+            results['params_M'] = sum(p.numel()
+                                      for p in model.parameters()) / 1e6
             results['gmacs'] = info['flops'] / 1e9
     with open(out_json, 'w') as f:
         json.dump(results, f)
@@ -297,8 +312,8 @@ def read_log_rows(work_dir):
     """Every row of the run's scalars.json files, oldest session first (a
     resumed run has one per session)."""
     rows = []
-    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
-                                          'scalars.json'))):
+    for path in sorted(
+            glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
         with open(path) as f:
             rows += [json.loads(line) for line in f if line.strip()]
     return rows
@@ -330,8 +345,10 @@ def summarise_log(rows, iters_per_epoch):
         out['chi_last'] = train[-1]['chi_mean']
         # the mean over the last epoch: the constant-weight control's value
         end = train[-1]['step']
-        last = [r['chi_mean'] for r in train
-                if 'chi_mean' in r and r['step'] > end - iters_per_epoch]
+        last = [
+            r['chi_mean'] for r in train
+            if 'chi_mean' in r and r['step'] > end - iters_per_epoch
+        ]
         out['chi_last_epoch_mean'] = sum(last) / len(last)
     return out
 
@@ -345,8 +362,9 @@ def run_env(args):
     The CPUs are those the study may use (``taskset`` and cgroup cpusets
     narrow them), shared out between ``--jobs`` runs.
     """
-    cpus = (len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity')
-            else os.cpu_count() or 1)
+    cpus = (
+        len(os.sched_getaffinity(0))
+        if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1)
     threads = str(max(1, cpus // max(1, args.jobs)))
     env = dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
     if args.device == 'cpu':
@@ -392,10 +410,17 @@ def run_one(name, config, seed, s, args, log):
     if args.memory_format == 'channels-last' and \
             model_type(config) == 'MSTopdownPoseEstimator':
         opts['model.channels_last'] = True
-    rec = dict(format=RECORD_FORMAT, variant=name, seed=seed, settings=s,
-               status='ok', commit=git_commit(),
-               date=datetime.date.today().isoformat(), device=args.device,
-               jobs=args.jobs, load_before=load_average())
+    rec = dict(
+        format=RECORD_FORMAT,
+        variant=name,
+        seed=seed,
+        settings=s,
+        status='ok',
+        commit=git_commit(),
+        date=datetime.date.today().isoformat(),
+        device=args.device,
+        jobs=args.jobs,
+        load_before=load_average())
     env = run_env(args)
     rec['runtime'] = runtime_settings(config, opts, env)
     t0 = time.time()
@@ -406,30 +431,30 @@ def run_one(name, config, seed, s, args, log):
         with open(last) as f:
             rec['resumed_from'] = osp.basename(f.read().strip())
     if not osp.isfile(ckpt):
-        train = osp.join(osp.dirname(mmpose.__file__), '.mim', 'tools',
-                         'train.py')
-        cmd = [sys.executable, train, config, '--work-dir', work,
-               *(['--resume'] if resumed else []),
-               '--cfg-options', *(f'{k}={v}' for k, v in opts.items())]
+        train = osp.join(
+            osp.dirname(mmpose.__file__), '.mim', 'tools', 'train.py')
+        cmd = [
+            sys.executable, train, config, '--work-dir', work,
+            *(['--resume'] if resumed else []), '--cfg-options',
+            *(f'{k}={v}' for k, v in opts.items())
+        ]
         with open(osp.join(work, 'train.out'), 'a') as out:
-            proc = subprocess.run(cmd, cwd=REPO, stdout=out, env=env,
-                                  stderr=subprocess.STDOUT)
+            proc = subprocess.run(
+                cmd, cwd=REPO, stdout=out, env=env, stderr=subprocess.STDOUT)
         if proc.returncode != 0 or not osp.isfile(ckpt):
             bad = summarise_log(read_log_rows(work), 1)['diverged']
             rec['status'] = 'diverged' if bad else 'failed'
-            rec['message'] = (
-                f'{name} seed {seed}: ' +
-                ('loss became NaN/inf' if bad else
-                 f'training exited {proc.returncode}') +
-                f' (log: {osp.join(work, "train.out")})')
+            rec['message'] = (f'{name} seed {seed}: ' +
+                              ('loss became NaN/inf' if bad else
+                               f'training exited {proc.returncode}') +
+                              f' (log: {osp.join(work, "train.out")})')
             log(rec['message'])
             if bad:
-                write_json_atomic(record_path(args.out_dir, name, seed, s),
-                                  rec)
+                write_json_atomic(
+                    record_path(args.out_dir, name, seed, s), rec)
             return rec
     rec['train_s'] = time.time() - t0
-    rec.update(summarise_log(read_log_rows(work),
-                             iters_per_epoch(s)))
+    rec.update(summarise_log(read_log_rows(work), iters_per_epoch(s)))
     if rec['diverged']:
         rec['status'] = 'diverged'
         rec['message'] = f'{name} seed {seed}: loss became NaN/inf'
@@ -440,11 +465,15 @@ def run_one(name, config, seed, s, args, log):
                      for split in ('val', 'test')]
         out_json = osp.join(work, 'eval.json')
         t1 = time.time()
-        cmd = [sys.executable, osp.abspath(__file__), '--evaluate', config,
-               ckpt, out_json, json.dumps(opts), json.dumps(jobs)]
+        cmd = [
+            sys.executable,
+            osp.abspath(__file__), '--evaluate', config, ckpt, out_json,
+            json.dumps(opts),
+            json.dumps(jobs)
+        ]
         with open(osp.join(work, 'eval.out'), 'w') as out:
-            proc = subprocess.run(cmd, cwd=REPO, stdout=out, env=env,
-                                  stderr=subprocess.STDOUT)
+            proc = subprocess.run(
+                cmd, cwd=REPO, stdout=out, env=env, stderr=subprocess.STDOUT)
         if proc.returncode != 0 or not osp.isfile(out_json):
             rec['status'] = 'failed'
             rec['message'] = (f'{name} seed {seed}: evaluation exited '
@@ -471,10 +500,13 @@ def prepare_data(config, s, data_root):
     init_default_scope('mmpose')
     cfg = Config.fromfile(config)
     for loader, key in (('train_dataloader', 'train_images'),
-                        ('val_dataloader', 'val_images'),
-                        ('test_dataloader', 'test_images')):
-        ds = dict(cfg[loader].dataset, data_root=data_root.rstrip('/') + '/',
-                  num_images=s[key], pipeline=[])
+                        ('val_dataloader', 'val_images'), ('test_dataloader',
+                                                           'test_images')):
+        ds = dict(
+            cfg[loader].dataset,
+            data_root=data_root.rstrip('/') + '/',
+            num_images=s[key],
+            pipeline=[])
         if 'difficulty' in s:
             ds['difficulty'] = s['difficulty']
         DATASETS.build(ds)
@@ -485,52 +517,90 @@ def parse_args(argv):
     p = argparse.ArgumentParser(
         allow_abbrev=False, description=__doc__.splitlines()[0])
     p.add_argument('--list', action='store_true', help='list the variants')
-    p.add_argument('--render', action='store_true',
-                   help='only rewrite ablation.md/.json/.png from the '
-                   'records in --out-dir')
-    p.add_argument('--variants', nargs='+', default=None,
-                   help='names from --list (default: the converged study\'s '
-                   'core variants)')
+    p.add_argument(
+        '--render',
+        action='store_true',
+        help='only rewrite ablation.md/.json/.png from the '
+        'records in --out-dir')
+    p.add_argument(
+        '--variants',
+        nargs='+',
+        default=None,
+        help='names from --list (default: the converged study\'s '
+        'core variants)')
     p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
-    p.add_argument('--epochs', type=int, default=None,
-                   help='default: standard 30, hard 45 (where the plain '
-                   'hourglass is flat)')
+    p.add_argument(
+        '--epochs',
+        type=int,
+        default=None,
+        help='default: standard 30, hard 45 (where the plain '
+        'hourglass is flat)')
     p.add_argument('--train-images', type=int, default=2000)
-    p.add_argument('--val-images', type=int, default=None,
-                   help='default: standard 300, hard 500')
-    p.add_argument('--test-images', type=int, default=None,
-                   help='default: standard 300, hard 2000')
-    p.add_argument('--val-every', type=int, default=3,
-                   help='epochs between two validation scores (and '
-                   'checkpoints)')
-    p.add_argument('--budget-min', type=float, default=None,
-                   help='refuse to start when the estimate of the runs left '
-                   'exceeds this many minutes')
-    p.add_argument('--smoke', action='store_true',
-                   help='a few iterations of two variants, written to a '
-                   'new temporary folder unless --out-dir is given (CI)')
-    p.add_argument('--out-dir', default=None,
-                   help=f'records and pages (default {DEFAULT_OUT})')
-    p.add_argument('--work-dir', default=None,
-                   help='scratch folder of the runs (default work_dirs/'
-                   'ablation, inside --out-dir with --smoke)')
-    p.add_argument('--keep-work', action='store_true',
-                   help='keep each run\'s scratch folder (checkpoints, logs)')
-    p.add_argument('--data-root', default=None,
-                   help='generated data (default data/synthetic_mpii_<tier>)')
-    p.add_argument('--difficulty', choices=TIERS, default='standard',
-                   help='the synthetic tier; hard records and pages go to '
-                   'benchmarks/results/hard/ by default')
+    p.add_argument(
+        '--val-images',
+        type=int,
+        default=None,
+        help='default: standard 300, hard 500')
+    p.add_argument(
+        '--test-images',
+        type=int,
+        default=None,
+        help='default: standard 300, hard 2000')
+    p.add_argument(
+        '--val-every',
+        type=int,
+        default=3,
+        help='epochs between two validation scores (and '
+        'checkpoints)')
+    p.add_argument(
+        '--budget-min',
+        type=float,
+        default=None,
+        help='refuse to start when the estimate of the runs left '
+        'exceeds this many minutes')
+    p.add_argument(
+        '--smoke',
+        action='store_true',
+        help='a few iterations of two variants, written to a '
+        'new temporary folder unless --out-dir is given (CI)')
+    p.add_argument(
+        '--out-dir',
+        default=None,
+        help=f'records and pages (default {DEFAULT_OUT})')
+    p.add_argument(
+        '--work-dir',
+        default=None,
+        help='scratch folder of the runs (default work_dirs/'
+        'ablation, inside --out-dir with --smoke)')
+    p.add_argument(
+        '--keep-work',
+        action='store_true',
+        help='keep each run\'s scratch folder (checkpoints, logs)')
+    p.add_argument(
+        '--data-root',
+        default=None,
+        help='generated data (default data/synthetic_mpii_<tier>)')
+    p.add_argument(
+        '--difficulty',
+        choices=TIERS,
+        default='standard',
+        help='the synthetic tier; hard records and pages go to '
+        'benchmarks/results/hard/ by default')
     p.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
-    p.add_argument('--memory-format', choices=('channels-last', 'contiguous'),
-                   default='channels-last',
-                   help='weights and activations of the project\'s '
-                   'estimator (the stock one of (a) stays contiguous); '
-                   'channels-last trains SADI-Net 1.4x faster on the CPU '
-                   '(benchmarks/results/train_throughput_cpu.md)')
-    p.add_argument('--jobs', type=int, default=2,
-                   help='runs at a time, one process each, CPU threads '
-                   'shared out between them')
+    p.add_argument(
+        '--memory-format',
+        choices=('channels-last', 'contiguous'),
+        default='channels-last',
+        help='weights and activations of the project\'s '
+        'estimator (the stock one of (a) stays contiguous); '
+        'channels-last trains SADI-Net 1.4x faster on the CPU '
+        '(benchmarks/results/train_throughput_cpu.md)')
+    p.add_argument(
+        '--jobs',
+        type=int,
+        default=2,
+        help='runs at a time, one process each, CPU threads '
+        'shared out between them')
     return p.parse_args(argv)
 
 
@@ -554,33 +624,38 @@ def main(argv=None):
     if args.smoke and '--seeds' not in argv:
         args.seeds = [0]
     if args.out_dir is None:
-        args.out_dir = (tempfile.mkdtemp(prefix='sadinet-study-smoke-')
-                        if args.smoke else default_out(args.difficulty))
+        args.out_dir = (
+            tempfile.mkdtemp(prefix='sadinet-study-smoke-')
+            if args.smoke else default_out(args.difficulty))
     if args.render:
         report.render(args.out_dir, load_records(args.out_dir,
                                                  args.difficulty),
                       all_variants, describe)
         print(f'[study] wrote {args.out_dir}/ablation.md, .json, .png')
         return 0
-    names = args.variants or list(SMOKE_VARIANTS if args.smoke else
-                                  CORE_VARIANTS)
+    names = args.variants or list(
+        SMOKE_VARIANTS if args.smoke else CORE_VARIANTS)
     unknown = [n for n in names if n not in all_variants]
     if unknown:
-        print(f'study: unknown variant(s) {unknown}; known: '
-              f'{sorted(all_variants)}', file=sys.stderr)
+        print(
+            f'study: unknown variant(s) {unknown}; known: '
+            f'{sorted(all_variants)}',
+            file=sys.stderr)
         return 2
     if args.device == 'cuda':
         import torch
         if not torch.cuda.is_available():
-            print('study: --device cuda but torch sees no CUDA device',
-                  file=sys.stderr)
+            print(
+                'study: --device cuda but torch sees no CUDA device',
+                file=sys.stderr)
             return 2
     if args.work_dir is None:
-        args.work_dir = (osp.join(args.out_dir, 'work') if args.smoke else
-                         DEFAULT_WORK)
+        args.work_dir = (
+            osp.join(args.out_dir, 'work') if args.smoke else DEFAULT_WORK)
     if args.data_root is None:
-        args.data_root = (osp.join(args.out_dir, 'data') if args.smoke else
-                          default_data(args.difficulty))
+        args.data_root = (
+            osp.join(args.out_dir, 'data')
+            if args.smoke else default_data(args.difficulty))
     s = settings(args)
     if 'difficulty' in s:
         # a hard image may hold two persons: the epoch is known once the
@@ -600,14 +675,18 @@ def main(argv=None):
     jobs = [(n, all_variants[n], seed) for seed in args.seeds for n in names
             if (n, seed) not in done]
     est = estimate_seconds(jobs, s) / 60 / max(1, args.jobs)
-    print(f'[study] {len(names)} variants x {len(args.seeds)} seeds at '
-          f'{s["iters"]} iterations: {len(jobs)} runs to do '
-          f'({len(names) * len(args.seeds) - len(jobs)} recorded); estimate '
-          f'{est:.0f} min on the 2-core CPU', flush=True)
+    print(
+        f'[study] {len(names)} variants x {len(args.seeds)} seeds at '
+        f'{s["iters"]} iterations: {len(jobs)} runs to do '
+        f'({len(names) * len(args.seeds) - len(jobs)} recorded); estimate '
+        f'{est:.0f} min on the 2-core CPU',
+        flush=True)
     if args.budget_min is not None and est > args.budget_min:
-        print(f'study: the estimate ({est:.0f} min) exceeds --budget-min '
-              f'{args.budget_min:.0f}; fewer variants, seeds or images, or '
-              'a larger budget', file=sys.stderr)
+        print(
+            f'study: the estimate ({est:.0f} min) exceeds --budget-min '
+            f'{args.budget_min:.0f}; fewer variants, seeds or images, or '
+            'a larger budget',
+            file=sys.stderr)
         return 2
     if jobs:
         prepare_data(jobs[0][1], s, args.data_root)
@@ -632,8 +711,8 @@ def main(argv=None):
                 (f', test PCKh@0.5 {pck:.2f}' if pck is not None else '') +
                 f', {time.time() - t_run:.0f} s; elapsed {elapsed / 60:.1f} '
                 f'min, left ~{elapsed / n * (len(jobs) - n) / 60:.0f} min')
-            report.render(args.out_dir, load_records(args.out_dir,
-                                                     args.difficulty),
+            report.render(args.out_dir,
+                          load_records(args.out_dir, args.difficulty),
                           all_variants, describe)
         return rec
 

@@ -44,22 +44,40 @@ def summarise(rec):
     curve = [(i, v) for i, v, *_ in rec['val_curve']]
     gain = stats.late_gain(curve)
     out = dict(
-        iters=rec['settings']['iters'], seed=rec['seed'],
-        commit=rec.get('commit'), date=rec.get('date'),
-        settings=rec['settings'], val_curve=rec['val_curve'],
-        late_gain=gain, flat=gain is not None and gain < FLAT_GAIN,
-        pckh=test['PCK'], pckh01=test['PCK@0.1'],
-        taxonomy={c: test[f'taxonomy/{c}'] for c in CLASSES},
+        iters=rec['settings']['iters'],
+        seed=rec['seed'],
+        commit=rec.get('commit'),
+        date=rec.get('date'),
+        settings=rec['settings'],
+        val_curve=rec['val_curve'],
+        late_gain=gain,
+        flat=gain is not None and gain < FLAT_GAIN,
+        pckh=test['PCK'],
+        pckh01=test['PCK@0.1'],
+        taxonomy={c: test[f'taxonomy/{c}']
+                  for c in CLASSES},
         joints=test['taxonomy/joints'],
-        groups={g: {c: test[f'taxonomy/{g} {c}'] for c in CLASSES}
-                for g in GROUPS},
-        tags={t: dict(pckh=test[f'taxonomy/PCKh@0.5 {t}'],
-                      joints=test[f'taxonomy/{t} joints'],
-                      **{c: test[f'taxonomy/{t} {c}'] for c in CLASSES})
-              for t in TAGS},
-        untagged=dict(pckh=test['taxonomy/PCKh@0.5 untagged'],
-                      joints=test['taxonomy/untagged joints']),
-        train_s=rec.get('train_s'), iter_s=rec.get('iter_s_median'))
+        groups={
+            g: {
+                c: test[f'taxonomy/{g} {c}']
+                for c in CLASSES
+            }
+            for g in GROUPS
+        },
+        tags={
+            t:
+            dict(
+                pckh=test[f'taxonomy/PCKh@0.5 {t}'],
+                joints=test[f'taxonomy/{t} joints'],
+                **{c: test[f'taxonomy/{t} {c}']
+                   for c in CLASSES})
+            for t in TAGS
+        },
+        untagged=dict(
+            pckh=test['taxonomy/PCKh@0.5 untagged'],
+            joints=test['taxonomy/untagged joints']),
+        train_s=rec.get('train_s'),
+        iter_s=rec.get('iter_s_median'))
     lo, hi = PCKH_RANGE
     out['pckh_in_range'] = lo <= out['pckh'] <= hi
     out['inversion_ok'] = out['taxonomy']['inversion'] >= MIN_INVERSION
@@ -90,20 +108,26 @@ def render(out_dir, records, manifest=None, drafts=()):
                                                         HARD_VERSION,
                                                         hard_version)
     version = hard_version()
-    runs = sorted((summarise(r) for r in records
-                   if r['variant'] == BASELINE and r['status'] == 'ok'
-                   and r['settings'].get('tier_version',
-                                         version) == version),
-                  key=lambda s: (s['iters'], s['seed']))
+    runs = sorted(
+        (summarise(r)
+         for r in records if r['variant'] == BASELINE and r['status'] == 'ok'
+         and r['settings'].get('tier_version', version) == version),
+        key=lambda s: (s['iters'], s['seed']))
     draft_runs = [summarise(r) for r in drafts]
     if not runs:
         raise SystemExit(f'{out_dir}: no record of {BASELINE} on the hard '
                          'tier; run the calibration command first')
-    doc = dict(tier='hard', version=version, params=HARD_PARAMS,
-               drafts=draft_runs,
-               baseline=BASELINE, pckh_range=PCKH_RANGE,
-               min_inversion=MIN_INVERSION, flat_gain=FLAT_GAIN, runs=runs,
-               test_manifest=manifest)
+    doc = dict(
+        tier='hard',
+        version=version,
+        params=HARD_PARAMS,
+        drafts=draft_runs,
+        baseline=BASELINE,
+        pckh_range=PCKH_RANGE,
+        min_inversion=MIN_INVERSION,
+        flat_gain=FLAT_GAIN,
+        runs=runs,
+        test_manifest=manifest)
     with open(osp.join(out_dir, 'calibration.json'), 'w') as f:
         json.dump(doc, f, indent=1)
         f.write('\n')
@@ -116,15 +140,16 @@ def render(out_dir, records, manifest=None, drafts=()):
         f'{FLAT_GAIN} over the last 20 % of training), test PCKh@0.5 in '
         f'[{PCKH_RANGE[0]:.0f}, {PCKH_RANGE[1]:.0f}] and a left/right '
         f'inversion rate of at least {MIN_INVERSION:.0f} %.', '',
-        'Commands (one study run per budget, then this page):', '', '```',
-        *[f'python benchmarks/ablation/study.py --difficulty hard '
-          f'--variants {BASELINE} --seeds 0 --jobs 1' +
-          f' --epochs {e}'
-          for e in sorted({r['settings']['epochs'] for r in runs})],
-        'python benchmarks/ablation/tier_calibration.py', '```', '',
+        'Commands (one study run per budget, then this page):', '', '```', *[
+            f'python benchmarks/ablation/study.py --difficulty hard '
+            f'--variants {BASELINE} --seeds 0 --jobs 1' + f' --epochs {e}'
+            for e in sorted({r['settings']['epochs']
+                             for r in runs})
+        ], 'python benchmarks/ablation/tier_calibration.py', '```', '',
         '| iterations | seed | commit | val gain @0.5 (last 20 %) | flat | '
         'test PCKh@0.5 | test PCKh@0.1 | inversion % | accepted |',
-        '| --- | --- | --- | --- | --- | --- | --- | --- | --- |']
+        '| --- | --- | --- | --- | --- | --- | --- | --- | --- |'
+    ]
     for s in runs:
         lines.append(
             f'| {s["iters"]} | {s["seed"]} | {s["commit"]} | '
@@ -141,21 +166,26 @@ def render(out_dir, records, manifest=None, drafts=()):
         f'{st["val_images"]} images, test {st["test_images"]} images '
         f'({int(last["joints"])} labelled test joints).', '',
         '## Validation curve (PCKh@0.5, PCKh@0.1)', '',
-        '| iteration | PCKh@0.5 | PCKh@0.1 |', '| --- | --- | --- |']
-    lines += [f'| {i} | {a:.1f} | {b:.1f} |'
-              for i, a, b in last['val_curve']]
-    lines += ['', '## Error taxonomy on the test split '
-              '(percent of labelled joints)', '',
-              '| joints | ' + ' | '.join(CLASSES) + ' |',
-              '| --- |' + ' --- |' * len(CLASSES),
-              '| all | ' + ' | '.join(f'{last["taxonomy"][c]:.1f}'
-                                      for c in CLASSES) + ' |']
-    lines += [f'| {g} | ' + ' | '.join(f'{last["groups"][g][c]:.1f}'
-                                       for c in CLASSES) + ' |'
-              for g in GROUPS]
-    lines += ['', '## Per difficulty tag (test split)', '',
-              '| tag | joints | PCKh@0.5 | ' + ' | '.join(CLASSES) + ' |',
-              '| --- | --- | --- |' + ' --- |' * len(CLASSES)]
+        '| iteration | PCKh@0.5 | PCKh@0.1 |', '| --- | --- | --- |'
+    ]
+    lines += [f'| {i} | {a:.1f} | {b:.1f} |' for i, a, b in last['val_curve']]
+    lines += [
+        '', '## Error taxonomy on the test split '
+        '(percent of labelled joints)', '',
+        '| joints | ' + ' | '.join(CLASSES) + ' |',
+        '| --- |' + ' --- |' * len(CLASSES),
+        '| all | ' + ' | '.join(f'{last["taxonomy"][c]:.1f}'
+                                for c in CLASSES) + ' |'
+    ]
+    lines += [
+        f'| {g} | ' + ' | '.join(f'{last["groups"][g][c]:.1f}'
+                                 for c in CLASSES) + ' |' for g in GROUPS
+    ]
+    lines += [
+        '', '## Per difficulty tag (test split)', '',
+        '| tag | joints | PCKh@0.5 | ' + ' | '.join(CLASSES) + ' |',
+        '| --- | --- | --- |' + ' --- |' * len(CLASSES)
+    ]
     for t in TAGS:
         e = last['tags'][t]
         lines.append(f'| {t} | {int(e["joints"])} | {e["pckh"]:.1f} | ' +
@@ -164,20 +194,29 @@ def render(out_dir, records, manifest=None, drafts=()):
     lines.append(f'| none | {int(u["joints"])} | {u["pckh"]:.1f} |' +
                  ' |' * len(CLASSES))
     if manifest:
-        lines += ['', f'Test split: {manifest["num_images"]} images, '
-                  f'{manifest["persons"]} persons; '
-                  f'{manifest["images_overlapping"]} images '
-                  f'({100 * manifest["images_overlapping"] / manifest["num_images"]:.0f} %)'  # noqa: E501
-                  ' with two overlapping figures.']
+        lines += [
+            '',
+            f'Test split: {manifest["num_images"]} images, '
+            f'{manifest["persons"]} persons; '
+            f'{manifest["images_overlapping"]} images '
+            f'({100 * manifest["images_overlapping"] / manifest["num_images"]:.0f} %)'  # noqa: E501
+            ' with two overlapping figures.'
+        ]
     lines += ['', '## Drafts', '', DRAFT_NOTES, '']
     if draft_runs:
-        lines += ['| version | iterations | val gain @0.5 | test PCKh@0.5 | '
-                  'inversion % |', '| --- | --- | --- | --- | --- |']
-        lines += [f'| {d["settings"].get("tier_version", "draft")} | '
-                  f'{d["iters"]} | {d["late_gain"]:+.2f} | {d["pckh"]:.1f} | '
-                  f'{d["taxonomy"]["inversion"]:.2f} |' for d in draft_runs]
-    lines += ['', '## Parameters', '', '```', json.dumps(HARD_PARAMS),
-              '```', '']
+        lines += [
+            '| version | iterations | val gain @0.5 | test PCKh@0.5 | '
+            'inversion % |', '| --- | --- | --- | --- | --- |'
+        ]
+        lines += [
+            f'| {d["settings"].get("tier_version", "draft")} | '
+            f'{d["iters"]} | {d["late_gain"]:+.2f} | {d["pckh"]:.1f} | '
+            f'{d["taxonomy"]["inversion"]:.2f} |' for d in draft_runs
+        ]
+    lines += [
+        '', '## Parameters', '', '```',
+        json.dumps(HARD_PARAMS), '```', ''
+    ]
     with open(osp.join(out_dir, 'calibration.md'), 'w') as f:
         f.write('\n'.join(lines))
     _plot(osp.join(out_dir, 'calibration.png'), runs)
@@ -192,8 +231,10 @@ def _plot(path, runs):
     for s in runs:
         it = [p[0] for p in s['val_curve']]
         for ax, k in zip(axes, (1, 2)):
-            ax.plot(it, [p[k] for p in s['val_curve']], marker='o',
-                    label=f'{s["iters"]} it, seed {s["seed"]}')
+            ax.plot(
+                it, [p[k] for p in s['val_curve']],
+                marker='o',
+                label=f'{s["iters"]} it, seed {s["seed"]}')
     for ax, title in zip(axes, ('val PCKh@0.5', 'val PCKh@0.1')):
         ax.set_title(f'{BASELINE} on hard: {title}')
         ax.set_xlabel('iteration')

@@ -1,4 +1,5 @@
-"""Helpers of ``benchmarks/benchmark.py`` (SADI-Net against stock MMPose models).
+"""Helpers of ``benchmarks/benchmark.py`` (SADI-Net against stock MMPose
+models).
 
 Modules:
     models: config loading, input-size overrides, model building and

@@ -12,8 +12,11 @@ import torch
 from torch import nn
 
 PRECISIONS = {'fp32': None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
-FLAGS = {'cl': 'channels_last', 'channels_last': 'channels_last',
-         'compile': 'compile'}
+FLAGS = {
+    'cl': 'channels_last',
+    'channels_last': 'channels_last',
+    'compile': 'compile'
+}
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,8 @@ def parse_mode(text: str) -> Mode:
             comp = True
         else:
             raise ValueError(
-                f'mode {text!r}: unknown part {token!r} (use fp32, fp16, bf16, '
-                'cl/channels_last, compile joined by +)')
+                f'mode {text!r}: unknown part {token!r} (use fp32, fp16, '
+                'bf16, cl/channels_last, compile joined by +)')
     precision = precision or 'fp32'
     name = '+'.join([precision] + (['cl'] if cl else []) +
                     (['compile'] if comp else []))
@@ -109,13 +112,13 @@ def float32_to_numpy() -> Iterator[List[str]]:
     original = tensor_utils.to_numpy
 
     def to_numpy(x, return_device=False, unzip=False):
-        return original(_to_float32(x), return_device=return_device,
-                        unzip=unzip)
+        return original(
+            _to_float32(x), return_device=return_device, unzip=unzip)
 
     patched = []
     for name, module in list(sys.modules.items()):
-        if module is None or not name.startswith(('mmpose.models',
-                                                  'sadinet_mmpose')):
+        wanted = name.startswith(('mmpose.models', 'sadinet_mmpose'))
+        if module is None or not wanted:
             continue
         if getattr(module, 'to_numpy', None) is original:
             module.to_numpy = to_numpy
@@ -170,9 +173,10 @@ def count_macs(model: nn.Module, input_size, device: str) -> int:
     try:
         with torch.no_grad():
             info = get_model_complexity_info(
-                _TensorForward(model), inputs=(torch.randn(1, 3, h, w,
-                                                           device=device), ),
-                show_table=False, show_arch=False)
+                _TensorForward(model),
+                inputs=(torch.randn(1, 3, h, w, device=device), ),
+                show_table=False,
+                show_arch=False)
     finally:
         logger.setLevel(level)
         model.train(was_training)
@@ -224,8 +228,8 @@ class MemoryMeter:
     @property
     def kind(self) -> str:
         """What :meth:`stop` reports."""
-        return ('torch.cuda.max_memory_allocated' if self.cuda else
-                'peak RSS increase (sampled every 5 ms)')
+        return ('torch.cuda.max_memory_allocated'
+                if self.cuda else 'peak RSS increase (sampled every 5 ms)')
 
     def start(self) -> None:
         """Reset the peak counter."""
@@ -285,11 +289,13 @@ def autocast_ctx(device: str, mode: Mode):
     """``torch.autocast`` for the mode (a null context for fp32)."""
     if mode.amp_dtype is None:
         return contextlib.nullcontext()
-    return torch.autocast(device_type=str(device).split(':')[0],
-                          dtype=mode.amp_dtype)
+    return torch.autocast(
+        device_type=str(device).split(':')[0], dtype=mode.amp_dtype)
 
 
-def apply_mode(model: nn.Module, mode: Mode, compile_mode: Optional[str],
+def apply_mode(model: nn.Module,
+               mode: Mode,
+               compile_mode: Optional[str],
                training: bool = False):
     """channels_last and/or ``torch.compile`` of the backbone, in place.
 
@@ -298,8 +304,8 @@ def apply_mode(model: nn.Module, mode: Mode, compile_mode: Optional[str],
     if mode.channels_last:
         model.to(memory_format=torch.channels_last)
     if mode.compile:
-        kwargs = {} if compile_mode in (None, 'default') else dict(
-            mode=compile_mode)
+        kwargs = {} if compile_mode in (None,
+                                        'default') else dict(mode=compile_mode)
         model.backbone = torch.compile(model.backbone, **kwargs)
     return model
 
@@ -315,8 +321,8 @@ def make_train_step(model: nn.Module, optimizer, clip: Optional[Dict],
     of it (inputs are already normalised on the device).
     """
     dev_type = str(device).split(':')[0]
-    scaler = (torch.amp.GradScaler(dev_type)
-              if mode.precision == 'fp16' else None)
+    scaler = (
+        torch.amp.GradScaler(dev_type) if mode.precision == 'fp16' else None)
     params = [p for p in model.parameters() if p.requires_grad]
     clip_kwargs = dict(clip or {})
 
@@ -350,48 +356,67 @@ def set_compute_acc(model: nn.Module, on: bool) -> None:
 
 
 def random_batch(model: nn.Module, model_cfg: Dict, batch: int, input_size,
-                  mode: Mode, seed: int, training: bool):
+                 mode: Mode, seed: int, training: bool):
     """Normalised random inputs (in the mode's memory format) and samples."""
     from .models import (head_codec_cfg, make_data_samples, num_keypoints,
                          preprocess)
     inputs, samples = make_data_samples(
-        head_codec_cfg(model_cfg), batch, input_size, num_keypoints(model),
-        seed=seed, with_targets=training)
+        head_codec_cfg(model_cfg),
+        batch,
+        input_size,
+        num_keypoints(model),
+        seed=seed,
+        with_targets=training)
     x, samples = preprocess(model, inputs, samples, training=training)
     if mode.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     return x, samples
 
 
-def setup_train_step(model: nn.Module, model_cfg: Dict, optim_cfg: Dict,
-                     mode: Mode, batch: int, input_size, device: str,
-                     seed: int = 0, compute_acc: bool = False,
+def setup_train_step(model: nn.Module,
+                     model_cfg: Dict,
+                     optim_cfg: Dict,
+                     mode: Mode,
+                     batch: int,
+                     input_size,
+                     device: str,
+                     seed: int = 0,
+                     compute_acc: bool = False,
                      compile_mode: Optional[str] = None) -> Callable:
     """Random training data for ``model``, the mode applied, the config's
     optimizer built: the closure of :func:`make_train_step`."""
     if not compute_acc:
         set_compute_acc(model, False)
-    x, samples = random_batch(model, model_cfg, batch, input_size, mode,
-                               seed, training=True)
+    x, samples = random_batch(
+        model, model_cfg, batch, input_size, mode, seed, training=True)
     apply_mode(model, mode, compile_mode, training=True)
     optimizer, clip = build_optimizer(model, optim_cfg)
     return make_train_step(model, optimizer, clip, x, samples, device, mode)
 
 
-def setup_predict(model: nn.Module, model_cfg: Dict, mode: Mode, batch: int,
-                  input_size, device: str, flip: bool, seed: int = 0,
+def setup_predict(model: nn.Module,
+                  model_cfg: Dict,
+                  mode: Mode,
+                  batch: int,
+                  input_size,
+                  device: str,
+                  flip: bool,
+                  seed: int = 0,
                   compile_mode: Optional[str] = None) -> Callable:
     """``model`` in eval mode with random inputs and the mode applied: the
     closure of :func:`make_predict`."""
     model.eval()
-    x, samples = random_batch(model, model_cfg, batch, input_size, mode,
-                               seed, training=False)
+    x, samples = random_batch(
+        model, model_cfg, batch, input_size, mode, seed, training=False)
     apply_mode(model, mode, compile_mode)
     return make_predict(model, x, samples, device, mode, flip)
 
 
-def time_train(step: Callable[[], torch.Tensor], batch: int, warmup: int,
-               iters: int, device: str,
+def time_train(step: Callable[[], torch.Tensor],
+               batch: int,
+               warmup: int,
+               iters: int,
+               device: str,
                memory: Optional[MemoryMeter] = None) -> Dict:
     """Warm up, then time ``iters`` steps between two synchronisations.
 
@@ -414,9 +439,12 @@ def time_train(step: Callable[[], torch.Tensor], batch: int, warmup: int,
     finally:
         peak = memory.stop() if memory is not None else None
     value = float(loss) if loss is not None else float('nan')
-    return dict(img_s=batch * iters / elapsed, s_per_iter=elapsed / iters,
-                loss=value, finite=bool(torch.isfinite(torch.tensor(value))),
-                peak_gib=peak)
+    return dict(
+        img_s=batch * iters / elapsed,
+        s_per_iter=elapsed / iters,
+        loss=value,
+        finite=bool(torch.isfinite(torch.tensor(value))),
+        peak_gib=peak)
 
 
 # --------------------------------------------------------------------------
@@ -463,7 +491,8 @@ def time_latency(fn: Callable[[], object], warmup: int, iters: int,
 # --------------------------------------------------------------------------
 # peak matmul rate
 # --------------------------------------------------------------------------
-def measure_peak_tflops(device: str, size: Optional[int] = None,
+def measure_peak_tflops(device: str,
+                        size: Optional[int] = None,
                         iters: int = 20) -> Dict:
     """Dense matmul rate: bf16 ``size^3`` on CUDA (default 8192), fp32 on
     CPU (default 1024). Counts 2 * size^3 FLOPs per matmul.
@@ -486,5 +515,7 @@ def measure_peak_tflops(device: str, size: Optional[int] = None,
     synchronize(device)
     elapsed = time.perf_counter() - t0
     del a, b
-    return dict(tflops=2 * n**3 * iters / elapsed / 1e12,
-                dtype=str(dtype).replace('torch.', ''), size=n)
+    return dict(
+        tflops=2 * n**3 * iters / elapsed / 1e12,
+        dtype=str(dtype).replace('torch.', ''),
+        size=n)

@@ -20,7 +20,6 @@ DEFAULT_CONFIGS: Tuple[Tuple[str, str], ...] = (
      'td-hm_sadinet-rfm-sfm-dlm_2xb32-210e_mpii-256x256.py'),
 )
 
-
 _PLUGIN_ERROR: List[Optional[str]] = []
 
 
@@ -105,8 +104,8 @@ def resolve_config_path(path: str) -> str:
         from mmengine.config.utils import _get_package_and_cfg_path
         from mmengine.utils import get_installed_path
         package, rel = _get_package_and_cfg_path(path)
-        resolved = osp.join(get_installed_path(package), '.mim', 'configs',
-                            rel)
+        resolved = osp.join(
+            get_installed_path(package), '.mim', 'configs', rel)
         if not osp.isfile(resolved):
             raise FileNotFoundError(f'config not found: {path} ({resolved})')
         return resolved
@@ -115,7 +114,8 @@ def resolve_config_path(path: str) -> str:
     candidate = osp.join(REPO_ROOT, path)
     if osp.isfile(candidate):
         return candidate
-    raise FileNotFoundError(f'config not found: {path} (also tried {candidate})')
+    raise FileNotFoundError(
+        f'config not found: {path} (also tried {candidate})')
 
 
 def load_config(path: str):
@@ -188,8 +188,9 @@ def strip_pretrained(cfg_node: Any) -> List[str]:
             dropped.append(str(init.get('checkpoint')))
             cfg_node['init_cfg'] = None
         elif isinstance(init, (list, tuple)) and any(map(is_pretrained, init)):
-            dropped += [str(i.get('checkpoint')) for i in init
-                        if is_pretrained(i)]
+            dropped += [
+                str(i.get('checkpoint')) for i in init if is_pretrained(i)
+            ]
             cfg_node['init_cfg'] = [i for i in init if not is_pretrained(i)]
         for value in cfg_node.values():
             dropped += strip_pretrained(value)
@@ -228,8 +229,9 @@ def config_input_size(cfg, override: Optional[int] = None) -> Tuple[int, int]:
     """The (w, h) input size of a config (its codec), or the override."""
     if override is not None:
         return (override, override)
-    for node in (cfg.get('codec', None),
-                 cfg.model.get('head', {}).get('decoder', None)):
+    for node in (cfg.get('codec',
+                         None), cfg.model.get('head', {}).get('decoder',
+                                                              None)):
         if isinstance(node, dict) and 'input_size' in node:
             return tuple(node['input_size'])
     return (256, 256)
@@ -296,16 +298,20 @@ def flip_indices_for(k: int) -> List[int]:
         import mmpose
         from mmpose.datasets.datasets.body import MpiiDataset
         from mmpose.datasets.datasets.utils import parse_pose_metainfo
-        path = osp.join(osp.dirname(mmpose.__file__), '.mim', 'configs',
-                        '_base_', 'datasets', 'mpii.py')
-        meta = dict(from_file=path) if osp.isfile(path) else dict(
-            MpiiDataset.METAINFO)
+        path = osp.join(
+            osp.dirname(mmpose.__file__), '.mim', 'configs', '_base_',
+            'datasets', 'mpii.py')
+        meta = dict(
+            from_file=path) if osp.isfile(path) else dict(MpiiDataset.METAINFO)
         return list(parse_pose_metainfo(meta)['flip_indices'])
     return list(range(k))
 
 
-def make_data_samples(codec, batch: int, input_size: Tuple[int, int],
-                      k: int, seed: int = 0,
+def make_data_samples(codec,
+                      batch: int,
+                      input_size: Tuple[int, int],
+                      k: int,
+                      seed: int = 0,
                       with_targets: bool = True) -> Tuple[List, List]:
     """Random images and data samples made like MMPose's pipeline does.
 
@@ -344,8 +350,13 @@ def make_data_samples(codec, batch: int, input_size: Tuple[int, int],
         visible = (rng.uniform(size=(1, k)) > 0.1).astype(np.float32)
         results = dict(
             img=rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8),
-            img_id=i, id=i, img_path=f'random_{i}.jpg', category_id=1,
-            ori_shape=(h, w), img_shape=(h, w), input_size=(w, h),
+            img_id=i,
+            id=i,
+            img_path=f'random_{i}.jpg',
+            category_id=1,
+            ori_shape=(h, w),
+            img_shape=(h, w),
+            input_size=(w, h),
             input_center=np.array([[w / 2, h / 2]], dtype=np.float32),
             input_scale=np.array([[w, h]], dtype=np.float32),
             bbox=np.array([[0, 0, w, h]], dtype=np.float32),
@@ -356,7 +367,9 @@ def make_data_samples(codec, batch: int, input_size: Tuple[int, int],
             keypoints=kpts.astype(np.float32),
             transformed_keypoints=kpts.astype(np.float32),
             keypoints_visible=visible,
-            flip=False, flip_direction=None, flip_indices=flip_indices,
+            flip=False,
+            flip_direction=None,
+            flip_indices=flip_indices,
             dataset_name='random')
         if generate is not None:
             results = generate(results)
@@ -372,8 +385,8 @@ def preprocess(model, inputs: List, samples: List, training: bool):
     Returns:
         tuple: ``(batch_inputs, data_samples)`` on the model's device.
     """
-    data = model.data_preprocessor(dict(inputs=inputs, data_samples=samples),
-                                   training=training)
+    data = model.data_preprocessor(
+        dict(inputs=inputs, data_samples=samples), training=training)
     return data['inputs'], data['data_samples']
 
 
@@ -381,4 +394,3 @@ def head_codec_cfg(model_cfg: Dict) -> Optional[Dict]:
     """The codec config the head decodes / encodes with."""
     head = model_cfg.get('head', None) or {}
     return head.get('decoder', None)
-

@@ -10,12 +10,16 @@ def git_commit(repo: str = REPO) -> str:
     """The short commit of ``repo``, ``+changes`` when tracked files differ
     from it, ``unknown`` outside a git checkout."""
     try:
-        sha = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=repo,
-                             capture_output=True, text=True,
+        sha = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'],
+                             cwd=repo,
+                             capture_output=True,
+                             text=True,
                              check=True).stdout.strip()
         dirty = subprocess.run(
             ['git', 'status', '--porcelain', '--untracked-files=no'],
-            cwd=repo, capture_output=True, text=True).stdout.strip()
+            cwd=repo,
+            capture_output=True,
+            text=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return 'unknown'
     return sha + ('+changes' if dirty else '')

@@ -15,7 +15,7 @@ def fmt(value, digits: int = 1, none: str = '-') -> str:
         return value
     if isinstance(value, float) and not math.isfinite(value):
         return 'nan'
-    if digits >= 1 and value != 0 and abs(value) < 10 ** (1 - digits):
+    if digits >= 1 and value != 0 and abs(value) < 10**(1 - digits):
         # small numbers (CPU runs): keep two significant digits
         digits = max(digits, 1 - int(math.floor(math.log10(abs(value)))))
     return f'{value:.{digits}f}'
@@ -23,8 +23,11 @@ def fmt(value, digits: int = 1, none: str = '-') -> str:
 
 def md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A GitHub markdown table (``|`` in cells escaped)."""
+
     def line(cells):
-        return '| ' + ' | '.join(str(c).replace('|', '\\|') for c in cells) + ' |'
+        return '| ' + ' | '.join(str(c).replace('|', '\\|')
+                                 for c in cells) + ' |'
+
     out = [line(header), line(['---'] * len(header))]
     out += [line(r) for r in rows]
     return '\n'.join(out)
@@ -43,12 +46,15 @@ def size_table(results: Dict) -> str:
     rows = []
     for m in results['models']:
         lat = m.get('latency', {})
-        cells = [m['label'], fmt(_div(m.get('params'), 1e6), 2),
-                 fmt(_div(m.get('macs'), 1e9), 2)]
+        cells = [
+            m['label'],
+            fmt(_div(m.get('params'), 1e6), 2),
+            fmt(_div(m.get('macs'), 1e9), 2)
+        ]
         for k in keys:
             entry = lat.get(k)
-            cells.append('error' if entry and entry.get('error') else
-                         fmt(entry and entry.get('ms'), 1))
+            cells.append('error' if entry and entry.get('error') else fmt(
+                entry and entry.get('ms'), 1))
         if m['status'] != 'ok':
             cells.append('error: ' + (m.get('error') or '?'))
         else:
@@ -64,8 +70,10 @@ def train_table(results: Dict) -> str:
     ref = meta.get('ref_label') or '-'
     peak = (meta.get('peak') or {}).get('tflops')
     mem_unit = 'peak GiB' if meta.get('cuda') else 'peak RSS +GiB'
-    header = ['model', 'mode', 'train img/s', mem_unit, 'train TFLOP/s',
-              f'img/s vs {ref}', f'TFLOP/s vs {ref}', '% of peak']
+    header = [
+        'model', 'mode', 'train img/s', mem_unit, 'train TFLOP/s',
+        f'img/s vs {ref}', f'TFLOP/s vs {ref}', '% of peak'
+    ]
     rows = []
     for m in results['models']:
         if m['status'] != 'ok':
@@ -73,15 +81,18 @@ def train_table(results: Dict) -> str:
             continue
         for mode, t in m.get('train', {}).items():
             if t.get('error'):
-                rows.append([m['label'], mode, 'error', '-', '-', '-', '-',
-                             '-'])
+                rows.append(
+                    [m['label'], mode, 'error', '-', '-', '-', '-', '-'])
                 continue
-            pct = (100.0 * t['tflops'] / peak
-                   if peak and t.get('tflops') is not None else None)
+            pct = (100.0 * t['tflops'] /
+                   peak if peak and t.get('tflops') is not None else None)
             rows.append([
-                m['label'], mode, fmt(t.get('img_s'), 1),
-                fmt(t.get('peak_gib'), 2), fmt(t.get('tflops'), 3),
-                fmt(t.get('img_s_vs_ref'), 2), fmt(t.get('tflops_vs_ref'), 2),
+                m['label'], mode,
+                fmt(t.get('img_s'), 1),
+                fmt(t.get('peak_gib'), 2),
+                fmt(t.get('tflops'), 3),
+                fmt(t.get('img_s_vs_ref'), 2),
+                fmt(t.get('tflops_vs_ref'), 2),
                 fmt(pct, 2)
             ])
     return md_table(header, rows)
@@ -95,15 +106,15 @@ def marginal_pairs(results: Dict) -> List[tuple]:
     more multiply-adds than the reference is set against the reference.
     """
     meta = results['meta']
-    ok = [m for m in results['models']
-          if m['status'] == 'ok' and m.get('macs')]
+    ok = [
+        m for m in results['models'] if m['status'] == 'ok' and m.get('macs')
+    ]
     if (meta.get('settings') or {}).get('ladder'):
         return list(zip(ok[1:], ok[:-1]))
     ref = next((m for m in ok if m['label'] == meta.get('ref_label')), None)
     if ref is None:
         return []
-    return [(m, ref) for m in ok
-            if m is not ref and m['macs'] > ref['macs']]
+    return [(m, ref) for m in ok if m is not ref and m['macs'] > ref['macs']]
 
 
 def marginal_table(results: Dict) -> Optional[str]:
@@ -119,8 +130,8 @@ def marginal_table(results: Dict) -> Optional[str]:
     for m, base in marginal_pairs(results):
         for mode, t in m.get('train', {}).items():
             b = base.get('train', {}).get(mode)
-            if (not batch or t.get('error') or not b or b.get('error') or
-                    not t.get('s_per_iter') or not b.get('s_per_iter')):
+            if (not batch or t.get('error') or not b or b.get('error')
+                    or not t.get('s_per_iter') or not b.get('s_per_iter')):
                 continue
             d_macs = m['macs'] - base['macs']
             d_s = t['s_per_iter'] - b['s_per_iter']
@@ -128,7 +139,8 @@ def marginal_table(results: Dict) -> Optional[str]:
             rate = d_tflop / d_s if d_s > 0 else None
             base_rate = b.get('tflops')
             rows.append([
-                m['label'], base['label'], mode, fmt(d_macs / 1e9, 2),
+                m['label'], base['label'], mode,
+                fmt(d_macs / 1e9, 2),
                 fmt(1e3 * d_s, 1),
                 fmt(rate, 3) if rate is not None else 'free (no extra time)',
                 fmt(base_rate, 3),
@@ -136,8 +148,10 @@ def marginal_table(results: Dict) -> Optional[str]:
             ])
     if not rows:
         return None
-    header = ['model', 'against', 'mode', 'extra GMACs', 'extra ms/step',
-              'marginal TFLOP/s', 'against TFLOP/s', 'marginal / against']
+    header = [
+        'model', 'against', 'mode', 'extra GMACs', 'extra ms/step',
+        'marginal TFLOP/s', 'against TFLOP/s', 'marginal / against'
+    ]
     return md_table(header, rows)
 
 
@@ -148,23 +162,27 @@ def _div(a, b):
 def render_markdown(results: Dict) -> str:
     """The whole report: title, tables, derived lines and notes."""
     meta = results['meta']
-    parts = [f"# Benchmark: SADI-Net against stock MMPose models "
-             f"({meta['device_name']})", '',
-             '## Size and inference latency', '', size_table(results), '',
-             '## Training throughput', '', train_table(results), '']
+    parts = [
+        f"# Benchmark: SADI-Net against stock MMPose models "
+        f"({meta['device_name']})", '', '## Size and inference latency', '',
+        size_table(results), '', '## Training throughput', '',
+        train_table(results), ''
+    ]
     derived = derived_lines(results)
     if derived:
         parts += ['Derived:', ''] + [f'- {d}' for d in derived] + ['']
     mt = marginal_table(results)
     if mt:
-        parts += ['## Marginal cost of the added parts', '',
-                  'The extra training FLOPs per step of each model over '
-                  'the model it is set against, divided by the extra time '
-                  "per step: the rate at which the added parts run. 'marginal "
-                  "/ against' >= 1 means they cost their FLOPs and no more; "
-                  'below 1, they cost more time than their FLOPs would at '
-                  'the smaller model\'s rate (memory-bound layers: '
-                  'normalisation, element-wise, pooling).', '', mt, '']
+        parts += [
+            '## Marginal cost of the added parts', '',
+            'The extra training FLOPs per step of each model over '
+            'the model it is set against, divided by the extra time '
+            "per step: the rate at which the added parts run. 'marginal "
+            "/ against' >= 1 means they cost their FLOPs and no more; "
+            'below 1, they cost more time than their FLOPs would at '
+            'the smaller model\'s rate (memory-bound layers: '
+            'normalisation, element-wise, pooling).', '', mt, ''
+        ]
     parts += ['## Notes', ''] + [f'- {n}' for n in notes(results)] + ['']
     return '\n'.join(parts)
 
@@ -204,8 +222,8 @@ def notes(results: Dict) -> List[str]:
         f"{meta.get('cudnn') or 'n/a'}, mmpose {meta['mmpose']}, mmengine "
         f"{meta['mmengine']}, mmcv {meta.get('mmcv')}, python "
         f"{meta['python']}; {meta.get('threads')} CPU threads",
-        f"command: `{meta['command']}`"
-        + (f" (commit {meta['commit']})" if meta.get('commit') else ''),
+        f"command: `{meta['command']}`" +
+        (f" (commit {meta['commit']})" if meta.get('commit') else ''),
         f"date: {meta['date']}",
         f"inputs: random images and random keypoints (seed {s['seed']}), "
         f"targets from each model's own codec through MMPose's GenerateTarget "
@@ -215,7 +233,8 @@ def notes(results: Dict) -> List[str]:
         'the configs dropped).',
         'params (M): all parameters of the built model, in millions. '
         'GMACs: multiply-adds of one 1x3xHxW forward of `model._forward` '
-        '(backbone, neck, head) by mmengine.analysis.get_model_complexity_info '
+        '(backbone, neck, head) by '
+        'mmengine.analysis.get_model_complexity_info '
         '(mmengine calls them FLOPs), at the benchmark input size.',
         f"infer ms b=N MODE [flip]: median of {s['latency_iters']} calls "
         f"(after {s['latency_warmup']} warm-up) of model.eval() under "
@@ -228,27 +247,28 @@ def notes(results: Dict) -> List[str]:
         '(and its clip_grad if any), between two synchronisations; the data '
         'preprocessor is excluded (inputs normalised on the device once). '
         'Each mode starts from a freshly built model. Modes: fp32; fp16 = '
-        'torch.autocast(float16) + GradScaler; bf16 = torch.autocast(bfloat16) '
+        'torch.autocast(float16) + GradScaler; bf16 = '
+        'torch.autocast(bfloat16) '
         'without scaler; cl = model and input in channels_last; compile = '
-        'torch.compile of the backbone'
-        + (f" (mode {s['compile_mode']})" if s.get('compile_mode') else '')
-        + '.',
+        'torch.compile of the backbone' +
+        (f" (mode {s['compile_mode']})" if s.get('compile_mode') else '') +
+        '.',
         'memory: ' + meta['memory_kind'] + ', from the start of warm-up to '
         'the end of the timed steps, in GiB (2^30 bytes).',
         'train TFLOP/s = img/s x GMACs x 2 (FLOPs per MAC) x 3 (forward + '
         f"backward) / 1000. 'vs {meta.get('ref_label')}': ratio against that "
         'model in the same mode of this run. % of peak: train TFLOP/s over '
         'the peak matmul rate.',
-        'training accuracy: ' + (
-            "switched off (train_cfg.compute_acc=False) where the head honours "
-            "it; heads that always compute it (stock CPMHead, i.e. "
-            "Hourglass-52) still do" if s['train_acc'] == 'off' else
-            'computed as the configs say') +
+        'training accuracy: ' +
+        ("switched off (train_cfg.compute_acc=False) where the head honours "
+         "it; heads that always compute it (stock CPMHead, i.e. "
+         "Hourglass-52) still do"
+         if s['train_acc'] == 'off' else 'computed as the configs say') +
         '. Stock heads compute it (and decode) through numpy, which has no '
         "bfloat16: during the benchmark mmpose's to_numpy is wrapped to cast "
-        'fp16/bf16 tensors to float32 first (fp32 unaffected)'
-        + (f" ({len(meta['patched_to_numpy'])} modules patched, listed in "
-           'the JSON)' if meta.get('patched_to_numpy') else '') + '.',
+        'fp16/bf16 tensors to float32 first (fp32 unaffected)' +
+        (f" ({len(meta['patched_to_numpy'])} modules patched, listed in "
+         'the JSON)' if meta.get('patched_to_numpy') else '') + '.',
         'backend flags: ' + meta.get('backend_flags', '-'),
     ]
     if meta.get('plugin_error'):
@@ -278,8 +298,8 @@ def write_atomic(path: str, text: str) -> Optional[str]:
     """
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.' + osp.basename(path) + '.',
-                               suffix='.tmp', dir=folder)
+    fd, tmp = tempfile.mkstemp(
+        prefix='.' + osp.basename(path) + '.', suffix='.tmp', dir=folder)
     try:
         with os.fdopen(fd, 'w', encoding='utf-8') as f:
             f.write(text)
@@ -300,6 +320,7 @@ def write_atomic(path: str, text: str) -> Optional[str]:
 
 def dump_json(results: Dict) -> str:
     """Results as indented JSON (non-finite floats as null)."""
+
     def clean(x):
         if isinstance(x, float) and not math.isfinite(x):
             return None
@@ -308,4 +329,5 @@ def dump_json(results: Dict) -> str:
         if isinstance(x, (list, tuple)):
             return [clean(v) for v in x]
         return x
+
     return json.dumps(clean(results), indent=2) + '\n'

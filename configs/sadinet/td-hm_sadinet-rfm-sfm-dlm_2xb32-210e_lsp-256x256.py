@@ -12,7 +12,8 @@ _base_ = ['./td-hm_sadinet-rfm-sfm-dlm_2xb32-210e_mpii-256x256.py']
 lsp_root = 'data/lsp/'
 mpii_root = 'data/mpii/'
 lsp_metainfo = dict(
-    from_file='{{ fileDirname }}/../../sadinet_mmpose/datasets/metainfo/lsp.py')
+    from_file='{{ fileDirname }}/../../sadinet_mmpose/datasets/metainfo/'
+    'lsp.py')
 
 # MPII index -> LSP index (LSP's neck is MPII's upper neck; pelvis and
 # thorax are dropped)

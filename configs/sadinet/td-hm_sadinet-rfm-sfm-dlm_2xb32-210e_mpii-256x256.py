@@ -1,4 +1,5 @@
-# SADI-Net on MPII at 256x256: the paper's model and recipe (sections III, IV-C).
+# SADI-Net on MPII at 256x256: the paper's model and recipe (sections III,
+# IV-C).
 #   RFM backbone (Hourglass-52 layout, dilated residual blocks + SE)
 #   -> SFM neck (global + local spatial attention over F1..F4, pooled f)
 #   -> DLM head (H1 heatmaps + RealNVP-rendered H2), chi-weighted loss.
@@ -107,7 +108,8 @@ train_pipeline = [
 val_pipeline = [
     dict(type='SafeLoadImage'),
     dict(type='GetBBoxCenterScale'),
-    # the scale-1 crop plus one crop per test scale, re-extracted from the image
+    # the scale-1 crop plus one crop per test scale, re-extracted from the
+    # image
     dict(type='MultiScaleTopdownAffine', input_size=codec['input_size'],
          scales=ms_scales),
     dict(type='PackPoseInputs',

@@ -82,7 +82,8 @@ def blur_heatmaps(heatmaps: np.ndarray, kernel_size: int = 11) -> np.ndarray:
     return out.reshape(heatmaps.shape)
 
 
-def refine_dark(keypoints: np.ndarray, heatmaps: np.ndarray,
+def refine_dark(keypoints: np.ndarray,
+                heatmaps: np.ndarray,
                 blur_kernel_size: int = 11) -> np.ndarray:
     """DARK sub-pixel refinement (one Newton step on the log-heatmap).
 
@@ -99,8 +100,9 @@ def refine_dark(keypoints: np.ndarray, heatmaps: np.ndarray,
         np.ndarray: Refined keypoints (float32, a new array), shape (..., 2).
     """
     H, W = heatmaps.shape[-2:]
-    logm = np.log(np.maximum(blur_heatmaps(heatmaps, blur_kernel_size),
-                             1e-10)).reshape(-1, H, W)
+    logm = np.log(
+        np.maximum(blur_heatmaps(heatmaps, blur_kernel_size),
+                   1e-10)).reshape(-1, H, W)
     kpts = np.array(keypoints, dtype=np.float32).reshape(-1, 2)
     x, y = kpts[:, 0].astype(int), kpts[:, 1].astype(int)
     ok = (x > 1) & (x < W - 2) & (y > 1) & (y < H - 2)
@@ -231,8 +233,10 @@ def heatmap_points_to_input(points, input_size: Sequence[int],
     return points * _like(_stride(input_size, heatmap_size), points)
 
 
-def crop_centre_offset(input_size: Sequence[int], heatmap_size: Sequence[int],
-                       grid: str, use_udp: bool = False) -> Tuple[float, float]:
+def crop_centre_offset(input_size: Sequence[int],
+                       heatmap_size: Sequence[int],
+                       grid: str,
+                       use_udp: bool = False) -> Tuple[float, float]:
     """Where the crop centre lies on the heatmap, as ``side / 2 - c``.
 
     MMPose's affine crop maps the box centre to input pixel ``w / 2``

@@ -155,8 +155,8 @@ class FlowHeatmapCodec(BaseKeypointCodec):
                 f'FlowHeatmapCodec.decode: got heatmaps of size (W, H)='
                 f'{(W, H)} but the codec\'s heatmap_size is '
                 f'{self.heatmap_size}')
-        keypoints, scores = decode_heatmaps(
-            heatmaps[None], self.refine, self.blur_kernel_size)
+        keypoints, scores = decode_heatmaps(heatmaps[None], self.refine,
+                                            self.blur_kernel_size)
         return heatmap_to_input(keypoints, self.input_size,
                                 self.heatmap_size), scores
 
@@ -170,8 +170,8 @@ class FlowHeatmapCodec(BaseKeypointCodec):
             # a normal tensor even when first asked for in inference mode
             with torch.inference_mode(False):
                 self._blur_kernels[key] = torch.from_numpy(
-                    cv2.getGaussianKernel(size, 0).astype(np.float32)).to(
-                        device).reshape(-1)
+                    cv2.getGaussianKernel(size, 0).astype(
+                        np.float32)).to(device).reshape(-1)
         return self._blur_kernels[key]
 
     def batch_decode_tensor(self, heatmaps) -> Tuple[np.ndarray, np.ndarray]:
@@ -211,9 +211,11 @@ class FlowHeatmapCodec(BaseKeypointCodec):
             g = self._blur_kernel(k, hm.device)
             maps = hm.reshape(B * K, 1, H, W)
             blurred = F.conv2d(maps, g.view(1, 1, 1, k), padding=(0, k // 2))
-            blurred = F.conv2d(blurred, g.view(1, 1, k, 1), padding=(k // 2, 0))
+            blurred = F.conv2d(
+                blurred, g.view(1, 1, k, 1), padding=(k // 2, 0))
             peak = blurred.flatten(1).max(-1)[0].clamp_min(1e-20)
-            blurred = blurred * (maps.flatten(1).max(-1)[0] / peak).view(-1, 1, 1, 1)
+            blurred = blurred * (maps.flatten(1).max(-1)[0] / peak).view(
+                -1, 1, 1, 1)
             logm = blurred.clamp_min(1e-10).log().view(B, K, H, W)
             xi, yi = x.long(), y.long()
             ok = (xi > 1) & (xi < W - 2) & (yi > 1) & (yi < H - 2)
@@ -229,7 +231,8 @@ class FlowHeatmapCodec(BaseKeypointCodec):
             dy = 0.5 * (p[..., 3, 2] - p[..., 1, 2])
             dxx = 0.25 * (p[..., 2, 4] - 2 * c + p[..., 2, 0])
             dyy = 0.25 * (p[..., 4, 2] - 2 * c + p[..., 0, 2])
-            dxy = 0.25 * (p[..., 3, 3] - p[..., 1, 3] - p[..., 3, 1] + p[..., 1, 1])
+            dxy = 0.25 * (
+                p[..., 3, 3] - p[..., 1, 3] - p[..., 3, 1] + p[..., 1, 1])
             det = dxx * dyy - dxy * dxy
             ok = ok & (det != 0)
             safe = torch.where(ok, det, torch.ones_like(det))
@@ -239,16 +242,21 @@ class FlowHeatmapCodec(BaseKeypointCodec):
             kpts = kpts + offset
         elif self.refine == 'quarter':
             xi, yi = x.long(), y.long()
-            # as MMPose's refine_keypoints (x needs 1 < x < W - 1, y 1 < y < H - 1)
+            # as MMPose's refine_keypoints (x needs 1 < x < W - 1,
+            # y 1 < y < H - 1)
             okx = (xi > 1) & (xi < W - 1) & (yi > 0)
             oky = (yi > 1) & (yi < H - 1) & (xi > 0)
-            lin = lambda yy, xx: (yy.clamp(0, H - 1) * W + xx.clamp(0, W - 1))  # noqa: E731
+
+            def lin(yy, xx):
+                return yy.clamp(0, H - 1) * W + xx.clamp(0, W - 1)
+
             gx = flat.gather(-1, lin(yi, xi + 1).unsqueeze(-1)).squeeze(-1) - \
                 flat.gather(-1, lin(yi, xi - 1).unsqueeze(-1)).squeeze(-1)
             gy = flat.gather(-1, lin(yi + 1, xi).unsqueeze(-1)).squeeze(-1) - \
                 flat.gather(-1, lin(yi - 1, xi).unsqueeze(-1)).squeeze(-1)
             kpts = kpts + 0.25 * torch.stack(
-                [torch.sign(gx) * okx, torch.sign(gy) * oky], -1)
+                [torch.sign(gx) * okx,
+                 torch.sign(gy) * oky], -1)
         keypoints = kpts.cpu().numpy().astype(np.float32)
         scores = scores.cpu().numpy().astype(np.float32)
         keypoints[scores <= 0] = -1

@@ -156,7 +156,8 @@ def scale_resample_matrix(n: int, scale: float, centre: float) -> np.ndarray:
     return mat
 
 
-def merge_scale_heatmaps(heatmaps: Sequence, scales: Sequence[float],
+def merge_scale_heatmaps(heatmaps: Sequence,
+                         scales: Sequence[float],
                          centre_offset=0.):
     """Average heatmaps of several box scales on the scale-1 grid.
 
@@ -183,8 +184,9 @@ def merge_scale_heatmaps(heatmaps: Sequence, scales: Sequence[float],
                          f'and the scale 1.0, got {len(heatmaps)} maps for '
                          f'scales {list(scales)}')
     H, W = heatmaps[0].shape[-2:]
-    off_x, off_y = (centre_offset, centre_offset) if np.isscalar(
-        centre_offset) else centre_offset
+    off_x, off_y = (
+        centre_offset,
+        centre_offset) if np.isscalar(centre_offset) else centre_offset
     total, weight = 0., 0.
     for hm, s in zip(heatmaps, scales):
         s = float(s)

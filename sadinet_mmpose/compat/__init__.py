@@ -11,19 +11,18 @@ checks, for each, that the failure still happens without it.
 - :mod:`.visualizer_numpy`: MMPose's keypoint drawing under numpy >= 2.4.
 """
 from .torch_weights_only import (allow_mmengine_checkpoint_globals,
-                                mmengine_checkpoint_globals)
+                                 mmengine_checkpoint_globals)
 from .cpu_distributed import allow_cpu_distributed
 from .mmcv_lite import (MmcvOpsUnavailableError, install_mmcv_op_placeholders,
-                          mmcv_ops_available)
+                        mmcv_ops_available)
 from .visualizer_numpy import (install_visualizer_compat,
-                                install_visualizer_compat_on_import,
-                                opencv_circles_accept_array_radius)
+                               install_visualizer_compat_on_import,
+                               opencv_circles_accept_array_radius)
 
 __all__ = [
     'allow_cpu_distributed', 'install_visualizer_compat',
     'install_visualizer_compat_on_import',
-    'opencv_circles_accept_array_radius',
-    'allow_mmengine_checkpoint_globals', 'mmengine_checkpoint_globals',
-    'MmcvOpsUnavailableError', 'install_mmcv_op_placeholders',
-    'mmcv_ops_available'
+    'opencv_circles_accept_array_radius', 'allow_mmengine_checkpoint_globals',
+    'mmengine_checkpoint_globals', 'MmcvOpsUnavailableError',
+    'install_mmcv_op_placeholders', 'mmcv_ops_available'
 ]

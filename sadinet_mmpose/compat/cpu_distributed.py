@@ -27,7 +27,8 @@ import torch
 
 
 def _patch_launcher() -> None:
-    """Make ``init_dist('pytorch')`` start without CUDA (gloo, no set_device)."""
+    """Make ``init_dist('pytorch')`` start without CUDA (gloo, no
+    set_device)."""
     from mmengine.dist import utils as dist_utils
     original = dist_utils._init_dist_pytorch
     if getattr(original, 'sadinet_cpu', False):
@@ -105,7 +106,8 @@ def _patch_wrap_model() -> None:
 
 
 def allow_cpu_distributed() -> bool:
-    """Patch mmengine's pytorch launcher and DDP wrapping for CPU-only machines.
+    """Patch mmengine's pytorch launcher and DDP wrapping for CPU-only
+    machines.
 
     Returns:
         bool: True if patched (no CUDA here), False otherwise.

@@ -57,13 +57,14 @@ def _make_placeholder(name: str) -> type:
     def __init__(self, *args, **kwargs):
         raise MmcvOpsUnavailableError(_INSTALL_HINT.format(name=name))
 
-    return type(name, (nn.Module, ), {
-        '__init__': __init__,
-        '__doc__': f'Placeholder of ``mmcv.ops.{name}`` (mmcv-lite); '
-        'raises MmcvOpsUnavailableError when built.',
-        '__module__': 'mmcv.ops',
-        'is_sadinet_placeholder': True,
-    })
+    return type(
+        name, (nn.Module, ), {
+            '__init__': __init__,
+            '__doc__': f'Placeholder of ``mmcv.ops.{name}`` (mmcv-lite); '
+            'raises MmcvOpsUnavailableError when built.',
+            '__module__': 'mmcv.ops',
+            'is_sadinet_placeholder': True,
+        })
 
 
 def _module_getattr(name: str):
@@ -86,9 +87,11 @@ def install_mmcv_op_placeholders() -> bool:
         return False
     import mmcv
 
-    module = types.ModuleType('mmcv.ops', doc='sadinet_mmpose stand-in for '
-                              'mmcv.ops on mmcv-lite (see '
-                              'sadinet_mmpose.compat.mmcv_lite).')
+    module = types.ModuleType(
+        'mmcv.ops',
+        doc='sadinet_mmpose stand-in for '
+        'mmcv.ops on mmcv-lite (see '
+        'sadinet_mmpose.compat.mmcv_lite).')
     for name in PLACEHOLDER_OPS:
         setattr(module, name, _make_placeholder(name))
     module.__getattr__ = _module_getattr

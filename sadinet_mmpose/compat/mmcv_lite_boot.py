@@ -19,7 +19,6 @@ import importlib.abc
 import importlib.util
 import sys
 
-
 _COMPAT = 'sadinet_mmpose.compat.mmcv_lite'
 
 
@@ -46,7 +45,8 @@ def _load_compat():
 
 
 class _MmcvOpsHook(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Serve the ``mmcv.ops`` stand-in on mmcv-lite; stay out of the way else."""
+    """Serve the ``mmcv.ops`` stand-in on mmcv-lite; stay out of the way
+    else."""
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname != 'mmcv.ops':

@@ -50,9 +50,11 @@ def mmengine_checkpoint_globals() -> list:
     import numpy as np
     from mmengine.logging.history_buffer import HistoryBuffer
 
-    allowed = [HistoryBuffer, np.ndarray, np.dtype, collections.Counter,
-               (_history_buffer_getattr, 'builtins.getattr'),
-               (_history_buffer_getattr, '__builtin__.getattr')]
+    allowed = [
+        HistoryBuffer, np.ndarray, np.dtype, collections.Counter,
+        (_history_buffer_getattr, 'builtins.getattr'),
+        (_history_buffer_getattr, '__builtin__.getattr')
+    ]
     # Arrays pickle through numpy's reconstruct helper and scalars through
     # ``scalar``; numpy 2 calls the module ``numpy._core``, numpy 1 wrote
     # ``numpy.core`` into older checkpoints.

@@ -72,12 +72,15 @@ def opencv_circles_accept_array_radius(visualizer_cls=None) -> bool:
     if visualizer_cls is None:
         from mmpose.visualization.opencv_backend_visualizer import \
             OpencvBackendVisualizer as visualizer_cls
-    probe = SimpleNamespace(backend='opencv',
-                            _image=np.zeros((4, 4, 3), dtype=np.uint8))
+    probe = SimpleNamespace(
+        backend='opencv', _image=np.zeros((4, 4, 3), dtype=np.uint8))
     try:
         visualizer_cls.draw_circles(
-            probe, np.array([2., 2.]), radius=np.array([1]),
-            face_colors=(255, 255, 255), alpha=1.0)
+            probe,
+            np.array([2., 2.]),
+            radius=np.array([1]),
+            face_colors=(255, 255, 255),
+            alpha=1.0)
     except TypeError as err:
         if 'scalar' not in str(err):
             raise
@@ -141,7 +144,8 @@ class _PatchAfterLoad(importlib.abc.Loader):
 
 
 class _VisualizerImportHook(importlib.abc.MetaPathFinder):
-    """Finds MMPose's visualiser module the usual way; patches it once loaded."""
+    """Finds MMPose's visualiser module the usual way; patches it once
+    loaded."""
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname != VISUALIZER_MODULE:

@@ -10,4 +10,5 @@ from .validation import BadAnnotationWarning
 __all__ = [
     'LSPDataset', 'LSP_METAINFO_FILE', 'SafeMpiiDataset', 'MpiiTestDataset',
     'SyntheticMpiiDataset', 'SyntheticLSPDataset', 'BadAnnotationWarning'
-] + list(_transforms_all)
+]
+__all__ += list(_transforms_all)

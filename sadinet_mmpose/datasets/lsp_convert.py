@@ -66,11 +66,10 @@ def load_joints_mat(path: str) -> np.ndarray:
     return np.asarray(mat['joints'], dtype=np.float64)
 
 
-def lsp_joints_to_keypoints(
-        joints: np.ndarray,
-        occluded_as_labelled: bool = True,
-        source: str = 'joints.mat'
-) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def lsp_joints_to_keypoints(joints: np.ndarray,
+                            occluded_as_labelled: bool = True,
+                            source: str = 'joints.mat'
+                            ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Read the original LSP layout (3, 14, N), flag 1 = occluded.
 
     Args:
@@ -88,22 +87,20 @@ def lsp_joints_to_keypoints(
     """
     if joints.ndim != 3 or joints.shape[:2] != (3, LSP_NUM_KEYPOINTS):
         hint = (' This is the LSPET layout (14, 3, N): pass it as the LSPET '
-                'release.' if joints.shape[:2] == (LSP_NUM_KEYPOINTS, 3)
-                else '')
+                'release.' if joints.shape[:2] == (LSP_NUM_KEYPOINTS,
+                                                   3) else '')
         raise ValueError(f'{source}: LSP joints must have shape (3, 14, N), '
                          f'got {joints.shape}.{hint}')
     # (N, 14, 2), MATLAB's 1-based pixels to 0-based
     keypoints = np.transpose(joints[:2], (2, 1, 0)) - 1.
     occluded = (np.transpose(joints[2], (1, 0)) > 0.5).astype(np.int64)
-    vis = (np.ones_like(occluded)
-           if occluded_as_labelled else 1 - occluded)
+    vis = (np.ones_like(occluded) if occluded_as_labelled else 1 - occluded)
     return keypoints, vis, occluded
 
 
-def lspet_joints_to_keypoints(
-        joints: np.ndarray,
-        source: str = 'joints.mat'
-) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def lspet_joints_to_keypoints(joints: np.ndarray,
+                              source: str = 'joints.mat'
+                              ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Read the LSPET layout (14, 3, N), flag 1 = visible.
 
     Args:
@@ -117,8 +114,8 @@ def lspet_joints_to_keypoints(
     """
     if joints.ndim != 3 or joints.shape[:2] != (LSP_NUM_KEYPOINTS, 3):
         hint = (' This is the original LSP layout (3, 14, N): pass it as '
-                'the LSP release.' if joints.shape[:2] ==
-                (3, LSP_NUM_KEYPOINTS) else '')
+                'the LSP release.'
+                if joints.shape[:2] == (3, LSP_NUM_KEYPOINTS) else '')
         raise ValueError(f'{source}: LSPET joints must have shape '
                          f'(14, 3, N), got {joints.shape}.{hint}')
     # (N, 14, 2), MATLAB's 1-based pixels to 0-based
@@ -127,7 +124,8 @@ def lspet_joints_to_keypoints(
     return keypoints, vis, 1 - vis
 
 
-def box_from_joints(keypoints: np.ndarray, visible: np.ndarray,
+def box_from_joints(keypoints: np.ndarray,
+                    visible: np.ndarray,
                     margin: float = 0.1) -> Optional[np.ndarray]:
     """Person box from the labelled joints, enlarged by a margin.
 
@@ -146,8 +144,7 @@ def box_from_joints(keypoints: np.ndarray, visible: np.ndarray,
         np.ndarray | None: ``[x1, y1, x2, y2]``, or None when no labelled
         finite joint exists or the box has zero size.
     """
-    ok = (np.asarray(visible).reshape(-1) > 0) & np.isfinite(
-        keypoints).all(-1)
+    ok = (np.asarray(visible).reshape(-1) > 0) & np.isfinite(keypoints).all(-1)
     if not ok.any():
         return None
     pts = keypoints[ok]
@@ -160,9 +157,8 @@ def box_from_joints(keypoints: np.ndarray, visible: np.ndarray,
     return box
 
 
-def make_records(keypoints: np.ndarray, vis: np.ndarray,
-                 occluded: np.ndarray, image_names: List[str], source: str,
-                 indices, margin: float,
+def make_records(keypoints: np.ndarray, vis: np.ndarray, occluded: np.ndarray,
+                 image_names: List[str], source: str, indices, margin: float,
                  skipped: SkippedRecords) -> List[dict]:
     """Build JSON records for the given sample indices.
 
@@ -206,9 +202,7 @@ def make_records(keypoints: np.ndarray, vis: np.ndarray,
 
 
 def _image_names(root_name: str, num: int, digits: int) -> List[str]:
-    return [
-        f'{root_name}/images/im{i + 1:0{digits}d}.jpg' for i in range(num)
-    ]
+    return [f'{root_name}/images/im{i + 1:0{digits}d}.jpg' for i in range(num)]
 
 
 def _check_images(data_root: str, names: List[str], release: str) -> None:

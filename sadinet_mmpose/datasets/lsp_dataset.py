@@ -10,8 +10,8 @@ from .lsp_convert import JSON_FORMAT, ONE_BASED_FORMATS
 from .validation import (SkippedRecords, check_joint_count,
                          load_json_annotations, nonfinite_labelled)
 
-LSP_METAINFO_FILE = osp.join(osp.dirname(osp.abspath(__file__)), 'metainfo',
-                             'lsp.py')
+LSP_METAINFO_FILE = osp.join(
+    osp.dirname(osp.abspath(__file__)), 'metainfo', 'lsp.py')
 
 
 @DATASETS.register_module()
@@ -50,8 +50,8 @@ class LSPDataset(BaseCocoStyleDataset):
         Returns:
             tuple: ``instance_list`` and ``image_list`` as in MMPose.
         """
-        doc = load_json_annotations(
-            self.ann_file, f'{type(self).__name__} annotation file')
+        doc = load_json_annotations(self.ann_file,
+                                    f'{type(self).__name__} annotation file')
         fmt = (doc.get('info') or {}).get('format') if isinstance(
             doc, dict) else None
         if fmt in ONE_BASED_FORMATS:
@@ -68,8 +68,10 @@ class LSPDataset(BaseCocoStyleDataset):
         skipped = SkippedRecords(self.ann_file)
         instance_list, image_list, img_ids = [], [], {}
         for idx, rec in enumerate(records):
-            missing = [k for k in ('image', 'joints', 'joints_vis', 'bbox')
-                       if k not in rec]
+            missing = [
+                k for k in ('image', 'joints', 'joints_vis', 'bbox')
+                if k not in rec
+            ]
             if missing:
                 raise ValueError(f'{self.ann_file}: record {idx} lacks the '
                                  f'key(s) {missing}')

@@ -63,11 +63,12 @@ def load_release(path: str):
                          'release\'s mpii_human_pose_v1_u12_1.mat)')
     rel = mat['RELEASE']
     annolist = _items(_field(rel, 'annolist', f'{path}: RELEASE'))
-    img_train = np.atleast_1d(np.asarray(
-        _field(rel, 'img_train', f'{path}: RELEASE'))).astype(np.int64)
-    single = [[int(r) for r in np.atleast_1d(np.asarray(s)).ravel()]
-              for s in _items(_field(rel, 'single_person',
-                                     f'{path}: RELEASE'))]
+    img_train = np.atleast_1d(
+        np.asarray(_field(rel, 'img_train',
+                          f'{path}: RELEASE'))).astype(np.int64)
+    single = [[
+        int(r) for r in np.atleast_1d(np.asarray(s)).ravel()
+    ] for s in _items(_field(rel, 'single_person', f'{path}: RELEASE'))]
     if not (len(annolist) == len(img_train) == len(single)):
         raise ValueError(
             f'{path}: RELEASE.annolist ({len(annolist)}), img_train '
@@ -99,11 +100,11 @@ def convert_mpii_test(path: str) -> Tuple[List[dict], List[dict]]:
             continue
         idx = i0 + 1
         where = f'{path}: RELEASE.annolist({idx})'
-        name = str(_field(_field(ann, 'image', where), 'name',
-                          f'{where}.image'))
+        name = str(
+            _field(_field(ann, 'image', where), 'name', f'{where}.image'))
         rects = _items(getattr(ann, 'annorect', np.empty(0)))
-        images.append(dict(annolist_index=idx, image=name,
-                           num_rects=len(rects)))
+        images.append(
+            dict(annolist_index=idx, image=name, num_rects=len(rects)))
         for r in single[i0]:
             if not 1 <= r <= len(rects):
                 raise ValueError(
@@ -112,21 +113,30 @@ def convert_mpii_test(path: str) -> Tuple[List[dict], List[dict]]:
             rw = f'{where}.annorect({r})'
             rect = rects[r - 1]
             pos = _field(rect, 'objpos', rw)
-            centre = [float(_field(pos, 'x', f'{rw}.objpos')),
-                      float(_field(pos, 'y', f'{rw}.objpos'))]
+            centre = [
+                float(_field(pos, 'x', f'{rw}.objpos')),
+                float(_field(pos, 'y', f'{rw}.objpos'))
+            ]
             scale = float(_field(rect, 'scale', rw))
             if not (np.all(np.isfinite(centre)) and scale > 0):
                 raise ValueError(f'{rw}: objpos {centre} / scale {scale}: '
                                  'expected finite numbers, scale > 0')
-            records.append(dict(image=name, center=centre, scale=scale,
-                                annolist_index=idx, rect_index=r))
+            records.append(
+                dict(
+                    image=name,
+                    center=centre,
+                    scale=scale,
+                    annolist_index=idx,
+                    rect_index=r))
     if not images:
         raise ValueError(f'{path}: no test image (RELEASE.img_train == 0)')
     return records, images
 
 
-def write_test_annotations(records: List[dict], images: List[dict],
-                           out_dir: str, source: str = '') -> List[str]:
+def write_test_annotations(records: List[dict],
+                           images: List[dict],
+                           out_dir: str,
+                           source: str = '') -> List[str]:
     """Write ``mpii_test.json`` (the records) and ``mpii_test_images.json``.
 
     Args:
@@ -140,14 +150,22 @@ def write_test_annotations(records: List[dict], images: List[dict],
         list: The two paths written.
     """
     os.makedirs(out_dir, exist_ok=True)
-    paths = [osp.join(out_dir, 'mpii_test.json'),
-             osp.join(out_dir, 'mpii_test_images.json')]
+    paths = [
+        osp.join(out_dir, 'mpii_test.json'),
+        osp.join(out_dir, 'mpii_test_images.json')
+    ]
     existing = [p for p in paths if osp.exists(p)]
     if existing:
         raise FileExistsError(f'{existing[0]} exists: remove it or choose '
                               'another output folder')
-    docs = [records, dict(format=TEST_IMAGES_FORMAT, source=source,
-                          num_records=len(records), images=images)]
+    docs = [
+        records,
+        dict(
+            format=TEST_IMAGES_FORMAT,
+            source=source,
+            num_records=len(records),
+            images=images)
+    ]
     for p, doc in zip(paths, docs):
         with open(p, 'w') as f:
             json.dump(doc, f)
@@ -168,8 +186,9 @@ def load_test_images(path: str) -> List[dict]:
     if not isinstance(images, list) or not images:
         raise ValueError(f'{path}: field "images" must be a non-empty list')
     for k, im in enumerate(images):
-        if not isinstance(im, dict) or not {'annolist_index', 'image',
-                                            'num_rects'} <= set(im):
+        if not isinstance(im, dict) or not {
+                'annolist_index', 'image', 'num_rects'
+        } <= set(im):
             raise ValueError(f'{path}: images[{k}] needs annolist_index, '
                              'image and num_rects')
     return images

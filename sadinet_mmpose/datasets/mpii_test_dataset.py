@@ -77,16 +77,15 @@ class MpiiTestDataset(SafeMpiiDataset):
             raise ValueError(
                 f'{type(self).__name__}: headbox_file must be None (the MPII '
                 f'test split has no head boxes), got {self.headbox_file!r}')
-        anns = load_json_annotations(
-            self.ann_file, f'{type(self).__name__} annotation file')
+        anns = load_json_annotations(self.ann_file,
+                                     f'{type(self).__name__} annotation file')
         if not isinstance(anns, list) or not anns:
             raise ValueError(f'{self.ann_file}: expected a non-empty JSON '
                              'list of MPII records')
         K = self.metainfo['num_keypoints']
         filled = []
         for idx, ann in enumerate(anns):
-            missing = [k for k in ('image', 'center', 'scale')
-                       if k not in ann]
+            missing = [k for k in ('image', 'center', 'scale') if k not in ann]
             if missing:
                 raise ValueError(f'{self.ann_file}: record {idx} lacks the '
                                  f'key(s) {missing}')
@@ -100,8 +99,7 @@ class MpiiTestDataset(SafeMpiiDataset):
             scale = np.asarray(ann['scale'], dtype=np.float64)
             center = np.asarray(ann['center'], dtype=np.float64)
             if not (np.all(np.isfinite(scale)) and np.all(scale > 0)
-                    and center.shape == (2, )
-                    and np.all(np.isfinite(center))):
+                    and center.shape == (2, ) and np.all(np.isfinite(center))):
                 raise ValueError(
                     f'{self.ann_file}: record {idx} (image {ann["image"]!r}) '
                     'has a zero-size or non-finite box (scale/center); a '
@@ -117,8 +115,7 @@ class MpiiTestDataset(SafeMpiiDataset):
                 json.dump(filled, f)
             ann_file, self.ann_file = self.ann_file, path
             try:
-                instance_list, image_list = MpiiDataset._load_annotations(
-                    self)
+                instance_list, image_list = MpiiDataset._load_annotations(self)
             finally:
                 self.ann_file = ann_file
         joints_to_zero_based(instance_list)

@@ -36,8 +36,8 @@ def _mpii_metainfo() -> dict:
     path = osp.join(
         osp.dirname(mmpose.__file__), '.mim', 'configs', '_base_', 'datasets',
         'mpii.py')
-    return dict(from_file=path) if osp.isfile(path) else dict(
-        MpiiDataset.METAINFO)
+    return dict(
+        from_file=path) if osp.isfile(path) else dict(MpiiDataset.METAINFO)
 
 
 @DATASETS.register_module()
@@ -49,7 +49,8 @@ class SafeMpiiDataset(MpiiDataset):
 
     * a missing annotation or head-box file, a corrupt JSON, a record without
       ``joints``/``joints_vis``/``center``/``scale``, a record whose image
-      name is not a number (MMPose takes ``img_id`` from it), a record whose joint
+      name is not a number (MMPose takes ``img_id`` from it), a record whose
+      joint
       count differs from the metainfo's (16 for MPII), a head-box file whose
       ``headboxes_src`` does not hold one box per record, and an empty split
       raise an error;
@@ -71,12 +72,11 @@ class SafeMpiiDataset(MpiiDataset):
         """MMPose's metainfo plus ``keypoint_frame='0-based'`` and this
         class's name, which the MPII metrics check."""
         from ..evaluation.metrics.frame_guard import mark_zero_based
-        return mark_zero_based(super()._load_metainfo(metainfo),
-                               cls.__name__)
+        return mark_zero_based(super()._load_metainfo(metainfo), cls.__name__)
 
     def _check_records(self) -> Tuple[SkippedRecords, int]:
-        anns = load_json_annotations(
-            self.ann_file, f'{type(self).__name__} annotation file')
+        anns = load_json_annotations(self.ann_file,
+                                     f'{type(self).__name__} annotation file')
         if not isinstance(anns, list):
             raise ValueError(f'{self.ann_file}: expected a JSON list of MPII '
                              'records')
@@ -85,8 +85,10 @@ class SafeMpiiDataset(MpiiDataset):
         num_keypoints = self.metainfo['num_keypoints']
         skipped = SkippedRecords(self.ann_file)
         for idx, ann in enumerate(anns):
-            missing = [k for k in ('image', 'joints', 'joints_vis', 'center',
-                                   'scale') if k not in ann]
+            missing = [
+                k for k in ('image', 'joints', 'joints_vis', 'center', 'scale')
+                if k not in ann
+            ]
             if missing:
                 raise ValueError(f'{self.ann_file}: record {idx} lacks the '
                                  f'key(s) {missing}')

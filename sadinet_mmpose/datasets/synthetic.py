@@ -34,7 +34,8 @@ Joint discs, limbs and the head are drawn at sub-pixel precision (OpenCV's
 ``shift``), so a joint's label is the centre of what is drawn there.
 
 Writers: MPII JSON (MMPose's ``MpiiDataset`` format, 1-based coordinates as
-the MPII release, which the project's MPII datasets convert back on load) with a head-box file (``headboxes_src``, shape (2, 2, N),
+the MPII release, which the project's MPII datasets convert back on load) with
+a head-box file (``headboxes_src``, shape (2, 2, N),
 as ``mpii_gt_val.mat``) usable as ``headbox_file``; and the original LSP
 layout (``joints.mat`` (3, 14, N), flag 1 = occluded, images
 ``images/im0001.jpg``) for the LSP variant.
@@ -59,20 +60,49 @@ SKELETONS = ('mpii', 'lsp')
 MPII_TO_LSP = (0, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 15, 8, 9)
 
 # Body proportions as fractions of the figure height unit U.
-_LEN = dict(torso=0.30, neck=0.08, head=0.14, shoulder=0.115, hip=0.08,
-            upper_arm=0.17, forearm=0.15, thigh=0.24, shin=0.23)
+_LEN = dict(
+    torso=0.30,
+    neck=0.08,
+    head=0.14,
+    shoulder=0.115,
+    hip=0.08,
+    upper_arm=0.17,
+    forearm=0.15,
+    thigh=0.24,
+    shin=0.23)
 
 _RANGES = {
     # degrees; limb angles measured from "down the body" towards outward
-    'easy': dict(tilt=25, head_tilt=15, arm=(-15, 150), elbow=(-110, 110),
-                 leg=(-10, 45), knee=(-35, 35), foreshorten=(0.9, 1.0),
-                 height=(0.72, 0.88), back_prob=0.0, occluders=0,
-                 trunc_prob=0.0, clutter=3, texture_prob=0.0),
-    'standard': dict(tilt=45, head_tilt=25, arm=(-30, 180),
-                     elbow=(-145, 145), leg=(-25, 80), knee=(-70, 70),
-                     foreshorten=(0.6, 1.0), height=(0.55, 0.9),
-                     back_prob=0.3, occluders=2, trunc_prob=0.2, clutter=10,
-                     texture_prob=0.5),
+    'easy':
+    dict(
+        tilt=25,
+        head_tilt=15,
+        arm=(-15, 150),
+        elbow=(-110, 110),
+        leg=(-10, 45),
+        knee=(-35, 35),
+        foreshorten=(0.9, 1.0),
+        height=(0.72, 0.88),
+        back_prob=0.0,
+        occluders=0,
+        trunc_prob=0.0,
+        clutter=3,
+        texture_prob=0.0),
+    'standard':
+    dict(
+        tilt=45,
+        head_tilt=25,
+        arm=(-30, 180),
+        elbow=(-145, 145),
+        leg=(-25, 80),
+        knee=(-70, 70),
+        foreshorten=(0.6, 1.0),
+        height=(0.55, 0.9),
+        back_prob=0.3,
+        occluders=2,
+        trunc_prob=0.2,
+        clutter=10,
+        texture_prob=0.5),
 }
 
 
@@ -102,14 +132,13 @@ def _pose(rng: np.random.Generator, cfg: dict, size: Tuple[int, int]):
     J = np.zeros((16, 2))
     J[6] = 0.  # pelvis at origin, placed later
     J[7] = J[6] + up * _LEN['torso'] * U
-    head_dir = _unit(tilt + 180 + rng.uniform(-cfg['head_tilt'],
-                                              cfg['head_tilt']))
+    head_dir = _unit(tilt + 180 +
+                     rng.uniform(-cfg['head_tilt'], cfg['head_tilt']))
     J[8] = J[7] + head_dir * _LEN['neck'] * U
     J[9] = J[8] + head_dir * _LEN['head'] * U
     # (side sign in image, shoulder, elbow, wrist, hip, knee, ankle)
-    for g, (sh, el, wr, hp, kn, an) in (
-            (g_left, (13, 14, 15, 3, 4, 5)),
-            (-g_left, (12, 11, 10, 2, 1, 0))):
+    for g, (sh, el, wr, hp, kn, an) in ((g_left, (13, 14, 15, 3, 4, 5)),
+                                        (-g_left, (12, 11, 10, 2, 1, 0))):
         out = g * right_img
         J[sh] = J[7] + out * _LEN['shoulder'] * U + down * 0.01 * U
         a1 = rng.uniform(*cfg['arm'])
@@ -150,8 +179,7 @@ def _background(rng: np.random.Generator, cfg: dict, size) -> np.ndarray:
         p = rng.uniform(0, 1, 2) * (w, h)
         r = int(rng.uniform(0.03, 0.15) * min(w, h))
         if rng.random() < 0.5:
-            cv2.circle(img, tuple(int(v) for v in p), r, col, -1,
-                       cv2.LINE_AA)
+            cv2.circle(img, tuple(int(v) for v in p), r, col, -1, cv2.LINE_AA)
         else:
             q = p + rng.uniform(-0.2, 0.2, 2) * (w, h)
             cv2.line(img, tuple(int(v) for v in p), tuple(int(v) for v in q),
@@ -165,18 +193,34 @@ _SHIFT = 4
 
 
 def _fx(p) -> tuple:
-    """A point (0-based pixels, centres at integers) in OpenCV's fixed point."""
+    """A point (0-based pixels, centres at integers) in OpenCV's fixed
+    point."""
     return tuple(int(round(float(v) * (1 << _SHIFT))) for v in p)
 
 
 def _disc(img, centre, radius, col):
-    cv2.circle(img, _fx(centre), int(round(radius * (1 << _SHIFT))), col, -1,
-               cv2.LINE_AA, shift=_SHIFT)
+    cv2.circle(
+        img,
+        _fx(centre),
+        int(round(radius * (1 << _SHIFT))),
+        col,
+        -1,
+        cv2.LINE_AA,
+        shift=_SHIFT)
 
 
 def _ellipse(img, centre, axes, ang, start, end, col, thick):
-    cv2.ellipse(img, _fx(centre), _fx(axes), ang, start, end, col, thick,
-                cv2.LINE_AA, shift=_SHIFT)
+    cv2.ellipse(
+        img,
+        _fx(centre),
+        _fx(axes),
+        ang,
+        start,
+        end,
+        col,
+        thick,
+        cv2.LINE_AA,
+        shift=_SHIFT)
 
 
 def _line(img, a, b, col, thick):
@@ -218,25 +262,31 @@ def render_figure(rng: np.random.Generator,
     img = _background(rng, cfg, (w, h))
     hue = rng.uniform(0, 180)
     sides = {
-        'left': _hsv_colour(hue, rng.uniform(150, 255), rng.uniform(170,
-                                                                    255)),
-        'right': _hsv_colour(hue + rng.uniform(60, 120), rng.uniform(150, 255),
-                             rng.uniform(170, 255)),
+        'left':
+        _hsv_colour(hue, rng.uniform(150, 255), rng.uniform(170, 255)),
+        'right':
+        _hsv_colour(hue + rng.uniform(60, 120), rng.uniform(150, 255),
+                    rng.uniform(170, 255)),
     }
-    body = _hsv_colour(rng.uniform(0, 180), rng.uniform(0, 90),
-                       rng.uniform(90, 200))
-    skin = _hsv_colour(rng.uniform(5, 20), rng.uniform(60, 160),
-                       rng.uniform(120, 240))
+    body = _hsv_colour(
+        rng.uniform(0, 180), rng.uniform(0, 90), rng.uniform(90, 200))
+    skin = _hsv_colour(
+        rng.uniform(5, 20), rng.uniform(60, 160), rng.uniform(120, 240))
     dark = lambda c: tuple(int(v * 0.45) for v in c)  # noqa: E731
     texture = rng.random() < cfg['texture_prob']
     t_arm = max(2, int(U * rng.uniform(0.045, 0.06)))
     t_leg = max(2, int(U * rng.uniform(0.06, 0.08)))
     # torso (polygon shoulders - hips)
     torso = np.array([J[12], J[13], J[3], J[2]])
-    cv2.fillConvexPoly(img, np.round(torso * 16).astype(np.int32), body,
-                       cv2.LINE_AA, shift=4)
-    cv2.polylines(img, [np.round(torso * 16).astype(np.int32)], True,
-                  dark(body), 1, cv2.LINE_AA, shift=4)
+    cv2.fillConvexPoly(
+        img, np.round(torso * 16).astype(np.int32), body, cv2.LINE_AA, shift=4)
+    cv2.polylines(
+        img, [np.round(torso * 16).astype(np.int32)],
+        True,
+        dark(body),
+        1,
+        cv2.LINE_AA,
+        shift=4)
     if not back:  # collar mark: a V under the neck on the front
         mid = (J[12] + J[13]) / 2.
         v = J[7] + (J[6] - J[7]) * 0.25
@@ -263,8 +313,8 @@ def render_figure(rng: np.random.Generator,
     axes = (max(2, int(hl / 2)), max(2, int(hl * 0.38)))
     _ellipse(img, hc, axes, ang, 0, 360, skin, -1)
     _ellipse(img, hc, axes, ang, 0, 360, dark(skin), 1)
-    hair = _hsv_colour(rng.uniform(0, 30), rng.uniform(50, 200),
-                       rng.uniform(20, 90))
+    hair = _hsv_colour(
+        rng.uniform(0, 30), rng.uniform(50, 200), rng.uniform(20, 90))
     head_dir = (J[9] - J[8]) / max(hl, 1e-6)
     perp = np.array([-head_dir[1], head_dir[0]])
     if back:  # hair covers the back of the head
@@ -293,8 +343,13 @@ def render_figure(rng: np.random.Generator,
     half = hl / 2.
     headbox = np.array([[hc[0] - half, hc[1] - half],
                         [hc[0] + half, hc[1] + half]])
-    return dict(img=img, joints=J, joints_vis=vis, occluded=occluded,
-                headbox=headbox, back=back)
+    return dict(
+        img=img,
+        joints=J,
+        joints_vis=vis,
+        occluded=occluded,
+        headbox=headbox,
+        back=back)
 
 
 def sample_rng(seed: int, index: int) -> np.random.Generator:
@@ -302,7 +357,9 @@ def sample_rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), int(index)])
 
 
-def mpii_record(name: str, joints: np.ndarray, vis: np.ndarray,
+def mpii_record(name: str,
+                joints: np.ndarray,
+                vis: np.ndarray,
                 image_size: Tuple[int, int],
                 box_noise: Optional[Sequence[float]] = None) -> dict:
     """One MPII JSON record (1-based coordinates, centre and scale).
@@ -380,8 +437,9 @@ def generate_split(out_dir: str,
     if difficulty == 'hard':
         return _generate_hard(out_dir, manifest, jpeg_quality)
     os.makedirs(out_dir, exist_ok=False)
-    img_dir = osp.join(out_dir, 'images' if skeleton == 'mpii' else
-                       osp.join('lsp_dataset', 'images'))
+    img_dir = osp.join(
+        out_dir,
+        'images' if skeleton == 'mpii' else osp.join('lsp_dataset', 'images'))
     os.makedirs(img_dir)
     t0 = time.perf_counter()
     records, heads, joints_all, vis_all, occ_all = [], [], [], [], []
@@ -390,7 +448,8 @@ def generate_split(out_dir: str,
         name = f'{i:06d}.jpg' if skeleton == 'mpii' else f'im{i + 1:04d}.jpg'
         ok = cv2.imwrite(
             osp.join(img_dir, name), s['img'],
-            [int(cv2.IMWRITE_JPEG_QUALITY), int(jpeg_quality)])
+            [int(cv2.IMWRITE_JPEG_QUALITY),
+             int(jpeg_quality)])
         if not ok:
             raise IOError(f'could not write {osp.join(img_dir, name)}')
         joints_all.append(s['joints'])
@@ -398,8 +457,8 @@ def generate_split(out_dir: str,
         occ_all.append(s['occluded'])
         heads.append(s['headbox'] + 1.)
         if skeleton == 'mpii':
-            records.append(mpii_record(name, s['joints'], s['joints_vis'],
-                                       (w, h)))
+            records.append(
+                mpii_record(name, s['joints'], s['joints_vis'], (w, h)))
     joints_all = np.stack(joints_all) if joints_all else np.zeros((0, 16, 2))
     vis_all = np.stack(vis_all) if vis_all else np.zeros((0, 16))
     occ_all = np.stack(occ_all) if occ_all else np.zeros((0, 16))
@@ -422,17 +481,18 @@ def generate_split(out_dir: str,
         occ = occ_all[:, idx]
         raw = np.concatenate([kpt, occ[..., None]], axis=-1)  # (N, 14, 3)
         raw = np.transpose(raw, (2, 1, 0))  # (3, 14, N): the LSP layout
-        savemat(osp.join(out_dir, 'lsp_dataset', 'joints.mat'),
-                dict(joints=raw))
+        savemat(
+            osp.join(out_dir, 'lsp_dataset', 'joints.mat'), dict(joints=raw))
         k, v, o = lsp_joints_to_keypoints(raw)
-        names = [f'lsp_dataset/images/im{i + 1:04d}.jpg'
-                 for i in range(num_images)]
+        names = [
+            f'lsp_dataset/images/im{i + 1:04d}.jpg' for i in range(num_images)
+        ]
         skipped = SkippedRecords(out_dir)
         recs = make_records(k, v, o, names, 'lsp', range(num_images), 0.1,
                             skipped)
         with open(osp.join(out_dir, 'annotations.json'), 'w') as f:
-            json.dump(_document(recs, 'lsp', 'synthetic', 0.1, True,
-                                skipped), f)
+            json.dump(
+                _document(recs, 'lsp', 'synthetic', 0.1, True, skipped), f)
     dt = time.perf_counter() - t0
     manifest['images_per_s'] = round(num_images / max(dt, 1e-9), 1)
     with open(osp.join(out_dir, 'manifest.json'), 'w') as f:
@@ -459,7 +519,8 @@ def _generate_hard(out_dir: str, manifest: dict, jpeg_quality: int) -> dict:
         name = f'{i:06d}.jpg'
         ok = cv2.imwrite(
             osp.join(img_dir, name), s['img'],
-            [int(cv2.IMWRITE_JPEG_QUALITY), int(jpeg_quality)])
+            [int(cv2.IMWRITE_JPEG_QUALITY),
+             int(jpeg_quality)])
         if not ok:
             raise IOError(f'could not write {osp.join(img_dir, name)}')
         two += len(s['persons']) > 1
@@ -467,8 +528,12 @@ def _generate_hard(out_dir: str, manifest: dict, jpeg_quality: int) -> dict:
         for p in s['persons']:
             if not np.any(p['joints_vis'] > 0):
                 continue
-            records.append(mpii_record(name, p['joints'], p['joints_vis'],
-                                       (w, h), box_noise=p['box_noise']))
+            records.append(
+                mpii_record(
+                    name,
+                    p['joints'],
+                    p['joints_vis'], (w, h),
+                    box_noise=p['box_noise']))
             joints_all.append(p['joints'])
             vis_all.append(p['joints_vis'])
             heads.append(p['headbox'] + 1.)
@@ -477,21 +542,29 @@ def _generate_hard(out_dir: str, manifest: dict, jpeg_quality: int) -> dict:
     with open(osp.join(out_dir, 'annotations.json'), 'w') as f:
         json.dump(records, f)
     with open(osp.join(out_dir, 'tags.json'), 'w') as f:
-        json.dump(dict(format=TAGS_FORMAT, annotations='annotations.json',
-                       names=list(TAG_NAMES), tags=tags), f)
+        json.dump(
+            dict(
+                format=TAGS_FORMAT,
+                annotations='annotations.json',
+                names=list(TAG_NAMES),
+                tags=tags), f)
     joints_all, vis_all = np.stack(joints_all), np.stack(vis_all)
     savemat(
         osp.join(out_dir, 'headboxes.mat'),
-        dict(headboxes_src=np.transpose(np.stack(heads), (1, 2, 0)),
-             pos_gt_src=np.transpose(joints_all + 1., (1, 2, 0)),
-             jnt_missing=np.transpose(1 - vis_all, (1, 0))))
+        dict(
+            headboxes_src=np.transpose(np.stack(heads), (1, 2, 0)),
+            pos_gt_src=np.transpose(joints_all + 1., (1, 2, 0)),
+            jnt_missing=np.transpose(1 - vis_all, (1, 0))))
     dt = time.perf_counter() - t0
     n = manifest['num_images']
     manifest.update(
-        persons=len(records), images_two_figures=int(two),
+        persons=len(records),
+        images_two_figures=int(two),
         images_overlapping=int(overlap),
-        tag_counts={k: int(np.sum(np.array(v) * vis_all))
-                    for k, v in tags.items()},
+        tag_counts={
+            k: int(np.sum(np.array(v) * vis_all))
+            for k, v in tags.items()
+        },
         labelled_joints=int(vis_all.sum()),
         images_per_s=round(n / max(dt, 1e-9), 1))
     with open(osp.join(out_dir, 'manifest.json'), 'w') as f:
@@ -538,9 +611,14 @@ def make_manifest(num_images: int, image_size, difficulty: str, seed: int,
     if difficulty == 'hard':
         from .synthetic_hard import hard_version
         version = hard_version()
-    return dict(generator=GENERATOR_NAME, version=version,
-                skeleton=skeleton, num_images=int(num_images),
-                image_size=image_size, difficulty=difficulty, seed=int(seed))
+    return dict(
+        generator=GENERATOR_NAME,
+        version=version,
+        skeleton=skeleton,
+        num_images=int(num_images),
+        image_size=image_size,
+        difficulty=difficulty,
+        seed=int(seed))
 
 
 _DEFINING = ('generator', 'version', 'skeleton', 'num_images', 'image_size',
@@ -609,8 +687,10 @@ def check_manifest(split_dir: str, want: dict) -> dict:
             'overwrite it. Choose another data_root or remove the folder.')
     with open(path) as f:
         have = json.load(f)
-    diff = {k: (have.get(k), want[k]) for k in _DEFINING
-            if have.get(k) != want[k]}
+    diff = {
+        k: (have.get(k), want[k])
+        for k in _DEFINING if have.get(k) != want[k]
+    }
     if diff:
         listed = ', '.join(f'{k}: stored {a!r} != requested {b!r}'
                            for k, (a, b) in diff.items())

@@ -12,7 +12,6 @@ from .synthetic import default_split_seed, ensure_split
 
 DEFAULT_NUM_IMAGES = dict(train=2000, val=300, test=300)
 
-
 #: Arguments the synthetic datasets set themselves.
 _SET_BY_CLASS = ('ann_file', 'data_prefix', 'headbox_file')
 
@@ -26,7 +25,8 @@ def _check_kwargs(cls: type, base: type, kwargs: dict) -> None:
         init = klass.__dict__.get('__init__')
         if init is not None:
             accepted |= {
-                name for name, p in inspect.signature(init).parameters.items()
+                name
+                for name, p in inspect.signature(init).parameters.items()
                 if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
             }
     accepted -= {'self'}
@@ -100,8 +100,9 @@ class SyntheticMpiiDataset(SafeMpiiDataset):
                  test_mode: bool = False,
                  **kwargs):
         _check_kwargs(type(self), SafeMpiiDataset, kwargs)
-        split_dir = _prepare(type(self).__name__, data_root, split,
-                             num_images, image_size, difficulty, seed, 'mpii')
+        split_dir = _prepare(
+            type(self).__name__, data_root, split, num_images, image_size,
+            difficulty, seed, 'mpii')
         self.split = split
         super().__init__(
             ann_file=osp.join(split_dir, 'annotations.json'),
@@ -133,8 +134,9 @@ class SyntheticLSPDataset(LSPDataset):
                  seed: Optional[int] = None,
                  **kwargs):
         _check_kwargs(type(self), LSPDataset, kwargs)
-        split_dir = _prepare(type(self).__name__, data_root, split,
-                             num_images, image_size, difficulty, seed, 'lsp')
+        split_dir = _prepare(
+            type(self).__name__, data_root, split, num_images, image_size,
+            difficulty, seed, 'lsp')
         self.split = split
         super().__init__(
             ann_file=osp.join(split_dir, 'annotations.json'),

@@ -47,20 +47,35 @@ HARD_VERSION = 3
 #: calibration at version 3).
 HARD_PARAMS = dict(
     # pose ranges, degrees (as ``standard``)
-    tilt=45, head_tilt=25, arm=(-30, 180), elbow=(-145, 145), leg=(-25, 80),
-    knee=(-70, 70), foreshorten=(0.6, 1.0),
+    tilt=45,
+    head_tilt=25,
+    arm=(-30, 180),
+    elbow=(-145, 145),
+    leg=(-25, 80),
+    knee=(-70, 70),
+    foreshorten=(0.6, 1.0),
     # figure height unit as a fraction of the image height
     height=(0.35, 0.95),
     back_prob=0.3,
     # a second, overlapping figure; its centre offset from the first one's,
     # as a fraction of the first figure's height unit
-    second_prob=0.5, second_offset=(0.2, 0.55),
-    occluders=1, trunc_prob=0.2, clutter=8, texture_prob=0.5,
+    second_prob=0.5,
+    second_offset=(0.2, 0.55),
+    occluders=1,
+    trunc_prob=0.2,
+    clutter=8,
+    texture_prob=0.5,
     # detector-like box noise (fractions of the box side)
-    box_shift=0.15, box_scale=0.25,
+    box_shift=0.15,
+    box_scale=0.25,
     # photometric damage: probability of each
-    blur_prob=0.2, jpeg_prob=0.25, jpeg_quality=(20, 50), contrast_prob=0.25,
-    contrast=(0.45, 0.75), gradient_prob=0.3, gradient=(0.5, 1.0))
+    blur_prob=0.2,
+    jpeg_prob=0.25,
+    jpeg_quality=(20, 50),
+    contrast_prob=0.25,
+    contrast=(0.45, 0.75),
+    gradient_prob=0.3,
+    gradient=(0.5, 1.0))
 
 
 def hard_version() -> str:
@@ -94,8 +109,7 @@ def _hard_pose(rng: np.random.Generator,
     g_left = -1.0 if back else 1.0
     J = np.zeros((16, 2))
     J[7] = J[6] + up * _LEN['torso'] * U
-    head_dir = _unit(tilt + 180 + rng.uniform(-p['head_tilt'],
-                                              p['head_tilt']))
+    head_dir = _unit(tilt + 180 + rng.uniform(-p['head_tilt'], p['head_tilt']))
     J[8] = J[7] + head_dir * _LEN['neck'] * U
     J[9] = J[8] + head_dir * _LEN['head'] * U
 
@@ -123,14 +137,14 @@ def _hard_pose(rng: np.random.Generator,
 def _palette(rng: np.random.Generator) -> Dict[str, tuple]:
     """Clothing, skin and hair colours of one figure."""
     return dict(
-        limb=_hsv_colour(rng.uniform(0, 180), rng.uniform(60, 230),
-                         rng.uniform(90, 240)),
-        body=_hsv_colour(rng.uniform(0, 180), rng.uniform(0, 200),
-                         rng.uniform(70, 220)),
-        skin=_hsv_colour(rng.uniform(5, 20), rng.uniform(60, 160),
-                         rng.uniform(110, 240)),
-        hair=_hsv_colour(rng.uniform(0, 30), rng.uniform(50, 200),
-                         rng.uniform(20, 90)))
+        limb=_hsv_colour(
+            rng.uniform(0, 180), rng.uniform(60, 230), rng.uniform(90, 240)),
+        body=_hsv_colour(
+            rng.uniform(0, 180), rng.uniform(0, 200), rng.uniform(70, 220)),
+        skin=_hsv_colour(
+            rng.uniform(5, 20), rng.uniform(60, 160), rng.uniform(110, 240)),
+        hair=_hsv_colour(
+            rng.uniform(0, 30), rng.uniform(50, 200), rng.uniform(20, 90)))
 
 
 def _dark(c):
@@ -156,11 +170,11 @@ def _draw_figure(img: np.ndarray, rng: np.random.Generator, J: np.ndarray,
     marks) onto ``img``; ``U`` in pixels."""
     t_arm = max(2, int(U * rng.uniform(0.045, 0.065)))
     t_leg = max(2, int(U * rng.uniform(0.06, 0.085)))
-    torso = np.round(np.array([J[12], J[13], J[3], J[2]]) * 16).astype(
-        np.int32)
+    torso = np.round(np.array([J[12], J[13], J[3], J[2]]) *
+                     16).astype(np.int32)
     cv2.fillConvexPoly(img, torso, pal['body'], cv2.LINE_AA, shift=4)
-    cv2.polylines(img, [torso], True, _dark(pal['body']), 1, cv2.LINE_AA,
-                  shift=4)
+    cv2.polylines(
+        img, [torso], True, _dark(pal['body']), 1, cv2.LINE_AA, shift=4)
     chains = [(2, 1, 0, t_leg), (3, 4, 5, t_leg), (12, 11, 10, t_arm),
               (13, 14, 15, t_arm)]
     rng.shuffle(chains)
@@ -206,8 +220,9 @@ def _background(rng: np.random.Generator, p: dict, w: int, h: int,
     img = np.broadcast_to(c0 + (c1 - c0) * t, (h, w, 3)).astype(np.float32)
     img = img + rng.normal(0, 7, (h, w, 1)).astype(np.float32)
     img = np.ascontiguousarray(np.clip(img, 0, 255).astype(np.uint8))
-    colours = [c for pal in pals for c in (pal['limb'], pal['skin'],
-                                           pal['body'])]
+    colours = [
+        c for pal in pals for c in (pal['limb'], pal['skin'], pal['body'])
+    ]
     for _ in range(rng.integers(p['clutter'] // 2, p['clutter'] + 1)):
         col = colours[rng.integers(len(colours))] if rng.random() < 0.7 \
             else tuple(int(c) for c in rng.integers(30, 226, 3))
@@ -254,8 +269,7 @@ def _occluders(img: np.ndarray, rng: np.random.Generator, p: dict,
                     patch = np.where(stripe[..., None], np.array(col),
                                      col2).astype(np.float32)
                     patch += rng.normal(0, 12, patch.shape)
-                    img[y0:y1, x0:x1] = np.clip(patch, 0, 255).astype(
-                        np.uint8)
+                    img[y0:y1, x0:x1] = np.clip(patch, 0, 255).astype(np.uint8)
         else:  # limb-like: a bar in a figure's clothing colour
             pal = fig['palette']
             d = _unit(rng.uniform(0, 360)) * rng.uniform(0.1, 0.2) * U
@@ -374,18 +388,24 @@ def render_hard(rng: np.random.Generator,
         noise = np.array([
             rng.uniform(-p['box_shift'], p['box_shift']),
             rng.uniform(-p['box_shift'], p['box_shift']),
-            rng.uniform(-p['box_scale'], p['box_scale'])])
+            rng.uniform(-p['box_scale'], p['box_scale'])
+        ])
         hc = (J[8] + J[9]) / 2.
         half = np.linalg.norm(J[9] - J[8]) / 2.
-        persons.append(dict(
-            joints=J, joints_vis=inside.astype(np.int64),
-            headbox=np.array([[hc[0] - half, hc[1] - half],
-                              [hc[0] + half, hc[1] + half]]),
-            tags=dict(occluded=(occ & inside).astype(np.int64),
-                      overlapped=(overl & inside).astype(np.int64),
-                      truncated=trunc.astype(np.int64),
-                      lookalike=lookalike.astype(np.int64),
-                      small=small.astype(np.int64)),
-            box_noise=noise, back=f['back'], height=f['height']))
+        persons.append(
+            dict(
+                joints=J,
+                joints_vis=inside.astype(np.int64),
+                headbox=np.array([[hc[0] - half, hc[1] - half],
+                                  [hc[0] + half, hc[1] + half]]),
+                tags=dict(
+                    occluded=(occ & inside).astype(np.int64),
+                    overlapped=(overl & inside).astype(np.int64),
+                    truncated=trunc.astype(np.int64),
+                    lookalike=lookalike.astype(np.int64),
+                    small=small.astype(np.int64)),
+                box_noise=noise,
+                back=f['back'],
+                height=f['height']))
     overlap = len(masks) == 2 and bool(np.any(masks[0] & masks[1]))
     return dict(img=img, persons=persons, overlap=overlap)

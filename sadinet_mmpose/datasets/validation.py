@@ -113,8 +113,11 @@ def load_json_annotations(path: Optional[str], what: str):
             raise ValueError(f'{path}: not valid JSON ({e})') from e
 
 
-def check_joint_count(joints: np.ndarray, num_keypoints: int, source: str,
-                      index: int, image: str = '') -> None:
+def check_joint_count(joints: np.ndarray,
+                      num_keypoints: int,
+                      source: str,
+                      index: int,
+                      image: str = '') -> None:
     """Raise ``ValueError`` unless ``joints`` has shape (num_keypoints, 2).
 
     Args:

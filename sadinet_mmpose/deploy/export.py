@@ -94,16 +94,21 @@ def _area_pooling_without_sizes(opset: int):
             return g.op('GlobalAveragePool', x)
 
         def const(values):
-            return g.op('Constant',
-                        value_t=torch.tensor(values, dtype=torch.int64))
+            return g.op(
+                'Constant', value_t=torch.tensor(values, dtype=torch.int64))
 
         shape = g.op('Shape', x)
         lead = g.op('Slice', shape, const([0]), const([2]))
         h = g.op('Slice', shape, const([2]), const([3]))
         w = g.op('Slice', shape, const([3]), const([4]))
-        blocks = g.op('Concat', lead, const([oh]),
-                      g.op('Div', h, const([oh])), const([ow]),
-                      g.op('Div', w, const([ow])), axis_i=0)
+        blocks = g.op(
+            'Concat',
+            lead,
+            const([oh]),
+            g.op('Div', h, const([oh])),
+            const([ow]),
+            g.op('Div', w, const([ow])),
+            axis_i=0)
         y = g.op('Reshape', x, blocks)
         if opset >= 18:
             return g.op('ReduceMean', y, const([3, 5]), keepdims_i=0)
@@ -161,8 +166,8 @@ def _pipeline_crop(cfg) -> float:
             raise ExportError(
                 'the test pipeline uses TopdownAffine(use_udp=True), which '
                 'the ONNX runtime does not reproduce')
-    if not any(t in ('TopdownAffine', 'MultiScaleTopdownAffine')
-               for t in types):
+    if not any(
+            t in ('TopdownAffine', 'MultiScaleTopdownAffine') for t in types):
         raise ExportError(f'the test pipeline {types} has no TopdownAffine: '
                           'not a top-down model')
     return padding
@@ -262,8 +267,8 @@ def describe(model, input_size: Optional[Sequence[int]] = None) -> dict:
             f'test_cfg.decode_source={decode_source!r} needs H2 from the '
             "flow, which is not exported: use 'h1' or 'mu'")
     ms = test_cfg.get('multiscale_test') or {}
-    if ms and (ms.get('use_udp', False) or
-               ms.get('heatmap_key', 'heatmaps') != 'heatmaps'):
+    if ms and (ms.get('use_udp', False)
+               or ms.get('heatmap_key', 'heatmaps') != 'heatmaps'):
         raise ExportError('test_cfg.multiscale_test with use_udp or another '
                           'heatmap_key is not reproduced by the ONNX runtime')
     scales = [float(s) for s in ms.get('scales', [1.0])] if ms else [1.0]
@@ -286,9 +291,11 @@ def describe(model, input_size: Optional[Sequence[int]] = None) -> dict:
     calibrated = False
     if kind == 'dlm':
         # the calibration as it holds for the exported test settings
-        cal = head.calibration_for(dict(
-            flip_test=flip_test, decode_source=decode_source,
-            multiscale_test=dict(scales=scales)))
+        cal = head.calibration_for(
+            dict(
+                flip_test=flip_test,
+                decode_source=decode_source,
+                multiscale_test=dict(scales=scales)))
         factors = [float(v) for v in cal['factors']]
         # 0 (the head's "Gaussian") as None
         dof = [float(v) if v > 0 else None for v in cal['dof'].tolist()]
@@ -296,8 +303,7 @@ def describe(model, input_size: Optional[Sequence[int]] = None) -> dict:
     return dict(
         version=METADATA_VERSION,
         head=type(head).__name__,
-        outputs=['heatmaps', 'mu', 'sigma'] if kind == 'dlm' else
-        ['heatmaps'],
+        outputs=['heatmaps', 'mu', 'sigma'] if kind == 'dlm' else ['heatmaps'],
         codec=type(codec).__name__,
         heatmap_grid=heatmap_grid(codec),
         input_size=list(codec_size),
@@ -351,9 +357,11 @@ def export_onnx(model,
     if batch < 1:
         raise ExportError(f'batch must be >= 1, got {batch}')
     meta = describe(model, input_size)
-    meta.update(opset=opset, dynamic_batch=bool(dynamic_batch),
-                batch=None if dynamic_batch else int(batch),
-                **(extra_metadata or {}))
+    meta.update(
+        opset=opset,
+        dynamic_batch=bool(dynamic_batch),
+        batch=None if dynamic_batch else int(batch),
+        **(extra_metadata or {}))
     w, h = meta['input_size']
     wrapper = PredictionForward(model, meta['head'] == 'DLMHead').eval()
     dummy = torch.randn(1 if dynamic_batch else batch, 3, h, w)
@@ -362,8 +370,9 @@ def export_onnx(model,
         axes = {name: {0: 'batch'} for name in ['input'] + meta['outputs']}
     out_dir = osp.dirname(osp.abspath(out_file))
     os.makedirs(out_dir, exist_ok=True)
-    pooling = (_area_pooling_without_sizes(opset) if dynamic_batch else
-               contextlib.nullcontext())
+    pooling = (
+        _area_pooling_without_sizes(opset)
+        if dynamic_batch else contextlib.nullcontext())
     with torch.no_grad(), pooling, warnings.catch_warnings():
         # shape checks in the models' Python code become constants in the
         # trace; the parity check tests the result
@@ -409,11 +418,13 @@ def image_inputs(model, images: Iterable[str]) -> np.ndarray:
         box = np.array([[0, 0, img.shape[1], img.shape[0]]], np.float32)
         c, s = box_center_scale(box, size, meta['bbox_padding'])
         crops.append(crop(img, c[0], s[0], size))
-    return normalize(np.stack(crops), meta['mean'], meta['std'],
-                     meta['bgr_to_rgb'])
+    return normalize(
+        np.stack(crops), meta['mean'], meta['std'], meta['bgr_to_rgb'])
 
 
-def compare(model, onnx_file: str, inputs: np.ndarray,
+def compare(model,
+            onnx_file: str,
+            inputs: np.ndarray,
             atol: float = DEFAULT_ATOL,
             rtol: float = DEFAULT_RTOL) -> Dict[str, dict]:
     """ONNX Runtime (CPU) against PyTorch on the same inputs.
@@ -442,16 +453,20 @@ def compare(model, onnx_file: str, inputs: np.ndarray,
         diff = float(np.abs(got[name] - r).max())
         peak = float(np.abs(r).max())
         tol = atol + rtol * peak
-        report[name] = dict(max_abs_diff=diff, max_abs_ref=peak,
-                            tolerance=tol, ok=bool(diff <= tol))
+        report[name] = dict(
+            max_abs_diff=diff,
+            max_abs_ref=peak,
+            tolerance=tol,
+            ok=bool(diff <= tol))
     return report
 
 
 def default_image_dir(repo_root: str) -> Optional[str]:
     """The MPII sample images shipped with the tests, or the shared copy."""
     for d in (osp.join(repo_root, 'tests', 'data', 'mpii_sample', 'images'),
-              osp.join(osp.dirname(repo_root), 'shared', 'data',
-                       'mpii_sample', 'images')):
+              osp.join(
+                  osp.dirname(repo_root), 'shared', 'data', 'mpii_sample',
+                  'images')):
         if osp.isdir(d):
             return d
     return None

@@ -30,14 +30,15 @@ def check_image(image: np.ndarray) -> np.ndarray:
     if not isinstance(image, np.ndarray) or image.ndim != 3 or \
             image.shape[2] != 3 or image.dtype != np.uint8 or \
             image.shape[0] == 0 or image.shape[1] == 0:
-        desc = (f'shape {image.shape}, dtype {image.dtype}'
-                if isinstance(image, np.ndarray) else type(image).__name__)
+        desc = (f'shape {image.shape}, dtype {image.dtype}' if isinstance(
+            image, np.ndarray) else type(image).__name__)
         raise ValueError('image: expected an HxWx3 uint8 BGR array (as '
                          f'cv2.imread gives), got {desc}')
     return image
 
 
-def check_boxes(boxes, image_shape: Tuple[int, int],
+def check_boxes(boxes,
+                image_shape: Tuple[int, int],
                 bbox_format: str = 'xyxy') -> np.ndarray:
     """Validate person boxes and return them as (N, 4) ``xyxy`` float32.
 
@@ -77,7 +78,8 @@ def check_boxes(boxes, image_shape: Tuple[int, int],
     return arr.astype(np.float32)
 
 
-def box_center_scale(boxes: np.ndarray, input_size: Sequence[int],
+def box_center_scale(boxes: np.ndarray,
+                     input_size: Sequence[int],
                      padding: float = 1.25) -> Tuple[np.ndarray, np.ndarray]:
     """Centre and size of each crop window in the image.
 
@@ -116,6 +118,7 @@ def warp_matrix(center: np.ndarray, scale: np.ndarray,
         np.ndarray: The matrix, shape (2, 3), float64 (as
         ``cv2.getAffineTransform``).
     """
+
     def third(a, b):
         d = a - b
         return b + np.array([-d[1], d[0]], dtype=np.float32)
@@ -146,11 +149,15 @@ def crop(image: np.ndarray, center: np.ndarray, scale: np.ndarray,
         np.ndarray: The crop, (h, w, 3) uint8 BGR.
     """
     w, h = int(input_size[0]), int(input_size[1])
-    return cv2.warpAffine(image, warp_matrix(center, scale, input_size),
-                          (w, h), flags=cv2.INTER_LINEAR)
+    return cv2.warpAffine(
+        image,
+        warp_matrix(center, scale, input_size), (w, h),
+        flags=cv2.INTER_LINEAR)
 
 
-def normalize(crops: np.ndarray, mean: Sequence[float], std: Sequence[float],
+def normalize(crops: np.ndarray,
+              mean: Sequence[float],
+              std: Sequence[float],
               bgr_to_rgb: bool = True) -> np.ndarray:
     """``PoseDataPreprocessor``: channel order, float, mean/std, NCHW.
 
@@ -184,6 +191,7 @@ def crop_to_image(points: np.ndarray, center: np.ndarray, scale: np.ndarray,
         np.ndarray: (N, K, 2) in image pixels, float32.
     """
     size = np.asarray(input_size, dtype=np.float64)
-    out = (points / size * scale[:, None] + center[:, None] -
-           0.5 * scale[:, None])
+    out = (
+        points / size * scale[:, None] + center[:, None] -
+        0.5 * scale[:, None])
     return out.astype(np.float32)

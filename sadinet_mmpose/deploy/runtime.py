@@ -26,8 +26,8 @@ import numpy as np
 
 from ..codecs import merging
 from ..codecs.decoding import (crop_centre_offset, decode_heatmaps,
-                                heatmap_points_to_input, labels_to_input,
-                                sigmas_to_input)
+                               heatmap_points_to_input, labels_to_input,
+                               sigmas_to_input)
 from .preprocess import (box_center_scale, check_boxes, check_image, crop,
                          crop_to_image, normalize)
 
@@ -41,11 +41,11 @@ METADATA_KEY = 'sadinet_mmpose'
 METADATA_VERSION = 4
 #: Metadata keys the runtime needs.
 REQUIRED_METADATA = ('input_size', 'heatmap_size', 'num_keypoints', 'outputs',
-                     'refine', 'blur_kernel_size', 'mean', 'std',
-                     'bgr_to_rgb', 'bbox_padding', 'flip_test',
-                     'flip_indices', 'shift_heatmap', 'shift_coords',
-                     'scales', 'decode_source', 'heatmap_grid',
-                     'sigma_calibration', 'sigma_dof', 'sigma_calibrated')
+                     'refine', 'blur_kernel_size', 'mean', 'std', 'bgr_to_rgb',
+                     'bbox_padding', 'flip_test', 'flip_indices',
+                     'shift_heatmap', 'shift_coords', 'scales',
+                     'decode_source', 'heatmap_grid', 'sigma_calibration',
+                     'sigma_dof', 'sigma_calibrated')
 
 
 def _import_onnxruntime():
@@ -137,8 +137,8 @@ class OnnxPoseEstimator:
         self.input_size = tuple(int(v) for v in meta['input_size'])
         self.heatmap_size = tuple(int(v) for v in meta['heatmap_size'])
         self.num_keypoints = int(meta['num_keypoints'])
-        self.flip_test = bool(meta['flip_test'] if flip_test is None
-                              else flip_test)
+        self.flip_test = bool(meta['flip_test'] if flip_test is
+                              None else flip_test)
         self.scales = [float(s) for s in (meta['scales'] or [1.0])
                        ] if scales is None else [float(s) for s in scales]
         if 1.0 not in self.scales:
@@ -184,8 +184,8 @@ class OnnxPoseEstimator:
             wrong.append('input size {}x{} (expected {}x{})'.format(
                 *self.input_size, *input_size))
         if wrong:
-            raise ValueError(f'{self.onnx_file} is a model of another kind: '
-                             + ', '.join(wrong))
+            raise ValueError(f'{self.onnx_file} is a model of another kind: ' +
+                             ', '.join(wrong))
 
     # ------------------------------------------------------------------
     # running
@@ -210,8 +210,8 @@ class OnnxPoseEstimator:
         for i in range(0, n, step):
             chunk = inputs[i:i + step]
             if len(chunk) < step:
-                pad = np.zeros((step - len(chunk), ) + chunk.shape[1:],
-                               dtype=np.float32)
+                pad = np.zeros(
+                    (step - len(chunk), ) + chunk.shape[1:], dtype=np.float32)
                 chunk = np.concatenate([chunk, pad])
             outs = self.session.run(self.output_names,
                                     {self.input_name: chunk})
@@ -232,18 +232,22 @@ class OnnxPoseEstimator:
         both = self.run(np.concatenate([x, x[..., ::-1]]))
         fi = list(m['flip_indices'])
         out = {
-            'heatmaps': 0.5 * (both['heatmaps'][:n] + merging.
-                               flip_back_heatmaps(both['heatmaps'][n:], fi,
-                                                  m['shift_heatmap']))
+            'heatmaps':
+            0.5 * (both['heatmaps'][:n] + merging.flip_back_heatmaps(
+                both['heatmaps'][n:], fi, m['shift_heatmap']))
         }
         if 'mu' in both:
-            out['mu'] = 0.5 * (both['mu'][:n] + merging.flip_back_labels(
-                both['mu'][n:], fi, m['shift_coords'], self.input_size[0]))
-            out['sigma'] = 0.5 * (both['sigma'][:n] + merging.
-                                  flip_back_sigmas(both['sigma'][n:], fi))
+            out['mu'] = 0.5 * (
+                both['mu'][:n] + merging.flip_back_labels(
+                    both['mu'][n:], fi, m['shift_coords'], self.input_size[0]))
+            out['sigma'] = 0.5 * (
+                both['sigma'][:n] +
+                merging.flip_back_sigmas(both['sigma'][n:], fi))
         return out
 
-    def __call__(self, image: np.ndarray, boxes,
+    def __call__(self,
+                 image: np.ndarray,
+                 boxes,
                  bbox_format: str = 'xyxy') -> Dict[str, Optional[np.ndarray]]:
         """Keypoints of the people in ``boxes``.
 
@@ -285,8 +289,10 @@ class OnnxPoseEstimator:
         size = np.asarray(self.input_size, np.float32)
         per_scale = []  # 1.0 first, then the others in their order
         for s in [1.0] + [s for s in self.scales if s != 1.0]:
-            crops = np.stack([crop(image, c, sc * s, self.input_size)
-                              for c, sc in zip(center, scale)])
+            crops = np.stack([
+                crop(image, c, sc * s, self.input_size)
+                for c, sc in zip(center, scale)
+            ])
             per_scale.append((s, self._predict_crops(crops)))
         scales = [s for s, _ in per_scale]
         heatmaps = per_scale[0][1]['heatmaps']
@@ -313,21 +319,21 @@ class OnnxPoseEstimator:
                                                 self.heatmap_size, grid)
         dof = None
         if sigmas is not None:  # to image pixels, as the keypoints
-            sigmas = (sigmas * (scale[:, None] / size.astype(np.float64))
-                      * np.asarray(m['sigma_calibration'])[None, :, None]
-                      ).astype(np.float32)
+            sigmas = (
+                sigmas * (scale[:, None] / size.astype(np.float64)) *
+                np.asarray(m['sigma_calibration'])[None, :, None]).astype(
+                    np.float32)
             d = np.array([np.inf if v is None else v for v in m['sigma_dof']],
                          np.float32)
             if np.isfinite(d).any():
                 dof = np.repeat(d[None], len(sigmas), 0)
         return dict(
-            keypoints=crop_to_image(keypoints, center, scale,
-                                    self.input_size),
+            keypoints=crop_to_image(keypoints, center, scale, self.input_size),
             scores=scores,
             sigmas=sigmas,
             sigma_dof=dof,
-            sigma_calibrated=bool(m['sigma_calibrated']) and
-            sigmas is not None,
+            sigma_calibrated=bool(m['sigma_calibrated'])
+            and sigmas is not None,
             heatmaps=heatmaps)
 
     @property

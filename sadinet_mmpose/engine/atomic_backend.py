@@ -10,7 +10,8 @@ process umask, or the mode of the file it replaces), as mmengine's writer:
 ``tempfile.mkstemp`` alone would leave it readable by its owner only.
 
 Select it for checkpoints with
-``default_hooks = dict(checkpoint=dict(backend_args=dict(backend='atomic_local')))``
+``default_hooks =
+dict(checkpoint=dict(backend_args=dict(backend='atomic_local')))``
 (the project's configs do).
 """
 import os
@@ -107,7 +108,9 @@ class AtomicLocalBackend(LocalBackend):
     def put(self, obj: bytes, filepath: Union[str, Path]) -> None:
         atomic_write_bytes(obj, filepath)
 
-    def put_text(self, obj: str, filepath: Union[str, Path],
+    def put_text(self,
+                 obj: str,
+                 filepath: Union[str, Path],
                  encoding: str = 'utf-8') -> None:
         atomic_write_bytes(obj.encode(encoding), filepath)
 

@@ -15,8 +15,10 @@ class CheckpointMismatchError(ValueError):
 
 def strip_ddp(state: Dict) -> Dict:
     """The state dict without DDP's ``module.`` prefix."""
-    return {k[7:] if k.startswith('module.') else k: v
-            for k, v in state.items()}
+    return {
+        k[7:] if k.startswith('module.') else k: v
+        for k, v in state.items()
+    }
 
 
 def checkpoint_fit(model_state: Dict, ckpt_state: Dict) -> dict:
@@ -38,9 +40,12 @@ def checkpoint_fit(model_state: Dict, ckpt_state: Dict) -> dict:
               and tuple(ckpt[k].shape) != tuple(v.shape)]
     missing = [k for k in model_state if k not in ckpt]
     unexpected = [k for k in ckpt if k not in model_state]
-    return dict(total=len(model_state),
-                fit=len(model_state) - len(missing) - len(shapes),
-                shapes=shapes, missing=missing, unexpected=unexpected)
+    return dict(
+        total=len(model_state),
+        fit=len(model_state) - len(missing) - len(shapes),
+        shapes=shapes,
+        missing=missing,
+        unexpected=unexpected)
 
 
 def fit_line(fit: dict) -> str:

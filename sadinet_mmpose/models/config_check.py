@@ -22,7 +22,8 @@ _SKIP_KEYS = ('init_cfg', 'norm_cfg', 'act_cfg', 'conv_cfg', 'upsample_cfg',
 
 
 def _accepts(cls, key: str) -> Optional[bool]:
-    """Whether ``cls(**{key: ...})`` is accepted; None when it cannot be told."""
+    """Whether ``cls(**{key: ...})`` is accepted; None when it cannot be
+    told."""
     try:
         sig = inspect.signature(cls.__init__)
     except (TypeError, ValueError):
@@ -35,8 +36,10 @@ def _accepts(cls, key: str) -> Optional[bool]:
 
 def _options(cls) -> list:
     sig = inspect.signature(cls.__init__)
-    return [n for n, p in sig.parameters.items()
-            if n != 'self' and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    return [
+        n for n, p in sig.parameters.items()
+        if n != 'self' and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
 
 
 def check_module_cfg(cfg: dict, where: str, registry=MODELS) -> None:
@@ -63,7 +66,8 @@ def check_module_cfg(cfg: dict, where: str, registry=MODELS) -> None:
             if registry.parent is not None:
                 names += list(registry.parent.module_dict)
             close = difflib.get_close_matches(type_name, names, n=3)
-            hint = f'; did you mean {", ".join(map(repr, close))}?' if close else ''
+            hint = (f'; did you mean {", ".join(map(repr, close))}?'
+                    if close else '')
             raise KeyError(
                 f'{where}.type={type_name!r} is not a registered '
                 f'{registry.name} module (is the plugin imported through '
@@ -75,7 +79,8 @@ def check_module_cfg(cfg: dict, where: str, registry=MODELS) -> None:
             continue
         if _accepts(cls, key) is False:
             close = difflib.get_close_matches(key, _options(cls), n=3)
-            hint = f'; did you mean {", ".join(map(repr, close))}?' if close else ''
+            hint = (f'; did you mean {", ".join(map(repr, close))}?'
+                    if close else '')
             raise TypeError(
                 f'{where}.{key}: {cls.__name__} has no option {key!r}{hint} '
                 f'(its options: {", ".join(_options(cls))})')
@@ -94,7 +99,8 @@ def _channels(module, attr: str) -> Optional[Sequence[int]]:
     value = getattr(module, attr, None)
     if isinstance(value, int):
         return (value, )
-    if isinstance(value, (list, tuple)) and all(isinstance(v, int) for v in value):
+    if isinstance(value,
+                  (list, tuple)) and all(isinstance(v, int) for v in value):
         return tuple(value)
     return None
 
@@ -132,7 +138,8 @@ def check_model_wiring(backbone, neck=None, head=None) -> None:
         kept = tuple(feats[i] for i in keep)
         vec = _channels(neck, 'out_channels')
         feats = kept + (vec or (None, ))
-        if head is not None and vec is not None and hasattr(head, 'vec_channels'):
+        if head is not None and vec is not None and hasattr(
+                head, 'vec_channels'):
             if head.vec_channels != vec[0]:
                 raise ValueError(
                     f'channel mismatch: {n_name}.out_channels={vec[0]} (the '
@@ -144,7 +151,8 @@ def check_model_wiring(backbone, neck=None, head=None) -> None:
     if head is None or not spatial:
         return
     h_in = getattr(head, 'in_channels', None)
-    if isinstance(h_in, int) and spatial[-1] is not None and spatial[-1] != h_in:
+    if isinstance(h_in,
+                  int) and spatial[-1] is not None and spatial[-1] != h_in:
         src = f'{type(neck).__name__} (passed-through feature)' if (
             neck is not None and hasattr(neck, 'in_indices')) else b_name
         raise ValueError(

@@ -2,7 +2,8 @@
 from typing import Dict
 
 
-def plot_calibration(path: str, curves: Dict[str, dict],
+def plot_calibration(path: str,
+                     curves: Dict[str, dict],
                      title: str = '') -> str:
     """Draw both panels into one PNG.
 
@@ -19,7 +20,10 @@ def plot_calibration(path: str, curves: Dict[str, dict],
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.6))
-    ax1.plot([0, 100], [0, 100], color='0.6', lw=1, ls='--',
+    ax1.plot([0, 100], [0, 100],
+             color='0.6',
+             lw=1,
+             ls='--',
              label='calibrated')
     for label, c in curves.items():
         ax1.plot(c['levels'], c['coverage'], lw=1.6, label=label)
@@ -32,11 +36,19 @@ def plot_calibration(path: str, curves: Dict[str, dict],
     ax1.legend(fontsize=8)
     first = True
     for label, c in curves.items():
-        ax2.plot(100 * c['fractions'], c['sparsification'], lw=1.6,
-                 label=f'{label}: most uncertain removed first')
+        ax2.plot(
+            100 * c['fractions'],
+            c['sparsification'],
+            lw=1.6,
+            label=f'{label}: most uncertain removed first')
         if first:
-            ax2.plot(100 * c['fractions'], c['oracle'], color='k', lw=1,
-                     ls=':', label='oracle: largest errors removed first')
+            ax2.plot(
+                100 * c['fractions'],
+                c['oracle'],
+                color='k',
+                lw=1,
+                ls=':',
+                label='oracle: largest errors removed first')
             first = False
     ax2.set_xlabel('joints removed (%)')
     ax2.set_ylabel('mean error of the rest (head sizes)')

@@ -46,8 +46,10 @@ class SigmaPoseVisualizer(PoseLocalVisualizer):
         self.sigma_color = tuple(int(c) for c in sigma_color)
         self.panel_size = int(panel_size)
 
-    def _draw_instances_kpts(self, image: np.ndarray,
-                             instances: InstanceData, kpt_thr: float = 0.3,
+    def _draw_instances_kpts(self,
+                             image: np.ndarray,
+                             instances: InstanceData,
+                             kpt_thr: float = 0.3,
                              show_kpt_idx: bool = False,
                              skeleton_style: str = 'mmpose') -> np.ndarray:
         """MMPose's skeleton and keypoints, then the sigma ellipses."""
@@ -73,7 +75,9 @@ class SigmaPoseVisualizer(PoseLocalVisualizer):
     # ------------------------------------------------------------------
     # the four-panel picture
     # ------------------------------------------------------------------
-    def render_panels(self, image: np.ndarray, data_sample: PoseDataSample,
+    def render_panels(self,
+                      image: np.ndarray,
+                      data_sample: PoseDataSample,
                       kpt_thr: float = 0.1) -> np.ndarray:
         """Skeleton + sigma, crop + H1, crop + H2, sigma per joint.
 
@@ -94,20 +98,21 @@ class SigmaPoseVisualizer(PoseLocalVisualizer):
         skeleton = self._draw_instances_kpts(rgb, pred, kpt_thr)[..., ::-1]
         h, w = skeleton.shape[:2]
         f = size / max(h, w)
-        skeleton = cv2.resize(np.ascontiguousarray(skeleton),
-                              (max(1, int(w * f)), max(1, int(h * f))))
+        skeleton = cv2.resize(
+            np.ascontiguousarray(skeleton),
+            (max(1, int(w * f)), max(1, int(h * f))))
         first = np.zeros((size, size, 3), np.uint8)
         first[:skeleton.shape[0], :skeleton.shape[1]] = skeleton
         _title(first, 'skeleton + sigma')
         crop = _crop(image, data_sample.metainfo, size)
         fields = data_sample.get('pred_fields', None)
         panels = [first]
-        for key, title in (('heatmaps', 'H1 (backbone)'),
-                           ('heatmaps_h2', 'H2 (flow)')):
+        for key, title in (('heatmaps', 'H1 (backbone)'), ('heatmaps_h2',
+                                                           'H2 (flow)')):
             if fields is not None and key in fields:
                 hm = fields.get(key)
-                hm = np.asarray(hm.detach().cpu().numpy() if hasattr(
-                    hm, 'detach') else hm)
+                hm = np.asarray(
+                    hm.detach().cpu().numpy() if hasattr(hm, 'detach') else hm)
                 panel = cv2.addWeighted(crop, 0.45,
                                         _colormap(hm.max(axis=0), size), 0.55,
                                         0)
@@ -116,13 +121,17 @@ class SigmaPoseVisualizer(PoseLocalVisualizer):
                 title += ': not given'
             _title(panel, title)
             panels.append(panel)
-        sigmas = (np.asarray(pred.keypoint_sigmas)[0]
-                  if 'keypoint_sigmas' in pred else None)
+        sigmas = (
+            np.asarray(pred.keypoint_sigmas)[0]
+            if 'keypoint_sigmas' in pred else None)
         id2name = (self.dataset_meta or {}).get('keypoint_id2name', {})
-        names = [id2name.get(i, str(i))
-                 for i in range(np.asarray(pred.keypoints).shape[1])]
-        calibrated = (bool(np.asarray(pred.sigma_calibrated).reshape(-1)[0])
-                      if 'sigma_calibrated' in pred else None)
+        names = [
+            id2name.get(i, str(i))
+            for i in range(np.asarray(pred.keypoints).shape[1])
+        ]
+        calibrated = (
+            bool(np.asarray(pred.sigma_calibrated).reshape(-1)[0])
+            if 'sigma_calibrated' in pred else None)
         panels.append(_sigma_chart(sigmas, names, size, calibrated))
         return np.concatenate(panels, axis=1)
 
@@ -137,8 +146,9 @@ def _title(img: np.ndarray, text: str, org=(6, 18), scale: float = 0.5):
 def _colormap(heatmap: np.ndarray, size: int) -> np.ndarray:
     hm = np.clip(np.nan_to_num(heatmap), 0, None)
     hm = hm / max(float(hm.max()), 1e-6)
-    hm = cv2.resize((hm * 255).astype(np.uint8), (size, size),
-                    interpolation=cv2.INTER_LINEAR)
+    hm = cv2.resize(
+        (hm * 255).astype(np.uint8), (size, size),
+        interpolation=cv2.INTER_LINEAR)
     return cv2.applyColorMap(hm, cv2.COLORMAP_JET)
 
 
@@ -151,8 +161,10 @@ def _crop(img: np.ndarray, metainfo: dict, size: int) -> np.ndarray:
     return cv2.warpAffine(img, warp, (size, size), flags=cv2.INTER_LINEAR)
 
 
-def _sigma_chart(sigmas: Optional[np.ndarray], names: Sequence[str],
-                 size: int, calibrated: Optional[bool] = None) -> np.ndarray:
+def _sigma_chart(sigmas: Optional[np.ndarray],
+                 names: Sequence[str],
+                 size: int,
+                 calibrated: Optional[bool] = None) -> np.ndarray:
     """Bars of the mean sigma of each joint (image pixels), titled
     calibrated or uncalibrated when that is known."""
     chart = np.full((size, size, 3), 255, np.uint8)

@@ -46,8 +46,8 @@ def test_every_variant_builds_and_differs_from_the_base_in_one_part():
     # the capacity controls: (h) at the RFM backbone's size, (h2) at the
     # full model's
     assert abs(params['h_hg-basic-wide'] / params['c_rfm-d2'] - 1) < 0.1
-    assert abs(params['h2_hg-basic-wide-full'] /
-               params['f2_sadinet-h1sum'] - 1) < 0.02
+    assert abs(params['h2_hg-basic-wide-full'] / params['f2_sadinet-h1sum'] -
+               1) < 0.02
     assert params['b_hg-basic'] < params['c_rfm-d2']
 
 
@@ -63,22 +63,24 @@ def test_pckh_from_errors_equals_mmpose_metric():
         gt = rng.uniform(0, 100, (1, 16, 2))
         head = rng.uniform(5, 15)
         mask = rng.random((1, 16)) > 0.2
-        results.append(dict(
-            pred_coords=gt + rng.normal(0, 0.3 * head, (1, 16, 2)),
-            gt_coords=gt, mask=mask,
-            head_size=np.array([[head, head]])))
+        results.append(
+            dict(
+                pred_coords=gt + rng.normal(0, 0.3 * head, (1, 16, 2)),
+                gt_coords=gt,
+                mask=mask,
+                head_size=np.array([[head, head]])))
     want = MpiiPCKhAccuracy().compute_metrics(results)
     errors = np.concatenate([
         _calc_distances(r['pred_coords'], r['gt_coords'], r['mask'],
-                        r['head_size'].copy()).T for r in results])
+                        r['head_size'].copy()).T for r in results
+    ])
     assert stats.pckh(errors, 0.5) == pytest.approx(want['PCK'], abs=1e-6)
-    assert stats.pckh(errors, 0.1) == pytest.approx(want['PCK@0.1'],
-                                                    abs=1e-4)
+    assert stats.pckh(errors, 0.1) == pytest.approx(want['PCK@0.1'], abs=1e-4)
 
 
 def _errors(rng, n, scale):
     e = np.abs(rng.normal(0, scale, (n, 16)))
-    e[rng.random((n, 16)) < 0.1] = -1   # unlabelled joints
+    e[rng.random((n, 16)) < 0.1] = -1  # unlabelled joints
     return e
 
 
@@ -150,20 +152,42 @@ def test_late_gain_on_known_curves():
 
 
 def _record(variant, seed, pck, errors, iters=630, status='ok'):
-    m = {'Head PCK': pck, 'Shoulder PCK': pck, 'Elbow PCK': pck,
-         'Wrist PCK': pck, 'Hip PCK': pck, 'Knee PCK': pck,
-         'Ankle PCK': pck, 'PCK': pck, 'PCK@0.1': pck / 2}
-    rec = dict(format='sadinet-study-run-v1', variant=variant, seed=seed,
-               status=status, commit='abc1234', device='cpu',
-               settings=dict(iters=iters, train_images=8, batch_size=4,
-                             val_images=2, test_images=2, val_every=1,
-                             epochs=2))
+    m = {
+        'Head PCK': pck,
+        'Shoulder PCK': pck,
+        'Elbow PCK': pck,
+        'Wrist PCK': pck,
+        'Hip PCK': pck,
+        'Knee PCK': pck,
+        'Ankle PCK': pck,
+        'PCK': pck,
+        'PCK@0.1': pck / 2
+    }
+    rec = dict(
+        format='sadinet-study-run-v1',
+        variant=variant,
+        seed=seed,
+        status=status,
+        commit='abc1234',
+        device='cpu',
+        settings=dict(
+            iters=iters,
+            train_images=8,
+            batch_size=4,
+            val_images=2,
+            test_images=2,
+            val_every=1,
+            epochs=2))
     if status == 'ok':
-        rec.update(val_curve=[[iters // 2, pck - 5, 1.], [iters, pck, 2.]],
-                   iter_s_median=1.0, train_s=60.,
-                   eval=dict(params_M=1.0, gmacs=0.1,
-                             errors={'test/h1': errors.tolist()},
-                             **{'test/h1': m}))
+        rec.update(
+            val_curve=[[iters // 2, pck - 5, 1.], [iters, pck, 2.]],
+            iter_s_median=1.0,
+            train_s=60.,
+            eval=dict(
+                params_M=1.0,
+                gmacs=0.1,
+                errors={'test/h1': errors.tolist()},
+                **{'test/h1': m}))
     else:
         rec['message'] = f'{variant} seed {seed}: loss became NaN/inf'
     return rec
@@ -184,13 +208,15 @@ def test_pages_from_records_with_a_failed_run(tmp_path):
     # f2 pulls away from b late in training: its gap to b's mean curve
     # goes 10 -> 15 (PCKh@0.5) and 0 -> 1 (PCKh@0.1) over the second half
     records[2]['val_curve'] = [[315, 60., 1.], [630, 70., 3.]]
-    report.render(str(tmp_path), records, study.list_variants(),
-                  study.describe)
+    report.render(
+        str(tmp_path), records, study.list_variants(), study.describe)
     text = (tmp_path / 'ablation.md').read_text()
     assert '| b_hg-basic | 1.00 | 0.100 | 2 | 55.0 ± 7.1 |' in text, text
     assert 'f2_sadinet-h1sum seed 1: loss became NaN/inf' in text
-    row = [ln for ln in text.splitlines()
-           if ln.startswith('| full SADI-Net beats the plain hourglass |')]
+    row = [
+        ln for ln in text.splitlines()
+        if ln.startswith('| full SADI-Net beats the plain hourglass |')
+    ]
     assert row and row[0].startswith(
         '| full SADI-Net beats the plain hourglass | f2_sadinet-h1sum '
         '| b_hg-basic | 1/2 | 1.00 / 1.00 | 4 / 4 |'), text
@@ -208,8 +234,10 @@ def test_pages_from_records_with_a_failed_run(tmp_path):
             '+2.00 / +0.40 | not by 630 it | 100 it |') in text, text
     assert text.count('| not by 630 it | not by 630 it |') == 1, text
     data = json.loads((tmp_path / 'ablation.json').read_text())
-    assert data['flat_from']['b_hg-basic'] == {'PCKh@0.5': None,
-                                               'PCKh@0.1': 100}
+    assert data['flat_from']['b_hg-basic'] == {
+        'PCKh@0.5': None,
+        'PCKh@0.1': 100
+    }
     comp = data['comparisons'][0]
     assert comp['PCKh@0.5']['lo'] <= comp['PCKh@0.5']['diff'] <= \
         comp['PCKh@0.5']['hi']
@@ -220,8 +248,12 @@ def test_unknown_variant_and_budget_are_refused_before_training(tmp_path):
     for extra, want in ((['--variants', 'nope'], 'unknown variant'),
                         (['--budget-min', '0.5'], 'exceeds --budget-min')):
         proc = subprocess.run(
-            [sys.executable, STUDY, '--out-dir', str(tmp_path), *extra],
-            capture_output=True, text=True, cwd=REPO, timeout=300)
+            [sys.executable, STUDY, '--out-dir',
+             str(tmp_path), *extra],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=300)
         assert proc.returncode == 2, proc.stderr
         assert want in proc.stderr, proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
@@ -231,12 +263,12 @@ def test_unknown_variant_and_budget_are_refused_before_training(tmp_path):
 
 def test_threads_per_run_share_out_the_cpus_the_study_may_use(monkeypatch):
     study = _study()
-    for cpus, jobs, device, want in (({0, 1}, 2, 'cpu', '1'),
-                                     ({1}, 1, 'cpu', '1'),
-                                     (set(range(8)), 2, 'cuda', '4'),
-                                     ({0, 1}, 4, 'cpu', '1')):
-        monkeypatch.setattr(os, 'sched_getaffinity', lambda pid: cpus,
-                            raising=False)
+    for cpus, jobs, device, want in (({0, 1}, 2, 'cpu', '1'), ({1}, 1, 'cpu',
+                                                               '1'),
+                                     (set(range(8)), 2, 'cuda',
+                                      '4'), ({0, 1}, 4, 'cpu', '1')):
+        monkeypatch.setattr(
+            os, 'sched_getaffinity', lambda pid: cpus, raising=False)
         args = study.argparse.Namespace(jobs=jobs, device=device)
         env = study.run_env(args)
         assert env['OMP_NUM_THREADS'] == env['MKL_NUM_THREADS'] == want
@@ -244,14 +276,18 @@ def test_threads_per_run_share_out_the_cpus_the_study_may_use(monkeypatch):
 
 
 def _committed_pages():
-    return {p: os.stat(osp.join(BENCHMARKS, 'results', p)).st_mtime_ns
-            for p in ('ablation.md', 'ablation.json', 'ablation.png')
-            if osp.exists(osp.join(BENCHMARKS, 'results', p))}
+    return {
+        p: os.stat(osp.join(BENCHMARKS, 'results', p)).st_mtime_ns
+        for p in ('ablation.md', 'ablation.json', 'ablation.png')
+        if osp.exists(osp.join(BENCHMARKS, 'results', p))
+    }
 
 
 def _run(args, timeout=1500):
     proc = subprocess.run([sys.executable, STUDY, *args],
-                          capture_output=True, text=True, cwd=REPO,
+                          capture_output=True,
+                          text=True,
+                          cwd=REPO,
                           timeout=timeout)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     return proc.stdout
@@ -267,11 +303,13 @@ def test_smoke_setting_records_resumes_and_leaves_results_alone(tmp_path):
     smoke_dir = line[0].split()[2].rsplit('/ablation.md', 1)[0]
     assert smoke_dir != osp.join(BENCHMARKS, 'results')
     assert sorted(os.listdir(smoke_dir)) == [
-        'ablation.json', 'ablation.md', 'ablation.png', 'study_runs']
+        'ablation.json', 'ablation.md', 'ablation.png', 'study_runs'
+    ]
     # the records: curves, per-image errors, the decode sources of f2
-    rec = json.loads(open(osp.join(smoke_dir, 'study_runs',
-                                   'f2_sadinet-h1sum',
-                                   'it4_seed0.json')).read())
+    rec = json.loads(
+        open(
+            osp.join(smoke_dir, 'study_runs', 'f2_sadinet-h1sum',
+                     'it4_seed0.json')).read())
     assert rec['status'] == 'ok' and len(rec['val_curve']) == 2
     assert len(rec['eval']['errors']['test/h1']) == 8
     assert {'test/h1', 'test/mu', 'val/blend'} <= set(rec['eval'])
@@ -280,8 +318,10 @@ def test_smoke_setting_records_resumes_and_leaves_results_alone(tmp_path):
 
     # a run cut off after its first epoch resumes from its checkpoint
     out_dir = str(tmp_path)
-    _run(['--smoke', '--out-dir', out_dir, '--variants', 'b_hg-basic',
-          '--keep-work'])
+    _run([
+        '--smoke', '--out-dir', out_dir, '--variants', 'b_hg-basic',
+        '--keep-work'
+    ])
     work = tmp_path / 'work' / 'b_hg-basic' / 'it4_seed0'
     (tmp_path / 'study_runs' / 'b_hg-basic' / 'it4_seed0.json').unlink()
     (work / 'epoch_2.pth').unlink()
@@ -303,8 +343,13 @@ def test_smoke_setting_records_resumes_and_leaves_results_alone(tmp_path):
 def test_records_of_a_tier_never_replace_another_tiers(tmp_path):
     study = _study()
     args = study.argparse.Namespace(
-        smoke=False, epochs=30, train_images=2000, val_images=500,
-        test_images=2000, val_every=3, difficulty='hard')
+        smoke=False,
+        epochs=30,
+        train_images=2000,
+        val_images=500,
+        test_images=2000,
+        val_every=3,
+        difficulty='hard')
     hard = study.settings(args)
     hard['train_persons'] = 3100
     hard['iters'] = study.iters_of(hard)
@@ -314,22 +359,30 @@ def test_records_of_a_tier_never_replace_another_tiers(tmp_path):
     assert 'difficulty' not in std and std['iters'] == 1890
     assert hard['difficulty'] == 'hard' and hard['iters'] == 97 * 30
     p_std = study.record_path(str(tmp_path), 'b_hg-basic', 0, std)
-    p_hard = study.record_path(str(tmp_path), 'b_hg-basic', 0,
-                               dict(hard, iters=1890))
+    p_hard = study.record_path(
+        str(tmp_path), 'b_hg-basic', 0, dict(hard, iters=1890))
     assert p_std.endswith(osp.join('b_hg-basic', 'it1890_seed0.json'))
     assert p_hard.endswith(osp.join('b_hg-basic', 'hard_it1890_seed0.json'))
     for path, s in ((p_std, std), (p_hard, dict(hard, iters=1890))):
-        study.write_json_atomic(path, dict(
-            format=study.RECORD_FORMAT, variant='b_hg-basic', seed=0,
-            settings=s, status='ok'))
+        study.write_json_atomic(
+            path,
+            dict(
+                format=study.RECORD_FORMAT,
+                variant='b_hg-basic',
+                seed=0,
+                settings=s,
+                status='ok'))
     assert len(study.load_records(str(tmp_path))) == 2
-    assert [study.tier_of(r) for r in
-            study.load_records(str(tmp_path), 'standard')] == ['standard']
-    assert [r['settings']['iters'] for r in
-            study.load_records(str(tmp_path), 'hard')] == [1890]
+    assert [
+        study.tier_of(r)
+        for r in study.load_records(str(tmp_path), 'standard')
+    ] == ['standard']
+    assert [
+        r['settings']['iters']
+        for r in study.load_records(str(tmp_path), 'hard')
+    ] == [1890]
     assert study.default_out('standard') == osp.join(BENCHMARKS, 'results')
-    assert study.default_out('hard') == osp.join(BENCHMARKS, 'results',
-                                                 'hard')
+    assert study.default_out('hard') == osp.join(BENCHMARKS, 'results', 'hard')
     assert study.default_data('hard') != study.default_data('standard')
 
 
@@ -342,8 +395,10 @@ def test_committed_standard_records_are_all_standard():
 @pytest.mark.slow
 def test_hard_smoke_records_the_tier_and_the_taxonomy(tmp_path):
     out_dir = str(tmp_path)
-    _run(['--smoke', '--out-dir', out_dir, '--variants', 'b_hg-basic',
-          '--difficulty', 'hard'])
+    _run([
+        '--smoke', '--out-dir', out_dir, '--variants', 'b_hg-basic',
+        '--difficulty', 'hard'
+    ])
     (path, ) = list((tmp_path / 'study_runs' / 'b_hg-basic').iterdir())
     assert path.name.startswith('hard_it')
     assert path.name.endswith('_seed0.json')
@@ -353,8 +408,10 @@ def test_hard_smoke_records_the_tier_and_the_taxonomy(tmp_path):
     assert rec['runtime']['threads'] >= 1 and 'optim_wrapper' in rec['runtime']
     assert rec['settings']['train_persons'] > 32
     test = rec['eval']['test/h1']
-    assert {'taxonomy/good', 'taxonomy/inversion', 'taxonomy/swap',
-            'taxonomy/PCKh@0.5 overlapped'} <= set(test)
+    assert {
+        'taxonomy/good', 'taxonomy/inversion', 'taxonomy/swap',
+        'taxonomy/PCKh@0.5 overlapped'
+    } <= set(test)
     assert len(rec['eval']['classes']['test/h1']) == len(
         rec['eval']['errors']['test/h1'])
 
@@ -363,11 +420,19 @@ def _calibration_record(pckh, inversion, curve):
     from sadinet_mmpose.datasets.synthetic_hard import TAG_NAMES
     classes = ('good', 'jitter', 'inversion', 'swap', 'miss')
     groups = ('Head', 'Shoulder', 'Elbow', 'Wrist', 'Hip', 'Knee', 'Ankle')
-    test = {'PCK': pckh, 'PCK@0.1': 20., 'taxonomy/joints': 1000.,
-            'taxonomy/PCKh@0.5 untagged': pckh + 5,
-            'taxonomy/untagged joints': 500.}
-    shares = dict(good=pckh - 10, jitter=10., inversion=inversion,
-                  swap=1., miss=100 - pckh - inversion - 1)
+    test = {
+        'PCK': pckh,
+        'PCK@0.1': 20.,
+        'taxonomy/joints': 1000.,
+        'taxonomy/PCKh@0.5 untagged': pckh + 5,
+        'taxonomy/untagged joints': 500.
+    }
+    shares = dict(
+        good=pckh - 10,
+        jitter=10.,
+        inversion=inversion,
+        swap=1.,
+        miss=100 - pckh - inversion - 1)
     for c in classes:
         test[f'taxonomy/{c}'] = shares[c]
         for g in groups:
@@ -377,27 +442,39 @@ def _calibration_record(pckh, inversion, curve):
     for t in TAG_NAMES:
         test[f'taxonomy/PCKh@0.5 {t}'] = pckh - 10
         test[f'taxonomy/{t} joints'] = 100.
-    return dict(variant='b_hg-basic', seed=0, status='ok', commit='abc',
-                settings=dict(epochs=30, train_images=2000, val_images=500,
-                              test_images=2000, batch_size=32, val_every=3,
-                              difficulty='hard', iters=2940,
-                              train_persons=3100),
-                val_curve=[(i, v, v / 3) for i, v in curve],
-                eval={'test/h1': test})
+    return dict(
+        variant='b_hg-basic',
+        seed=0,
+        status='ok',
+        commit='abc',
+        settings=dict(
+            epochs=30,
+            train_images=2000,
+            val_images=500,
+            test_images=2000,
+            batch_size=32,
+            val_every=3,
+            difficulty='hard',
+            iters=2940,
+            train_persons=3100),
+        val_curve=[(i, v, v / 3) for i, v in curve],
+        eval={'test/h1': test})
 
 
-@pytest.mark.parametrize('pckh,inversion,curve,accepted', [
-    (85., 3., [(980, 70.), (1960, 84.), (2940, 84.3)], True),
-    (85., 1., [(980, 70.), (1960, 84.), (2940, 84.3)], False),  # few inv.
-    (92., 3., [(980, 70.), (1960, 91.), (2940, 91.2)], False),  # too easy
-    (85., 3., [(980, 60.), (1960, 75.), (2940, 84.)], False),   # climbing
-])
+@pytest.mark.parametrize(
+    'pckh,inversion,curve,accepted',
+    [
+        (85., 3., [(980, 70.), (1960, 84.), (2940, 84.3)], True),
+        (85., 1., [(980, 70.), (1960, 84.), (2940, 84.3)], False),  # few inv.
+        (92., 3., [(980, 70.), (1960, 91.), (2940, 91.2)], False),  # too easy
+        (85., 3., [(980, 60.), (1960, 75.), (2940, 84.)], False),  # climbing
+    ])
 def test_tier_calibration_page_applies_the_acceptance(tmp_path, pckh,
                                                       inversion, curve,
                                                       accepted):
     cal = load_tool('tier_calibration.py', ABLATION)
-    doc = cal.render(str(tmp_path), [_calibration_record(pckh, inversion,
-                                                         curve)])
+    doc = cal.render(
+        str(tmp_path), [_calibration_record(pckh, inversion, curve)])
     run = doc['runs'][-1]
     assert run['accepted'] is accepted
     page = (tmp_path / 'calibration.md').read_text()

@@ -11,8 +11,10 @@ import pytest
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from helpers import BENCHMARKS, load_tool  # noqa: E402
-from tiny_configs import (STOCK_CODEC, STOCK_MODEL,  # noqa: E402
-                          model_only_config)
+from tiny_configs import (  # noqa: E402
+    STOCK_CODEC,
+    STOCK_MODEL,  # noqa: E402
+    model_only_config)
 
 TINY_CONFIG = model_only_config(STOCK_CODEC, STOCK_MODEL)
 
@@ -33,8 +35,8 @@ def test_parse_modes_and_specs(tool):
     from benchmark_utils.measure import parse_mode
     from benchmark_utils.models import parse_config_spec
     m = parse_mode('bf16+channels_last+compile')
-    assert (m.name, m.precision, m.channels_last, m.compile) == (
-        'bf16+cl+compile', 'bf16', True, True)
+    assert (m.name, m.precision, m.channels_last,
+            m.compile) == ('bf16+cl+compile', 'bf16', True, True)
     assert parse_mode('cl').name == 'fp32+cl'
     with pytest.raises(ValueError, match='unknown part'):
         parse_mode('bf16+graph')
@@ -56,22 +58,31 @@ def test_write_atomic_keeps_previous(tool, tmp_path):
     assert write_atomic(out, 'two\n') == out + '.prev'
     assert open(out).read() == 'two\n'
     assert open(out + '.prev').read() == 'one\n'
-    assert [p.name for p in (tmp_path / 'docs').iterdir()
-            if p.name.endswith('.tmp')] == []
+    assert [
+        p.name for p in (tmp_path / 'docs').iterdir()
+        if p.name.endswith('.tmp')
+    ] == []
 
 
 def _fake_results(ladder):
+
     def model(label, gmacs, s_per_iter):
-        train = {mode: dict(s_per_iter=s, img_s=64 / s,
-                            tflops=64 / s * gmacs * 6e9 / 1e12)
-                 for mode, s in s_per_iter.items()}
+        train = {
+            mode:
+            dict(
+                s_per_iter=s, img_s=64 / s, tflops=64 / s * gmacs * 6e9 / 1e12)
+            for mode, s in s_per_iter.items()
+        }
         return dict(label=label, status='ok', macs=gmacs * 1e9, train=train)
+
     return dict(
         meta=dict(ref_label='A', settings=dict(batch=64, ladder=ladder)),
-        models=[model('A', 10, dict(fp32=0.1, bf16=0.05)),
-                model('B', 15, dict(fp32=0.2, bf16=0.05)),
-                model('C', 20, dict(fp32=0.25)),
-                dict(label='broken', status='error')])
+        models=[
+            model('A', 10, dict(fp32=0.1, bf16=0.05)),
+            model('B', 15, dict(fp32=0.2, bf16=0.05)),
+            model('C', 20, dict(fp32=0.25)),
+            dict(label='broken', status='error')
+        ])
 
 
 def test_marginal_cost_table(tool):
@@ -89,8 +100,9 @@ def test_marginal_cost_table(tool):
     assert len(rows) == 3  # C has no bf16; the broken model is left out
     # ladder: each model against the one before it
     rows = marginal_table(_fake_results(ladder=True)).splitlines()[2:]
-    assert [r.split(' | ')[:3] for r in rows] == [
-        ['| B', 'A', 'fp32'], ['| B', 'A', 'bf16'], ['| C', 'B', 'fp32']]
+    assert [r.split(' | ')[:3] for r in rows] == [['| B', 'A', 'fp32'],
+                                                  ['| B', 'A', 'bf16'],
+                                                  ['| C', 'B', 'fp32']]
     assert rows[2].endswith('| 5.00 | 50.0 | 38.400 | 28.800 | 1.33 |')
     # a JSON without the 'ladder' setting (older runs) renders as default
     old = _fake_results(ladder=False)
@@ -107,11 +119,12 @@ def test_benchmark_tiny_cpu(tool, tiny_cfg, tmp_path, capsys):
     out.write_text('an older, different report\n')
     argv = [
         '--configs', f'tiny={tiny_cfg}', f'broken={tmp_path}/missing.py',
-        '--device', 'cpu', '--batch', '2', '--input-size', '64',
-        '--warmup', '1', '--iters', '1', '--train-modes', 'fp32,bf16',
-        '--train-acc', 'config', '--infer-modes', 'fp32',
-        '--latency-batches', '1', '--flip', 'both', '--latency-warmup', '1',
-        '--latency-iters', '1', '--peak-tflops', '0.05', '--out', str(out)
+        '--device', 'cpu', '--batch', '2', '--input-size', '64', '--warmup',
+        '1', '--iters', '1', '--train-modes', 'fp32,bf16', '--train-acc',
+        'config', '--infer-modes', 'fp32', '--latency-batches', '1', '--flip',
+        'both', '--latency-warmup', '1', '--latency-iters', '1',
+        '--peak-tflops', '0.05', '--out',
+        str(out)
     ]
     import torch
     threads = torch.get_num_threads()
@@ -147,8 +160,9 @@ def test_benchmark_tiny_cpu(tool, tiny_cfg, tmp_path, capsys):
     assert tiny['best_mode'] in ('fp32', 'bf16')
     # the report can be re-rendered from the JSON alone
     capsys.readouterr()
-    assert tool.main(['--render-json', str(tmp_path / 'bench.json'),
-                      '--no-write']) == 0
+    assert tool.main(
+        ['--render-json',
+         str(tmp_path / 'bench.json'), '--no-write']) == 0
     assert capsys.readouterr().out.strip() == text.strip()
     # the patch is undone after the run
     import mmpose.models.heads.heatmap_heads.heatmap_head as hh
@@ -177,8 +191,13 @@ def test_cuda_paths_with_mocked_cuda(tool, monkeypatch):
     assert st['json'].endswith(osp.join('benchmarks', 'results', 'cuda.json'))
     meter = measure.MemoryMeter('cuda')
     assert meter.kind == 'torch.cuda.max_memory_allocated'
-    res = measure.time_train(lambda: torch.zeros(()), batch=4, warmup=1,
-                             iters=2, device='cuda', memory=meter)
+    res = measure.time_train(
+        lambda: torch.zeros(()),
+        batch=4,
+        warmup=1,
+        iters=2,
+        device='cuda',
+        memory=meter)
     assert res['peak_gib'] == pytest.approx(3.0) and res['img_s'] > 0
     assert calls.count('reset') == 1 and calls.count('sync') >= 3
     lat = measure.time_latency(lambda: None, 1, 3, 'cuda')

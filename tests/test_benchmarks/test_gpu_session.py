@@ -12,26 +12,34 @@ SCRIPT = osp.join(REPO, 'benchmarks', 'gpu_session.sh')
 
 def run_script(*args, env=None, cwd=None):
     """Run the script with ``args``; returns (exit code, stdout + stderr)."""
-    full_env = {k: v for k, v in os.environ.items()
-                if not k.startswith('SADINET_')}
+    full_env = {
+        k: v
+        for k, v in os.environ.items() if not k.startswith('SADINET_')
+    }
     full_env.update(env or {})
-    proc = subprocess.run(['bash', SCRIPT, *args], capture_output=True,
-                          text=True, env=full_env, cwd=cwd, timeout=60)
+    proc = subprocess.run(['bash', SCRIPT, *args],
+                          capture_output=True,
+                          text=True,
+                          env=full_env,
+                          cwd=cwd,
+                          timeout=60)
     return proc.returncode, proc.stdout + proc.stderr
 
 
 def test_syntax():
-    proc = subprocess.run(['bash', '-n', SCRIPT], capture_output=True,
+    proc = subprocess.run(['bash', '-n', SCRIPT],
+                          capture_output=True,
                           text=True)
     assert proc.returncode == 0, f'bash -n: {proc.stderr}'
 
 
 @pytest.mark.parametrize('args,message', [
     ((), 'no stage given'),
-    (('--wheels',), '--wheels needs a folder'),
+    (('--wheels', ), '--wheels needs a folder'),
     (('--colour', 'blue', 'bench'), "unknown option '--colour'"),
-    (('warp',), "unknown stage 'warp'"),
-    (('fetch',), 'needs the wheel folder: --wheels DIR or SADINET_WHEELS=DIR'),
+    (('warp', ), "unknown stage 'warp'"),
+    (('fetch', ),
+     'needs the wheel folder: --wheels DIR or SADINET_WHEELS=DIR'),
 ])
 def test_bad_command_lines_stop_with_a_message(args, message, tmp_path):
     rc, out = run_script('--results', str(tmp_path / 'res'), *args)
@@ -49,9 +57,10 @@ def test_install_without_packages_needs_the_named_wheel_folder(tmp_path):
     rc, out = run_script('--results', 'res', 'install', env=env, cwd=tmp_path)
     assert rc == 2 and 'needs the wheel folder' in out, out
     (tmp_path / 'wheels').mkdir()
-    rc, out = run_script('install', env=dict(env, SADINET_WHEELS='wheels',
-                                             SADINET_RESULTS='res'),
-                         cwd=tmp_path)
+    rc, out = run_script(
+        'install',
+        env=dict(env, SADINET_WHEELS='wheels', SADINET_RESULTS='res'),
+        cwd=tmp_path)
     assert rc == 2, out
     assert f'no wheels in {tmp_path}/wheels' in out, out
     assert (tmp_path / 'res').is_dir(), 'results folder not made where called'
@@ -61,4 +70,5 @@ def test_speaks_only_of_the_project():
     """No issue numbers, remote-run output folders or carry lists."""
     text = open(SCRIPT).read()
     for pattern in (r'[Ii]ssue', r'\$OUT\b', r'\$\{OUT', r'carry', r'/root/'):
-        assert not re.search(pattern, text), f'gpu_session.sh matches {pattern}'
+        assert not re.search(pattern,
+                             text), f'gpu_session.sh matches {pattern}'

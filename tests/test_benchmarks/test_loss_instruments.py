@@ -12,10 +12,16 @@ from helpers import BENCHMARKS, REPO  # noqa: E402
 @pytest.mark.slow
 def test_grad_diag_overhead_writes_its_table(tmp_path):
     out = tmp_path / 'gd.md'
-    proc = subprocess.run(
-        [sys.executable, osp.join(BENCHMARKS, 'grad_diag_overhead.py'),
-         '--batch', '2', '--rounds', '1', '--steps', '1', '--out', str(out)],
-        capture_output=True, text=True, cwd=REPO, timeout=600)
+    proc = subprocess.run([
+        sys.executable,
+        osp.join(BENCHMARKS, 'grad_diag_overhead.py'), '--batch', '2',
+        '--rounds', '1', '--steps', '1', '--out',
+        str(out)
+    ],
+                          capture_output=True,
+                          text=True,
+                          cwd=REPO,
+                          timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = out.read_text()
     assert 'diagnostics off' in text and 'at the default interval' in text
@@ -25,11 +31,17 @@ def test_grad_diag_overhead_writes_its_table(tmp_path):
 
 def test_loss_cost_counts_window_points_not_the_heatmap(tmp_path):
     out = tmp_path / 'lc.md'
-    proc = subprocess.run(
-        [sys.executable, osp.join(BENCHMARKS, 'loss_cost.py'), '--batch', '2',
-         '--keypoints', '3', '--heatmap', '32', '--windows', '3', '5',
-         '--repeats', '1', '--out', str(out)],
-        capture_output=True, text=True, cwd=REPO, timeout=600)
+    proc = subprocess.run([
+        sys.executable,
+        osp.join(BENCHMARKS,
+                 'loss_cost.py'), '--batch', '2', '--keypoints', '3',
+        '--heatmap', '32', '--windows', '3', '5', '--repeats', '1', '--out',
+        str(out)
+    ],
+                          capture_output=True,
+                          text=True,
+                          cwd=REPO,
+                          timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = json.loads((tmp_path / 'lc.json').read_text())['rows']
     points = {(r['h2_loss'], r['window']): r['flow_points'] for r in rows}

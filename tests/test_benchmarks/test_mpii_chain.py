@@ -21,8 +21,8 @@ def test_stock_config_swaps_only_dataset_and_metric(tmp_path):
     chain = load_tool('mpii_chain.py', BENCHMARKS)
     path = tmp_path / 'stock.py'
     root = str(tmp_path / 'data') + '/'
-    path.write_text(chain.STOCK_OVERRIDE.format(base=chain.MAIN_CONFIG,
-                                                root=root))
+    path.write_text(
+        chain.STOCK_OVERRIDE.format(base=chain.MAIN_CONFIG, root=root))
     stock, ours = Config.fromfile(str(path)), Config.fromfile(
         chain.MAIN_CONFIG)
     assert stock.model == ours.model and stock.optim_wrapper == \
@@ -40,8 +40,11 @@ def test_stock_config_swaps_only_dataset_and_metric(tmp_path):
 def test_smoke_writes_both_chains_to_a_temporary_page():
     page = osp.join(BENCHMARKS, 'results', 'mpii_chain_cpu.md')
     before = os.stat(page).st_mtime_ns if osp.exists(page) else None
-    proc = subprocess.run([sys.executable, TOOL, '--smoke'], cwd=REPO,
-                          capture_output=True, text=True, timeout=1200)
+    proc = subprocess.run([sys.executable, TOOL, '--smoke'],
+                          cwd=REPO,
+                          capture_output=True,
+                          text=True,
+                          timeout=1200)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     out = proc.stdout.strip().splitlines()[-1].split()[2]
     assert out != page and osp.isfile(out)

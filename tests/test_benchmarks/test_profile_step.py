@@ -6,8 +6,10 @@ import pytest
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from helpers import BENCHMARKS, load_tool  # noqa: E402
-from tiny_configs import (SADINET_CODEC, SADINET_MODEL,  # noqa: E402
-                          model_only_config)
+from tiny_configs import (  # noqa: E402
+    SADINET_CODEC,
+    SADINET_MODEL,  # noqa: E402
+    model_only_config)
 
 TINY_SADINET = model_only_config(SADINET_CODEC, SADINET_MODEL)
 
@@ -36,8 +38,11 @@ def test_profiles_a_tiny_sadinet_on_cpu(tool, tmp_path, capsys, infer):
     cfg = tmp_path / 'tiny_sadinet.py'
     cfg.write_text(TINY_SADINET)
     out = tmp_path / 'profile.md'
-    argv = ['--configs', f'tiny={cfg}', '--device', 'cpu', '--batch', '2',
-            '--warmup', '1', '--steps', '1', '--rows', '5', '--out', str(out)]
+    argv = [
+        '--configs', f'tiny={cfg}', '--device', 'cpu', '--batch', '2',
+        '--warmup', '1', '--steps', '1', '--rows', '5', '--out',
+        str(out)
+    ]
     assert tool.main(argv + (['--infer'] if infer else [])) == 0
     text = out.read_text()
     kind = 'inference call' if infer else 'training step'
@@ -63,7 +68,8 @@ def test_bad_mode_and_missing_config_are_one_line_errors(tool, tmp_path):
     with pytest.raises(SystemExit, match=r"--mode: mode 'int8': unknown"):
         tool.main(['--device', 'cpu', '--mode', 'int8'])
     missing = tmp_path / 'missing.py'
-    with pytest.raises(SystemExit, match=r'error: x: config not found: .*missing.py'):
+    with pytest.raises(
+            SystemExit, match=r'error: x: config not found: .*missing.py'):
         tool.main(['--device', 'cpu', '--configs', f'x={missing}'])
     with pytest.raises(SystemExit, match=r'--parts .* with --infer'):
         tool.main(['--device', 'cpu', '--infer', '--parts'])
@@ -75,8 +81,11 @@ def test_a_failing_config_is_a_line_in_the_report(tool, tmp_path, capsys):
     cfg = tmp_path / 'tiny_sadinet.py'
     cfg.write_text(TINY_SADINET)
     out = tmp_path / 'profile.md'
-    rc = tool.main(['--configs', f'tiny={cfg}', '--device', 'cpu', '--batch',
-                    '1', '--warmup', '1', '--steps', '1', '--out', str(out)])
+    rc = tool.main([
+        '--configs', f'tiny={cfg}', '--device', 'cpu', '--batch', '1',
+        '--warmup', '1', '--steps', '1', '--out',
+        str(out)
+    ])
     assert rc == 1
     text = out.read_text()
     assert '## tiny' in text
@@ -108,10 +117,12 @@ def _profile_parts(tool, tmp_path, mode):
     cfg = tmp_path / 'tiny_sadinet.py'
     cfg.write_text(TINY_SADINET)
     out = tmp_path / 'profile.md'
-    assert tool.main(['--configs', f'tiny={cfg}', '--device', 'cpu',
-                      '--batch', '2', '--warmup', '1', '--steps', '1',
-                      '--rows', '3', '--parts', '--mode', mode,
-                      '--out', str(out)]) == 0
+    assert tool.main([
+        '--configs', f'tiny={cfg}', '--device', 'cpu', '--batch', '2',
+        '--warmup', '1', '--steps', '1', '--rows', '3', '--parts', '--mode',
+        mode, '--out',
+        str(out)
+    ]) == 0
     return out.read_text()
 
 

@@ -9,9 +9,17 @@ from helpers import BENCHMARKS, load_tool
 def _write(folder, variant, seed, pck, pck01, iter_s):
     path = folder / 'study_runs' / variant / f'it630_seed{seed}.json'
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(dict(
-        variant=variant, seed=seed, status='ok', iter_s_median=iter_s,
-        eval={'test/h1': {'PCK': pck, 'PCK@0.1': pck01}})))
+    path.write_text(
+        json.dumps(
+            dict(
+                variant=variant,
+                seed=seed,
+                status='ok',
+                iter_s_median=iter_s,
+                eval={'test/h1': {
+                    'PCK': pck,
+                    'PCK@0.1': pck01
+                }})))
 
 
 def test_difference_against_the_seed_spread(tmp_path):
@@ -23,8 +31,9 @@ def test_difference_against_the_seed_spread(tmp_path):
         _write(b, 'f2', seed, x + 0.5, y + 5., 0.8)
     _write(a, 'b', 0, 90., 60., 0.5)  # no seed in common with b/
     out = tmp_path / 'page.md'
-    assert tool.main([str(a), str(b), '--labels', 'nchw', 'nhwc', '--out',
-                      str(out)]) == 0
+    assert tool.main(
+        [str(a), str(b), '--labels', 'nchw', 'nhwc', '--out',
+         str(out)]) == 0
     page = out.read_text()
     assert ('| f2 | PCKh@0.5 | 0, 1, 2 | 90.00, 91.00, 92.00 (mean 91.00) | '
             '90.50, 91.50, 92.50 (mean 91.50) | +0.50 | 2.00 | yes | '
@@ -33,5 +42,7 @@ def test_difference_against_the_seed_spread(tmp_path):
     assert '| b |' not in page
     rows = json.loads(out.with_suffix('.json').read_text())['rows']
     assert [r['within'] for r in rows] == [True, False]
-    assert tool.main([str(a), str(tmp_path / 'empty'), '--out',
-                      str(tmp_path / 'x.md')]) == 2
+    assert tool.main(
+        [str(a),
+         str(tmp_path / 'empty'), '--out',
+         str(tmp_path / 'x.md')]) == 2

@@ -32,17 +32,30 @@ def test_every_setting_changes_what_it_names():
 
 def test_page_and_busy_machine(tmp_path, capsys):
     bench = _bench()
-    doc = dict(command='c', commit='abc', torch='t', cpu='x', threads=1,
-               load_before=0.1, rows=[
-                   dict(model='b', setting='as-is', iter_s=1.0, data_s=0.1,
-                        batch=32),
-                   dict(model='b', setting='channels-last', iter_s=0.6,
-                        data_s=0.1, batch=32),
-                   dict(model='b', setting='as-is', iter_s=1.2, data_s=0.3,
-                        batch=32),
-                   dict(model='b', setting='channels-last', iter_s=0.4,
-                        data_s=0.1, batch=32),
-                   dict(model='b', setting='compile', error='boom')])
+    doc = dict(
+        command='c',
+        commit='abc',
+        torch='t',
+        cpu='x',
+        threads=1,
+        load_before=0.1,
+        rows=[
+            dict(model='b', setting='as-is', iter_s=1.0, data_s=0.1, batch=32),
+            dict(
+                model='b',
+                setting='channels-last',
+                iter_s=0.6,
+                data_s=0.1,
+                batch=32),
+            dict(model='b', setting='as-is', iter_s=1.2, data_s=0.3, batch=32),
+            dict(
+                model='b',
+                setting='channels-last',
+                iter_s=0.4,
+                data_s=0.1,
+                batch=32),
+            dict(model='b', setting='compile', error='boom')
+        ])
     out = tmp_path / 'page.md'
     bench.render(doc, str(out))
     page = out.read_text()

@@ -10,9 +10,8 @@ from mmpose.codecs.utils import (gaussian_blur, get_heatmap_maximum,
 
 from sadinet_mmpose.codecs import FlowHeatmapCodec
 from sadinet_mmpose.codecs.decoding import (blur_heatmaps, decode_heatmaps,
-                                            heatmap_to_input,
-                                            heatmap_maxima, refine_dark,
-                                            refine_quarter)
+                                            heatmap_to_input, heatmap_maxima,
+                                            refine_dark, refine_quarter)
 
 
 def _gaussian_maps(K=16, H=64, W=48, seed=0):
@@ -24,8 +23,9 @@ def _gaussian_maps(K=16, H=64, W=48, seed=0):
     for k in range(K):
         cx, cy = rng.uniform(-1, W), rng.uniform(-1, H)
         s = rng.uniform(1.5, 3.)
-        maps.append(np.exp(-((xs - cx)**2 + (ys - cy)**2) / (2 * s * s)) *
-                    rng.uniform(0.3, 1.))
+        maps.append(
+            np.exp(-((xs - cx)**2 + (ys - cy)**2) / (2 * s * s)) *
+            rng.uniform(0.3, 1.))
     maps = np.stack(maps).astype(np.float32)
     maps[3] -= 2.
     return maps
@@ -36,10 +36,11 @@ def test_maxima_blur_and_refinements_equal_mmpose(seed):
     maps = _gaussian_maps(seed=seed)
     locs, vals = heatmap_maxima(maps[None])
     ref_locs, ref_vals = get_heatmap_maximum(maps)
-    assert np.array_equal(locs[0], ref_locs) and np.array_equal(vals[0],
-                                                                ref_vals)
-    assert np.allclose(blur_heatmaps(maps, 11), gaussian_blur(maps.copy(), 11),
-                       atol=1e-6), 'blur differs from mmpose gaussian_blur'
+    assert np.array_equal(locs[0], ref_locs) and np.array_equal(
+        vals[0], ref_vals)
+    assert np.allclose(
+        blur_heatmaps(maps, 11), gaussian_blur(maps.copy(), 11),
+        atol=1e-6), 'blur differs from mmpose gaussian_blur'
     dark = refine_dark(locs, maps[None], 11)
     ref = refine_keypoints_dark(ref_locs[None].copy(), maps.copy(), 11)
     assert np.allclose(dark, ref, atol=1e-4), \
@@ -52,14 +53,15 @@ def test_maxima_blur_and_refinements_equal_mmpose(seed):
 @pytest.mark.parametrize('refine', ['dark', 'quarter', 'none'])
 def test_codec_decode_paths_agree(refine):
     """``decode`` (numpy, per sample) and ``batch_decode_tensor`` (torch)."""
-    codec = FlowHeatmapCodec(input_size=(192, 256), heatmap_size=(48, 64),
-                             refine=refine)
+    codec = FlowHeatmapCodec(
+        input_size=(192, 256), heatmap_size=(48, 64), refine=refine)
     batch = np.stack([_gaussian_maps(seed=s) for s in range(3)])
     kt, st = codec.batch_decode_tensor(torch.from_numpy(batch))
     kn, sn = decode_heatmaps(batch, refine)
-    assert np.allclose(heatmap_to_input(kn, codec.input_size,
-                                        codec.heatmap_size), kt,
-                       atol=1e-3), refine
+    assert np.allclose(
+        heatmap_to_input(kn, codec.input_size, codec.heatmap_size),
+        kt,
+        atol=1e-3), refine
     for i in range(3):
         k1, s1 = codec.decode(batch[i])
         assert np.allclose(k1[0], kt[i], atol=1e-3) and \

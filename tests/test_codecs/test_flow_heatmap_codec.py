@@ -29,7 +29,8 @@ def test_encode_outputs():
     assert enc['keypoint_labels'].shape == (1, 6, 2), 'labels (N, K, 2)'
     np.testing.assert_allclose(
         enc['keypoint_labels'][0, :2],
-        [[128.5 / 256, 96.5 / 192], [11. / 256, 20.75 / 192]], rtol=1e-6,
+        [[128.5 / 256, 96.5 / 192], [11. / 256, 20.75 / 192]],
+        rtol=1e-6,
         err_msg='labels are (keypoints + 0.5) / input_size: pixel centres')
     np.testing.assert_array_equal(
         enc['keypoint_weights'], [[1, 1, 0, 0, 0, 0]],
@@ -40,7 +41,9 @@ def test_encode_outputs():
     ref, _ = generate_unbiased_gaussian_heatmaps(
         (64, 48), (kp[:, :2] + 0.5) / 4 - 0.5, vis[:, :2], 2.0)
     np.testing.assert_allclose(
-        enc['heatmaps'][:2], ref, atol=1e-6,
+        enc['heatmaps'][:2],
+        ref,
+        atol=1e-6,
         err_msg='H1 target is MMPose\'s unbiased Gaussian')
     for v in enc.values():
         assert v.dtype == np.float32, 'all encoded arrays are float32'
@@ -66,11 +69,12 @@ def test_decode_labels_and_sigmas():
     labels = np.array([[[0.5, 0.25]]], np.float32)
     sig = np.array([[[0.1, 0.3]]], np.float32)
     kp, scores = codec.decode_labels(labels, sig)
-    np.testing.assert_allclose(kp, [[[127.5, 47.5]]],
-                               err_msg='label * w - 0.5 -> px')
+    np.testing.assert_allclose(
+        kp, [[[127.5, 47.5]]], err_msg='label * w - 0.5 -> px')
     np.testing.assert_allclose(scores, [[0.8]], err_msg='score 1 - mean sig')
     np.testing.assert_allclose(
-        codec.sigmas_to_input(sig), [[[25.6, 57.6]]], rtol=1e-6,
+        codec.sigmas_to_input(sig), [[[25.6, 57.6]]],
+        rtol=1e-6,
         err_msg='sigma -> px')
 
 

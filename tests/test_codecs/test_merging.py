@@ -24,20 +24,30 @@ def _both(fn, *arrays, **kwargs):
 @pytest.mark.parametrize('shift', [False, True])
 def test_flip_back_heatmaps_is_mmposes_flip(shift):
     hm = np.random.RandomState(0).rand(2, 4, 16, 12).astype(np.float32)
-    a, t = _both(merging.flip_back_heatmaps, hm, flip_indices=FLIP,
-                 shift=shift)
-    ref = flip_heatmaps(torch.from_numpy(hm.copy()), flip_mode='heatmap',
-                        flip_indices=FLIP, shift_heatmap=shift).numpy()
+    a, t = _both(
+        merging.flip_back_heatmaps, hm, flip_indices=FLIP, shift=shift)
+    ref = flip_heatmaps(
+        torch.from_numpy(hm.copy()),
+        flip_mode='heatmap',
+        flip_indices=FLIP,
+        shift_heatmap=shift).numpy()
     assert np.array_equal(a, ref) and np.array_equal(t, ref)
 
 
 @pytest.mark.parametrize('shift', [False, True])
 def test_flip_back_labels_is_mmposes_flip(shift):
     mu = np.random.RandomState(1).rand(3, 4, 2).astype(np.float32)
-    a, t = _both(merging.flip_back_labels, mu, flip_indices=FLIP,
-                 shift=shift, input_width=64)
-    ref = flip_coordinates(torch.from_numpy(mu.copy()), flip_indices=FLIP,
-                           shift_coords=shift, input_size=(64, 64)).numpy()
+    a, t = _both(
+        merging.flip_back_labels,
+        mu,
+        flip_indices=FLIP,
+        shift=shift,
+        input_width=64)
+    ref = flip_coordinates(
+        torch.from_numpy(mu.copy()),
+        flip_indices=FLIP,
+        shift_coords=shift,
+        input_size=(64, 64)).numpy()
     np.testing.assert_allclose(a, ref, atol=1e-7)
     np.testing.assert_allclose(t, ref, atol=1e-7)
     sa, st = _both(merging.flip_back_sigmas, mu, flip_indices=FLIP)
@@ -66,10 +76,11 @@ def _grid_sample_merge(maps, scales, centre_offset):
         gx, gy = 2 * us / (W - 1) - 1, 2 * vs / (H - 1) - 1
         grid = torch.stack(torch.meshgrid(gy, gx, indexing='ij')[::-1],
                            -1)[None].float()
-        total = total + F.grid_sample(hm.reshape(1, B * K, H, W), grid,
-                                      align_corners=True).reshape(hm.shape)
-        weight = weight + F.grid_sample(torch.ones(1, 1, H, W), grid,
-                                        align_corners=True)
+        total = total + F.grid_sample(
+            hm.reshape(1, B * K, H, W), grid, align_corners=True).reshape(
+                hm.shape)
+        weight = weight + F.grid_sample(
+            torch.ones(1, 1, H, W), grid, align_corners=True)
     return (total / weight).numpy()
 
 

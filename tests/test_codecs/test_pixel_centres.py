@@ -6,18 +6,17 @@ import pytest
 import sadinet_mmpose  # noqa: F401  isort: skip
 from sadinet_mmpose.codecs import FlowHeatmapCodec
 from sadinet_mmpose.codecs.decoding import (crop_centre_offset,
-                                            heatmap_to_input,
-                                            input_to_heatmap, input_to_labels,
-                                            labels_to_input)
+                                            heatmap_to_input, input_to_heatmap,
+                                            input_to_labels, labels_to_input)
 from sadinet_mmpose.codecs.merging import flip_back_heatmaps, flip_back_labels
 
 W_IN, W_HM = 64, 16
-CODEC = FlowHeatmapCodec(input_size=(W_IN, W_IN), heatmap_size=(W_HM, W_HM),
-                         sigma=1.5)
+CODEC = FlowHeatmapCodec(
+    input_size=(W_IN, W_IN), heatmap_size=(W_HM, W_HM), sigma=1.5)
 #: (1, K, 2) crop pixels, at least 4 heatmap pixels from the border (DARK's
 #: blur is biased next to it, whatever the grid)
-POINTS = np.array([[[20.3, 31.6], [40.1, 26.9], [31.5, 31.5],
-                    [27.75, 36.25]]], np.float32)
+POINTS = np.array([[[20.3, 31.6], [40.1, 26.9], [31.5, 31.5], [27.75, 36.25]]],
+                  np.float32)
 
 
 def test_mappings_invert_each_other():
@@ -25,12 +24,12 @@ def test_mappings_invert_each_other():
     np.testing.assert_allclose(
         heatmap_to_input(hm, (W_IN, W_IN), (W_HM, W_HM)), POINTS, atol=1e-5)
     lab = input_to_labels(POINTS, (W_IN, W_IN))
-    np.testing.assert_allclose(labels_to_input(lab, (W_IN, W_IN))[0], POINTS,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        labels_to_input(lab, (W_IN, W_IN))[0], POINTS, atol=1e-5)
     # the first and last pixel centres map to the first and last heatmap
     # pixels' outer quarter, symmetrically
-    ends = input_to_heatmap(np.array([0., W_IN - 1.]), (W_IN, W_IN),
-                            (W_HM, W_HM))
+    ends = input_to_heatmap(
+        np.array([0., W_IN - 1.]), (W_IN, W_IN), (W_HM, W_HM))
     assert ends[0] == pytest.approx(W_HM - 1 - ends[1])
 
 
@@ -63,7 +62,8 @@ def test_flip_test_on_exact_targets(shift):
         lab = CODEC.encode(POINTS)['keypoint_labels']
         lab_m = CODEC.encode(mirrored)['keypoint_labels']
         np.testing.assert_allclose(
-            flip_back_labels(lab_m, list(range(K)), False, W_IN), lab,
+            flip_back_labels(lab_m, list(range(K)), False, W_IN),
+            lab,
             atol=1e-6)
 
 
@@ -74,5 +74,6 @@ def test_crop_centre_on_the_heatmap():
     assert c == pytest.approx(
         input_to_heatmap(np.float32(W_IN / 2), (W_IN, W_IN), (W_HM, W_HM)))
     assert crop_centre_offset((W_IN, W_IN), (W_HM, W_HM), 'corner') == (0., 0.)
-    assert crop_centre_offset((W_IN, W_IN), (W_HM, W_HM), 'corner',
+    assert crop_centre_offset((W_IN, W_IN), (W_HM, W_HM),
+                              'corner',
                               use_udp=True) == (0.5, 0.5)

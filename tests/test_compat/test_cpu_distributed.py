@@ -17,15 +17,19 @@ from sadinet_mmpose.compat.cpu_distributed import (  # noqa: E402
     allow_cpu_distributed, cpu_model_wrapper_cfg)
 
 needs_no_cuda = pytest.mark.skipif(
-    torch.cuda.is_available(), reason='the CPU adaptation applies without CUDA')
+    torch.cuda.is_available(),
+    reason='the CPU adaptation applies without CUDA')
 
 
 def test_default_wrapper_gets_no_device_ids():
     cfg = Config(dict(find_unused_parameters=True))
     assert cpu_model_wrapper_cfg(None, cfg) == dict(
-        type='MMDistributedDataParallel', broadcast_buffers=False,
-        find_unused_parameters=True, device_ids=None)
-    assert cpu_model_wrapper_cfg(None, Config())['find_unused_parameters'] is False
+        type='MMDistributedDataParallel',
+        broadcast_buffers=False,
+        find_unused_parameters=True,
+        device_ids=None)
+    assert cpu_model_wrapper_cfg(None,
+                                 Config())['find_unused_parameters'] is False
 
 
 def test_configured_wrapper_keeps_its_settings():
@@ -42,15 +46,17 @@ def test_configured_wrapper_keeps_its_settings():
 @pytest.fixture
 def process_group(tmp_path):
     """A one-process gloo group (what each rank of torchrun has)."""
-    torch_dist.init_process_group('gloo', init_method=f'file://{tmp_path}/pg',
-                                  world_size=1, rank=0)
+    torch_dist.init_process_group(
+        'gloo', init_method=f'file://{tmp_path}/pg', world_size=1, rank=0)
     yield
     torch_dist.destroy_process_group()
 
 
 def _runner_like():
-    return SimpleNamespace(distributed=True, cfg=Config(),
-                           logger=logging.getLogger('test_cpu_distributed'))
+    return SimpleNamespace(
+        distributed=True,
+        cfg=Config(),
+        logger=logging.getLogger('test_cpu_distributed'))
 
 
 @needs_no_cuda
@@ -60,8 +66,11 @@ def test_runner_wraps_cpu_model_in_ddp(process_group, monkeypatch):
     with pytest.raises(ValueError, match='device_ids'):
         # mmengine's own wrap_model: device_ids=[LOCAL_RANK] for a CPU model
         Runner.wrap_model.__wrapped__(_runner_like(), None, model)
-    for wrapper_cfg in (None, Config(dict(model_wrapper_cfg=dict(
-            type='MMDistributedDataParallel'))).model_wrapper_cfg):
+    for wrapper_cfg in (
+            None,
+            Config(
+                dict(model_wrapper_cfg=dict(
+                    type='MMDistributedDataParallel'))).model_wrapper_cfg):
         wrapped = Runner.wrap_model(_runner_like(), wrapper_cfg,
                                     torch.nn.Linear(3, 2))
         assert isinstance(wrapped, MMDistributedDataParallel)

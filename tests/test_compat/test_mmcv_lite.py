@@ -8,8 +8,11 @@ import pytest
 
 
 def _run(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, '-c', textwrap.dedent(code)],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, '-c',
+                           textwrap.dedent(code)],
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
 
 
 def test_mmpose_models_imports_on_mmcv_lite():
@@ -24,11 +27,12 @@ def test_mmpose_models_imports_on_mmcv_lite():
     assert sorted(mmcv.ops.__all__) == sorted(PLACEHOLDER_OPS)
 
 
-@pytest.mark.parametrize('name', ['MultiScaleDeformableAttention',
-                                  'DeformConv2d', 'ModulatedDeformConv2d'])
+@pytest.mark.parametrize(
+    'name',
+    ['MultiScaleDeformableAttention', 'DeformConv2d', 'ModulatedDeformConv2d'])
 def test_placeholder_raises_clear_error_when_used(name):
     from sadinet_mmpose.compat import (MmcvOpsUnavailableError,
-                                      mmcv_ops_available)
+                                       mmcv_ops_available)
     if mmcv_ops_available():
         pytest.skip('full mmcv installed')
     import mmcv.ops
@@ -49,7 +53,7 @@ def test_other_ops_raise_import_error_naming_the_op():
 def test_mmpose_edpose_head_fails_clearly_when_built():
     """A stock model that really needs an mmcv op gets the install hint."""
     from sadinet_mmpose.compat import (MmcvOpsUnavailableError,
-                                      mmcv_ops_available)
+                                       mmcv_ops_available)
     if mmcv_ops_available():
         pytest.skip('full mmcv installed')
     import mmcv.ops
@@ -60,11 +64,11 @@ def test_mmpose_edpose_head_fails_clearly_when_built():
 def test_nothing_patched_with_full_mmcv(tmp_path):
     """Simulate full mmcv (an importable ``mmcv._ext``): no stand-in."""
     # A stand-in extension that answers every symbol mmcv.ops looks up.
-    (tmp_path / '_ext.py').write_text(
-        'def __getattr__(name):\n'
-        '    if name.startswith("__"):\n'
-        '        raise AttributeError(name)\n'
-        '    return lambda *args, **kwargs: None\n')
+    (tmp_path /
+     '_ext.py').write_text('def __getattr__(name):\n'
+                           '    if name.startswith("__"):\n'
+                           '        raise AttributeError(name)\n'
+                           '    return lambda *args, **kwargs: None\n')
     proc = _run(f'''
         import sys
         import mmcv
@@ -73,7 +77,8 @@ def test_nothing_patched_with_full_mmcv(tmp_path):
         assert mmcv_ops_available()
         import sadinet_mmpose
         mod = sys.modules.get('mmcv.ops')
-        assert mod is None or not getattr(mod, 'is_sadinet_placeholder', False), mod
+        assert mod is None or not getattr(mod, 'is_sadinet_placeholder',
+                                          False), mod
         from sadinet_mmpose.compat import install_mmcv_op_placeholders
         assert install_mmcv_op_placeholders() is False
         import mmpose.models  # the real mmcv.ops serves mmpose
@@ -87,7 +92,7 @@ def test_nothing_patched_with_full_mmcv(tmp_path):
 
 def test_stand_in_is_idempotent():
     from sadinet_mmpose.compat import (install_mmcv_op_placeholders,
-                                      mmcv_ops_available)
+                                       mmcv_ops_available)
     if mmcv_ops_available():
         pytest.skip('full mmcv installed')
     import mmcv.ops
@@ -98,14 +103,16 @@ def test_stand_in_is_idempotent():
 
 
 def test_startup_hook_serves_stock_scripts_without_the_plugin():
-    """The setup's .pth hook: ``import mmpose.models`` first works on mmcv-lite,
+    """The setup's .pth hook: ``import mmpose.models`` first works on
+    mmcv-lite,
     loading only mmcv_lite (not the whole plugin) in the middle of it."""
     import sysconfig
 
     from sadinet_mmpose.compat import mmcv_ops_available
     if mmcv_ops_available():
         pytest.skip('full mmcv installed')
-    pth = os.path.join(sysconfig.get_paths()['purelib'], 'sadinet_mmcv_lite.pth')
+    pth = os.path.join(sysconfig.get_paths()['purelib'],
+                       'sadinet_mmcv_lite.pth')
     if not os.path.exists(pth):
         pytest.skip('environment not made by tools/setup_env.sh')
     proc = _run('''
@@ -113,7 +120,8 @@ def test_startup_hook_serves_stock_scripts_without_the_plugin():
         import mmpose.models
         import mmcv.ops
         assert mmcv.ops.is_sadinet_placeholder
-        assert 'sadinet_mmpose' not in sys.modules, 'the hook must not import the plugin'
+        assert 'sadinet_mmpose' not in sys.modules, \
+            'the hook must not import the plugin'
         import sadinet_mmpose
         print('HOOK OK')
     ''')

@@ -33,7 +33,10 @@ def _run_unpatched(code: str, env=None, mmcv_hook: bool = False):
     prelude = '' if mmcv_hook else _NO_HOOK
     proc = subprocess.run(
         [sys.executable, '-c', prelude + textwrap.dedent(code)],
-        capture_output=True, text=True, timeout=300, env=env)
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env)
     return proc.returncode, proc.stdout + proc.stderr
 
 
@@ -47,7 +50,9 @@ def test_mmpose_models_needs_the_mmcv_placeholders():
     rc, out = _run_unpatched('import mmpose.models')
     assert rc != 0 and 'mmcv._ext' in out, (
         'import mmpose.models now works on mmcv-lite without the '
-        f'placeholders: remove compat/mmcv_lite.py and mmcv_lite_boot.py\n{out}')
+        f'placeholders: remove compat/mmcv_lite.py and '
+        f'mmcv_lite_boot.py\n{out}'
+    )
 
 
 def test_mmengine_checkpoint_needs_the_allow_list(tmp_path):
@@ -72,13 +77,20 @@ def test_mmengine_checkpoint_needs_the_allow_list(tmp_path):
         f'remove compat/torch_weights_only.py\n{out}')
 
 
-@pytest.mark.skipif(torch.cuda.is_available(),
-                    reason='the CPU adaptation applies without CUDA')
+@pytest.mark.skipif(
+    torch.cuda.is_available(),
+    reason='the CPU adaptation applies without CUDA')
 def test_cpu_distributed_needs_the_launcher_and_wrapper_patch(tmp_path):
     import os
-    env = dict(os.environ, RANK='0', LOCAL_RANK='0', WORLD_SIZE='1',
-               MASTER_ADDR='127.0.0.1', MASTER_PORT='29731')
-    rc, out = _run_unpatched('''
+    env = dict(
+        os.environ,
+        RANK='0',
+        LOCAL_RANK='0',
+        WORLD_SIZE='1',
+        MASTER_ADDR='127.0.0.1',
+        MASTER_PORT='29731')
+    rc, out = _run_unpatched(
+        '''
         import torch
         from mmengine.dist import init_dist
         try:
@@ -98,7 +110,8 @@ def test_cpu_distributed_needs_the_launcher_and_wrapper_patch(tmp_path):
             print('WRAPPER FAILS', type(e).__name__)
         else:
             print('WRAPPER WORKS')
-    ''', env=env)
+    ''',
+        env=env)
     assert 'LAUNCHER FAILS' in out, (
         "mmengine's launcher starts without CUDA: drop _patch_launcher in "
         f'compat/cpu_distributed.py\n{out}')
@@ -108,7 +121,8 @@ def test_cpu_distributed_needs_the_launcher_and_wrapper_patch(tmp_path):
 
 
 def test_mmpose_visualiser_needs_the_radius_fix():
-    rc, out = _run_unpatched('''
+    rc, out = _run_unpatched(
+        '''
         import sys
         import numpy as np
         from mmpose.visualization import PoseLocalVisualizer
@@ -122,7 +136,8 @@ def test_mmpose_visualiser_needs_the_radius_fix():
         else:
             print('DRAW WORKS')
         assert 'sadinet_mmpose' not in sys.modules
-    ''', mmcv_hook=True)
+    ''',
+        mmcv_hook=True)
     assert rc == 0, out
     assert 'DRAW FAILS' in out, (
         "MMPose's draw_circles takes a one-element radius array under this "

@@ -32,9 +32,11 @@ def _mpii_meta():
 
     import mmpose
     from mmpose.datasets.datasets.utils import parse_pose_metainfo
-    return parse_pose_metainfo(dict(from_file=osp.join(
-        osp.dirname(mmpose.__file__), '.mim', 'configs', '_base_', 'datasets',
-        'mpii.py')))
+    return parse_pose_metainfo(
+        dict(
+            from_file=osp.join(
+                osp.dirname(mmpose.__file__), '.mim', 'configs', '_base_',
+                'datasets', 'mpii.py')))
 
 
 #: A standing figure in MPII's joint order, in fractions of the image side.
@@ -53,11 +55,18 @@ def _draw(name, scores):
     # as a model's prediction: TopdownPoseEstimator copies the scores into
     # keypoints_visible, which the visualiser compares with kpt_thr
     sample.pred_instances = InstanceData(
-        keypoints=POSE[None] * 200., keypoint_scores=np.full((1, 16), scores),
+        keypoints=POSE[None] * 200.,
+        keypoint_scores=np.full((1, 16), scores),
         keypoints_visible=np.full((1, 16), scores))
     image = np.full((200, 200, 3), 128, dtype=np.uint8)
-    return vis.add_datasample('x', image, sample, draw_gt=False,
-                              draw_bbox=False, kpt_thr=0.3, show=False), vis
+    return vis.add_datasample(
+        'x',
+        image,
+        sample,
+        draw_gt=False,
+        draw_bbox=False,
+        kpt_thr=0.3,
+        show=False), vis
 
 
 def test_probe_matches_the_installed_numpy():
@@ -105,12 +114,17 @@ def test_correct_code_is_left_alone():
 
     class Fixed(OpencvBackendVisualizer):
 
-        def draw_circles(self, center, radius, face_colors='none',
-                         alpha=1.0, **kwargs):
+        def draw_circles(self,
+                         center,
+                         radius,
+                         face_colors='none',
+                         alpha=1.0,
+                         **kwargs):
             import cv2
-            self._image = cv2.circle(
-                self._image, (int(center[0]), int(center[1])),
-                int(np.asarray(radius).reshape(-1)[0]), face_colors, -1)
+            self._image = cv2.circle(self._image,
+                                     (int(center[0]), int(center[1])),
+                                     int(np.asarray(radius).reshape(-1)[0]),
+                                     face_colors, -1)
             return self
 
     before = Fixed.draw_circles
@@ -123,8 +137,12 @@ def test_failing_code_is_wrapped_once_and_then_draws():
 
     class Strict(OpencvBackendVisualizer):
 
-        def draw_circles(self, center, radius, face_colors='none',
-                         alpha=1.0, **kwargs):
+        def draw_circles(self,
+                         center,
+                         radius,
+                         face_colors='none',
+                         alpha=1.0,
+                         **kwargs):
             if isinstance(radius, np.ndarray) and radius.ndim > 0:
                 raise TypeError('only 0-dimensional arrays can be converted '
                                 'to Python scalars')
@@ -171,8 +189,10 @@ def test_plugin_import_patches_without_importing_the_visualiser():
         "assert 'mmpose.visualization' not in sys.modules, 'imported early'\n"
         'from mmpose.visualization import PoseLocalVisualizer as V\n'
         "print('PATCHED', getattr(V.draw_circles, 'sadinet_compat', False))\n")
-    proc = subprocess.run([sys.executable, '-c', code], capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run([sys.executable, '-c', code],
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     want = not _numpy_converts_one_element_arrays()
     assert f'PATCHED {want}' in proc.stdout, proc.stdout + proc.stderr[-2000:]

@@ -1,4 +1,5 @@
-"""Every config in configs/ builds, and takes one training step (tiny input)."""
+"""Every config in configs/ builds, and takes one training step (tiny
+input)."""
 import glob
 import math
 import os.path as osp
@@ -15,7 +16,8 @@ from helpers import make_batch, train_step  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(
-    p for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'), recursive=True)
+    p for p in glob.glob(
+        osp.join(REPO, 'configs', '**', '*.py'), recursive=True)
     if '_base_' not in p)
 
 
@@ -38,7 +40,8 @@ def test_configs_found():
     assert 'td-hm_sadinet-rfm-sfm-dlm_2xb32-210e_mpii-256x256.py' in names
 
 
-@pytest.mark.parametrize('path', CONFIGS, ids=[osp.relpath(p, REPO) for p in CONFIGS])
+@pytest.mark.parametrize(
+    'path', CONFIGS, ids=[osp.relpath(p, REPO) for p in CONFIGS])
 def test_config_builds_and_trains_one_step(path):
     init_default_scope('mmpose')
     cfg = _tiny(Config.fromfile(path))
@@ -48,14 +51,18 @@ def test_config_builds_and_trains_one_step(path):
     inputs, samples = make_batch(cfg.model.head.decoder, 2, k)
     before = [p.detach().clone() for p in model.parameters()]
     losses = train_step(model, inputs, samples)
-    assert losses and all(math.isfinite(v) for v in losses.values()), (path, losses)
-    changed = sum(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
-    assert changed > 0.9 * len(before), f'{path}: only {changed}/{len(before)} tensors updated'
+    assert losses and all(math.isfinite(v)
+                          for v in losses.values()), (path, losses)
+    changed = sum(not torch.equal(a, b)
+                  for a, b in zip(before, model.parameters()))
+    assert changed > 0.9 * len(
+        before), f'{path}: only {changed}/{len(before)} tensors updated'
 
 
 FUSED_ADAM_CONFIGS = [
     'configs/sadinet/td-hm_sadinet-rfm-sfm-dlm_2xb32-210e_mpii-256x256.py',
-    'configs/sadinet/td-hm_sadinet-rfm-sfm-dlm_fast-bf16-cl_2xb32-210e_mpii-256x256.py',
+    'configs/sadinet/'
+    'td-hm_sadinet-rfm-sfm-dlm_fast-bf16-cl_2xb32-210e_mpii-256x256.py',
     'configs/sadinet/td-hm_sadinet-rfm-sfm-dlm_2xb32-210e_lsp-256x256.py',
 ]
 
@@ -72,13 +79,21 @@ def test_config_adam_is_fused_and_same_update(rel):
 
     def run(optimizer_cfg):
         torch.manual_seed(0)
-        net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3),
-                                  torch.nn.BatchNorm2d(8)).double()
+        net = torch.nn.Sequential(
+            torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8)).double()
         wrapper = build_optim_wrapper(
-            net, dict(type='OptimWrapper', optimizer=optimizer_cfg,
-                      clip_grad=cfg.optim_wrapper.get('clip_grad')))
-        x = torch.randn(2, 3, 9, 9, dtype=torch.float64,
-                        generator=torch.Generator().manual_seed(1))
+            net,
+            dict(
+                type='OptimWrapper',
+                optimizer=optimizer_cfg,
+                clip_grad=cfg.optim_wrapper.get('clip_grad')))
+        x = torch.randn(
+            2,
+            3,
+            9,
+            9,
+            dtype=torch.float64,
+            generator=torch.Generator().manual_seed(1))
         for _ in range(3):
             wrapper.update_params(net(x).square().mean())
         return wrapper.optimizer, [p.detach() for p in net.parameters()]
@@ -95,6 +110,7 @@ def test_fused_adam_with_grad_scaler_skips_inf_steps_like_default_adam():
     """The fp16 path (AmpOptimWrapper: GradScaler, unscale_ for clip_grad,
     then step): fused Adam takes the scaler's inf flag on the device and
     skips the update exactly where the default Adam's step is skipped."""
+
     def run(fused):
         torch.manual_seed(0)
         w = torch.nn.Parameter(torch.randn(4, 3, dtype=torch.float64))
@@ -125,22 +141,28 @@ RUNTIME_BASE = osp.join(REPO, 'configs', '_base_', 'sadinet_runtime.py')
 OWN_RECIPE = [p for p in CONFIGS if f'{osp.sep}mixing{osp.sep}' not in p]
 
 
-@pytest.mark.parametrize('path', OWN_RECIPE, ids=[osp.relpath(p, REPO) for p in OWN_RECIPE])
+@pytest.mark.parametrize(
+    'path', OWN_RECIPE, ids=[osp.relpath(p, REPO) for p in OWN_RECIPE])
 def test_runtime_settings_come_from_the_shared_base(path):
     """Plugin import, data_mode, optimizer + clipping, checkpoint backend and
     hooks are set once, in configs/_base_/sadinet_runtime.py."""
     cfg = Config.fromfile(path)
     rel = osp.relpath(path, REPO)
-    chain = [line for line in cfg.text.splitlines() if line.startswith(osp.sep)]
+    chain = [
+        line for line in cfg.text.splitlines() if line.startswith(osp.sep)
+    ]
     assert RUNTIME_BASE in chain, f'{rel} does not inherit {RUNTIME_BASE}'
     assert cfg.custom_imports.imports == ['sadinet_mmpose']
     assert cfg.data_mode == 'topdown'
     assert cfg.optim_wrapper.optimizer.type == 'Adam'
     assert cfg.optim_wrapper.clip_grad == dict(max_norm=5.0, norm_type=2)
     ckpt = cfg.default_hooks.checkpoint
-    assert ckpt.backend_args == dict(backend='atomic_local') and ckpt.rule == 'greater'
+    assert ckpt.backend_args == dict(
+        backend='atomic_local') and ckpt.rule == 'greater'
     assert [h['type'] for h in cfg.custom_hooks] == [
-        'SyncBuffersHook', 'FlushDenormalHook', 'CheckpointGuardHook', 'RNGStateHook']
+        'SyncBuffersHook', 'FlushDenormalHook', 'CheckpointGuardHook',
+        'RNGStateHook'
+    ]
     with open(path) as f:
         text = '\n' + f.read()
     for name in ('custom_imports', 'custom_hooks'):
@@ -158,27 +180,34 @@ def test_lsp_configs_map_mpii_joints_by_name():
 
     REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
     init_default_scope('mmpose')
-    cfg = Config.fromfile(osp.join(
-        REPO, 'configs', 'sadinet',
-        'td-hm_sadinet-rfm-sfm-dlm_2xb32-210e_lsp-256x256.py'))
-    mpii_ds = [d for d in cfg.train_dataloader.dataset.datasets
-               if 'mpii' in str(d.get('data_root', ''))][0]
-    (conv, ) = [t for t in mpii_ds.pipeline
-                if t['type'] == 'KeypointConverter']
+    cfg = Config.fromfile(
+        osp.join(REPO, 'configs', 'sadinet',
+                 'td-hm_sadinet-rfm-sfm-dlm_2xb32-210e_lsp-256x256.py'))
+    mpii_ds = [
+        d for d in cfg.train_dataloader.dataset.datasets
+        if 'mpii' in str(d.get('data_root', ''))
+    ][0]
+    (conv, ) = [
+        t for t in mpii_ds.pipeline if t['type'] == 'KeypointConverter'
+    ]
     # MMPose's own MPII metainfo (its package's configs/_base_/datasets)
-    mpii = parse_pose_metainfo(dict(
-        from_file='configs/_base_/datasets/mpii.py'))
-    lsp = parse_pose_metainfo(dict(from_file=osp.join(
-        REPO, 'sadinet_mmpose', 'datasets', 'metainfo', 'lsp.py')))
+    mpii = parse_pose_metainfo(
+        dict(from_file='configs/_base_/datasets/mpii.py'))
+    lsp = parse_pose_metainfo(
+        dict(
+            from_file=osp.join(REPO, 'sadinet_mmpose', 'datasets', 'metainfo',
+                               'lsp.py')))
     mpii_names = mpii['keypoint_id2name']
     lsp_names = lsp['keypoint_id2name']
     same = {'upper_neck': 'neck'}
     # MPII joint k at x = k: the converted LSP joint j must carry the x of
     # the MPII joint whose name is j's
     kpt = np.stack([np.arange(16.), np.zeros(16)], -1)[None]
-    out = TRANSFORMS.build(conv)(dict(
-        keypoints=kpt, keypoints_visible=np.ones((1, 16)),
-        bbox=np.zeros((1, 4))))
+    out = TRANSFORMS.build(conv)(
+        dict(
+            keypoints=kpt,
+            keypoints_visible=np.ones((1, 16)),
+            bbox=np.zeros((1, 4))))
     assert out['keypoints'].shape == (1, 14, 2)
     for j in range(14):
         k = int(out['keypoints'][0, j, 0])

@@ -22,7 +22,8 @@ from mmengine.config import Config  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(
-    p for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'), recursive=True)
+    p for p in glob.glob(
+        osp.join(REPO, 'configs', '**', '*.py'), recursive=True)
     if '_base_' not in p)
 
 
@@ -30,20 +31,34 @@ def _tiny_network(cfg: Config) -> dict:
     """The tiny SADI-Net with the config's codec sizes, K and test_cfg."""
     codec = cfg.model.head.decoder
     k = cfg.model.head.out_channels
-    decoder = dict(type='FlowHeatmapCodec', input_size=tuple(codec.input_size),
-                   heatmap_size=tuple(codec.heatmap_size), sigma=2)
+    decoder = dict(
+        type='FlowHeatmapCodec',
+        input_size=tuple(codec.input_size),
+        heatmap_size=tuple(codec.heatmap_size),
+        sigma=2)
     return dict(
         type='MSTopdownPoseEstimator',
         data_preprocessor=cfg.model.data_preprocessor,
-        backbone=dict(type='RFMHourglass', downsample_times=4,
-                      stage_channels=(16, 16, 16, 16, 16),
-                      stage_blocks=(1, 1, 1, 1, 1), feat_channel=16,
-                      ms_channels=(8, 8, 16, 16)),
-        neck=dict(type='SFMNeck', in_channels=(8, 8, 16, 16), global_channels=8,
-                  cls_channels=(8, 8, 16, 32), out_channels=32),
-        head=dict(type='DLMHead', in_channels=16, vec_channels=32,
-                  out_channels=k, loss=dict(type='ChiWeightedLoss'),
-                  decoder=decoder),
+        backbone=dict(
+            type='RFMHourglass',
+            downsample_times=4,
+            stage_channels=(16, 16, 16, 16, 16),
+            stage_blocks=(1, 1, 1, 1, 1),
+            feat_channel=16,
+            ms_channels=(8, 8, 16, 16)),
+        neck=dict(
+            type='SFMNeck',
+            in_channels=(8, 8, 16, 16),
+            global_channels=8,
+            cls_channels=(8, 8, 16, 32),
+            out_channels=32),
+        head=dict(
+            type='DLMHead',
+            in_channels=16,
+            vec_channels=32,
+            out_channels=k,
+            loss=dict(type='ChiWeightedLoss'),
+            decoder=decoder),
         test_cfg=cfg.model.get('test_cfg', {}))
 
 
@@ -59,15 +74,16 @@ def test_every_config_sets_the_inferencer_keys():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('path', CONFIGS, ids=[osp.relpath(p, REPO) for p in CONFIGS])
+@pytest.mark.parametrize(
+    'path', CONFIGS, ids=[osp.relpath(p, REPO) for p in CONFIGS])
 def test_mmpose_inferencer_runs_with_config(path, mpii_sample_dir):
     from mmpose.apis import MMPoseInferencer
     cfg = Config.fromfile(path)
     k = cfg.model.head.out_channels
     cfg.model = _tiny_network(cfg)
     image = osp.join(mpii_sample_dir, 'images', '052475643.jpg')
-    inferencer = MMPoseInferencer(pose2d=cfg, det_model='whole_image',
-                                  device='cpu')
+    inferencer = MMPoseInferencer(
+        pose2d=cfg, det_model='whole_image', device='cpu')
     result = next(inferencer(image, return_vis=True))
     people = result['predictions'][0]
     assert len(people) == 1, f'{len(people)} people for the whole-image box'

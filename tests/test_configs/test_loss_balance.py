@@ -8,12 +8,12 @@ from mmengine.config import Config
 import sadinet_mmpose  # noqa: F401
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', '**', '*.py'),
-                           recursive=True))
+CONFIGS = sorted(
+    glob.glob(osp.join(REPO, 'configs', '**', '*.py'), recursive=True))
 
 
-@pytest.mark.parametrize('path', CONFIGS,
-                         ids=[osp.relpath(p, REPO) for p in CONFIGS])
+@pytest.mark.parametrize(
+    'path', CONFIGS, ids=[osp.relpath(p, REPO) for p in CONFIGS])
 def test_dlm_configs_sum_h1_over_pixels(path):
     if '_base_' in path:
         pytest.skip('a base file, not a model')

@@ -21,8 +21,8 @@ PAPER_SCALES = [0.75, 0.875, 1.0, 1.125, 1.25, 1.375]
 #: The zoo protocol, exactly as docs/data.md gives it to tools/test.py.
 ZOO_OPTIONS = ['model.test_cfg.multiscale_test.scales=[1.0]']
 MPII_CONFIGS = sorted(
-    p for p in glob.glob(osp.join(REPO, 'configs', '*', '**', '*.py'),
-                         recursive=True)
+    p for p in glob.glob(
+        osp.join(REPO, 'configs', '*', '**', '*.py'), recursive=True)
     if '_base_' not in p and '_mpii-' in osp.basename(p)
     and '/synthetic/' not in p)
 
@@ -50,12 +50,14 @@ def _step(pipeline, type_):
     return steps[0]
 
 
-@pytest.mark.parametrize('path', [
-    MPII, LSP,
-    osp.join(REPO, 'configs', 'mixing',
-             'td-hm_hrnet-w32-sfm-dlm_8xb64-210e_mpii-256x256.py')
-] + sorted(glob.glob(osp.join(SADINET, 'ablations', '*.py'))),
-                         ids=osp.basename)
+@pytest.mark.parametrize(
+    'path',
+    [
+        MPII, LSP,
+        osp.join(REPO, 'configs', 'mixing',
+                 'td-hm_hrnet-w32-sfm-dlm_8xb64-210e_mpii-256x256.py')
+    ] + sorted(glob.glob(osp.join(SADINET, 'ablations', '*.py'))),
+    ids=osp.basename)
 def test_training_augmentation_is_written_out(path):
     """Every RandomBBoxTransform argument is in the config, with MMPose's
     values (the choice docs/data.md states): no default applies silently."""
@@ -65,8 +67,10 @@ def test_training_augmentation_is_written_out(path):
     assert sorted(set(t) - {'type'}) == sorted(args)
     want = {n: params[n].default for n in args}
     want['shift_prob'] = 0.
-    assert {n: (tuple(t[n]) if n == 'scale_factor' else t[n])
-            for n in args} == want
+    assert {
+        n: (tuple(t[n]) if n == 'scale_factor' else t[n])
+        for n in args
+    } == want
 
 
 @pytest.mark.parametrize('path', [MPII, LSP], ids=osp.basename)
@@ -92,8 +96,8 @@ def _with_cli_options(path, options):
     return cfg
 
 
-@pytest.mark.parametrize('path', MPII_CONFIGS,
-                         ids=lambda p: osp.relpath(p, REPO))
+@pytest.mark.parametrize(
+    'path', MPII_CONFIGS, ids=lambda p: osp.relpath(p, REPO))
 def test_zoo_protocol_override_gives_single_scale_and_flip(path):
     assert len(MPII_CONFIGS) >= 9
     cfg = _with_cli_options(path, ZOO_OPTIONS)
@@ -107,6 +111,8 @@ def test_zoo_protocol_override_gives_single_scale_and_flip(path):
             parse_multiscale_cfg
         assert parse_multiscale_cfg(dict(tc), None)['scales'] == [1.0]
     # the main crop of the test pipeline is TopdownAffine's
-    first = [t for t in cfg.test_dataloader.dataset.pipeline
-             if 'TopdownAffine' in t['type']]
+    first = [
+        t for t in cfg.test_dataloader.dataset.pipeline
+        if 'TopdownAffine' in t['type']
+    ]
     assert len(first) == 1 and not first[0].get('use_udp', False)

@@ -4,4 +4,5 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def _default_scope(mmpose_scope):
-    """Use the shared ``mmpose_scope`` fixture (tests/conftest.py) everywhere."""
+    """Use the shared ``mmpose_scope`` fixture (tests/conftest.py)
+    everywhere."""

@@ -3,7 +3,6 @@ import json
 import os
 import os.path as osp
 import runpy
-import warnings
 
 import cv2
 import numpy as np
@@ -29,9 +28,9 @@ def _joints(n, seed):
 def _write_images(root, folder, n, digits):
     os.makedirs(osp.join(root, folder, 'images'), exist_ok=True)
     for i in range(n):
-        cv2.imwrite(osp.join(root, folder, 'images',
-                             f'im{i + 1:0{digits}d}.jpg'),
-                    np.full((160, 110, 3), 128, np.uint8))
+        cv2.imwrite(
+            osp.join(root, folder, 'images', f'im{i + 1:0{digits}d}.jpg'),
+            np.full((160, 110, 3), 128, np.uint8))
 
 
 @pytest.fixture
@@ -66,8 +65,11 @@ def test_convert_reads_both_layouts(lsp_root):
         == [2, 3], 'LSP split: first half train, second half test'
     assert tr[0]['image'] == 'lsp_dataset/images/im0001.jpg'
     # the release's 1-based (MATLAB) pixels become 0-based
-    np.testing.assert_allclose(tr[0]['joints'], kl[0] - 1., atol=1e-3,
-                               err_msg='LSP (3,14,N) coordinates')
+    np.testing.assert_allclose(
+        tr[0]['joints'],
+        kl[0] - 1.,
+        atol=1e-3,
+        err_msg='LSP (3,14,N) coordinates')
     assert docs['lsp_train']['info']['format'] == 'sadinet-lsp-v2'
     assert tr[0]['joints_occluded'][6] == 1 and sum(
         tr[0]['joints_occluded']) == 1, 'LSP flag 1 means occluded'
@@ -75,8 +77,11 @@ def test_convert_reads_both_layouts(lsp_root):
         'LSP occluded joints stay labelled by default'
     et = docs['lspet_train']['annotations']
     assert et[1]['image'] == 'lspet_dataset/images/im00002.jpg'
-    np.testing.assert_allclose(et[2]['joints'], ke[2] - 1., atol=1e-3,
-                               err_msg='LSPET (14,3,N) coordinates')
+    np.testing.assert_allclose(
+        et[2]['joints'],
+        ke[2] - 1.,
+        atol=1e-3,
+        err_msg='LSPET (14,3,N) coordinates')
     assert et[1]['joints_vis'][13] == 0 and sum(et[1]['joints_vis']) == 13, \
         'LSPET flag 1 means visible'
     docs2 = convert_lsp(root, lspet_dir=None, occluded_as_labelled=False)
@@ -98,8 +103,10 @@ def test_convert_layout_mismatch_is_explained(lsp_root, tmp_path):
 def test_box_margin():
     k = np.array([[10., 20.], [30., 60.], [0., 0.]])
     box = box_from_joints(k, np.array([1, 1, 0]), margin=0.1)
-    np.testing.assert_allclose(box, [6, 16, 34, 64], err_msg='margin 0.1 x '
-                               'longer side (40) on each side')
+    np.testing.assert_allclose(
+        box, [6, 16, 34, 64],
+        err_msg='margin 0.1 x '
+        'longer side (40) on each side')
     assert box_from_joints(k, np.array([1, 0, 0])) is None, \
         'a single joint gives a zero-size box'
 
@@ -120,23 +127,30 @@ def test_cli(lsp_root, tmp_path, capsys):
 def _dataset_from(docs, root, tmp_path, split='lsp_train', **kw):
     out = str(tmp_path / 'ann')
     write_documents(docs, out)
-    return LSPDataset(ann_file=osp.join(out, f'{split}.json'),
-                      data_root=root, data_prefix=dict(img=root + '/'),
-                      **kw)
+    return LSPDataset(
+        ann_file=osp.join(out, f'{split}.json'),
+        data_root=root,
+        data_prefix=dict(img=root + '/'),
+        **kw)
 
 
 def test_lsp_dataset_and_pipeline(lsp_root, tmp_path):
     root, kl, _ = lsp_root
-    ds = _dataset_from(convert_lsp(root), root, tmp_path, test_mode=True,
-                       pipeline=[
-                           dict(type='SafeLoadImage'),
-                           dict(type='GetBBoxCenterScale'),
-                           dict(type='TopdownAffine', input_size=(64, 64)),
-                           dict(type='PackPoseInputs')
-                       ])
+    ds = _dataset_from(
+        convert_lsp(root),
+        root,
+        tmp_path,
+        test_mode=True,
+        pipeline=[
+            dict(type='SafeLoadImage'),
+            dict(type='GetBBoxCenterScale'),
+            dict(type='TopdownAffine', input_size=(64, 64)),
+            dict(type='PackPoseInputs')
+        ])
     assert len(ds) == 2 and ds.metainfo['num_keypoints'] == 14
-    assert ds.metainfo['flip_indices'] == [5, 4, 3, 2, 1, 0, 11, 10, 9, 8,
-                                           7, 6, 12, 13], 'LSP flip pairs'
+    assert ds.metainfo['flip_indices'] == [
+        5, 4, 3, 2, 1, 0, 11, 10, 9, 8, 7, 6, 12, 13
+    ], 'LSP flip pairs'
     info = ds.get_data_info(0)
     np.testing.assert_allclose(info['keypoints'][0], kl[0] - 1., atol=1e-3)
     out = ds[0]
@@ -154,7 +168,8 @@ def test_lsp_dataset_bad_records(lsp_root, tmp_path):
     msg = str(rec[0].message)
     assert 'NaN/inf' in msg and 'zero-size' in msg, msg
     assert len(ds) == 1 and set(ds.skipped_records) == {
-        'NaN/inf coordinates of a labelled joint', 'zero-size or non-finite box'
+        'NaN/inf coordinates of a labelled joint',
+        'zero-size or non-finite box'
     }
     recs[2]['joints'] = recs[2]['joints'][:13]
     with pytest.raises(ValueError, match=r'record 2 .*\(13, 2\)'):
@@ -167,7 +182,6 @@ def test_lsp_dataset_bad_records(lsp_root, tmp_path):
 
 
 def test_unconverted_v1_file_is_refused(lsp_root, tmp_path):
-    import json
     from mmpose.registry import DATASETS
     root, _, _ = lsp_root
     doc = convert_lsp(root)['lsp_train']
@@ -175,5 +189,8 @@ def test_unconverted_v1_file_is_refused(lsp_root, tmp_path):
     path = tmp_path / 'old.json'
     path.write_text(json.dumps(doc))
     with pytest.raises(ValueError, match="'sadinet-lsp-v1'.*convert_lsp"):
-        DATASETS.build(dict(type='LSPDataset', ann_file=str(path),
-                            data_prefix=dict(img=root + '/')))
+        DATASETS.build(
+            dict(
+                type='LSPDataset',
+                ann_file=str(path),
+                data_prefix=dict(img=root + '/')))

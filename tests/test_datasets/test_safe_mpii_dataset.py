@@ -26,9 +26,8 @@ def sample_anns(mpii_sample_dir):
 
 
 def _ds(mpii_sample_dir, ann, **kw):
-    return SafeMpiiDataset(ann_file=ann,
-                           data_prefix=dict(img=f'{mpii_sample_dir}/images/'),
-                           **kw)
+    return SafeMpiiDataset(
+        ann_file=ann, data_prefix=dict(img=f'{mpii_sample_dir}/images/'), **kw)
 
 
 def test_clean_sample_loads(mpii_sample_dir, mpii_sample_headboxes):
@@ -46,8 +45,10 @@ def test_record_level_problems_are_skipped(mpii_sample_dir, sample_anns,
     sample_anns[3]['joints_vis'] = [0] * 16
     with pytest.warns(BadAnnotationWarning, match='skipped 3') as rec:
         ds = _ds(mpii_sample_dir, _write(tmp_path, sample_anns))
-    msg = [str(w.message) for w in rec
-           if issubclass(w.category, BadAnnotationWarning)][0]
+    msg = [
+        str(w.message) for w in rec
+        if issubclass(w.category, BadAnnotationWarning)
+    ][0]
     for part in ('NaN/inf', 'zero-size', 'no labelled joint', 'ann.json'):
         assert part in msg, f'warning names {part!r}: {msg}'
     assert len(ds) == 2
@@ -57,19 +58,21 @@ def test_record_level_problems_are_skipped(mpii_sample_dir, sample_anns,
     metric = MpiiPCKhAccuracy(norm_item='head')
     metric.dataset_meta = ds.metainfo
     info = ds.get_data_info(0)
-    metric.process([], [dict(
-        pred_instances=dict(keypoints=info['keypoints']),
-        gt_instances=dict(keypoints=info['keypoints'],
-                          keypoints_visible=info['keypoints_visible'],
-                          head_size=np.array([[30.]])))])
+    metric.process([], [
+        dict(
+            pred_instances=dict(keypoints=info['keypoints']),
+            gt_instances=dict(
+                keypoints=info['keypoints'],
+                keypoints_visible=info['keypoints_visible'],
+                head_size=np.array([[30.]])))
+    ])
     assert metric.compute_metrics(metric.results)['skipped records'] == 3
     # NaN in an *unlabelled* joint: set to 0, record kept
     sample_anns = [a for a in sample_anns[:1]]
     sample_anns[0]['joints'][6] = [float('nan'), float('inf')]
     sample_anns[0]['joints_vis'][6] = 0
     ds = _ds(mpii_sample_dir, _write(tmp_path, sample_anns, 'b.json'))
-    assert len(ds) == 1 and np.all(ds.get_data_info(0)['keypoints'][0, 6]
-                                   == 0)
+    assert len(ds) == 1 and np.all(ds.get_data_info(0)['keypoints'][0, 6] == 0)
 
 
 def test_structural_problems_raise(mpii_sample_dir, sample_anns, tmp_path):
@@ -83,7 +86,9 @@ def test_structural_problems_raise(mpii_sample_dir, sample_anns, tmp_path):
         _ds(mpii_sample_dir, str(tmp_path / 'none.json'))
     ann = _write(tmp_path, sample_anns, 'ok.json')
     with pytest.raises(FileNotFoundError, match='head-box file'):
-        _ds(mpii_sample_dir, ann, headbox_file=str(tmp_path / 'no.mat'),
+        _ds(mpii_sample_dir,
+            ann,
+            headbox_file=str(tmp_path / 'no.mat'),
             test_mode=True)
     hb = str(tmp_path / 'short.mat')
     savemat(hb, dict(headboxes_src=np.ones((2, 2, 3))))

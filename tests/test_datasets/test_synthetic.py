@@ -44,33 +44,39 @@ def test_easy_is_frontal_without_truncation():
 
 def test_mpii_dataset_generates_and_evaluates(tmp_path):
     root = str(tmp_path / 'syn')
-    ds = SyntheticMpiiDataset(data_root=root, split='val', num_images=6,
-                              image_size=64, test_mode=True)
+    ds = SyntheticMpiiDataset(
+        data_root=root,
+        split='val',
+        num_images=6,
+        image_size=64,
+        test_mode=True)
     assert len(ds) == 6 and osp.isfile(osp.join(root, 'val', 'manifest.json'))
     info = ds.get_data_info(0)
     assert 'head_size' in info and info['head_size'].item() > 0
     from mmpose.evaluation import MpiiPCKAccuracy
     m = MpiiPCKAccuracy()
     m.process([], [
-        dict(pred_instances=dict(keypoints=ds.get_data_info(i)['keypoints']
-                                 - 1.),
-             gt_instances={k: ds.get_data_info(i)[k] for k in (
-                 'keypoints', 'keypoints_visible', 'head_size')})
-        for i in range(6)
+        dict(
+            pred_instances=dict(
+                keypoints=ds.get_data_info(i)['keypoints'] - 1.),
+            gt_instances={
+                k: ds.get_data_info(i)[k]
+                for k in ('keypoints', 'keypoints_visible', 'head_size')
+            }) for i in range(6)
     ])
     assert m.compute_metrics(m.results)['PCK'] == pytest.approx(100.)
     # reuse with the same parameters; refuse other parameters / user data
-    SyntheticMpiiDataset(data_root=root, split='val', num_images=6,
-                         image_size=64)
+    SyntheticMpiiDataset(
+        data_root=root, split='val', num_images=6, image_size=64)
     with pytest.raises(ValueError, match='num_images'):
-        SyntheticMpiiDataset(data_root=root, split='val', num_images=7,
-                             image_size=64)
+        SyntheticMpiiDataset(
+            data_root=root, split='val', num_images=7, image_size=64)
     os.makedirs(osp.join(root, 'train', 'images'))
     with pytest.raises(FileExistsError, match='no manifest'):
-        SyntheticMpiiDataset(data_root=root, split='train', num_images=2,
-                             image_size=64)
-    train = SyntheticMpiiDataset(data_root=str(tmp_path / 'syn2'),
-                                 num_images=6, image_size=64)
+        SyntheticMpiiDataset(
+            data_root=root, split='train', num_images=2, image_size=64)
+    train = SyntheticMpiiDataset(
+        data_root=str(tmp_path / 'syn2'), num_images=6, image_size=64)
     assert not np.allclose(train.get_data_info(0)['keypoints'],
                            ds.get_data_info(0)['keypoints']), \
         'train and val use different seeds'
@@ -78,11 +84,12 @@ def test_mpii_dataset_generates_and_evaluates(tmp_path):
 
 def test_lsp_variant(tmp_path):
     from scipy.io import loadmat
-    ds = SyntheticLSPDataset(data_root=str(tmp_path / 'lsp'), num_images=4,
-                             image_size=64)
+    ds = SyntheticLSPDataset(
+        data_root=str(tmp_path / 'lsp'), num_images=4, image_size=64)
     assert len(ds) == 4 and ds.metainfo['num_keypoints'] == 14
-    raw = loadmat(str(tmp_path / 'lsp' / 'train' / 'lsp_dataset' /
-                      'joints.mat'))['joints']
+    raw = loadmat(
+        str(tmp_path / 'lsp' / 'train' / 'lsp_dataset' /
+            'joints.mat'))['joints']
     assert raw.shape == (3, 14, 4), 'original LSP layout'
     assert osp.isfile(ds.get_data_info(0)['img_path'])
 
@@ -91,27 +98,36 @@ def test_cli_and_atomic_output(tmp_path, capsys):
     main = runpy.run_path(osp.join(REPO, 'tools',
                                    'generate_synthetic.py'))['main']
     out = str(tmp_path / 'g')
-    assert main([out, '--splits', 'train', '--num-images', '3',
-                 '--image-size', '48']) == 0
+    assert main(
+        [out, '--splits', 'train', '--num-images', '3', '--image-size',
+         '48']) == 0
     assert 'images/s' in capsys.readouterr().out
     assert sorted(os.listdir(out)) == ['.train.lock', 'train']
     with open(osp.join(out, 'train', 'manifest.json')) as f:
         assert json.load(f)['num_images'] == 3
-    assert main([out, '--splits', 'train', '--num-images', '4',
-                 '--image-size', '48']) == 1, 'mismatch is an error'
-    m = ensure_split(osp.join(out, 'train'), num_images=3, image_size=48,
-                     difficulty='easy', seed=0, skeleton='mpii')
+    assert main(
+        [out, '--splits', 'train', '--num-images', '4', '--image-size',
+         '48']) == 1, 'mismatch is an error'
+    m = ensure_split(
+        osp.join(out, 'train'),
+        num_images=3,
+        image_size=48,
+        difficulty='easy',
+        seed=0,
+        skeleton='mpii')
     assert m['image_size'] == [48, 48]
 
 
-@pytest.mark.parametrize('name', ['SyntheticMpiiDataset', 'SyntheticLSPDataset'])
+@pytest.mark.parametrize('name',
+                         ['SyntheticMpiiDataset', 'SyntheticLSPDataset'])
 def test_misspelt_key_is_named_before_anything_is_generated(name, tmp_path):
     from mmpose.registry import DATASETS
-    with pytest.raises(TypeError, match="unknown argument 'num_image'; did "
-                       "you mean 'num_images'"):
-        DATASETS.build(dict(type=name, data_root=str(tmp_path),
-                            num_image=4))
+    with pytest.raises(
+            TypeError,
+            match="unknown argument 'num_image'; did "
+            "you mean 'num_images'"):
+        DATASETS.build(dict(type=name, data_root=str(tmp_path), num_image=4))
     with pytest.raises(TypeError, match="'ann_file' is set by the class"):
-        DATASETS.build(dict(type=name, data_root=str(tmp_path),
-                            ann_file='x.json'))
+        DATASETS.build(
+            dict(type=name, data_root=str(tmp_path), ann_file='x.json'))
     assert not list(tmp_path.iterdir()), 'nothing generated'

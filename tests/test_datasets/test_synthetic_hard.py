@@ -14,11 +14,9 @@ from sadinet_mmpose.datasets import SyntheticMpiiDataset
 from sadinet_mmpose.datasets.synthetic import (ensure_split, generate_split,
                                                make_manifest, render_figure,
                                                sample_rng)
-from sadinet_mmpose.datasets.synthetic_hard import (HARD_PARAMS,
-                                                    HARD_VERSION,
+from sadinet_mmpose.datasets.synthetic_hard import (HARD_PARAMS, HARD_VERSION,
                                                     MPII_MIRROR, TAG_NAMES,
-                                                    hard_version,
-                                                    render_hard)
+                                                    hard_version, render_hard)
 
 #: sha256 of what the generator drew for seed 7, six 96x80 images, before
 #: the ``hard`` tier was added: the raw rendered arrays, the manifest
@@ -43,8 +41,13 @@ def _fingerprint(difficulty, skeleton, tmp):
             h.update(np.ascontiguousarray(s[k]).tobytes())
         h.update(bytes([int(s['back'])]))
     d = osp.join(tmp, f'{difficulty}_{skeleton}')
-    generate_split(d, num_images=6, image_size=(96, 80),
-                   difficulty=difficulty, seed=7, skeleton=skeleton)
+    generate_split(
+        d,
+        num_images=6,
+        image_size=(96, 80),
+        difficulty=difficulty,
+        seed=7,
+        skeleton=skeleton)
     with open(osp.join(d, 'manifest.json')) as f:
         m = json.load(f)
     m.pop('images_per_s')
@@ -62,8 +65,7 @@ def _fingerprint(difficulty, skeleton, tmp):
 
 
 @pytest.mark.parametrize('difficulty,skeleton', sorted(BEFORE_HARD))
-def test_easy_and_standard_draw_what_they_drew(difficulty, skeleton,
-                                               tmp_path):
+def test_easy_and_standard_draw_what_they_drew(difficulty, skeleton, tmp_path):
     assert _fingerprint(difficulty, skeleton, str(tmp_path)) == \
         BEFORE_HARD[(difficulty, skeleton)]
 
@@ -71,14 +73,24 @@ def test_easy_and_standard_draw_what_they_drew(difficulty, skeleton,
 def test_existing_folders_keep_loading(tmp_path):
     # a folder written before the hard tier: its manifest says version 2
     split = str(tmp_path / 'val')
-    ensure_split(split, num_images=3, image_size=64, difficulty='standard',
-                 seed=1, skeleton='mpii')
+    ensure_split(
+        split,
+        num_images=3,
+        image_size=64,
+        difficulty='standard',
+        seed=1,
+        skeleton='mpii')
     with open(osp.join(split, 'manifest.json')) as f:
         assert json.load(f)['version'] == 2
     stamp = os.stat(osp.join(split, 'annotations.json')).st_mtime_ns
-    ds = SyntheticMpiiDataset(data_root=str(tmp_path), split='val',
-                              num_images=3, image_size=64, seed=1,
-                              difficulty='standard', test_mode=True)
+    ds = SyntheticMpiiDataset(
+        data_root=str(tmp_path),
+        split='val',
+        num_images=3,
+        image_size=64,
+        seed=1,
+        difficulty='standard',
+        test_mode=True)
     assert len(ds) == 3
     assert os.stat(osp.join(split, 'annotations.json')).st_mtime_ns == stamp
     # the hard tier has a version of its own and never reuses that folder
@@ -86,19 +98,33 @@ def test_existing_folders_keep_loading(tmp_path):
     assert version.startswith(f'hard-{HARD_VERSION}-') and version == \
         hard_version()
     with pytest.raises(ValueError, match='difficulty'):
-        ensure_split(split, num_images=3, image_size=64, difficulty='hard',
-                     seed=1, skeleton='mpii')
+        ensure_split(
+            split,
+            num_images=3,
+            image_size=64,
+            difficulty='hard',
+            seed=1,
+            skeleton='mpii')
 
 
-def test_a_hard_folder_of_other_parameters_is_refused(tmp_path,
-                                                      monkeypatch):
+def test_a_hard_folder_of_other_parameters_is_refused(tmp_path, monkeypatch):
     split = str(tmp_path / 'val')
-    ensure_split(split, num_images=2, image_size=64, difficulty='hard',
-                 seed=1, skeleton='mpii')
+    ensure_split(
+        split,
+        num_images=2,
+        image_size=64,
+        difficulty='hard',
+        seed=1,
+        skeleton='mpii')
     monkeypatch.setitem(HARD_PARAMS, 'clutter', HARD_PARAMS['clutter'] + 1)
     with pytest.raises(ValueError, match='version'):
-        ensure_split(split, num_images=2, image_size=64, difficulty='hard',
-                     seed=1, skeleton='mpii')
+        ensure_split(
+            split,
+            num_images=2,
+            image_size=64,
+            difficulty='hard',
+            seed=1,
+            skeleton='mpii')
 
 
 def test_hard_is_deterministic_and_tagged():
@@ -130,9 +156,17 @@ def test_hard_is_deterministic_and_tagged():
 def test_hard_sides_share_one_colour():
     """On a bare figure (no clutter, occluder, damage, texture or second
     figure), the pixels of the left and the right upper arm are equal."""
-    bare = dict(HARD_PARAMS, second_prob=0., occluders=0, clutter=0,
-                texture_prob=0., blur_prob=0., jpeg_prob=0.,
-                contrast_prob=0., gradient_prob=0., trunc_prob=0.)
+    bare = dict(
+        HARD_PARAMS,
+        second_prob=0.,
+        occluders=0,
+        clutter=0,
+        texture_prob=0.,
+        blur_prob=0.,
+        jpeg_prob=0.,
+        contrast_prob=0.,
+        gradient_prob=0.,
+        trunc_prob=0.)
     checked = 0
     for i in range(20):
         s = render_hard(sample_rng(9, i), (160, 160), bare)
@@ -153,8 +187,12 @@ def test_hard_sides_share_one_colour():
 
 def test_hard_split_writes_one_record_per_person(tmp_path):
     root = str(tmp_path)
-    ds = SyntheticMpiiDataset(data_root=root, split='test', num_images=12,
-                              difficulty='hard', test_mode=True)
+    ds = SyntheticMpiiDataset(
+        data_root=root,
+        split='test',
+        num_images=12,
+        difficulty='hard',
+        test_mode=True)
     with open(osp.join(root, 'test', 'manifest.json')) as f:
         m = json.load(f)
     with open(osp.join(root, 'test', 'tags.json')) as f:
@@ -170,8 +208,11 @@ def test_hard_split_writes_one_record_per_person(tmp_path):
 
 def test_hard_needs_the_mpii_skeleton(tmp_path):
     with pytest.raises(ValueError, match='MPII skeleton'):
-        generate_split(str(tmp_path / 'x'), num_images=2, difficulty='hard',
-                       skeleton='lsp')
+        generate_split(
+            str(tmp_path / 'x'),
+            num_images=2,
+            difficulty='hard',
+            skeleton='lsp')
 
 
 def test_the_calibrated_tier_is_frozen():

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 import sadinet_mmpose  # noqa: F401
-from sadinet_mmpose.datasets.transforms import (BadImageError,
-                                                BadImageWarning,
+from sadinet_mmpose.datasets.transforms import (BadImageError, BadImageWarning,
                                                 MultiScaleTopdownAffine,
                                                 SafeLoadImage)
 from mmpose.datasets.transforms import TopdownAffine
@@ -34,8 +33,10 @@ def test_safe_load_image(tmp_path):
 def _results():
     img = np.zeros((120, 100, 3), np.uint8)
     cv2.circle(img, (62, 70), 3, (255, 255, 255), -1)  # a dot at (62, 70)
-    return dict(img=img, bbox_center=np.array([[50., 60.]]),
-                bbox_scale=np.array([[40., 60.]]))
+    return dict(
+        img=img,
+        bbox_center=np.array([[50., 60.]]),
+        bbox_scale=np.array([[40., 60.]]))
 
 
 def _peak(img):
@@ -48,8 +49,8 @@ def test_multiscale_affine_crops():
     t = MultiScaleTopdownAffine(input_size=(64, 64), scales=(0.75, 1.0, 2.0))
     out = t(_results())
     ref = TopdownAffine(input_size=(64, 64))(_results())
-    np.testing.assert_array_equal(out['img'], ref['img'],
-                                  err_msg="main crop is TopdownAffine's")
+    np.testing.assert_array_equal(
+        out['img'], ref['img'], err_msg="main crop is TopdownAffine's")
     assert out['ms_scales'] == (0.75, 2.0) and len(out['ms_inputs']) == 2
     # box 60x60 after the aspect fix; the dot is at (12, 10) from the centre
     for s, crop in zip(out['ms_scales'], out['ms_inputs']):

@@ -24,9 +24,10 @@ def sample_boxes(mpii_sample_dir):
     for ann in anns:
         c = np.asarray(ann['center'], dtype=np.float32)
         half = ann['scale'] * 100.
-        out.append((osp.join(sample_dir, 'images', ann['image']),
-                    np.array([c[0] - half, c[1] - half, c[0] + half,
-                              c[1] + half], dtype=np.float32)))
+        out.append(
+            (osp.join(sample_dir, 'images', ann['image']),
+             np.array([c[0] - half, c[1] - half, c[0] + half, c[1] + half],
+                      dtype=np.float32)))
     return out
 
 
@@ -45,8 +46,10 @@ def tiny_onnx(trained_tiny, export_tool, tmp_path_factory):
     """The trained tiny model exported with a dynamic batch (exit status
     and file)."""
     out = tmp_path_factory.mktemp('deploy_onnx') / 'tiny.onnx'
-    rc = export_tool.main([trained_tiny.cfg, trained_tiny.ckpt, '--out',
-                           str(out), '--dynamic-batch'])
+    rc = export_tool.main([
+        trained_tiny.cfg, trained_tiny.ckpt, '--out',
+        str(out), '--dynamic-batch'
+    ])
     return SimpleNamespace(rc=rc, path=str(out))
 
 
@@ -57,7 +60,8 @@ def tiny_onnx_b3(trained_tiny, export_tool, tmp_path_factory):
     out = tmp_path_factory.mktemp('deploy_onnx_b3') / 'tiny_b3.onnx'
     text = io.StringIO()
     with contextlib.redirect_stdout(text):
-        rc = export_tool.main([trained_tiny.cfg, trained_tiny.ckpt, '--out',
-                               str(out), '--batch', '3', '--input-size',
-                               '64', '64'])
+        rc = export_tool.main([
+            trained_tiny.cfg, trained_tiny.ckpt, '--out',
+            str(out), '--batch', '3', '--input-size', '64', '64'
+        ])
     return SimpleNamespace(rc=rc, path=str(out), text=text.getvalue())

@@ -18,16 +18,19 @@ def _load():
 
 def test_latency_table_markdown_and_json(trained_tiny, tmp_path, capsys):
     bench = _load()
-    argv = ['--models', f'tiny64={trained_tiny.cfg}', '--batches', '1', '2',
-            '--threads', '1', '2', '--warmup', '0', '--repeats', '1',
-            '--no-cuda', '--max-load', '-1', '--out-dir', str(tmp_path)]
+    argv = [
+        '--models', f'tiny64={trained_tiny.cfg}', '--batches', '1', '2',
+        '--threads', '1', '2', '--warmup', '0', '--repeats', '1', '--no-cuda',
+        '--max-load', '-1', '--out-dir',
+        str(tmp_path)
+    ]
     assert bench.main(argv) == 0
     printed = capsys.readouterr().out
     data = json.loads((tmp_path / 'deploy_latency_cpu.json').read_text())
     rows = data['rows']
-    assert [(r['runtime'], r['threads'], r['batch']) for r in rows] == [
-        (rt, t, b) for b in (1, 2) for t in (1, 2)
-        for rt in ('pytorch', 'onnxruntime')], rows
+    assert [(r['runtime'], r['threads'], r['batch'])
+            for r in rows] == [(rt, t, b) for b in (1, 2) for t in (1, 2)
+                               for rt in ('pytorch', 'onnxruntime')], rows
     for r in rows:
         assert len(r['runs_ms']) == 1 and r['median_ms'] > 0 and \
             abs(r['img_per_s'] - r['batch'] * 1e3 / r['median_ms']) < 0.01
@@ -53,7 +56,6 @@ def test_refuses_a_loaded_machine(monkeypatch, capsys, tmp_path):
 
 
 def test_unknown_model_is_a_one_line_error(capsys, tmp_path):
-    assert _load().main(['--models', 'giant', '--out-dir',
-                         str(tmp_path)]) == 2
+    assert _load().main(['--models', 'giant', '--out-dir', str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: unknown model 'giant'") and '\n' not in err

@@ -12,8 +12,10 @@ import torch
 
 import sadinet_mmpose  # noqa: F401  isort: skip
 from helpers import REPO  # noqa: E402
-from tiny_configs import (STOCK_CODEC, STOCK_MODEL,  # noqa: E402
-                          model_only_config)
+from tiny_configs import (
+    STOCK_CODEC,
+    STOCK_MODEL,  # noqa: E402
+    model_only_config)
 
 
 def test_export_writes_named_outputs_and_metadata(tiny_onnx, capsys):
@@ -52,9 +54,11 @@ def test_cli_exits_1_above_tolerance(trained_tiny, export_tool, tmp_path,
                                      capsys):
     """A tolerance below float32 rounding must fail the check (exit 1)."""
     out = str(tmp_path / 'strict.onnx')
-    rc = export_tool.main([trained_tiny.cfg, trained_tiny.ckpt, '--out', out,
-                           '--atol', '0', '--rtol', '0', '--num-random', '1',
-                           '--images', osp.join(trained_tiny.data, 'images')])
+    rc = export_tool.main([
+        trained_tiny.cfg, trained_tiny.ckpt, '--out', out, '--atol', '0',
+        '--rtol', '0', '--num-random', '1', '--images',
+        osp.join(trained_tiny.data, 'images')
+    ])
     text = capsys.readouterr().out
     assert rc == 1 and 'FAIL' in text and 'parity FAILED' in text, text
 
@@ -94,8 +98,8 @@ def test_bad_input_is_a_one_line_error(trained_tiny, export_tool, tmp_path,
     (tmp_path / 'junk.pth').write_bytes(b'junk')
     err = _bad(export_tool, capsys, cfg, tmp_path / 'junk.pth', '--out', out)
     assert 'cannot be read' in err, err
-    err = _bad(export_tool, capsys, cfg, ckpt, '--out', out,
-               '--input-size', '128', '96')
+    err = _bad(export_tool, capsys, cfg, ckpt, '--out', out, '--input-size',
+               '128', '96')
     assert 'input size 128x96' in err and 'crops 64x64' in err, err
     err = _bad(export_tool, capsys, cfg, ckpt, '--out', out, '--batch', '0')
     assert '--batch' in err, err
@@ -104,8 +108,7 @@ def test_bad_input_is_a_one_line_error(trained_tiny, export_tool, tmp_path,
     assert not osp.exists(out), 'a bad input still wrote an ONNX file'
 
 
-def test_head_that_cannot_be_exported_is_named(export_tool, tmp_path,
-                                               capsys):
+def test_head_that_cannot_be_exported_is_named(export_tool, tmp_path, capsys):
     """A regression head (RLE) and a config whose decoding needs the flow."""
     rle = model_only_config(
         "dict(type='RegressionLabel', input_size=(64, 64))",
@@ -148,8 +151,10 @@ FULL_CONFIGS = [
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('config', FULL_CONFIGS,
-                         ids=['sadinet-mpii', 'hrnet-sfm-dlm', 'hourglass52'])
+@pytest.mark.parametrize(
+    'config',
+    FULL_CONFIGS,
+    ids=['sadinet-mpii', 'hrnet-sfm-dlm', 'hourglass52'])
 def test_full_model_exports_with_parity(config, tmp_path):
     from sadinet_mmpose.deploy import OnnxPoseEstimator
     from sadinet_mmpose.deploy.export import (compare, export_onnx,
@@ -159,14 +164,17 @@ def test_full_model_exports_with_parity(config, tmp_path):
     meta = export_onnx(model, out, dynamic_batch=True)
     est = OnnxPoseEstimator(out, num_keypoints=16, input_size=(256, 256))
     dlm = type(model.head).__name__ == 'DLMHead'
-    assert est.output_names == (['heatmaps', 'mu', 'sigma'] if dlm else
-                                ['heatmaps']), est.output_names
-    image = sorted(osp.join(REPO, 'tests', 'data', 'mpii_sample', 'images',
-                            f) for f in ('004645041.jpg', ))
+    assert est.output_names == (['heatmaps', 'mu', 'sigma']
+                                if dlm else ['heatmaps']), est.output_names
+    image = sorted(
+        osp.join(REPO, 'tests', 'data', 'mpii_sample', 'images', f)
+        for f in ('004645041.jpg', ))
     inputs = np.concatenate([
-        torch.randn(1, 3, 256, 256,
-                    generator=torch.Generator().manual_seed(0)).numpy(),
-        image_inputs(model, image)])
+        torch.randn(
+            1, 3, 256, 256,
+            generator=torch.Generator().manual_seed(0)).numpy(),
+        image_inputs(model, image)
+    ])
     report = compare(model, out, inputs)
     bad = {k: v for k, v in report.items() if not v['ok']}
     assert not bad, f'{osp.basename(config)}: ORT vs PyTorch above ' \
@@ -188,8 +196,7 @@ def test_out_never_overwrites_a_file(trained_tiny, export_tool, tmp_path,
     assert hashlib.sha256(victim.read_bytes()).hexdigest() == digest
     earlier = tmp_path / 'earlier.onnx'
     earlier.write_bytes(b'an earlier export')
-    err = _bad(export_tool, capsys, trained_tiny.cfg, victim, '--out',
-               earlier)
+    err = _bad(export_tool, capsys, trained_tiny.cfg, victim, '--out', earlier)
     assert 'exists' in err and 'earlier.onnx' in err, err
     assert earlier.read_bytes() == b'an earlier export'
 
@@ -206,13 +213,17 @@ def test_metadata_says_whether_the_calibration_holds(trained_tiny):
     head = model.head
     assert describe(model)['sigma_calibrated'] is False
     head.sigma_calibration.fill_(0.5)
-    head.sigma_fit_conditions.copy_(torch.from_numpy(
-        encode_conditions(model.test_cfg)))
+    head.sigma_fit_conditions.copy_(
+        torch.from_numpy(encode_conditions(model.test_cfg)))
     meta = describe(model)
     assert meta['sigma_calibrated'] is True
     assert meta['sigma_calibration'] == [0.5] * head.out_channels
-    head.sigma_fit_conditions.copy_(torch.from_numpy(encode_conditions(
-        dict(model.test_cfg, flip_test=not model.test_cfg['flip_test']))))
+    head.sigma_fit_conditions.copy_(
+        torch.from_numpy(
+            encode_conditions(
+                dict(
+                    model.test_cfg,
+                    flip_test=not model.test_cfg['flip_test']))))
     with warnings.catch_warnings(record=True):
         warnings.simplefilter('always')
         meta = describe(model)

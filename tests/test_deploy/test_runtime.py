@@ -34,14 +34,18 @@ def reference(trained_tiny, sample_boxes):
     out = []
     for path, box in sample_boxes:
         pred = inference_topdown(model, path, box[None])[0].pred_instances
-        out.append(dict(path=path, box=box,
-                        keypoints=np.asarray(pred.keypoints),
-                        scores=np.asarray(pred.keypoint_scores),
-                        sigmas=np.asarray(pred.keypoint_sigmas)))
+        out.append(
+            dict(
+                path=path,
+                box=box,
+                keypoints=np.asarray(pred.keypoints),
+                scores=np.asarray(pred.keypoint_scores),
+                sigmas=np.asarray(pred.keypoint_sigmas)))
     return out
 
 
-def well_conditioned(heatmaps: np.ndarray, shift: float = 0.05,
+def well_conditioned(heatmaps: np.ndarray,
+                     shift: float = 0.05,
                      rel_noise: float = 1e-6) -> np.ndarray:
     """Joints whose DARK keypoint is determined by the float32 heatmaps.
 
@@ -76,7 +80,11 @@ def well_conditioned(heatmaps: np.ndarray, shift: float = 0.05,
     return ok
 
 
-def _check_against(reference, result, i, name, min_fraction=0.5,
+def _check_against(reference,
+                   result,
+                   i,
+                   name,
+                   min_fraction=0.5,
                    heatmap_decoded=True):
     ref = reference[i]
     dist = np.linalg.norm(result['keypoints'] - ref['keypoints'], axis=-1)
@@ -87,16 +95,16 @@ def _check_against(reference, result, i, name, min_fraction=0.5,
         print(f'{name}, {osp.basename(ref["path"])}: max diff '
               f'{dist.max():.4f} px')
         assert np.allclose(result['scores'], ref['scores'], atol=1e-4)
-        assert np.allclose(result['sigmas'], ref['sigmas'], rtol=1e-4,
-                           atol=1e-4)
+        assert np.allclose(
+            result['sigmas'], ref['sigmas'], rtol=1e-4, atol=1e-4)
         return
     stable = well_conditioned(result['heatmaps'])
     from sadinet_mmpose.codecs.decoding import heatmap_maxima
     locs, _ = heatmap_maxima(result['heatmaps'])
     H, W = result['heatmaps'].shape[-2:]
     # DARK refines maxima at least 2 pixels inside the border
-    inner = ((locs[..., 0] > 1) & (locs[..., 0] < W - 2) &
-             (locs[..., 1] > 1) & (locs[..., 1] < H - 2))
+    inner = ((locs[..., 0] > 1) & (locs[..., 0] < W - 2) & (locs[..., 1] > 1) &
+             (locs[..., 1] < H - 2))
     # joints at an ill-conditioned maximum: the same heatmap maximum (the
     # scores are the maxima, and equal), the sub-pixel step is not compared
     print(f'{name}, {osp.basename(ref["path"])}: {int(stable.sum())} of '
@@ -134,8 +142,8 @@ def test_reference_exercises_the_decoding(reference):
 def test_runtime_matches_inference_topdown(tiny_onnx, reference):
     from sadinet_mmpose.deploy import OnnxPoseEstimator
     assert tiny_onnx.rc == 0, 'export_onnx.py failed on the tiny model'
-    est = OnnxPoseEstimator(tiny_onnx.path, num_keypoints=16,
-                            input_size=(64, 64))
+    est = OnnxPoseEstimator(
+        tiny_onnx.path, num_keypoints=16, input_size=(64, 64))
     assert est.flip_test, 'the flip test of the config was not exported'
     for i, ref in enumerate(reference):
         out = est(cv2.imread(ref['path']), ref['box'])
@@ -165,8 +173,10 @@ def test_several_boxes_in_one_call_and_fixed_batch_file(
     fixed = tiny_onnx_b3.path
     image = cv2.imread(reference[0]['path'])
     h, w = image.shape[:2]
-    boxes = np.array([reference[0]['box'], [0, 0, w, h], [10, 20, 90, 200],
-                      [w / 2, h / 3, w - 1, h - 1], [5, 5, 70, 60]],
+    boxes = np.array([
+        reference[0]['box'], [0, 0, w, h], [10, 20, 90, 200],
+        [w / 2, h / 3, w - 1, h - 1], [5, 5, 70, 60]
+    ],
                      dtype=np.float32)
     dyn = OnnxPoseEstimator(tiny_onnx.path)(image, boxes)
     b3 = OnnxPoseEstimator(fixed)(image, boxes)
@@ -175,11 +185,13 @@ def test_several_boxes_in_one_call_and_fixed_batch_file(
         assert dyn[key].shape[0] == 5, f'{key}: not one row per box'
         assert np.allclose(dyn[key], b3[key], atol=1e-4), \
             f'{key}: batch-3 file and dynamic file differ'
-    _check_against(reference, {k: v[:1] for k, v in dyn.items()
-                               if v is not None}, 0,
-                   'first of five boxes')
+    _check_against(reference, {
+        k: v[:1]
+        for k, v in dyn.items() if v is not None
+    }, 0, 'first of five boxes')
     xywh = OnnxPoseEstimator(tiny_onnx.path)(
-        image, np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], 1),
+        image,
+        np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], 1),
         bbox_format='xywh')
     assert np.allclose(xywh['keypoints'], dyn['keypoints'], atol=1e-3), \
         'xywh boxes give other keypoints than the same xyxy boxes'
@@ -218,14 +230,21 @@ def test_runtime_runs_where_torch_cannot_be_imported(tiny_onnx, reference,
         print(json.dumps(dict(results=out, loaded=loaded)))
     ''')
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=REPO)
-    proc = subprocess.run([sys.executable, '-c', script], capture_output=True,
-                          text=True, env=env, timeout=120, cwd=REPO)
-    assert proc.returncode == 0, f'runtime without torch failed:\n{proc.stderr}'
+    proc = subprocess.run([sys.executable, '-c', script],
+                          capture_output=True,
+                          text=True,
+                          env=env,
+                          timeout=120,
+                          cwd=REPO)
+    assert proc.returncode == 0, (f'runtime without torch '
+                                  f'failed:\n{proc.stderr}')
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     assert got['loaded'] == [], f'blocked modules were loaded: {got["loaded"]}'
     for i, r in enumerate(got['results']):
-        _check_against(reference, {k: np.asarray(v) for k, v in r.items()},
-                       i, 'runtime without torch')
+        _check_against(reference, {
+            k: np.asarray(v)
+            for k, v in r.items()
+        }, i, 'runtime without torch')
 
 
 def _one_line_error(func, *args, **kwargs) -> str:
@@ -274,15 +293,21 @@ def test_onnx_file_of_another_model_is_refused(tiny_onnx, tmp_path):
     import torch
 
     from sadinet_mmpose.deploy import OnnxPoseEstimator
-    msg = _one_line_error(OnnxPoseEstimator, tiny_onnx.path, num_keypoints=17,
-                          input_size=(192, 256))
+    msg = _one_line_error(
+        OnnxPoseEstimator,
+        tiny_onnx.path,
+        num_keypoints=17,
+        input_size=(192, 256))
     assert '16 keypoints (expected 17)' in msg and \
         'input size 64x64 (expected 192x256)' in msg, msg
     # an ONNX file that the exporter did not write: no metadata
     plain = str(tmp_path / 'plain.onnx')
-    torch.onnx.export(torch.nn.Conv2d(3, 16, 1), (torch.zeros(1, 3, 8, 8), ),
-                      plain, dynamo=False, input_names=['input'],
-                      output_names=['heatmaps'])
+    torch.onnx.export(
+        torch.nn.Conv2d(3, 16, 1), (torch.zeros(1, 3, 8, 8), ),
+        plain,
+        dynamo=False,
+        input_names=['input'],
+        output_names=['heatmaps'])
     msg = _one_line_error(OnnxPoseEstimator, plain)
     assert 'not written by tools/deploy/export_onnx.py' in msg, msg
     # metadata of one model on the graph of another
@@ -315,8 +340,10 @@ def test_multiscale_test_matches_inference_topdown(trained_tiny, sample_boxes,
     cfg.model.test_cfg['multiscale_test'] = dict(scales=scales)
     cfg.model.test_cfg['decode_source'] = source
     pipeline = cfg.test_dataloader.dataset.pipeline
-    pipeline[2] = dict(type='MultiScaleTopdownAffine',
-                       input_size=cfg.codec['input_size'], scales=scales)
+    pipeline[2] = dict(
+        type='MultiScaleTopdownAffine',
+        input_size=cfg.codec['input_size'],
+        scales=scales)
     pipeline[3] = dict(
         type='PackPoseInputs',
         meta_keys=('id', 'img_id', 'img_path', 'category_id', 'ori_shape',
@@ -324,24 +351,34 @@ def test_multiscale_test_matches_inference_topdown(trained_tiny, sample_boxes,
                    'flip', 'flip_direction', 'flip_indices', 'dataset_name',
                    'ms_inputs', 'ms_scales'))
     out = str(tmp_path / 'ms.onnx')
-    meta = export_onnx(load_model(cfg, trained_tiny.ckpt), out,
-                       dynamic_batch=True)
+    meta = export_onnx(
+        load_model(cfg, trained_tiny.ckpt), out, dynamic_batch=True)
     assert meta['scales'] == scales and meta['decode_source'] == source
     est = OnnxPoseEstimator(out)
     model = init_model(cfg, trained_tiny.ckpt, device='cpu')
     reference = []
     for path, box in sample_boxes:
         pred = inference_topdown(model, path, box[None])[0].pred_instances
-        reference.append(dict(path=path, keypoints=np.asarray(pred.keypoints),
-                              scores=np.asarray(pred.keypoint_scores),
-                              sigmas=np.asarray(pred.keypoint_sigmas)))
+        reference.append(
+            dict(
+                path=path,
+                keypoints=np.asarray(pred.keypoints),
+                scores=np.asarray(pred.keypoint_scores),
+                sigmas=np.asarray(pred.keypoint_sigmas)))
     single = OnnxPoseEstimator(out, scales=[1.0])
     moved = 0.
     for i, (path, box) in enumerate(sample_boxes):
         image = cv2.imread(path)
-        _check_against(reference, est(image, box), i,
-                       f'multi-scale runtime, {source}',
-                       heatmap_decoded=source == 'h1')
-        moved = max(moved, float(np.abs(single(image, box)['keypoints'] -
-                                        reference[i]['keypoints']).max()))
+        _check_against(
+            reference,
+            est(image, box),
+            i,
+            f'multi-scale runtime, {source}',
+            heatmap_decoded=source == 'h1')
+        moved = max(
+            moved,
+            float(
+                np.abs(
+                    single(image, box)['keypoints'] -
+                    reference[i]['keypoints']).max()))
     assert moved > 1e-3, 'the extra scales changed nothing'

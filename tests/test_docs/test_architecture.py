@@ -51,8 +51,8 @@ def registered_entries() -> set:
     from mmengine.registry import Registry
 
     labels = {}
-    for prefix, module in (('', mmpose_registry),
-                           ('mmengine ', mmengine_registry)):
+    for prefix, module in (('', mmpose_registry), ('mmengine ',
+                                                   mmengine_registry)):
         for const, value in vars(module).items():
             if isinstance(value, Registry):
                 labels.setdefault(id(value), prefix + const)
@@ -62,8 +62,9 @@ def registered_entries() -> set:
         if not module.startswith('sadinet_mmpose.'):
             return None
         path = inspect.getsourcefile(obj)
-        return osp.relpath(path, osp.join(REPO, 'sadinet_mmpose')).replace(
-            osp.sep, '/')
+        return osp.relpath(path,
+                           osp.join(REPO,
+                                    'sadinet_mmpose')).replace(osp.sep, '/')
 
     entries = set()
     registries = [o for o in gc.get_objects() if isinstance(o, Registry)]
@@ -82,7 +83,8 @@ def registered_entries() -> set:
 def documented_entries(text: str) -> set:
     """(registry, name, file) rows of the 'Registered names' table."""
     section = text.split('## Registered names', 1)
-    assert len(section) == 2, 'docs/architecture.md has no "## Registered names"'
+    assert len(
+        section) == 2, 'docs/architecture.md has no "## Registered names"'
     rows = set()
     for line in section[1].splitlines():
         cells = [c.strip() for c in line.strip().strip('|').split('|')]
@@ -116,15 +118,18 @@ def test_registered_names_table_matches_the_registries():
         'docs/architecture.md:\n' + fmt(map(str, missing)))
     stale = sorted(rows - found)
     if skipped:  # rows of modules that could not be imported here
-        stale = [r for r in stale if not osp.isfile(
-            osp.join(REPO, 'sadinet_mmpose', r[2]))]
+        stale = [
+            r for r in stale
+            if not osp.isfile(osp.join(REPO, 'sadinet_mmpose', r[2]))
+        ]
     assert not stale, (
         'rows of docs/architecture.md that name no registered class (or the '
         'wrong registry/file):\n' + fmt(map(str, stale)))
 
 
-@pytest.mark.parametrize('folder', ['sadinet_mmpose', 'tools', 'benchmarks',
-                                    'configs', 'tests', 'docs'])
+@pytest.mark.parametrize(
+    'folder',
+    ['sadinet_mmpose', 'tools', 'benchmarks', 'configs', 'tests', 'docs'])
 def test_layout_names_existing_folders(folder):
     """The layout block names the top-level folders, and they exist."""
     with open(DOC) as f:

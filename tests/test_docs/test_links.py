@@ -19,8 +19,7 @@ import pytest
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SKIP_DIRS = {'.git', '.venv', 'work_dirs', 'data', 'node_modules'}
 
-FENCE = re.compile(r'^( {0,3})(`{3,}|~{3,}).*?^\1\2[`~]*[ \t]*$',
-                   re.M | re.S)
+FENCE = re.compile(r'^( {0,3})(`{3,}|~{3,}).*?^\1\2[`~]*[ \t]*$', re.M | re.S)
 CODE_SPAN = re.compile(r'(`+)(?!`).+?(?<!`)\1(?!`)', re.S)
 INLINE = re.compile(r'!?\[(?:[^\[\]]|\[[^\]]*\])*\]\(\s*(<[^>]*>|[^)\s]+)')
 REFERENCE = re.compile(r'^ {0,3}\[[^\]]+\]:\s*(<[^>]*>|\S+)', re.M)
@@ -33,22 +32,28 @@ def markdown_files() -> list:
     the tree is not a git checkout), relative to the repository."""
     try:
         out = subprocess.run(['git', 'ls-files', '-z', '--', '*.md'],
-                             cwd=REPO, capture_output=True, check=True)
+                             cwd=REPO,
+                             capture_output=True,
+                             check=True)
         return sorted(p for p in out.stdout.decode().split('\0') if p)
     except (OSError, subprocess.CalledProcessError):
         found = []
         for folder, dirs, files in os.walk(REPO):
             dirs[:] = [d for d in dirs if d not in SKIP_DIRS]
-            found += [osp.relpath(osp.join(folder, f), REPO)
-                      for f in files if f.endswith('.md')]
+            found += [
+                osp.relpath(osp.join(folder, f), REPO) for f in files
+                if f.endswith('.md')
+            ]
         return sorted(found)
 
 
 def link_targets(text: str) -> list:
     """Relative link targets of a markdown text, in order of appearance."""
     text = CODE_SPAN.sub('', FENCE.sub('', text))
-    targets = [m.group(1) for pattern in (INLINE, REFERENCE, HTML)
-               for m in pattern.finditer(text)]
+    targets = [
+        m.group(1) for pattern in (INLINE, REFERENCE, HTML)
+        for m in pattern.finditer(text)
+    ]
     relative = []
     for target in targets:
         target = target.strip('<>')
@@ -59,14 +64,16 @@ def link_targets(text: str) -> list:
 
 
 def broken_links(md_path: str) -> list:
-    """Targets of ``md_path`` (relative to the repository) that do not exist."""
+    """Targets of ``md_path`` (relative to the repository) that do not
+    exist."""
     with open(osp.join(REPO, md_path), encoding='utf-8') as f:
         text = f.read()
     base = osp.dirname(osp.join(REPO, md_path))
     broken = []
     for target in link_targets(text):
-        path = (osp.join(REPO, target.lstrip('/')) if target.startswith('/')
-                else osp.join(base, target))
+        path = (
+            osp.join(REPO, target.lstrip('/'))
+            if target.startswith('/') else osp.join(base, target))
         if not osp.exists(path):
             broken.append(target)
     return broken
@@ -78,19 +85,23 @@ def test_link_parser():
         '[web](https://example.org/x.md) [mail](mailto:a@b.c) [top](#usage)',
         '[part](docs/c.md#section) [q](d.md?plain=1) [esc](e%20f.md)',
         '`[not](code.md)` and a [nested [label]](g.md)',
-        '```shell', 'echo [fenced](fenced.md)', '```',
-        '[ref]: refs/h.md', '<a href="i.md">i</a> <img src="/j.png">',
+        '```shell',
+        'echo [fenced](fenced.md)',
+        '```',
+        '[ref]: refs/h.md',
+        '<a href="i.md">i</a> <img src="/j.png">',
     ])
     assert link_targets(text) == [
         'docs/a.md', 'docs/b c.md', 'pics/x.png', 'docs/c.md', 'd.md',
-        'e f.md', 'g.md', 'refs/h.md', 'i.md', '/j.png']
+        'e f.md', 'g.md', 'refs/h.md', 'i.md', '/j.png'
+    ]
 
 
 def test_a_missing_target_is_reported(tmp_path, monkeypatch):
     (tmp_path / 'docs').mkdir()
     (tmp_path / 'docs' / 'there.md').write_text('x')
-    (tmp_path / 'docs' / 'page.md').write_text(
-        '[ok](there.md) [up](../docs/there.md) [gone](missing.md)')
+    (tmp_path / 'docs' / 'page.md'
+     ).write_text('[ok](there.md) [up](../docs/there.md) [gone](missing.md)')
     monkeypatch.setattr(sys.modules[__name__], 'REPO', str(tmp_path))
     assert broken_links('docs/page.md') == ['missing.md']
 

@@ -19,11 +19,11 @@ import pytest
 from helpers import REPO  # noqa: E402
 
 DOCS = ['README.md', 'benchmarks/README.md'] + sorted(
-    osp.join('docs', f) for f in os.listdir(osp.join(REPO, 'docs'))
-    if f.endswith('.md'))
+    osp.join('docs', f)
+    for f in os.listdir(osp.join(REPO, 'docs')) if f.endswith('.md'))
 #: First words of a line that make it a command.
-PROGRAMS = ('python', '.venv/bin/python', 'bash', 'mim', 'torchrun',
-            'source', 'pip')
+PROGRAMS = ('python', '.venv/bin/python', 'bash', 'mim', 'torchrun', 'source',
+            'pip')
 #: Repository folders whose paths a command may name.
 REPO_DIRS = ('configs/', 'tools/', 'benchmarks/', 'tests/', 'sadinet_mmpose/',
              'docs/')
@@ -93,8 +93,9 @@ def named_paths(cmd):
         if word.startswith(REPO_DIRS):
             paths.append(osp.join(REPO, word))
         elif '/.mim/tools/' in word:
-            paths.append(osp.join(_mmpose_root(), '.mim', 'tools',
-                                  word.split('/.mim/tools/', 1)[1]))
+            paths.append(
+                osp.join(_mmpose_root(), '.mim', 'tools',
+                         word.split('/.mim/tools/', 1)[1]))
     if cmd.startswith('CFG='):
         paths.append(osp.join(REPO, cmd.split('=', 1)[1]))
     return paths
@@ -102,13 +103,14 @@ def named_paths(cmd):
 
 def test_the_docs_hold_commands():
     docs = {doc for doc, _ in COMMANDS}
-    assert {'README.md', 'docs/data.md', 'docs/deploy.md',
-            'benchmarks/README.md'} <= docs, docs
+    assert {
+        'README.md', 'docs/data.md', 'docs/deploy.md', 'benchmarks/README.md'
+    } <= docs, docs
     assert len(COMMANDS) >= 25, COMMANDS
 
 
-@pytest.mark.parametrize('doc,cmd', COMMANDS,
-                         ids=[f'{d}:{c[:50]}' for d, c in COMMANDS])
+@pytest.mark.parametrize(
+    'doc,cmd', COMMANDS, ids=[f'{d}:{c[:50]}' for d, c in COMMANDS])
 def test_every_named_path_exists(doc, cmd):
     missing = [p for p in named_paths(cmd) if not osp.exists(p)]
     assert not missing, f'{doc}: `{cmd}` names missing {missing}'
@@ -126,8 +128,11 @@ def _repo_scripts():
 
 @pytest.mark.parametrize('script', _repo_scripts())
 def test_every_script_run_by_the_docs_answers_help(script):
-    proc = subprocess.run([sys.executable, osp.join(REPO, script), '--help'],
-                          capture_output=True, text=True, timeout=300,
+    proc = subprocess.run([sys.executable,
+                           osp.join(REPO, script), '--help'],
+                          capture_output=True,
+                          text=True,
+                          timeout=300,
                           cwd=REPO)
     assert proc.returncode == 0 and 'usage' in proc.stdout.lower(), \
         f'{script} --help: exit {proc.returncode}\n{proc.stderr[-2000:]}'
@@ -139,7 +144,9 @@ def test_mim_commands_run_in_the_environment_the_readme_activates():
     assert 'source .venv/bin/activate' in readme[:mim_at], \
         'the README must activate the environment before its mim lines'
     mim = osp.join(osp.dirname(sys.executable), 'mim')
-    proc = subprocess.run([mim, '--help'], capture_output=True, text=True,
+    proc = subprocess.run([mim, '--help'],
+                          capture_output=True,
+                          text=True,
                           timeout=120)
     assert proc.returncode == 0 and 'train' in proc.stdout, proc.stderr
 
@@ -182,13 +189,27 @@ def test_quick_start_commands_run(doc, needle, trained_tiny, tmp_path):
     CHECKPOINT, IMAGE and the box filled in."""
     import shutil
     shutil.copy(_sample_image(trained_tiny), tmp_path / 'person.jpg')
-    values = dict(CONFIG=trained_tiny.cfg, CHECKPOINT=trained_tiny.ckpt,
-                  IMAGE='person.jpg', X1='10', Y1='10', X2='180', Y2='220',
-                  x1='10', y1='10', x2='180', y2='220')
+    values = dict(
+        CONFIG=trained_tiny.cfg,
+        CHECKPOINT=trained_tiny.ckpt,
+        IMAGE='person.jpg',
+        X1='10',
+        Y1='10',
+        X2='180',
+        Y2='220',
+        x1='10',
+        y1='10',
+        x2='180',
+        y2='220')
     for cmd in command_lines(_block_with(doc, needle)):
         cmd = _fill(cmd, values)
-        proc = subprocess.run(cmd, shell=True, capture_output=True, text=True,
-                              timeout=600, cwd=tmp_path)
+        proc = subprocess.run(
+            cmd,
+            shell=True,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=tmp_path)
         assert proc.returncode == 0, f'{cmd}\n{proc.stderr[-3000:]}'
         if 'OnnxPoseEstimator' in cmd:
             assert '[[[' in proc.stdout, proc.stdout  # (1, K, 2) keypoints
@@ -226,7 +247,8 @@ HRNET = ('mmpose::body_2d_keypoint/topdown_heatmap/mpii/'
          'td-hm_hrnet-w32_8xb64-210e_mpii-256x256.py')
 HOURGLASS = ('mmpose::body_2d_keypoint/topdown_heatmap/mpii/'
              'td-hm_hourglass52_8xb64-210e_mpii-256x256.py')
-MPII_CFG = 'configs/sadinet/td-hm_sadinet-rfm-sfm-dlm_2xb32-210e_mpii-256x256.py'
+MPII_CFG = ('configs/sadinet/'
+            'td-hm_sadinet-rfm-sfm-dlm_2xb32-210e_mpii-256x256.py')
 
 
 def _custom_imports(code, tmp_path):
@@ -262,11 +284,13 @@ def _dilated_resnet(code, tmp_path):
     import torch
     from mmpose.registry import MODELS
     scope = {}
-    exec(code.replace('@MODELS.register_module()',
-                      "@MODELS.register_module(name='DocsDilatedResNet', "
-                      'force=True)'), scope)
-    net = MODELS.build(dict(type='DocsDilatedResNet', depth=18,
-                            out_indices=(0, 1, 2, 3)))
+    exec(
+        code.replace(
+            '@MODELS.register_module()',
+            "@MODELS.register_module(name='DocsDilatedResNet', "
+            'force=True)'), scope)
+    net = MODELS.build(
+        dict(type='DocsDilatedResNet', depth=18, out_indices=(0, 1, 2, 3)))
     outs = net(torch.zeros(1, 3, 64, 64))
     assert [o.shape[1] for o in outs] == [64, 128, 256, 512]
 
@@ -293,8 +317,11 @@ def _augmentation(code, tmp_path):
 def _dlm_head(code, tmp_path):
     import torch
     from mmpose.registry import MODELS
-    scope = dict(codec=dict(type='FlowHeatmapCodec', input_size=(256, 256),
-                            heatmap_size=(64, 64)))
+    scope = dict(
+        codec=dict(
+            type='FlowHeatmapCodec',
+            input_size=(256, 256),
+            heatmap_size=(64, 64)))
     exec('model = dict(' + code.strip() + '\n)', scope)
     head = MODELS.build(scope['model']['head'])
     h1, mu, sigma = head((torch.zeros(1, 256, 64, 64), torch.zeros(1, 2048)))
@@ -305,8 +332,9 @@ def _dlm_head(code, tmp_path):
 def _runtime(code, tmp_path, trained_tiny):
     import shutil
     from sadinet_mmpose.deploy.export import export_onnx, load_model
-    export_onnx(load_model(trained_tiny.cfg, trained_tiny.ckpt),
-                str(tmp_path / 'sadinet.onnx'))
+    export_onnx(
+        load_model(trained_tiny.cfg, trained_tiny.ckpt),
+        str(tmp_path / 'sadinet.onnx'))
     shutil.copy(_sample_image(trained_tiny), tmp_path / 'person.jpg')
     code = code.replace('x1, y1, x2, y2', '10, 10, 180, 220')
     cwd = os.getcwd()
@@ -346,8 +374,9 @@ def python_snippets():
 
 def _entry(doc, text):
     first = text.strip().splitlines()[0]
-    keys = [k for k in PYTHON_SNIPPETS if k[0] == doc
-            and first.startswith(k[1])]
+    keys = [
+        k for k in PYTHON_SNIPPETS if k[0] == doc and first.startswith(k[1])
+    ]
     # the longest matching start names the snippet
     return max(keys, key=lambda k: len(k[1])) if keys else None
 
@@ -362,9 +391,10 @@ def test_every_python_snippet_has_a_check():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('doc,text', python_snippets(),
-                         ids=[f'{d}:{t.splitlines()[0][:40]}'
-                              for d, t in python_snippets()])
+@pytest.mark.parametrize(
+    'doc,text',
+    python_snippets(),
+    ids=[f'{d}:{t.splitlines()[0][:40]}' for d, t in python_snippets()])
 def test_python_snippet_runs(doc, text, tmp_path, request):
     import sadinet_mmpose  # noqa: F401
     check = PYTHON_SNIPPETS[_entry(doc, text)]

@@ -30,8 +30,8 @@ def _mode(path):
 def test_put_follows_umask_like_mmengine(tmp_path, umask, mask):
     umask(mask)
     assert current_umask() == mask
-    atomic = get_file_backend(str(tmp_path),
-                              backend_args=dict(backend='atomic_local'))
+    atomic = get_file_backend(
+        str(tmp_path), backend_args=dict(backend='atomic_local'))
     atomic.put(b'weights', tmp_path / 'atomic.pth')
     atomic.put_text('text', tmp_path / 'atomic.txt')
     LocalBackend().put(b'weights', tmp_path / 'mmengine.pth')
@@ -49,8 +49,10 @@ def test_save_checkpoint_is_group_and_world_readable_under_umask_022(
     backend the configs select: 0644 under the usual umask."""
     umask(0o022)
     path = tmp_path / 'epoch_1.pth'
-    save_checkpoint(dict(state_dict=dict(w=torch.zeros(2))), str(path),
-                    backend_args=dict(backend='atomic_local'))
+    save_checkpoint(
+        dict(state_dict=dict(w=torch.zeros(2))),
+        str(path),
+        backend_args=dict(backend='atomic_local'))
     assert _mode(path) == 0o644, f'checkpoint mode {_mode(path):04o}, not 0644'
     assert not [p for p in os.listdir(tmp_path) if p.startswith('.partial-')]
 
@@ -62,7 +64,8 @@ def test_replacing_a_file_keeps_its_mode(tmp_path, umask):
     path = tmp_path / 'last_checkpoint'
     path.write_text('old')
     os.chmod(path, 0o640)
-    get_file_backend(str(tmp_path), backend_args=dict(
-        backend='atomic_local')).put_text('new', path)
+    get_file_backend(
+        str(tmp_path),
+        backend_args=dict(backend='atomic_local')).put_text('new', path)
     assert path.read_text() == 'new'
     assert _mode(path) == 0o640, f'mode became {_mode(path):04o}, not 0640'

@@ -42,7 +42,9 @@ elif mode == 'save':
         if saves['n'] == at:
             # die half-way through the temporary file of an atomic write
             import tempfile
-            fd, tmp = tempfile.mkstemp(prefix=atomic_backend.PARTIAL_PREFIX, dir=os.path.dirname(filepath))
+            fd, tmp = tempfile.mkstemp(
+                prefix=atomic_backend.PARTIAL_PREFIX,
+                dir=os.path.dirname(filepath))
             os.write(fd, obj[: len(obj) // 2]); os.fsync(fd)
             os.kill(os.getpid(), signal.SIGKILL)
         atomic_backend.atomic_write_bytes(obj, filepath)
@@ -68,7 +70,8 @@ def _train(cfg, work, resume, kill=None):
 
 
 def _weights(path):
-    import sadinet_mmpose  # noqa: F401  (allow-lists mmengine's checkpoint types)
+    # the plugin allow-lists mmengine's checkpoint types
+    import sadinet_mmpose  # noqa: F401
     return torch.load(path, map_location='cpu')['state_dict']
 
 
@@ -86,16 +89,21 @@ def test_sigkill_at_random_points_then_resume_matches_uninterrupted(
     # kills: half-way through the 2nd checkpoint write, then at two random
     # iterations of later (resumed) runs, then one truncated file as a
     # non-atomic writer would leave it.
-    kills = [('save', 2), ('iter', rng.randint(1, 3)), ('iter', rng.randint(2, 4))]
+    kills = [('save', 2), ('iter', rng.randint(1, 3)),
+             ('iter', rng.randint(2, 4))]
     work = tmp_path / 'killed'
     for i, kill in enumerate(kills):
         proc = _train(cfg, work, resume=i > 0, kill=kill)
         assert proc.returncode == -signal.SIGKILL, (
-            f'kill {kill} did not happen: rc={proc.returncode}\n{proc.stderr[-3000:]}')
+            f'kill {kill} did not happen: '
+            f'rc={proc.returncode}\n{proc.stderr[-3000:]}'
+        )
         if i == 0:  # killed half-way through writing epoch_2.pth
-            assert list(work.glob('.partial-*')), 'the killed save leaves a temp file'
+            assert list(
+                work.glob('.partial-*')), 'the killed save leaves a temp file'
             assert not (work / 'epoch_2.pth').exists(), \
-                'a killed write must not leave a file under the checkpoint name'
+                ('a killed write must not leave a file under the checkpoint '
+                 'name')
             assert (work / 'epoch_1.pth').exists()
 
     # a truncated checkpoint named by last_checkpoint (what a killed

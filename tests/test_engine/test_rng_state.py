@@ -10,8 +10,7 @@ from sadinet_mmpose.engine import RNGStateHook
 
 
 def _draw():
-    return (random.random(), float(np.random.rand()),
-            float(torch.rand(1)))
+    return (random.random(), float(np.random.rand()), float(torch.rand(1)))
 
 
 def test_resume_restores_every_generator():

@@ -17,17 +17,20 @@ def _two_people(rng):
     gt = rng.uniform(0, 200, (3, 16, 2))
     # keep joints of a person apart, so that only the intended joint is near
     for n in range(3):
-        gt[n] = np.stack(np.meshgrid(np.arange(4), np.arange(4)),
-                         -1).reshape(16, 2) * 40. + n * 500.
+        gt[n] = np.stack(np.meshgrid(np.arange(4), np.arange(4)), -1).reshape(
+            16, 2) * 40. + n * 500.
     return gt
 
 
 def _sample(pred, gt, vis, head, image, idx):
     return dict(
         pred_instances=dict(keypoints=pred[None]),
-        gt_instances=dict(keypoints=gt[None], keypoints_visible=vis[None],
-                          head_size=np.array([[head]])),
-        img_path=image, id=idx)
+        gt_instances=dict(
+            keypoints=gt[None],
+            keypoints_visible=vis[None],
+            head_size=np.array([[head]])),
+        img_path=image,
+        id=idx)
 
 
 def test_each_class_is_classified_exactly():
@@ -41,12 +44,12 @@ def test_each_class_is_classified_exactly():
     ang = rng.uniform(0, 2 * np.pi, 16)
     unit = np.stack([np.cos(ang), np.sin(ang)], -1)
     pred[0] = gt[0] + unit * rng.uniform(0, 0.1, (16, 1)) * HEAD
-    pred[0, 1] = gt[0, 1] + np.array([0.4 * HEAD, 0.])       # jitter
-    pred[0, 2] = gt[0, MPII_MIRROR[2]] + 0.05 * HEAD           # inversion
-    pred[0, 13] = gt[1, 13] + np.array([0., 0.2 * HEAD])      # swap
-    pred[0, 7] = gt[0, 7] + np.array([0., 100 * HEAD])        # miss
-    codes = classify_errors(pred, gt, vis, np.full(3, HEAD),
-                            ['a', 'a', 'b'], MPII_MIRROR)
+    pred[0, 1] = gt[0, 1] + np.array([0.4 * HEAD, 0.])  # jitter
+    pred[0, 2] = gt[0, MPII_MIRROR[2]] + 0.05 * HEAD  # inversion
+    pred[0, 13] = gt[1, 13] + np.array([0., 0.2 * HEAD])  # swap
+    pred[0, 7] = gt[0, 7] + np.array([0., 100 * HEAD])  # miss
+    codes = classify_errors(pred, gt, vis, np.full(3, HEAD), ['a', 'a', 'b'],
+                            MPII_MIRROR)
     want = np.zeros(16, int)
     want[[1, 2, 13, 7]] = [1, 2, 3, 4]
     np.testing.assert_array_equal(codes[0], want)
@@ -54,8 +57,8 @@ def test_each_class_is_classified_exactly():
     # point on the same joint of a person of another image
     pred[2, 13] = gt[2, 13] + np.array([3 * HEAD, 0.])
     pred[2, 12] = gt[0, 12]
-    codes = classify_errors(pred, gt, vis, np.full(3, HEAD),
-                            ['a', 'a', 'b'], MPII_MIRROR)
+    codes = classify_errors(pred, gt, vis, np.full(3, HEAD), ['a', 'a', 'b'],
+                            MPII_MIRROR)
     assert codes[2, 13] == 4 and codes[2, 12] == 4
     assert (codes[2, np.arange(16) < 12] == 0).all()
     # an unlabelled joint has no class
@@ -81,21 +84,25 @@ def test_metric_reports_shares_groups_and_tags(tmp_path):
     gt = _two_people(np.random.default_rng(2))
     gt[1] = gt[0] + np.array([7 * HEAD, 0.])
     pred = gt.copy()
-    pred[0, [10, 15]] = gt[0, [15, 10]]       # two wrist inversions
-    pred[1, 0] = gt[0, 0]                       # a swap (ankle)
+    pred[0, [10, 15]] = gt[0, [15, 10]]  # two wrist inversions
+    pred[1, 0] = gt[0, 0]  # a swap (ankle)
     vis = np.ones((3, 16), bool)
-    tags = {k: np.zeros((3, 16), int).tolist() for k in
-            ('occluded', 'overlapped')}
-    tags['occluded'][0][10] = 1                 # the inverted wrist
-    tags['overlapped'][1][0] = 1                # the swapped ankle
-    tags['overlapped'][1][1] = 1                # a good knee
+    tags = {
+        k: np.zeros((3, 16), int).tolist()
+        for k in ('occluded', 'overlapped')
+    }
+    tags['occluded'][0][10] = 1  # the inverted wrist
+    tags['overlapped'][1][0] = 1  # the swapped ankle
+    tags['overlapped'][1][1] = 1  # a good knee
     tag_file = tmp_path / 'tags.json'
     tag_file.write_text(json.dumps(dict(names=list(tags), tags=tags)))
     out_file = tmp_path / 'codes.json'
     m = KeypointErrorTaxonomy(tag_file=str(tag_file), out_file=str(out_file))
     m.dataset_meta = dict(flip_indices=list(MPII_MIRROR))
-    m.process([], [_sample(pred[i], gt[i], vis[i], HEAD, 'ab'[i // 2], i)
-                   for i in (2, 0, 1)])
+    m.process([], [
+        _sample(pred[i], gt[i], vis[i], HEAD, 'ab'[i // 2], i)
+        for i in (2, 0, 1)
+    ])
     res = m.compute_metrics(m.results)
     assert res['joints'] == 48
     assert res['inversion'] == pytest.approx(100 * 2 / 48)

@@ -16,8 +16,7 @@ def test_each_metric_takes_its_own_frame_and_refuses_the_other():
     from mmpose.datasets import MpiiDataset
     from mmpose.evaluation.metrics import MpiiPCKAccuracy
 
-    from sadinet_mmpose.datasets import (SafeMpiiDataset,
-                                         SyntheticMpiiDataset)
+    from sadinet_mmpose.datasets import (SafeMpiiDataset, SyntheticMpiiDataset)
     from sadinet_mmpose.evaluation import MpiiPCKhAccuracy
     stock, ours = _metainfo(MpiiDataset), _metainfo(SafeMpiiDataset)
     assert 'keypoint_frame' not in stock
@@ -41,10 +40,10 @@ def test_each_metric_takes_its_own_frame_and_refuses_the_other():
     MpiiPCKAccuracy().dataset_meta = None
 
 
-@pytest.mark.parametrize('dataset,metric,refused', [
-    ('SafeMpiiDataset', 'MpiiPCKAccuracy', True),
-    ('MpiiDataset', 'MpiiPCKhAccuracy', True),
-    ('SafeMpiiDataset', 'MpiiPCKhAccuracy', False)])
+@pytest.mark.parametrize('dataset,metric,refused',
+                         [('SafeMpiiDataset', 'MpiiPCKAccuracy', True),
+                          ('MpiiDataset', 'MpiiPCKhAccuracy', True),
+                          ('SafeMpiiDataset', 'MpiiPCKhAccuracy', False)])
 def test_runner_stops_before_training(dataset, metric, refused, tmp_path,
                                       mpii_sample_dir, monkeypatch):
     from mmengine.config import Config

@@ -8,16 +8,15 @@ from sadinet_mmpose.evaluation import heatmap_pck_accuracy
 
 
 def _mmpose(output, target, mask):
-    _, avg, _ = pose_pck_accuracy(output.numpy(), target.numpy(),
-                                  mask.numpy())
+    _, avg, _ = pose_pck_accuracy(output.numpy(), target.numpy(), mask.numpy())
     return float(avg)
 
 
 def _gaussians(centres, size):
-    ys, xs = torch.meshgrid(torch.arange(size[0]), torch.arange(size[1]),
-                            indexing='ij')
-    d2 = (xs - centres[..., 0, None, None])**2 + (ys -
-                                                  centres[..., 1, None, None])**2
+    ys, xs = torch.meshgrid(
+        torch.arange(size[0]), torch.arange(size[1]), indexing='ij')
+    d2 = (xs - centres[..., 0, None, None])**2 + (
+        ys - centres[..., 1, None, None])**2
     return torch.exp(-d2.float() / 8)
 
 
@@ -40,8 +39,8 @@ def test_equals_pose_pck_accuracy(seed, size):
     mask[:, 4] = False  # a keypoint with no valid sample is left out
     ours = heatmap_pck_accuracy(output, target, mask)
     assert ours.dim() == 0 and ours.dtype == torch.float32
-    assert ours.item() == pytest.approx(_mmpose(output, target, mask),
-                                        abs=1e-6)
+    assert ours.item() == pytest.approx(
+        _mmpose(output, target, mask), abs=1e-6)
 
 
 def test_no_valid_keypoint_gives_zero_and_perfect_gives_one():
@@ -55,8 +54,9 @@ def test_no_valid_keypoint_gives_zero_and_perfect_gives_one():
 def test_bfloat16_input_and_shape_errors():
     # Gaussian peaks (1.0 at the centre, 0.88 next to it) keep their
     # arg-max in bfloat16; uniform noise would not
-    hm = _gaussians(torch.tensor([[[1, 2], [5, 5], [7, 0]],
-                                  [[3, 3], [0, 6], [4, 1]]]), (8, 8))
+    hm = _gaussians(
+        torch.tensor([[[1, 2], [5, 5], [7, 0]], [[3, 3], [0, 6], [4, 1]]]),
+        (8, 8))
     mask = torch.ones(2, 3, dtype=torch.bool)
     assert heatmap_pck_accuracy(hm.bfloat16(), hm, mask).item() == 1.0
     with pytest.raises(ValueError, match='one shape'):

@@ -18,9 +18,9 @@ def _gt(torso=50.):
 
 def _sample(gt, pred, vis=None):
     vis = np.ones(14) if vis is None else vis
-    return dict(pred_instances=dict(keypoints=pred[None]),
-                gt_instances=dict(keypoints=gt[None],
-                                  keypoints_visible=vis[None]))
+    return dict(
+        pred_instances=dict(keypoints=pred[None]),
+        gt_instances=dict(keypoints=gt[None], keypoints_visible=vis[None]))
 
 
 def _metric():

@@ -10,8 +10,14 @@ import sadinet_mmpose  # noqa: F401
 from mmpose.datasets import MpiiDataset
 from mmpose.evaluation import MpiiPCKAccuracy
 
-JOINT_GROUPS = dict(Head=[9], Shoulder=[12, 13], Elbow=[11, 14],
-                    Wrist=[10, 15], Hip=[2, 3], Knee=[1, 4], Ankle=[0, 5])
+JOINT_GROUPS = dict(
+    Head=[9],
+    Shoulder=[12, 13],
+    Elbow=[11, 14],
+    Wrist=[10, 15],
+    Hip=[2, 3],
+    Knee=[1, 4],
+    Ankle=[0, 5])
 
 
 def _run_metric(ds, offsets):
@@ -24,30 +30,33 @@ def _run_metric(ds, offsets):
     for i in range(len(ds)):
         info = ds.get_data_info(i)
         samples.append(
-            dict(pred_instances=dict(
-                keypoints=info['keypoints'] - 1. + offsets[i][None]),
-                 gt_instances=dict(
-                     keypoints=info['keypoints'],
-                     keypoints_visible=info['keypoints_visible'],
-                     head_size=info['head_size'])))
+            dict(
+                pred_instances=dict(keypoints=info['keypoints'] - 1. +
+                                    offsets[i][None]),
+                gt_instances=dict(
+                    keypoints=info['keypoints'],
+                    keypoints_visible=info['keypoints_visible'],
+                    head_size=info['head_size'])))
     metric.process([], samples)
     return metric.compute_metrics(metric.results)
 
 
 def _dataset(mpii_sample_dir, ann, hb, **kw):
-    return MpiiDataset(ann_file=ann, headbox_file=hb, test_mode=True,
-                       data_prefix=dict(img=f'{mpii_sample_dir}/images/'),
-                       **kw)
+    return MpiiDataset(
+        ann_file=ann,
+        headbox_file=hb,
+        test_mode=True,
+        data_prefix=dict(img=f'{mpii_sample_dir}/images/'),
+        **kw)
 
 
 def test_pckh_perfect_and_shifted(mpii_sample_dir, mpii_sample_headboxes):
     ann, hb, sizes = mpii_sample_headboxes
     ds = _dataset(mpii_sample_dir, ann, hb)
     assert len(ds) == 5
-    got = np.array([ds.get_data_info(i)['head_size'].item() for i in
-                    range(5)])
-    np.testing.assert_allclose(got, sizes, rtol=1e-5,
-                               err_msg='head_size = 0.6 x head-box diagonal')
+    got = np.array([ds.get_data_info(i)['head_size'].item() for i in range(5)])
+    np.testing.assert_allclose(
+        got, sizes, rtol=1e-5, err_msg='head_size = 0.6 x head-box diagonal')
     perfect = _run_metric(ds, np.zeros((5, 16, 2)))
     assert perfect['PCK'] == pytest.approx(100.), 'perfect predictions'
 
@@ -57,8 +66,8 @@ def test_pckh_perfect_and_shifted(mpii_sample_dir, mpii_sample_headboxes):
     for j in (10, 15, 0, 5):
         offsets[:, j, 0] = 0.6 * sizes
     res = _run_metric(ds, offsets)
-    vis = np.stack([ds.get_data_info(i)['keypoints_visible'][0]
-                    for i in range(5)]) > 0
+    vis = np.stack(
+        [ds.get_data_info(i)['keypoints_visible'][0] for i in range(5)]) > 0
     counts = vis.sum(0).astype(float)
     counts[6:8] = 0  # pelvis and thorax are not in the MPII mean
     expected_mean = 100. * (counts.sum() - counts[[0, 5, 10, 15]].sum()) / \
@@ -78,12 +87,17 @@ def test_pckh_perfect_and_shifted(mpii_sample_dir, mpii_sample_headboxes):
 def test_pckh_through_test_pipeline(mpii_sample_dir, mpii_sample_headboxes):
     """head_size survives the stock test pipeline into gt_instances."""
     ann, hb, sizes = mpii_sample_headboxes
-    ds = _dataset(mpii_sample_dir, ann, hb, indices=[0], pipeline=[
-        dict(type='SafeLoadImage'),
-        dict(type='GetBBoxCenterScale'),
-        dict(type='TopdownAffine', input_size=(64, 64)),
-        dict(type='PackPoseInputs')
-    ])
+    ds = _dataset(
+        mpii_sample_dir,
+        ann,
+        hb,
+        indices=[0],
+        pipeline=[
+            dict(type='SafeLoadImage'),
+            dict(type='GetBBoxCenterScale'),
+            dict(type='TopdownAffine', input_size=(64, 64)),
+            dict(type='PackPoseInputs')
+        ])
     out = ds[0]
     assert out['data_samples'].gt_instances.head_size.item() == \
         pytest.approx(sizes[0], rel=1e-5)

@@ -27,12 +27,14 @@ def test_metric_scores_against_pckh_correctness():
         gt = rng.uniform(0, 300, (16, 2))
         err = rng.uniform(0, 1, 16) * head
         pred = gt + err[:, None] * np.array([0.6, 0.8])
-        samples.append(dict(
-            pred_instances=dict(keypoints=pred[None],
-                                keypoint_scores=(-err / head)[None]),
-            gt_instances=dict(keypoints=gt[None],
-                              keypoints_visible=np.ones((1, 16)),
-                              head_size=np.array([head]))))
+        samples.append(
+            dict(
+                pred_instances=dict(
+                    keypoints=pred[None], keypoint_scores=(-err / head)[None]),
+                gt_instances=dict(
+                    keypoints=gt[None],
+                    keypoints_visible=np.ones((1, 16)),
+                    head_size=np.array([head]))))
     metric = KeypointScoreAUROC()
     metric.process([], samples)
     out = metric.compute_metrics(metric.results)
@@ -53,26 +55,31 @@ def _samples(rng, n, joint_rate=None):
         err = np.where(wrong, rng.uniform(0.6, 2., 16),
                        rng.uniform(0., 0.3, 16))
         pred = gt + err[:, None] * head * np.array([0.6, 0.8])
-        out.append(dict(
-            pred_instances=dict(
-                keypoints=pred[None],
-                # knows each joint: its error plus a little noise
-                keypoint_scores=(-err + rng.normal(0, 0.3, 16))[None],
-                # knows only the joint type's rate
-                type_score=(-rate)[None],
-                keypoint_sigmas=np.stack([rate, 4 * rate], -1)[None]),
-            gt_instances=dict(keypoints=gt[None],
-                              keypoints_visible=np.ones((1, 16)),
-                              head_size=np.array([head]))))
+        out.append(
+            dict(
+                pred_instances=dict(
+                    keypoints=pred[None],
+                    # knows each joint: its error plus a little noise
+                    keypoint_scores=(-err + rng.normal(0, 0.3, 16))[None],
+                    # knows only the joint type's rate
+                    type_score=(-rate)[None],
+                    keypoint_sigmas=np.stack([rate, 4 * rate], -1)[None]),
+                gt_instances=dict(
+                    keypoints=gt[None],
+                    keypoints_visible=np.ones((1, 16)),
+                    head_size=np.array([head]))))
     return out
 
 
 def test_intervals_within_type_and_paired_difference():
     rng = np.random.default_rng(2)
     metric = KeypointScoreAUROC(
-        thresholds=(0.5, ), num_bootstrap=200,
-        scores=dict(type='type_score', score='keypoint_scores',
-                    sigma='-keypoint_sigmas'))
+        thresholds=(0.5, ),
+        num_bootstrap=200,
+        scores=dict(
+            type='type_score',
+            score='keypoint_scores',
+            sigma='-keypoint_sigmas'))
     metric.process([], _samples(rng, 150))
     out = metric.compute_metrics(metric.results)
     for s in ('type', 'score', 'sigma'):
@@ -92,7 +99,8 @@ def test_intervals_within_type_and_paired_difference():
 def test_few_wrong_joints_leave_the_comparison_undecided():
     rng = np.random.default_rng(3)
     metric = KeypointScoreAUROC(
-        thresholds=(0.5, ), num_bootstrap=50,
+        thresholds=(0.5, ),
+        num_bootstrap=50,
         scores=dict(type='type_score', score='keypoint_scores'))
     metric.process([], _samples(rng, 20, joint_rate=np.full(16, 0.02)))
     out = metric.compute_metrics(metric.results)

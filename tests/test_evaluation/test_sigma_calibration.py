@@ -32,15 +32,14 @@ def test_radius_and_cdf_are_inverse_and_match_known_values():
     assert radius_cdf(1.) == pytest.approx(0.393469, abs=1e-6)
     # heavy tails need a larger radius; many degrees of freedom: Gaussian
     assert coverage_radius(0.9, 2.) > coverage_radius(0.9)
-    assert coverage_radius(0.9, 1e6) == pytest.approx(coverage_radius(0.9),
-                                                      rel=1e-4)
+    assert coverage_radius(0.9, 1e6) == pytest.approx(
+        coverage_radius(0.9), rel=1e-4)
 
 
 def test_gaussian_errors_with_the_stated_sigmas_are_calibrated():
     rng, scale, gt, sig, vis = _people()
     pred = gt + rng.normal(size=gt.shape) * sig
-    out = sigma_calibration(pred, gt, sig, vis, scale,
-                            joint_names=MPII_NAMES)
+    out = sigma_calibration(pred, gt, sig, vis, scale, joint_names=MPII_NAMES)
     for p in COVERAGE_LEVELS:
         assert abs(out[f'sigma_coverage_{p}'] - p) < 1.5, (p, out)
     assert out['sigma_ece'] < 1.0
@@ -91,15 +90,13 @@ def test_sigma_that_ranks_errors_perfectly_has_zero_ause():
     rng, scale, gt, _, vis = _people(4)
     dist = rng.uniform(0.01, 0.5, (N, K)) * scale[:, None]
     angle = rng.uniform(0, 2 * np.pi, (N, K))
-    pred = gt + dist[..., None] * np.stack([np.cos(angle), np.sin(angle)],
-                                           -1)
+    pred = gt + dist[..., None] * np.stack([np.cos(angle), np.sin(angle)], -1)
     sig = np.repeat((dist / scale[:, None])[..., None], 2, -1) * \
         scale[:, None, None]
     out = sigma_calibration(pred, gt, sig, vis, scale)
     assert out['sigma_ause'] == pytest.approx(0, abs=1e-9)
     assert out['sigma_spearman'] == pytest.approx(1.)
-    shuffled = sigma_calibration(pred, gt, sig[rng.permutation(N)], vis,
-                                 scale)
+    shuffled = sigma_calibration(pred, gt, sig[rng.permutation(N)], vis, scale)
     assert shuffled['sigma_ause'] > 0.05
 
 
@@ -126,8 +123,8 @@ def test_metric_normalises_by_head_else_box_and_reads_dof():
         if i % 2:
             samples.append(_sample(kpt, sig, gt, np.ones(K), head=size))
         else:
-            samples.append(_sample(kpt, sig, gt, np.ones(K),
-                                   box=[0, 0, size, size / 2]))
+            samples.append(
+                _sample(kpt, sig, gt, np.ones(K), box=[0, 0, size, size / 2]))
     metric = SigmaCalibration()
     metric.dataset_meta = dict(keypoint_id2name=dict(enumerate(MPII_NAMES)))
     metric.process([], samples)
@@ -138,8 +135,9 @@ def test_metric_normalises_by_head_else_box_and_reads_dof():
         0.2 * coverage_radius(0.9), rel=1e-6)
     assert 'sigma_coverage_90_wrist' in out
     with pytest.raises(KeyError, match='keypoint_sigmas'):
-        metric.process([], [dict(pred_instances=dict(keypoints=gt[None]),
-                                 gt_instances={})])
+        metric.process(
+            [],
+            [dict(pred_instances=dict(keypoints=gt[None]), gt_instances={})])
 
 
 @pytest.mark.parametrize('aspect', [1., 2., 4.])
@@ -157,7 +155,8 @@ def test_probability_within_matches_monte_carlo(aspect, dof):
         z /= np.sqrt(rng.chisquare(dof, (n, 1)) / dof)
     for radius in (1.0, 3.0 * np.sqrt(aspect), 12.):
         mc = float(np.mean(np.linalg.norm(z, axis=1) <= radius))
-        got = float(probability_within(
-            np.array([[radius]]), sig,
-            None if dof is None else np.array([[dof]]))[0, 0])
+        got = float(
+            probability_within(
+                np.array([[radius]]), sig,
+                None if dof is None else np.array([[dof]]))[0, 0])
         assert abs(got - mc) < 0.005, (aspect, dof, radius, got, mc)

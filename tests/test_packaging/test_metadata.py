@@ -12,7 +12,8 @@ def test_license_is_apache_2():
     with open(osp.join(REPO, 'LICENSE')) as f:
         text = f.read()
     assert 'Apache License' in text and 'Version 2.0, January 2004' in text
-    assert 'END OF TERMS AND CONDITIONS' in text, 'LICENSE is not the full text'
+    assert 'END OF TERMS AND CONDITIONS' in text, ('LICENSE is not the full '
+                                                   'text')
     assert 'sadinet-mmpose contributors' in text
 
 
@@ -26,5 +27,5 @@ def test_citation_matches_the_package():
     paper = cff['preferred-citation']
     assert paper['title'] == ('Spatial Attention-based Distribution '
                               'Integration Network for Human Pose Estimation')
-    assert [a['family-names'] for a in paper['authors']] == [
-        'Gao', 'Zhu', 'Zhuang', 'Wang', 'Li']
+    assert [a['family-names'] for a in paper['authors']
+            ] == ['Gao', 'Zhu', 'Zhuang', 'Wang', 'Li']

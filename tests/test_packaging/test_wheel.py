@@ -78,7 +78,6 @@ USE_INSTALLED = textwrap.dedent('''
         feats=[list(f.shape) for f in feats])))
 ''')
 
-
 # not part of the source: byte code, hidden files (editors' temporaries)
 IGNORED = ('__pycache__', '*.pyc', '*.pyo', '.*')
 
@@ -87,8 +86,9 @@ def package_files(root: str) -> set:
     """Files under ``root/sadinet_mmpose``, relative to root."""
     found = set()
     for folder, dirs, files in os.walk(osp.join(root, 'sadinet_mmpose')):
-        dirs[:] = [d for d in dirs if d != '__pycache__'
-                   and not d.startswith('.')]
+        dirs[:] = [
+            d for d in dirs if d != '__pycache__' and not d.startswith('.')
+        ]
         found.update(
             osp.relpath(osp.join(folder, f), root).replace(os.sep, '/')
             for f in files
@@ -105,10 +105,15 @@ def write_tiny_lsp(root: str) -> None:
     records = []
     for i in range(2):
         name = f'im{i + 1:04d}.jpg'
-        cv2.imwrite(osp.join(root, 'images', name),
-                    np.full((100, 100, 3), 128, np.uint8))
-        records.append(dict(image=name, joints=joints, joints_vis=[1] * 14,
-                            bbox=[5, 5, 95, 95]))
+        cv2.imwrite(
+            osp.join(root, 'images', name),
+            np.full((100, 100, 3), 128, np.uint8))
+        records.append(
+            dict(
+                image=name,
+                joints=joints,
+                joints_vis=[1] * 14,
+                bbox=[5, 5, 95, 95]))
     with open(osp.join(root, 'tiny.json'), 'w') as f:
         json.dump(records, f)
 
@@ -119,14 +124,22 @@ def test_wheel_installs_and_builds_dataset_codec_model(tmp_path):
     src.mkdir()
     for name in ('setup.py', 'README.md', 'LICENSE'):
         shutil.copy(osp.join(REPO, name), src / name)
-    shutil.copytree(osp.join(REPO, 'sadinet_mmpose'), src / 'sadinet_mmpose',
-                    ignore=shutil.ignore_patterns(*IGNORED))
+    shutil.copytree(
+        osp.join(REPO, 'sadinet_mmpose'),
+        src / 'sadinet_mmpose',
+        ignore=shutil.ignore_patterns(*IGNORED))
     wheels = tmp_path / 'wheels'
-    proc = subprocess.run(
-        [sys.executable, '-m', 'pip', 'wheel', '--no-deps',
-         '--no-build-isolation', '--no-index', '--disable-pip-version-check',
-         '-q', '-w', str(wheels), str(src)],
-        capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    proc = subprocess.run([
+        sys.executable, '-m', 'pip', 'wheel', '--no-deps',
+        '--no-build-isolation', '--no-index', '--disable-pip-version-check',
+        '-q', '-w',
+        str(wheels),
+        str(src)
+    ],
+                          capture_output=True,
+                          text=True,
+                          cwd=tmp_path,
+                          timeout=600)
     assert proc.returncode == 0, f'pip wheel failed:\n{proc.stderr[-3000:]}'
     (wheel, ) = wheels.glob('sadinet_mmpose-*.whl')
 
@@ -138,11 +151,16 @@ def test_wheel_installs_and_builds_dataset_codec_model(tmp_path):
         'LICENSE not in the wheel'
 
     target = tmp_path / 'target'
-    proc = subprocess.run(
-        [sys.executable, '-m', 'pip', 'install', '--no-deps', '--no-index',
-         '--disable-pip-version-check', '-q', '--target', str(target),
-         str(wheel)],
-        capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    proc = subprocess.run([
+        sys.executable, '-m', 'pip', 'install', '--no-deps', '--no-index',
+        '--disable-pip-version-check', '-q', '--target',
+        str(target),
+        str(wheel)
+    ],
+                          capture_output=True,
+                          text=True,
+                          cwd=tmp_path,
+                          timeout=600)
     assert proc.returncode == 0, f'pip install failed:\n{proc.stderr[-3000:]}'
 
     data_root = tmp_path / 'lsp'
@@ -152,10 +170,16 @@ def test_wheel_installs_and_builds_dataset_codec_model(tmp_path):
     env['PYTHONPATH'] = os.pathsep.join([str(target), *sorted(third_party)])
     run_dir = tmp_path / 'elsewhere'
     run_dir.mkdir()
-    proc = subprocess.run(
-        [sys.executable, '-S', '-c', USE_INSTALLED, str(target), REPO,
-         str(data_root), CONFIG],
-        capture_output=True, text=True, cwd=run_dir, env=env, timeout=600)
+    proc = subprocess.run([
+        sys.executable, '-S', '-c', USE_INSTALLED,
+        str(target), REPO,
+        str(data_root), CONFIG
+    ],
+                          capture_output=True,
+                          text=True,
+                          cwd=run_dir,
+                          env=env,
+                          timeout=600)
     assert proc.returncode == 0, \
         f'the installed package failed:\n{proc.stderr[-5000:]}'
     result = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -163,10 +187,10 @@ def test_wheel_installs_and_builds_dataset_codec_model(tmp_path):
     assert result['dataset_len'] == 2 and result['num_keypoints'] == 14, result
     assert result['keypoint_names'] == ['right_ankle', 'head_top'], result
     assert result['item_keypoints'] == [1, 14, 2], result
-    assert (result['codec'], result['heatmaps']) == (
-        'FlowHeatmapCodec', [16, 64, 64]), result
-    assert (result['model'], result['backbone']) == (
-        'MSTopdownPoseEstimator', 'RFMHourglass'), result
+    assert (result['codec'], result['heatmaps']) == ('FlowHeatmapCodec',
+                                                     [16, 64, 64]), result
+    assert (result['model'], result['backbone']) == ('MSTopdownPoseEstimator',
+                                                     'RFMHourglass'), result
     assert result['params'] > 100e6, result
     # backbone + neck: the last output is SFM's pooled vector f
     assert result['feats'][-1] == [1, 2048], result

@@ -80,14 +80,20 @@ def _make_bad_copy(src: str, dst: str) -> dict:
         json.dump(bad, f)  # NaN written as the JSON extension Python reads
 
     wrong = list(good)
-    wrong.insert(2, dict(good[2], joints=good[2]['joints'][:14],
-                         joints_vis=good[2]['joints_vis'][:14]))
+    wrong.insert(
+        2,
+        dict(
+            good[2],
+            joints=good[2]['joints'][:14],
+            joints_vis=good[2]['joints_vis'][:14]))
     with open(osp.join(ann_dir, 'wrong_joints.json'), 'w') as f:
         json.dump(wrong, f)
     return dict(nan=nan_idx, zero_box=zero_idx, wrong_joints=2)
 
 
-def bad_data_config(data_root: str, train_ann: str, skip_bad_images: bool,
+def bad_data_config(data_root: str,
+                    train_ann: str,
+                    skip_bad_images: bool,
                     max_epochs: int = EPOCHS) -> str:
     """The tiny SADI-Net config on ``train_ann`` with the safe data layer.
 
@@ -95,8 +101,8 @@ def bad_data_config(data_root: str, train_ann: str, skip_bad_images: bool,
     ``SafeLoadImage(skip_bad_images=...)``; validation reads the clean
     sample (a test sample cannot be skipped).
     """
-    text = sadinet_tiny_config(data_root, max_epochs=max_epochs,
-                               batch_size=BATCH)
+    text = sadinet_tiny_config(
+        data_root, max_epochs=max_epochs, batch_size=BATCH)
     text = text.replace("dataset_type = 'MpiiDataset'",
                         "dataset_type = 'SafeMpiiDataset'")
     text = text.replace(
@@ -114,10 +120,13 @@ def bad_data_config(data_root: str, train_ann: str, skip_bad_images: bool,
 
 
 def _train(cfg_path, work_dir, timeout=400):
-    cmd = [sys.executable, _train_tool(), str(cfg_path), '--work-dir',
-           str(work_dir)]
-    return subprocess.run(cmd, capture_output=True, text=True,
-                          timeout=timeout)
+    cmd = [
+        sys.executable,
+        _train_tool(),
+        str(cfg_path), '--work-dir',
+        str(work_dir)
+    ]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope='module')
@@ -130,7 +139,8 @@ def bad_data(tmp_path_factory, mpii_sample_dir):
 
 @pytest.fixture(scope='module')
 def skip_run(bad_data):
-    """One training run with ``skip_bad_images=True`` (shared by the checks)."""
+    """One training run with ``skip_bad_images=True`` (shared by the
+    checks)."""
     data_root, indices, root = bad_data
     cfg = root / 'skip.py'
     cfg.write_text(bad_data_config(data_root, 'bad.json', True))
@@ -151,8 +161,10 @@ def test_skip_bad_images_trains_to_the_end(skip_run):
     import torch
     import sadinet_mmpose  # noqa: F401  (checkpoint allow-list)
     state = torch.load(work / f'epoch_{EPOCHS}.pth', map_location='cpu')
-    bad = [k for k, v in state['state_dict'].items()
-           if v.is_floating_point() and not torch.isfinite(v).all()]
+    bad = [
+        k for k, v in state['state_dict'].items()
+        if v.is_floating_point() and not torch.isfinite(v).all()
+    ]
     assert not bad, f'skip run: non-finite weights after training: {bad[:5]}'
 
 
@@ -161,31 +173,38 @@ def test_skip_bad_images_trains_to_the_end(skip_run):
 def test_skip_run_names_each_skipped_image_and_reason(skip_run, name):
     proc, _, _ = skip_run
     how, reason = BAD_IMAGES[name]
-    lines = [ln for ln in proc.stderr.splitlines()
-             if 'BadImageWarning' in ln and name in ln]
+    lines = [
+        ln for ln in proc.stderr.splitlines()
+        if 'BadImageWarning' in ln and name in ln
+    ]
     assert lines, (f'skip run: no BadImageWarning for {name} ({how}); '
                    f'stderr tail:\n{proc.stderr[-3000:]}')
-    assert any(reason in ln and 'skipped (skip_bad_images=True' in ln
-               for ln in lines), (
-        f'skip run: the warning for {name} ({how}) should give the reason '
-        f'{reason!r}: {lines[0]}')
+    assert any(
+        reason in ln and 'skipped (skip_bad_images=True' in ln
+        for ln in lines), (
+            f'skip run: the warning for {name} ({how}) should give the reason '
+            f'{reason!r}: {lines[0]}')
 
 
 @pytest.mark.slow
 def test_skip_run_reports_skipped_records(skip_run):
     proc, _, indices = skip_run
-    lines = [ln for ln in proc.stderr.splitlines()
-             if 'BadAnnotationWarning' in ln]
+    lines = [
+        ln for ln in proc.stderr.splitlines() if 'BadAnnotationWarning' in ln
+    ]
     assert lines, ('skip run: no BadAnnotationWarning for the NaN / zero-box '
                    f'records; stderr tail:\n{proc.stderr[-3000:]}')
     text = ' '.join(lines)
     assert 'bad.json' in text and 'skipped 2 annotation record(s)' in text, \
-        f'skip run: the record warning should name the file and count 2: {text}'
-    assert f'NaN/inf coordinates of a labelled joint (records {indices["nan"]})' \
+        (f'skip run: the record warning should name the file and count 2: '
+         f'{text}')
+    assert (f'NaN/inf coordinates of a labelled joint (records '
+            f'{indices["nan"]})') \
         in text, f'skip run: NaN record {indices["nan"]} not reported: {text}'
     assert f'zero-size or non-finite box (scale/center) (records ' \
         f'{indices["zero_box"]})' in text, \
-        f'skip run: zero-size box record {indices["zero_box"]} not reported: {text}'
+        (f'skip run: zero-size box record {indices["zero_box"]} not reported: '
+         f'{text}')
 
 
 @pytest.mark.slow
@@ -197,8 +216,9 @@ def test_strict_mode_stops_at_first_bad_image(bad_data):
     proc = _train(cfg, work)
     assert proc.returncode != 0, \
         'skip_bad_images=False: a run over bad images must stop'
-    m = re.search(r"BadImageError: bad image '([^']+)' \(record id=\d+, "
-                  r'img_id=\d+\): ([^\n]+)', proc.stderr)
+    m = re.search(
+        r"BadImageError: bad image '([^']+)' \(record id=\d+, "
+        r'img_id=\d+\): ([^\n]+)', proc.stderr)
     assert m, ('skip_bad_images=False: the error should be a BadImageError '
                f'naming file and record; stderr tail:\n{proc.stderr[-3000:]}')
     name = osp.basename(m.group(1))
@@ -249,9 +269,14 @@ def test_non_numeric_mpii_image_name_is_named(tmp_path, mpii_sample_dir):
     ann_file = tmp_path / 'named.json'
     ann_file.write_text(json.dumps(anns))
     with pytest.raises(ValueError) as err:
-        DATASETS.build(dict(type='SafeMpiiDataset', ann_file=str(ann_file),
-                            data_root=mpii_sample_dir,
-                            data_prefix=dict(img='images/'), pipeline=[]))
+        DATASETS.build(
+            dict(
+                type='SafeMpiiDataset',
+                ann_file=str(ann_file),
+                data_root=mpii_sample_dir,
+                data_prefix=dict(img='images/'),
+                pipeline=[]))
     msg = str(err.value)
     assert 'named.json' in msg and 'record 3' in msg and 'broken.jpg' in msg, \
-        f'non-numeric MPII image name: error should name file/record/image: {msg}'
+        (f'non-numeric MPII image name: error should name file/record/image: '
+         f'{msg}')

@@ -23,8 +23,12 @@ from tiny_configs import sadinet_tiny_config
 
 
 def _save(path, value=0.):
-    torch.save({'state_dict': {'w': torch.full((64, 64), value)},
-                'meta': {}}, str(path))
+    torch.save({
+        'state_dict': {
+            'w': torch.full((64, 64), value)
+        },
+        'meta': {}
+    }, str(path))
     return str(path)
 
 
@@ -42,14 +46,16 @@ def work_dir(tmp_path):
     _save(tmp_path / 'epoch_1.pth', 1.)
     _save(tmp_path / 'epoch_2.pth', 2.)
     _truncate(tmp_path / 'epoch_2.pth', tmp_path / 'epoch_3.pth')
-    _truncate(tmp_path / 'epoch_2.pth',
-              tmp_path / f'{PARTIAL_PREFIX}epoch_4.pth.abc123', keep=5000)
+    _truncate(
+        tmp_path / 'epoch_2.pth',
+        tmp_path / f'{PARTIAL_PREFIX}epoch_4.pth.abc123',
+        keep=5000)
     return tmp_path
 
 
 def _runner(work, resume=True, load_from=None):
-    return SimpleNamespace(work_dir=str(work), _resume=resume,
-                           _load_from=load_from)
+    return SimpleNamespace(
+        work_dir=str(work), _resume=resume, _load_from=load_from)
 
 
 def _last(work):
@@ -64,19 +70,25 @@ def test_truncated_file_is_not_a_complete_checkpoint(work_dir, tmp_path):
             f'{name} (truncated) should not count as complete'
     empty = tmp_path / 'empty.pth'
     empty.write_bytes(b'')
-    assert not is_complete_checkpoint(str(empty)), 'a 0-byte file is not complete'
+    assert not is_complete_checkpoint(
+        str(empty)), 'a 0-byte file is not complete'
     assert not is_complete_checkpoint(str(tmp_path / 'nope.pth')), \
         'a missing file is not complete'
     assert newest_complete_checkpoint(str(work_dir)) == str(
-        work_dir / 'epoch_2.pth'), 'newest complete should skip truncated epoch_3'
+        work_dir /
+        'epoch_2.pth'), 'newest complete should skip truncated epoch_3'
 
 
 @pytest.mark.parametrize('record', ['absent', 'empty', 'truncated', 'missing'])
-def test_auto_resume_picks_newest_complete_checkpoint(work_dir, record, caplog):
+def test_auto_resume_picks_newest_complete_checkpoint(work_dir, record,
+                                                      caplog):
     """last_checkpoint absent / empty / naming a truncated or missing file."""
-    named = {'absent': None, 'empty': '',
-             'truncated': str(work_dir / 'epoch_3.pth'),
-             'missing': str(work_dir / 'epoch_9.pth')}[record]
+    named = {
+        'absent': None,
+        'empty': '',
+        'truncated': str(work_dir / 'epoch_3.pth'),
+        'missing': str(work_dir / 'epoch_9.pth')
+    }[record]
     if named is not None:
         (work_dir / 'last_checkpoint').write_text(named)
     CheckpointGuardHook().before_run(_runner(work_dir))
@@ -97,8 +109,8 @@ def test_complete_last_checkpoint_is_kept(work_dir):
         'a complete checkpoint named by last_checkpoint must be left alone'
 
 
-def test_leftover_partial_files_are_reported_and_ignored(work_dir,
-                                                         monkeypatch):
+def test_leftover_partial_files_are_reported_and_ignored(
+        work_dir, monkeypatch):
     from sadinet_mmpose.engine.hooks import checkpoint_guard
     logged = []
     monkeypatch.setattr(checkpoint_guard, 'print_log',
@@ -148,13 +160,21 @@ def test_fresh_run_does_not_overwrite_checkpoints(work_dir):
 # model / checkpoint mismatch
 # --------------------------------------------------------------------------
 def test_describe_mismatch_lists_keys_and_shapes():
-    model = {'a.weight': torch.zeros(4, 3), 'a.bias': torch.zeros(4),
-             'b.weight': torch.zeros(2, 4)}
-    assert describe_mismatch(model, dict(model)) is None, 'same state: no report'
+    model = {
+        'a.weight': torch.zeros(4, 3),
+        'a.bias': torch.zeros(4),
+        'b.weight': torch.zeros(2, 4)
+    }
+    assert describe_mismatch(model,
+                             dict(model)) is None, 'same state: no report'
     ddp = {'module.' + k: v for k, v in model.items()}
-    assert describe_mismatch(model, ddp) is None, "DDP 'module.' prefix ignored"
-    ckpt = {'a.weight': torch.zeros(5, 3), 'a.bias': torch.zeros(4),
-            'c.weight': torch.zeros(1)}
+    assert describe_mismatch(model,
+                             ddp) is None, "DDP 'module.' prefix ignored"
+    ckpt = {
+        'a.weight': torch.zeros(5, 3),
+        'a.bias': torch.zeros(4),
+        'c.weight': torch.zeros(1)
+    }
     report = describe_mismatch(model, ckpt)
     assert report is not None, 'a shape mismatch must be reported'
     for part in ('shape mismatch a.weight: checkpoint (5, 3), model (4, 3)',
@@ -178,8 +198,8 @@ def _sadinet_runner(tmp_path, sample, **cfg_changes):
 
 
 @pytest.mark.slow
-def test_runner_load_checkpoint_of_other_model_names_keys(tmp_path,
-                                                          mpii_sample_dir):
+def test_runner_load_checkpoint_of_other_model_names_keys(
+        tmp_path, mpii_sample_dir):
     """End to end: Runner.load_checkpoint with a narrower head's weights."""
     from mmpose.registry import MODELS
     runner = _sadinet_runner(tmp_path, mpii_sample_dir)
@@ -208,8 +228,8 @@ def test_runner_resume_from_truncated_path_fails_before_training(
     """End to end: ``resume=True, load_from=<truncated>`` (= --resume PATH)."""
     good = _save(tmp_path / 'epoch_1.pth')
     bad = _truncate(good, tmp_path / 'epoch_2.pth')
-    runner = _sadinet_runner(tmp_path, mpii_sample_dir, resume=True,
-                             load_from=bad)
+    runner = _sadinet_runner(
+        tmp_path, mpii_sample_dir, resume=True, load_from=bad)
     with pytest.raises(RuntimeError) as err:
         runner.train()
     msg = str(err.value)

@@ -18,35 +18,36 @@ GOOD_METRIC = "type='PCKAccuracy', thr=0.2"
 
 #: case -> (old text, new text, exception, expected substrings)
 CASES = {
-    'model_unknown_type': (
-        GOOD_LOSS, "loss=dict(type='ChiWeightedLos')", KeyError,
-        ["model.head.loss.type='ChiWeightedLos'", "did you mean 'ChiWeightedLoss'"]),
-    'model_unknown_option': (
-        GOOD_LOSS, "loss=dict(type='ChiWeightedLoss', weightng='chi')",
-        TypeError, ['model.head.loss.weightng', "did you mean 'weighting'"]),
-    'backbone_unknown_option': (
-        'feat_channel=16,', 'feat_channels=16,', TypeError,
-        ['model.backbone.feat_channels', 'RFMHourglass']),
-    'dataset_unknown_type': (
-        "dataset_type = 'MpiiDataset'", "dataset_type = 'MpiiDatasett'",
-        KeyError,
-        ['MpiiDatasett is not in the mmpose::dataset registry']),
-    'dataset_unknown_option': (
-        'data_mode=data_mode,', "data_mode=data_mode, ann_fle='x',",
-        TypeError, ['MpiiDataset', "unexpected keyword argument 'ann_fle'"]),
-    'transform_unknown_type': (
-        "dict(type='RandomFlip', direction='horizontal')",
-        "dict(type='RandomFlipp', direction='horizontal')", KeyError,
-        ['RandomFlipp is not in the mmpose::transform registry']),
-    'metric_unknown_type': (
-        GOOD_METRIC, "type='PCKAcuracy', thr=0.2", KeyError,
-        ['PCKAcuracy is not in the mmpose::metric registry']),
-    'metric_unknown_option': (
-        GOOD_METRIC, "type='PCKAccuracy', thrr=0.2", TypeError,
-        ['PCKAccuracy', "unexpected keyword argument 'thrr'"]),
-    'hook_unknown_type': (
-        "dict(type='RNGStateHook')", "dict(type='RNGStateHok')", KeyError,
-        ['RNGStateHok is not in the mmpose::hook registry']),
+    'model_unknown_type': (GOOD_LOSS, "loss=dict(type='ChiWeightedLos')",
+                           KeyError, [
+                               "model.head.loss.type='ChiWeightedLos'",
+                               "did you mean 'ChiWeightedLoss'"
+                           ]),
+    'model_unknown_option':
+    (GOOD_LOSS, "loss=dict(type='ChiWeightedLoss', weightng='chi')", TypeError,
+     ['model.head.loss.weightng', "did you mean 'weighting'"]),
+    'backbone_unknown_option':
+    ('feat_channel=16,', 'feat_channels=16,', TypeError,
+     ['model.backbone.feat_channels', 'RFMHourglass']),
+    'dataset_unknown_type':
+    ("dataset_type = 'MpiiDataset'", "dataset_type = 'MpiiDatasett'", KeyError,
+     ['MpiiDatasett is not in the mmpose::dataset registry']),
+    'dataset_unknown_option':
+    ('data_mode=data_mode,', "data_mode=data_mode, ann_fle='x',", TypeError,
+     ['MpiiDataset', "unexpected keyword argument 'ann_fle'"]),
+    'transform_unknown_type':
+    ("dict(type='RandomFlip', direction='horizontal')",
+     "dict(type='RandomFlipp', direction='horizontal')", KeyError,
+     ['RandomFlipp is not in the mmpose::transform registry']),
+    'metric_unknown_type':
+    (GOOD_METRIC, "type='PCKAcuracy', thr=0.2", KeyError,
+     ['PCKAcuracy is not in the mmpose::metric registry']),
+    'metric_unknown_option':
+    (GOOD_METRIC, "type='PCKAccuracy', thrr=0.2", TypeError,
+     ['PCKAccuracy', "unexpected keyword argument 'thrr'"]),
+    'hook_unknown_type': ("dict(type='RNGStateHook')",
+                          "dict(type='RNGStateHok')", KeyError,
+                          ['RNGStateHok is not in the mmpose::hook registry']),
 }
 
 

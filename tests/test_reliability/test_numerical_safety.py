@@ -23,13 +23,17 @@ from helpers import make_batch  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 K, C, V, B = 16, 16, 32, 2
-CODEC = dict(type='FlowHeatmapCodec', input_size=(64, 64),
-             heatmap_size=(16, 16), sigma=1.5)
+CODEC = dict(
+    type='FlowHeatmapCodec',
+    input_size=(64, 64),
+    heatmap_size=(16, 16),
+    sigma=1.5)
 
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    """Tiny tensors: one intra-op thread is ~10x faster on a busy 2-core box."""
+    """Tiny tensors: one intra-op thread is ~10x faster on a busy 2-core
+    box."""
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -37,8 +41,10 @@ def one_thread():
 
 
 def _configs():
-    return sorted(p for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'),
-                                       recursive=True) if '_base_' not in p)
+    return sorted(
+        p for p in glob.glob(
+            osp.join(REPO, 'configs', '**', '*.py'), recursive=True)
+        if '_base_' not in p)
 
 
 def _uses_dlm(cfg) -> bool:
@@ -54,7 +60,8 @@ def test_gradient_clipping_on_in_every_dlm_config():
             continue
         name = osp.relpath(path, REPO)
         clip = cfg.get('optim_wrapper', {}).get('clip_grad')
-        assert clip, f'{name}: uses DLMHead but optim_wrapper.clip_grad is unset'
+        assert clip, (f'{name}: uses DLMHead but optim_wrapper.clip_grad is '
+                      f'unset')
         assert clip.get('max_norm', 0) > 0 and np.isfinite(clip['max_norm']), \
             f'{name}: clip_grad.max_norm must be finite and > 0, got {clip}'
         checked.append(name)
@@ -63,9 +70,14 @@ def test_gradient_clipping_on_in_every_dlm_config():
 
 def _head(seed=0):
     torch.manual_seed(seed)
-    return MODELS.build(dict(
-        type='DLMHead', in_channels=C, vec_channels=V, out_channels=K,
-        loss=dict(type='ChiWeightedLoss', num_gh_nodes=16), decoder=CODEC))
+    return MODELS.build(
+        dict(
+            type='DLMHead',
+            in_channels=C,
+            vec_channels=V,
+            out_channels=K,
+            loss=dict(type='ChiWeightedLoss', num_gh_nodes=16),
+            decoder=CODEC))
 
 
 def _feats(seed=0, spatial_scale=1.0, vec_scale=1.0):
@@ -102,8 +114,7 @@ def _adversarial(head, case):
             head.mu_fc.bias.fill_(-1e6)
 
 
-CASES = ['sigma_max', 'sigma_min', 'mu_far_out', 'mu_huge',
-         'sigma_min_mu_far']
+CASES = ['sigma_max', 'sigma_min', 'mu_far_out', 'mu_huge', 'sigma_min_mu_far']
 
 
 def _check(head, losses, feats, case):
@@ -118,8 +129,8 @@ def _check(head, losses, feats, case):
             f'{case}: gradient of input feature {i} is not finite'
 
 
-@pytest.mark.parametrize('invisible', [False, True],
-                         ids=['visible', 'all_invisible'])
+@pytest.mark.parametrize(
+    'invisible', [False, True], ids=['visible', 'all_invisible'])
 @pytest.mark.parametrize('case', CASES)
 def test_head_loss_adversarial_predictions_fp32(case, invisible):
     head = _head()
@@ -136,8 +147,8 @@ def test_head_loss_adversarial_predictions_fp32(case, invisible):
             f'{label}: mu far outside the crop must still be pulled back'
 
 
-@pytest.mark.parametrize('spatial_scale,vec_scale', [
-    (1e-30, 1e-30), (1e6, 1.), (1., 1e30), (0., 0.)])
+@pytest.mark.parametrize('spatial_scale,vec_scale', [(1e-30, 1e-30), (1e6, 1.),
+                                                     (1., 1e30), (0., 0.)])
 def test_head_loss_extreme_feature_magnitudes(spatial_scale, vec_scale):
     head = _head()
     feats = _feats(spatial_scale=spatial_scale, vec_scale=vec_scale)
@@ -161,8 +172,10 @@ def test_chi_loss_random_finite_inputs_over_magnitudes():
                 10.0**rng.uniform(lo, hi, shape)).astype(np.float32)
 
     torch.manual_seed(0)
-    flows = [MODELS.build(dict(type='RealNVP2D', init_gain=gain))
-             for gain in (1e-3, 0.1, 0.5, 2.0)]
+    flows = [
+        MODELS.build(dict(type='RealNVP2D', init_gain=gain))
+        for gain in (1e-3, 0.1, 0.5, 2.0)
+    ]
     for trial in range(300):
         flow = flows[trial % len(flows)]
         flow.zero_grad()
@@ -171,12 +184,12 @@ def test_chi_loss_random_finite_inputs_over_magnitudes():
         h1 = torch.tensor(mag((b, k, hw, hw), -30, 15), requires_grad=True)
         gt_hm = torch.tensor(rng.random((b, k, hw, hw), dtype=np.float32))
         mu = torch.tensor(mag((b, k, 2), -30, 30), requires_grad=True)
-        sigma = torch.tensor(np.abs(mag((b, k, 2), -30, 30)),
-                             requires_grad=True)
+        sigma = torch.tensor(
+            np.abs(mag((b, k, 2), -30, 30)), requires_grad=True)
         gt = torch.tensor(mag((b, k, 2), -30, 30))
-        weights = torch.tensor((rng.random((b, k)) > 0.3) *
-                               10.0**rng.uniform(-3, 3, (b, k)),
-                               dtype=torch.float32)
+        weights = torch.tensor(
+            (rng.random((b, k)) > 0.3) * 10.0**rng.uniform(-3, 3, (b, k)),
+            dtype=torch.float32)
         total = loss(h1, gt_hm, mu, sigma, gt, weights, flow)
         case = (f'trial {trial} ({loss.weighting}): |H1|<={h1.abs().max():.1e}'
                 f', |mu|<={mu.abs().max():.1e}, sigma in '

@@ -28,19 +28,24 @@ def test_fit_recovers_known_factors_and_tail(dof):
     sig = rng.uniform(1, 5, (n, k, 2))
     vis = rng.random((n, k)) > 0.1
     true = np.linspace(0.5, 2.5, k)
-    w = (np.sqrt(rng.chisquare(dof, (n, k, 1)) / dof) if np.isfinite(dof)
-         else 1.)
+    w = (
+        np.sqrt(rng.chisquare(dof,
+                              (n, k, 1)) / dof) if np.isfinite(dof) else 1.)
     err = rng.normal(size=(n, k, 2)) * sig * true[None, :, None] / w
     fit = fit_sigma_calibration(err, sig, vis)
     assert fit['dof'] == dof
     np.testing.assert_allclose(fit['factors'], true, rtol=0.06)
     # on fresh errors of the same kind the fitted sigma is calibrated
     err2 = rng.normal(size=(n, k, 2)) * sig * true[None, :, None] / (
-        np.sqrt(rng.chisquare(dof, (n, k, 1)) / dof) if np.isfinite(dof)
-        else 1.)
+        np.sqrt(rng.chisquare(dof,
+                              (n, k, 1)) / dof) if np.isfinite(dof) else 1.)
     gt = np.zeros_like(err2)
-    out = sigma_calibration(err2, gt, sig * fit['factors'][None, :, None],
-                            vis, dof=np.full(k, fit['dof']))
+    out = sigma_calibration(
+        err2,
+        gt,
+        sig * fit['factors'][None, :, None],
+        vis,
+        dof=np.full(k, fit['dof']))
     for p in (50, 80, 90, 95):
         assert abs(out[f'sigma_coverage_{p}'] - p) < 2, out
 
@@ -50,14 +55,14 @@ def _sha(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
-def test_tool_writes_a_new_checkpoint_and_never_overwrites(trained_tiny,
-                                                            tmp_path):
+def test_tool_writes_a_new_checkpoint_and_never_overwrites(
+        trained_tiny, tmp_path):
     src = trained_tiny.ckpt
     before = _sha(src)
     out = tmp_path / 'calibrated.pth'
     cmd = [sys.executable, TOOL, trained_tiny.cfg, src, '--out', str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO,
-                          timeout=600)
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, cwd=REPO, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 'before' in proc.stdout and 'after' in proc.stdout
     assert _sha(src) == before, 'the input checkpoint changed'
@@ -87,8 +92,12 @@ def test_tool_writes_a_new_checkpoint_and_never_overwrites(trained_tiny,
     assert 'holds for flip_test=' in proc.stdout
     # a second run refuses the existing output; so does --out = the input
     for target in (str(out), src):
-        proc = subprocess.run(cmd[:-1] + [target], capture_output=True,
-                              text=True, cwd=REPO, timeout=600)
+        proc = subprocess.run(
+            cmd[:-1] + [target],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=600)
         assert proc.returncode == 2 and 'exists' in proc.stderr, proc.stderr
     assert _sha(src) == before
 
@@ -103,8 +112,8 @@ def test_tool_refuses_what_it_cannot_calibrate(trained_tiny, tmp_path):
     cfg = Config.fromfile(trained_tiny.cfg)
     cfg.model.head.out_channels = 14
     other = tmp_path / 'other_model.pth'
-    torch.save(dict(state_dict=MODELS.build(cfg.model).state_dict(),
-                    meta={}), other)
+    torch.save(
+        dict(state_dict=MODELS.build(cfg.model).state_dict(), meta={}), other)
     truncated = tmp_path / 'truncated.pth'
     truncated.write_bytes(open(trained_tiny.ckpt, 'rb').read()[:5000])
     out = tmp_path / 'out.pth'
@@ -113,9 +122,14 @@ def test_tool_refuses_what_it_cannot_calibrate(trained_tiny, tmp_path):
              (trained_tiny.ckpt, str(tmp_path / 'no' / 'out.pth'),
               ('does not exist', )))
     for ckpt, target, words in cases:
-        proc = subprocess.run(
-            [sys.executable, TOOL, trained_tiny.cfg, str(ckpt), '--out',
-             target], capture_output=True, text=True, cwd=REPO, timeout=600)
+        proc = subprocess.run([
+            sys.executable, TOOL, trained_tiny.cfg,
+            str(ckpt), '--out', target
+        ],
+                              capture_output=True,
+                              text=True,
+                              cwd=REPO,
+                              timeout=600)
         err = proc.stderr.strip().splitlines()[-1]
         assert proc.returncode == 2, proc.stderr[-2000:]
         assert err.startswith('error: ') and all(w in err for w in words), err
@@ -127,8 +141,8 @@ def test_tool_refuses_what_it_cannot_calibrate(trained_tiny, tmp_path):
 def calibrated(trained_tiny, tmp_path_factory):
     """The tiny checkpoint with known buffers: per-joint factors and a
     Student t with 3 degrees of freedom."""
-    ckpt = torch.load(trained_tiny.ckpt, map_location='cpu',
-                      weights_only=False)
+    ckpt = torch.load(
+        trained_tiny.ckpt, map_location='cpu', weights_only=False)
     ckpt['state_dict']['head.sigma_calibration'] = torch.from_numpy(FACTORS)
     ckpt['state_dict']['head.sigma_dof'] = torch.full((16, ), DOF)
     ckpt['state_dict']['head.sigma_scale_ratio'] = torch.tensor([RATIO])
@@ -151,22 +165,24 @@ def _check(plain, cal, where):
     p, c = plain.pred_instances, cal.pred_instances
     np.testing.assert_allclose(
         np.asarray(c.keypoint_sigmas),
-        np.asarray(p.keypoint_sigmas) * FACTORS[None, :, None], rtol=1e-5,
+        np.asarray(p.keypoint_sigmas) * FACTORS[None, :, None],
+        rtol=1e-5,
         err_msg=f'{where}: sigmas are not the per-joint factors times the '
         'uncalibrated ones')
-    np.testing.assert_allclose(np.asarray(c.keypoint_sigma_dof),
-                               np.full((1, 16), DOF), err_msg=where)
+    np.testing.assert_allclose(
+        np.asarray(c.keypoint_sigma_dof), np.full((1, 16), DOF), err_msg=where)
     assert bool(c.sigma_calibrated[0]) and not bool(p.sigma_calibrated[0])
     assert 'keypoint_sigma_dof' not in p, where
-    np.testing.assert_allclose(np.asarray(c.keypoints),
-                               np.asarray(p.keypoints), rtol=1e-6,
-                               err_msg=f'{where}: keypoints changed')
+    np.testing.assert_allclose(
+        np.asarray(c.keypoints),
+        np.asarray(p.keypoints),
+        rtol=1e-6,
+        err_msg=f'{where}: keypoints changed')
 
 
-@pytest.mark.parametrize('estimator', ['TopdownPoseEstimator',
-                                       'MSTopdownPoseEstimator'])
-def test_buffers_reach_inference_topdown(trained_tiny, calibrated,
-                                         estimator):
+@pytest.mark.parametrize('estimator',
+                         ['TopdownPoseEstimator', 'MSTopdownPoseEstimator'])
+def test_buffers_reach_inference_topdown(trained_tiny, calibrated, estimator):
     from mmengine.config import Config
     from mmpose.apis import inference_topdown, init_model
     image, box = _image_and_box(trained_tiny)
@@ -175,8 +191,9 @@ def test_buffers_reach_inference_topdown(trained_tiny, calibrated,
     plain = init_model(cfg, trained_tiny.ckpt, device='cpu')
     cal = init_model(cfg, calibrated, device='cpu')
     assert not plain.head.sigma_calibrated and cal.head.sigma_calibrated
-    _check(inference_topdown(plain, image, box)[0],
-           inference_topdown(cal, image, box)[0], estimator)
+    _check(
+        inference_topdown(plain, image, box)[0],
+        inference_topdown(cal, image, box)[0], estimator)
 
 
 def test_buffers_reach_mmpose_inferencer(trained_tiny, calibrated):
@@ -184,17 +201,18 @@ def test_buffers_reach_mmpose_inferencer(trained_tiny, calibrated):
     image, _ = _image_and_box(trained_tiny)
     out = []
     for ckpt in (trained_tiny.ckpt, calibrated):
-        inferencer = MMPoseInferencer(pose2d=trained_tiny.cfg,
-                                      pose2d_weights=ckpt,
-                                      det_model='whole_image', device='cpu')
-        out.append(next(inferencer(image, return_datasamples=True))
-                   ['predictions'][0])
+        inferencer = MMPoseInferencer(
+            pose2d=trained_tiny.cfg,
+            pose2d_weights=ckpt,
+            det_model='whole_image',
+            device='cpu')
+        out.append(
+            next(inferencer(image, return_datasamples=True))['predictions'][0])
     _check(out[0], out[1], 'MMPoseInferencer')
 
 
-def test_buffers_reach_the_runner_and_sigma_calibration(trained_tiny,
-                                                        calibrated,
-                                                        tmp_path):
+def test_buffers_reach_the_runner_and_sigma_calibration(
+        trained_tiny, calibrated, tmp_path):
     """MMPose's runner (what tools/test.py runs) loads the buffers, and the
     metric reads the calibrated distribution (sigmas and dof)."""
     from mmengine.config import Config
@@ -227,14 +245,12 @@ def test_buffers_reach_the_onnx_runtime(trained_tiny, calibrated, tmp_path):
     import export_onnx
     image, box = _image_and_box(trained_tiny)
     onnx = str(tmp_path / 'calibrated.onnx')
-    assert export_onnx.main([trained_tiny.cfg, calibrated, '--out',
-                             onnx]) == 0
+    assert export_onnx.main([trained_tiny.cfg, calibrated, '--out', onnx]) == 0
     got = OnnxPoseEstimator(onnx)(cv2.imread(image), box)
-    want = inference_topdown(init_model(trained_tiny.cfg, calibrated,
-                                        device='cpu'), image, box)[0]
-    np.testing.assert_allclose(got['sigmas'],
-                               want.pred_instances.keypoint_sigmas,
-                               rtol=1e-3)
+    want = inference_topdown(
+        init_model(trained_tiny.cfg, calibrated, device='cpu'), image, box)[0]
+    np.testing.assert_allclose(
+        got['sigmas'], want.pred_instances.keypoint_sigmas, rtol=1e-3)
     np.testing.assert_allclose(got['sigma_dof'], np.full((1, 16), DOF))
 
 
@@ -248,8 +264,8 @@ def test_probability_score(trained_tiny, calibrated):
     cfg = Config.fromfile(trained_tiny.cfg)
     cfg.model.test_cfg.score_mode = 'probability'
     cfg.model.test_cfg.score_tau = 0.1
-    res = inference_topdown(init_model(cfg, calibrated, device='cpu'),
-                            image, box)[0]
+    res = inference_topdown(
+        init_model(cfg, calibrated, device='cpu'), image, box)[0]
     p = res.pred_instances
     side = float(np.max(res.metainfo['input_scale']))
     want = probability_within(0.1 * RATIO * side, p.keypoint_sigmas,
@@ -257,8 +273,8 @@ def test_probability_score(trained_tiny, calibrated):
     np.testing.assert_allclose(p.keypoint_scores, want, rtol=1e-5)
     assert (p.keypoint_scores > 0).all() and (p.keypoint_scores < 1).all()
     with pytest.raises(ValueError, match='calibrate_sigma'):
-        inference_topdown(init_model(cfg, trained_tiny.ckpt, device='cpu'),
-                          image, box)
+        inference_topdown(
+            init_model(cfg, trained_tiny.ckpt, device='cpu'), image, box)
 
 
 def test_calibration_holds_only_under_the_settings_it_was_fitted_under():

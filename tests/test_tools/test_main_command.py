@@ -17,7 +17,8 @@ def test_fresh_work_dir_never_reuses_one_with_checkpoints(tmp_path):
     assert fresh_work_dir(str(base)) == str(base), 'a new folder is used as is'
     base.mkdir()
     (base / 'epoch_1.pth').write_bytes(b'x')
-    assert fresh_work_dir(str(base)) == f'{base}-2', 'a folder with checkpoints is kept'
+    assert fresh_work_dir(
+        str(base)) == f'{base}-2', 'a folder with checkpoints is kept'
     (tmp_path / 'main-2').mkdir()
     (tmp_path / 'main-2' / 'best_PCK_epoch_1.pth').write_bytes(b'x')
     assert fresh_work_dir(str(base)) == f'{base}-3'
@@ -28,8 +29,11 @@ def test_a_users_files_in_the_work_dir_are_never_touched(tmp_path):
     base = tmp_path / 'main'
     base.mkdir()
     assert fresh_work_dir(str(base)) == str(base), 'an empty folder is used'
-    mine = {'summary.md': b'my notes', 'metrics.json': b'{"mine": 1}',
-            'main_args.json': b'{}'}
+    mine = {
+        'summary.md': b'my notes',
+        'metrics.json': b'{"mine": 1}',
+        'main_args.json': b'{}'
+    }
     for name, data in mine.items():
         (base / name).write_bytes(data)
     assert fresh_work_dir(str(base)) == f'{base}-2'
@@ -41,11 +45,16 @@ def test_a_users_files_in_the_work_dir_are_never_touched(tmp_path):
 @pytest.mark.slow
 def test_main_command_short_schedule(tmp_path):
     work = tmp_path / 'work'
-    cmd = [sys.executable, osp.join(REPO, 'tools', 'main.py'), '--epochs', '1',
-           '--train-images', '64', '--val-images', '16', '--batch-size', '16',
-           '--num-workers', '0', '--pictures', '2',
-           '--data-root', str(tmp_path / 'data'), '--work-dir', str(work)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=REPO)
+    cmd = [
+        sys.executable,
+        osp.join(REPO, 'tools', 'main.py'), '--epochs', '1', '--train-images',
+        '64', '--val-images', '16', '--batch-size', '16', '--num-workers', '0',
+        '--pictures', '2', '--data-root',
+        str(tmp_path / 'data'), '--work-dir',
+        str(work)
+    ]
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=900, cwd=REPO)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-5000:]
     assert 'Epoch(train)' in out, 'progress must be shown'
@@ -56,8 +65,10 @@ def test_main_command_short_schedule(tmp_path):
     summary = (work / 'summary.md').read_text()
     assert summary.startswith('# SADI-Net main job')
     # where the time went, the seed, and the tie-free checkpoint key
-    assert {'time_generation_s', 'time_training_s', 'time_calibration_s',
-            'time_tests_s', 'time_pictures_s', 'time_total_s'} <= set(metrics)
+    assert {
+        'time_generation_s', 'time_training_s', 'time_calibration_s',
+        'time_tests_s', 'time_pictures_s', 'time_total_s'
+    } <= set(metrics)
     assert '- seed: 0' in summary and 'generation' in summary
     assert 'PCKh-AUC' in metrics
     assert glob.glob(str(work / 'best_PCKh-AUC_epoch_*.pth'))
@@ -69,8 +80,9 @@ def test_main_command_short_schedule(tmp_path):
     # selected and calibrated on validation, reported on test: before and
     # after calibration, the score AUROCs and the plot
     assert 'calibrated_sigma_coverage_90' in metrics, metrics
-    assert {'score_auroc@0.5', 'prob0.5_score_auroc@0.5',
-            'prob0.1_score_auroc@0.1'} <= set(metrics), metrics
+    assert {
+        'score_auroc@0.5', 'prob0.5_score_auroc@0.5', 'prob0.1_score_auroc@0.1'
+    } <= set(metrics), metrics
     assert '| after |' in summary and 'Does the score tell' in summary
     assert (work / 'sigma_calibrated.pth').is_file()
     assert (work / 'calibration.png').stat().st_size > 5000
@@ -114,15 +126,21 @@ def test_killed_main_job_leaves_no_orphan_and_resumes(tmp_path, sig):
     import signal
     import time
     work = tmp_path / 'work'
-    cmd = [sys.executable, osp.join(REPO, 'tools', 'main.py'), '--epochs', '3',
-           '--train-images', '96', '--val-images', '16', '--batch-size', '16',
-           '--num-workers', '0', '--pictures', '1',
-           '--data-root', str(tmp_path / 'data'), '--work-dir', str(work)]
+    cmd = [
+        sys.executable,
+        osp.join(REPO, 'tools', 'main.py'), '--epochs', '3', '--train-images',
+        '96', '--val-images', '16', '--batch-size', '16', '--num-workers', '0',
+        '--pictures', '1', '--data-root',
+        str(tmp_path / 'data'), '--work-dir',
+        str(work)
+    ]
     log = open(tmp_path / 'first.log', 'w')
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + 600
     while not (work / 'last_checkpoint').exists():
-        assert proc.poll() is None, (tmp_path / 'first.log').read_text()[-3000:]
+        assert proc.poll() is None, (tmp_path /
+                                     'first.log').read_text()[-3000:]
         assert time.time() < deadline, 'no checkpoint after 10 minutes'
         time.sleep(0.5)
     children = _children(proc.pid)
@@ -136,10 +154,15 @@ def test_killed_main_job_leaves_no_orphan_and_resumes(tmp_path, sig):
         f'{sig} of main.py left its training child running'
     assert not (work / 'summary.md').exists()
 
-    resumed = subprocess.run(
-        [sys.executable, osp.join(REPO, 'tools', 'main.py'), '--resume',
-         '--work-dir', str(work)], cwd=REPO, capture_output=True, text=True,
-        timeout=900)
+    resumed = subprocess.run([
+        sys.executable,
+        osp.join(REPO, 'tools', 'main.py'), '--resume', '--work-dir',
+        str(work)
+    ],
+                             cwd=REPO,
+                             capture_output=True,
+                             text=True,
+                             timeout=900)
     out = resumed.stdout + resumed.stderr
     assert resumed.returncode == 0, out[-5000:]
     assert f'resuming {work}' in out and 'Epoch(train) [1]' not in out, \
@@ -151,27 +174,37 @@ def test_killed_main_job_leaves_no_orphan_and_resumes(tmp_path, sig):
 
 
 def test_resume_without_an_interrupted_job_says_so(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, osp.join(REPO, 'tools', 'main.py'), '--resume',
-         '--work-dir', str(tmp_path / 'none')], capture_output=True,
-        text=True, timeout=120)
+    proc = subprocess.run([
+        sys.executable,
+        osp.join(REPO, 'tools', 'main.py'), '--resume', '--work-dir',
+        str(tmp_path / 'none')
+    ],
+                          capture_output=True,
+                          text=True,
+                          timeout=120)
     assert proc.returncode != 0
     assert 'no interrupted main job' in proc.stderr, proc.stderr
 
 
-@pytest.mark.parametrize('content,words', [
-    (None, 'is missing'), ('{"epochs": ', 'not valid JSON'),
-    ('[1, 2]', 'holds a list'), ('{"epochs": 1}', 'lacks config and argv')])
+@pytest.mark.parametrize('content,words',
+                         [(None, 'is missing'),
+                          ('{"epochs": ', 'not valid JSON'),
+                          ('[1, 2]', 'holds a list'),
+                          ('{"epochs": 1}', 'lacks config and argv')])
 def test_resume_with_a_bad_main_args_json_names_it(tmp_path, content, words):
     work = tmp_path / 'main'
     work.mkdir()
     (work / 'last_checkpoint').write_text(str(work / 'epoch_1.pth'))
     if content is not None:
         (work / 'main_args.json').write_text(content)
-    proc = subprocess.run(
-        [sys.executable, osp.join(REPO, 'tools', 'main.py'), '--resume',
-         '--work-dir', str(work)], capture_output=True, text=True,
-        timeout=120)
+    proc = subprocess.run([
+        sys.executable,
+        osp.join(REPO, 'tools', 'main.py'), '--resume', '--work-dir',
+        str(work)
+    ],
+                          capture_output=True,
+                          text=True,
+                          timeout=120)
     err = proc.stderr.strip().splitlines()[-1]
     assert proc.returncode != 0 and 'Traceback' not in proc.stderr, \
         proc.stderr
@@ -181,8 +214,8 @@ def test_resume_with_a_bad_main_args_json_names_it(tmp_path, content, words):
 def test_every_tool_refuses_abbreviated_options():
     import ast
     files = glob.glob(osp.join(REPO, 'tools', '**', '*.py'), recursive=True)
-    files += glob.glob(osp.join(REPO, 'benchmarks', '**', '*.py'),
-                       recursive=True)
+    files += glob.glob(
+        osp.join(REPO, 'benchmarks', '**', '*.py'), recursive=True)
     parsers = 0
     for path in files:
         with open(path) as f:
@@ -195,9 +228,13 @@ def test_every_tool_refuses_abbreviated_options():
                 assert 'allow_abbrev' in kw and kw['allow_abbrev'].value is \
                     False, f'{path}:{node.lineno}: abbreviations accepted'
     assert parsers >= 10
-    proc = subprocess.run([sys.executable, osp.join(REPO, 'tools', 'main.py'),
-                           '--epoch', '1'], capture_output=True, text=True,
-                          timeout=120, cwd=REPO)
+    proc = subprocess.run(
+        [sys.executable,
+         osp.join(REPO, 'tools', 'main.py'), '--epoch', '1'],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO)
     assert proc.returncode == 2 and '--epoch' in proc.stderr, proc.stderr
 
 
@@ -205,8 +242,13 @@ def test_each_difficulty_gets_its_own_data_folder():
     import argparse
 
     from main import _cfg_options
-    base = dict(epochs=None, train_images=None, val_images=None,
-                data_root=None, batch_size=None, num_workers=None)
+    base = dict(
+        epochs=None,
+        train_images=None,
+        val_images=None,
+        data_root=None,
+        batch_size=None,
+        num_workers=None)
     easy = _cfg_options(argparse.Namespace(**base, difficulty=None))
     assert not any(k.endswith('.data_root') for k in easy), \
         'easy keeps the config\'s data/synthetic_mpii/'
@@ -215,6 +257,6 @@ def test_each_difficulty_gets_its_own_data_folder():
     assert roots == {osp.join(REPO, 'data', 'synthetic_mpii_hard') + '/'}
     assert {v for k, v in hard.items() if k.endswith('.difficulty')} == \
         {'hard'}
-    mine = _cfg_options(argparse.Namespace(**dict(base, data_root='/x'),
-                                           difficulty='hard'))
+    mine = _cfg_options(
+        argparse.Namespace(**dict(base, data_root='/x'), difficulty='hard'))
     assert {v for k, v in mine.items() if k.endswith('.data_root')} == {'/x/'}

@@ -21,31 +21,39 @@ POSE = np.array([[.40, .92], [.41, .75], [.42, .55], [.58, .55], [.59, .75],
 def _meta():
     import mmpose
     from mmpose.datasets.datasets.utils import parse_pose_metainfo
-    return parse_pose_metainfo(dict(from_file=osp.join(
-        osp.dirname(mmpose.__file__), '.mim', 'configs', '_base_', 'datasets',
-        'mpii.py')))
+    return parse_pose_metainfo(
+        dict(
+            from_file=osp.join(
+                osp.dirname(mmpose.__file__), '.mim', 'configs', '_base_',
+                'datasets', 'mpii.py')))
 
 
 def _sample(sigma=6., with_maps=True):
     s = PoseDataSample()
     s.pred_instances = InstanceData(
-        keypoints=POSE[None] * 200., keypoint_scores=np.ones((1, 16)),
+        keypoints=POSE[None] * 200.,
+        keypoint_scores=np.ones((1, 16)),
         keypoints_visible=np.ones((1, 16)),
         keypoint_sigmas=np.full((1, 16, 2), sigma, np.float32))
-    s.set_metainfo(dict(input_center=np.array([100., 100.]),
-                        input_scale=np.array([200., 200.])))
+    s.set_metainfo(
+        dict(
+            input_center=np.array([100., 100.]),
+            input_scale=np.array([200., 200.])))
     if with_maps:
-        s.pred_fields = PixelData(heatmaps=torch.rand(16, 8, 8),
-                                  heatmaps_h2=torch.rand(16, 8, 8))
+        s.pred_fields = PixelData(
+            heatmaps=torch.rand(16, 8, 8), heatmaps_h2=torch.rand(16, 8, 8))
     return s
 
 
 @pytest.fixture
 def vis(request):
-    v = VISUALIZERS.build(dict(type='SigmaPoseVisualizer',
-                               name=f'test_{request.node.name}',
-                               sigma_color=(255, 255, 255), radius=2,
-                               line_width=1))
+    v = VISUALIZERS.build(
+        dict(
+            type='SigmaPoseVisualizer',
+            name=f'test_{request.node.name}',
+            sigma_color=(255, 255, 255),
+            radius=2,
+            line_width=1))
     v.set_dataset_meta(_meta())
     return v
 

@@ -50,8 +50,8 @@ ENV = dict(os.environ, OMP_NUM_THREADS='1')
 
 
 def _run(cmd, cwd, timeout=600):
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True,
-                          env=ENV, timeout=timeout)
+    proc = subprocess.run(
+        cmd, cwd=cwd, capture_output=True, text=True, env=ENV, timeout=timeout)
     return proc.returncode, proc.stdout + proc.stderr
 
 
@@ -71,8 +71,8 @@ def _sample_box(data_root, index=0):
         ann = json.load(f)[index]
     cx, cy = ann['center']
     half = ann['scale'] * 200 / 2
-    return ([cx - half, cy - half, cx + half, cy + half],
-            osp.join(data_root, 'images', ann['image']))
+    return ([cx - half, cy - half, cx + half,
+             cy + half], osp.join(data_root, 'images', ann['image']))
 
 
 @pytest.fixture(scope='module')
@@ -80,19 +80,29 @@ def trained(tmp_path_factory, mpii_sample_dir):
     """``mim train mmpose`` of the tiny SADI-Net config for 2 epochs."""
     mim = osp.join(osp.dirname(sys.executable), 'mim')
     if not osp.isfile(mim):
-        pytest.fail(f'mim (openmim) is not installed in this environment ({mim} '
-                    'missing): run bash tools/setup_env.sh', pytrace=False)
+        pytest.fail(
+            f'mim (openmim) is not installed in this environment ({mim} '
+            'missing): run bash tools/setup_env.sh',
+            pytrace=False)
     root = tmp_path_factory.mktemp('tiny_sadinet')
     cfg = root / 'tiny_sadinet.py'
     cfg.write_text(sadinet_tiny_config(mpii_sample_dir, max_epochs=2))
     work = root / 'work'
     # cwd outside the repo: the package must come from the environment,
     # imported by the config's custom_imports in mim's tools/train.py.
-    rc, log = _run([mim, 'train', 'mmpose', str(cfg), '--work-dir', str(work)],
+    rc, log = _run([mim, 'train', 'mmpose',
+                    str(cfg), '--work-dir',
+                    str(work)],
                    cwd=str(root))
-    assert rc == 0, f'mim train mmpose failed on the tiny SADI-Net config:\n{log[-5000:]}'
-    return SimpleNamespace(root=root, cfg=cfg, work=work, log=log,
-                           ckpt=work / 'epoch_2.pth', data_root=mpii_sample_dir)
+    assert rc == 0, ('mim train mmpose failed on the tiny SADI-Net config:'
+                     f'\n{log[-5000:]}')
+    return SimpleNamespace(
+        root=root,
+        cfg=cfg,
+        work=work,
+        log=log,
+        ckpt=work / 'epoch_2.pth',
+        data_root=mpii_sample_dir)
 
 
 @pytest.fixture(scope='module')
@@ -122,19 +132,26 @@ def test_mim_train_writes_checkpoints(trained):
     assert 'Epoch(train) [2][2/2]' in trained.log, \
         'mim train: the 2nd iteration of epoch 2 is not in the log'
     for name in ('epoch_1.pth', 'epoch_2.pth'):
-        assert (trained.work / name).is_file(), f'mim train did not save {name}'
+        assert (trained.work /
+                name).is_file(), f'mim train did not save {name}'
 
 
 def test_stock_test_py_reports_pck(trained):
-    rc, log = _run([sys.executable, TEST_PY, str(trained.cfg), str(trained.ckpt),
-                    '--work-dir', str(trained.root / 'test_run')],
+    rc, log = _run([
+        sys.executable, TEST_PY,
+        str(trained.cfg),
+        str(trained.ckpt), '--work-dir',
+        str(trained.root / 'test_run')
+    ],
                    cwd=str(trained.root))
-    assert rc == 0, f'tools/test.py failed on the tiny SADI-Net checkpoint:\n{log[-5000:]}'
+    assert rc == 0, ('tools/test.py failed on the tiny SADI-Net checkpoint:'
+                     f'\n{log[-5000:]}')
     assert 'Epoch(test)' in log and 'PCK:' in log, \
         f'tools/test.py printed no PCK:\n{log[-3000:]}'
 
 
-def test_stock_test_py_refuses_checkpoint_of_other_model(trained, other_model_ckpt):
+def test_stock_test_py_refuses_checkpoint_of_other_model(
+        trained, other_model_ckpt):
     with pytest.raises(RuntimeError) as err:
         run_tool_in_process(TEST_PY, trained.cfg, other_model_ckpt,
                             '--work-dir', trained.root / 'test_other')
@@ -166,10 +183,15 @@ def test_resume_restores_iteration_optimizer_and_lr(trained, monkeypatch):
         def before_train(self, runner):  # after load_or_resume
             opt = runner.optim_wrapper.optimizer
             seen.update(
-                epoch=runner.epoch, iter=runner.iter,
-                state={k: {n: v.clone() if torch.is_tensor(v) else v
-                           for n, v in s.items()}
-                       for k, s in opt.state_dict()['state'].items()},
+                epoch=runner.epoch,
+                iter=runner.iter,
+                state={
+                    k: {
+                        n: v.clone() if torch.is_tensor(v) else v
+                        for n, v in s.items()
+                    }
+                    for k, s in opt.state_dict()['state'].items()
+                },
                 lr=[g['lr'] for g in opt.param_groups])
 
     original_train = Runner.train
@@ -182,10 +204,12 @@ def test_resume_restores_iteration_optimizer_and_lr(trained, monkeypatch):
     run_tool_in_process(TRAIN_PY, trained.cfg, '--work-dir', trained.work,
                         '--resume', '--cfg-options', 'train_cfg.max_epochs=3')
 
-    assert (seen['epoch'], seen['iter']) == (saved['meta']['epoch'], saved['meta']['iter']) \
-        == (2, 4), f"resumed at epoch/iter {seen['epoch']}/{seen['iter']}, saved " \
-        f"{saved['meta']['epoch']}/{saved['meta']['iter']}"
-    assert seen['lr'] == [g['lr'] for g in saved['optimizer']['param_groups']], \
+    at = (seen['epoch'], seen['iter'])
+    saved_at = (saved['meta']['epoch'], saved['meta']['iter'])
+    assert at == saved_at == (2, 4), \
+        f'resumed at epoch/iter {at}, saved {saved_at}'
+    saved_lr = [g['lr'] for g in saved['optimizer']['param_groups']]
+    assert seen['lr'] == saved_lr, \
         f"resumed lr {seen['lr']} differs from the saved one"
     want = saved['optimizer']['state']
     assert seen['state'].keys() == want.keys() and want, \
@@ -193,10 +217,11 @@ def test_resume_restores_iteration_optimizer_and_lr(trained, monkeypatch):
     for k, state in want.items():
         for name, value in state.items():
             got = seen['state'][k][name]
-            same = torch.equal(got, value) if torch.is_tensor(value) else got == value
+            same = torch.equal(
+                got, value) if torch.is_tensor(value) else got == value
             assert same, f'optimizer state {k}.{name} differs after resume'
-    resumed = torch.load(trained.work / 'epoch_3.pth', map_location='cpu',
-                         weights_only=False)
+    resumed = torch.load(
+        trained.work / 'epoch_3.pth', map_location='cpu', weights_only=False)
     assert (resumed['meta']['epoch'], resumed['meta']['iter']) == (3, 6), \
         'the resumed run did not continue to epoch 3 / iteration 6'
 
@@ -209,7 +234,8 @@ def test_unknown_option_fails_before_training_with_its_place(trained):
     msg = str(err.value)
     assert 'model.backbone.foo' in msg and 'RFMHourglass' in msg, \
         f'unknown option: message lacks its place or module: {msg}'
-    assert not list(work.glob('*.pth')), 'a checkpoint was written despite the bad option'
+    assert not list(
+        work.glob('*.pth')), 'a checkpoint was written despite the bad option'
 
 
 def test_misspelt_type_fails_before_training_with_suggestion(trained):
@@ -220,7 +246,8 @@ def test_misspelt_type_fails_before_training_with_suggestion(trained):
     msg = str(err.value)
     assert "model.neck.type='SFMNek'" in msg and "'SFMNeck'" in msg, \
         f'misspelt type: message lacks the place or the suggestion: {msg}'
-    assert not list(work.glob('*.pth')), 'a checkpoint was written despite the bad type'
+    assert not list(
+        work.glob('*.pth')), 'a checkpoint was written despite the bad type'
 
 
 def test_init_model_inference_topdown_gives_sigmas_in_image_pixels(trained):
@@ -245,19 +272,25 @@ def test_init_model_inference_topdown_gives_sigmas_in_image_pixels(trained):
         f'keypoint_sigmas: shape {sigmas.shape} or non-positive values'
     scale = np.asarray(result.metainfo['input_scale'], dtype=np.float32)[:2]
     np.testing.assert_allclose(
-        sigmas, sigma_hat[0][:1] * scale, rtol=1e-5,
+        sigmas,
+        sigma_hat[0][:1] * scale,
+        rtol=1e-5,
         err_msg='keypoint_sigmas are not sigma_hat in image pixels')
-    assert 'pred_fields' not in result or 'heatmaps_h2' not in result.pred_fields
+    assert 'pred_fields' not in result or \
+        'heatmaps_h2' not in result.pred_fields
 
     cfg = Config.fromfile(str(trained.cfg))
     cfg.model.test_cfg.output_heatmaps = True
     model = init_model(cfg, str(trained.ckpt), device='cpu')
     result = inference_topdown(model, image, np.array([box]))[0]
     fields = result.get('pred_fields')
-    assert fields is not None and 'heatmaps' in fields and 'heatmaps_h2' in fields, \
+    assert fields is not None and 'heatmaps' in fields and \
+        'heatmaps_h2' in fields, \
         'output_heatmaps=True: pred_fields lacks heatmaps or heatmaps_h2'
-    assert tuple(fields.heatmaps.shape) == tuple(fields.heatmaps_h2.shape) == (16, 16, 16), \
-        f'heatmap shapes {tuple(fields.heatmaps.shape)}, {tuple(fields.heatmaps_h2.shape)}'
+    h1_shape = tuple(fields.heatmaps.shape)
+    h2_shape = tuple(fields.heatmaps_h2.shape)
+    assert h1_shape == h2_shape == (16, 16, 16), \
+        f'heatmap shapes {h1_shape}, {h2_shape}'
 
 
 def test_mmpose_image_demo_draws_heatmap(trained):
@@ -272,15 +305,19 @@ def test_mmpose_image_demo_draws_heatmap(trained):
     # with --draw-heatmap the heatmap is stacked under the image
     assert picture.shape[1] == original.shape[1] and \
         picture.shape[0] == 2 * original.shape[0], \
-        f'image_demo --draw-heatmap: picture {picture.shape}, image {original.shape}'
+        (f'image_demo --draw-heatmap: picture {picture.shape}, '
+         f'image {original.shape}')
 
 
 def test_demo_writes_four_panel_picture(trained, demo_module, capsys):
     import cv2
     box, image = _sample_box(trained.data_root)
     out = trained.root / 'demo' / 'panels.png'
-    demo_module.main([str(trained.cfg), str(trained.ckpt), image,
-                      '--bbox', *map(str, box), '--out', str(out)])
+    demo_module.main([
+        str(trained.cfg),
+        str(trained.ckpt), image, '--bbox', *map(str, box), '--out',
+        str(out)
+    ])
     picture = cv2.imread(str(out))
     assert picture is not None, 'tools/demo.py wrote no picture'
     assert picture.shape == (256, 4 * 256, 3), \
@@ -293,34 +330,44 @@ def test_demo_without_box_warns_and_uses_whole_image(trained, demo_module):
     _, image = _sample_box(trained.data_root)
     out = trained.root / 'demo' / 'no_box.png'
     with pytest.warns(UserWarning, match='no person box given'):
-        demo_module.main([str(trained.cfg), str(trained.ckpt), image,
-                          '--out', str(out)])
+        demo_module.main(
+            [str(trained.cfg),
+             str(trained.ckpt), image, '--out',
+             str(out)])
     assert out.is_file(), 'tools/demo.py without --bbox wrote no picture'
 
 
 @pytest.mark.parametrize('which', ['config', 'checkpoint', 'image'])
 def test_demo_missing_path_is_named(trained, demo_module, which):
     _, image = _sample_box(trained.data_root)
-    paths = dict(config=str(trained.cfg), checkpoint=str(trained.ckpt), image=image)
+    paths = dict(
+        config=str(trained.cfg), checkpoint=str(trained.ckpt), image=image)
     paths[which] = str(trained.root / f'no_such_{which}')
     out = trained.root / 'demo' / f'missing_{which}.png'
     with pytest.raises(SystemExit) as err:
-        demo_module.main([paths['config'], paths['checkpoint'], paths['image'],
-                          '--out', str(out)])
+        demo_module.main([
+            paths['config'], paths['checkpoint'], paths['image'], '--out',
+            str(out)
+        ])
     assert str(err.value).startswith('error: ')
     assert paths[which] in str(err.value), \
         f'missing {which}: the message does not name the path: {err.value}'
     assert not out.exists(), f'missing {which}: a picture was written anyway'
 
 
-def test_demo_refuses_checkpoint_of_other_model(trained, demo_module, other_model_ckpt):
+def test_demo_refuses_checkpoint_of_other_model(trained, demo_module,
+                                                other_model_ckpt):
     _, image = _sample_box(trained.data_root)
     with pytest.raises(SystemExit) as err:
-        demo_module.main([str(trained.cfg), str(other_model_ckpt), image,
-                          '--out', str(trained.root / 'demo' / 'other.png')])
+        demo_module.main([
+            str(trained.cfg),
+            str(other_model_ckpt), image, '--out',
+            str(trained.root / 'demo' / 'other.png')
+        ])
     msg = str(err.value)
     assert 'does not fit' in msg and 'shape mismatches' in msg, \
-        f'tools/demo.py: unclear message for a checkpoint of another model: {msg}'
+        ('tools/demo.py: unclear message for a checkpoint of another '
+         f'model: {msg}')
     assert str(other_model_ckpt) in msg and 'model keys fit' in msg
     assert '\n' not in msg
 
@@ -329,9 +376,12 @@ def test_demo_refuses_a_box_outside_the_image(trained, demo_module):
     _, image = _sample_box(trained.data_root)
     out = trained.root / 'demo' / 'outside.png'
     with pytest.raises(SystemExit) as err:
-        demo_module.main([str(trained.cfg), str(trained.ckpt), image,
-                          '--bbox', '5000', '5000', '5100', '5200',
-                          '--out', str(out)])
+        demo_module.main([
+            str(trained.cfg),
+            str(trained.ckpt), image, '--bbox', '5000', '5000', '5100', '5200',
+            '--out',
+            str(out)
+        ])
     assert 'outside the image' in str(err.value) and image in str(err.value)
     assert not out.exists()
 
@@ -341,9 +391,12 @@ def test_demo_says_whether_sigma_is_calibrated(trained, demo_module, capsys):
     box, image = _sample_box(trained.data_root)
     out = trained.root / 'demo' / 'label.png'
     out_json = trained.root / 'demo' / 'label.json'
-    demo_module.main([str(trained.cfg), str(trained.ckpt), image,
-                      '--bbox', *map(str, box), '--out', str(out),
-                      '--out-json', str(out_json)])
+    demo_module.main([
+        str(trained.cfg),
+        str(trained.ckpt), image, '--bbox', *map(str, box), '--out',
+        str(out), '--out-json',
+        str(out_json)
+    ])
     assert 'sigma (uncalibrated)' in capsys.readouterr().out
     rec = json.loads(out_json.read_text())
     assert np.asarray(rec['keypoints']).shape == (16, 2)
@@ -353,10 +406,12 @@ def test_demo_says_whether_sigma_is_calibrated(trained, demo_module, capsys):
     assert len(rec['keypoint_names']) == 16
     # an existing JSON file is never overwritten
     with pytest.raises(SystemExit, match='exists'):
-        demo_module.main([str(trained.cfg), str(trained.ckpt), image,
-                          '--bbox', *map(str, box), '--out',
-                          str(trained.root / 'demo' / 'label2.png'),
-                          '--out-json', str(out_json)])
+        demo_module.main([
+            str(trained.cfg),
+            str(trained.ckpt), image, '--bbox', *map(str, box), '--out',
+            str(trained.root / 'demo' / 'label2.png'), '--out-json',
+            str(out_json)
+        ])
 
 
 #: A standing figure in MPII's joint order, in fractions of the crop side
@@ -385,8 +440,10 @@ def confident(trained):
     state['head.mu_fc.weight'] = torch.zeros_like(state['head.mu_fc.weight'])
     state['head.mu_fc.bias'] = torch.as_tensor(
         FIGURE - 0.5, dtype=torch.float32).reshape(-1)
-    state['head.sigma_fc.weight'] = torch.zeros_like(state['head.sigma_fc.weight'])
-    state['head.sigma_fc.bias'] = torch.full_like(state['head.sigma_fc.bias'], -8.)
+    state['head.sigma_fc.weight'] = torch.zeros_like(
+        state['head.sigma_fc.weight'])
+    state['head.sigma_fc.bias'] = torch.full_like(state['head.sigma_fc.bias'],
+                                                  -8.)
     path = trained.root / 'confident.pth'
     torch.save(dict(state_dict=state, meta=ckpt['meta']), path)
     cfg = trained.root / 'confident_cfg.py'
@@ -415,9 +472,11 @@ JPEG = dict(tol=60, min_pixels=40)
 def _assert_skeleton(picture, original, tool, tol=0, min_pixels=50):
     assert picture.shape == original.shape, \
         f'{tool}: picture {picture.shape}, image {original.shape}'
-    counts = {name: _drawn(picture, original, colour, tol)
-              for name, colour in (('orange', ORANGE), ('green', GREEN),
-                                   ('blue', BLUE))}
+    counts = {
+        name: _drawn(picture, original, colour, tol)
+        for name, colour in (('orange', ORANGE), ('green', GREEN), ('blue',
+                                                                    BLUE))
+    }
     assert all(n >= min_pixels for n in counts.values()), \
         f'{tool}: skeleton colours drawn (pixels): {counts}'
 
@@ -452,40 +511,44 @@ def test_stock_test_py_show_dir_draws_skeleton(trained, confident):
     # mmengine's visualisers are named process-wide singletons: an earlier
     # in-process run's 'visualizer' (another dataset's colours) would be
     # reused here, so this run gets a name of its own, as a fresh process
-    run_tool_in_process(TEST_PY, confident.cfg, confident.ckpt,
-                        '--work-dir', work, '--show-dir', 'vis',
-                        '--cfg-options', 'visualizer.name=show_dir_test')
+    run_tool_in_process(TEST_PY, confident.cfg, confident.ckpt, '--work-dir',
+                        work, '--show-dir', 'vis', '--cfg-options',
+                        'visualizer.name=show_dir_test')
     pictures = sorted(work.glob('*/vis/*.jpg'))
     assert len(pictures) == 5, \
         f'tools/test.py --show-dir wrote {len(pictures)} pictures, not 5'
-    with open(osp.join(trained.data_root, 'annotations', 'mpii_sample.json')) as f:
+    with open(osp.join(trained.data_root, 'annotations',
+                       'mpii_sample.json')) as f:
         names = {a['image'] for a in json.load(f)}
     for picture in pictures:
         name = picture.name.rsplit('_', 1)[0] + '.jpg'
         assert name in names, f'unexpected picture {picture.name}'
         original = _read_rgb(osp.join(trained.data_root, 'images', name))
         # the box is drawn green as well
-        _assert_skeleton(_read_rgb(picture), original,
-                         f'tools/test.py --show-dir ({picture.name})', **JPEG)
+        _assert_skeleton(
+            _read_rgb(picture), original,
+            f'tools/test.py --show-dir ({picture.name})', **JPEG)
 
 
 def test_mmpose_inferencer_demo_draws_skeleton(trained, confident):
     _, image = _sample_box(trained.data_root)
     out = trained.root / 'inferencer_demo'
     run_tool_in_process(INFERENCER_DEMO_PY, image, '--pose2d', confident.cfg,
-                        '--pose2d-weights', confident.ckpt,
-                        '--det-model', 'whole_image', '--device', 'cpu',
-                        '--vis-out-dir', out)
-    _assert_skeleton(_read_rgb(out / osp.basename(image)), _read_rgb(image),
-                     'demo/inferencer_demo.py', **JPEG)
+                        '--pose2d-weights', confident.ckpt, '--det-model',
+                        'whole_image', '--device', 'cpu', '--vis-out-dir', out)
+    _assert_skeleton(
+        _read_rgb(out / osp.basename(image)), _read_rgb(image),
+        'demo/inferencer_demo.py', **JPEG)
 
 
 def test_mmpose_inferencer_api_draws_skeleton(trained, confident):
     from mmpose.apis import MMPoseInferencer
     _, image = _sample_box(trained.data_root)
-    inferencer = MMPoseInferencer(pose2d=str(confident.cfg),
-                                  pose2d_weights=str(confident.ckpt),
-                                  det_model='whole_image', device='cpu')
+    inferencer = MMPoseInferencer(
+        pose2d=str(confident.cfg),
+        pose2d_weights=str(confident.ckpt),
+        det_model='whole_image',
+        device='cpu')
     result = next(inferencer(image, return_vis=True))
     person = result['predictions'][0][0]
     scores = np.asarray(person['keypoint_scores'])
@@ -498,8 +561,8 @@ def test_mmpose_inferencer_api_draws_skeleton(trained, confident):
                      'MMPoseInferencer')
 
 
-@pytest.mark.parametrize('estimator', ['TopdownPoseEstimator',
-                                       'MSTopdownPoseEstimator'])
+@pytest.mark.parametrize('estimator',
+                         ['TopdownPoseEstimator', 'MSTopdownPoseEstimator'])
 def test_sigmas_follow_the_image_scale_in_every_estimator(trained, estimator):
     """The same person in an image scaled by 2 (its box too) gets sigmas
     x2 (within 3 %: the crop is resampled, so the network's input differs
@@ -515,6 +578,7 @@ def test_sigmas_follow_the_image_scale_in_every_estimator(trained, estimator):
     big = cv2.resize(img, None, fx=2, fy=2, interpolation=cv2.INTER_LINEAR)
     one = inference_topdown(model, img, np.array([box]))[0]
     two = inference_topdown(model, big, np.array(box)[None] * 2)[0]
-    ratio = np.median(np.asarray(two.pred_instances.keypoint_sigmas) /
-                      np.asarray(one.pred_instances.keypoint_sigmas))
+    ratio = np.median(
+        np.asarray(two.pred_instances.keypoint_sigmas) /
+        np.asarray(one.pred_instances.keypoint_sigmas))
     assert abs(ratio - 2) < 0.06, f'{estimator}: sigmas x{ratio:.3f}'

@@ -37,29 +37,51 @@ def parse_args(argv=None):
         description='Export backbone -> neck -> head forward to ONNX and '
         'check ONNX Runtime against PyTorch.')
     p.add_argument('config', help='model config file')
-    p.add_argument('checkpoint', help="checkpoint file, or 'none' for the "
-                   'initial weights')
+    p.add_argument(
+        'checkpoint',
+        help="checkpoint file, or 'none' for the "
+        'initial weights')
     p.add_argument('--out', required=True, help='the .onnx file to write')
-    p.add_argument('--input-size', type=int, nargs=2, metavar=('H', 'W'),
-                   help="crop height and width (must be the codec's; "
-                   'default: the codec\'s)')
+    p.add_argument(
+        '--input-size',
+        type=int,
+        nargs=2,
+        metavar=('H', 'W'),
+        help="crop height and width (must be the codec's; "
+        'default: the codec\'s)')
     g = p.add_mutually_exclusive_group()
-    g.add_argument('--batch', type=int, default=1,
-                   help='fixed batch size of the graph (default 1)')
-    g.add_argument('--dynamic-batch', action='store_true',
-                   help='symbolic batch dimension')
-    p.add_argument('--opset', type=int, default=None,
-                   help='ONNX opset (default 17)')
-    p.add_argument('--atol', type=float, default=None,
-                   help='absolute tolerance of the check (default 1e-4)')
-    p.add_argument('--rtol', type=float, default=None,
-                   help='tolerance relative to the largest PyTorch value of '
-                   'each output (default 1e-3)')
-    p.add_argument('--images', default=None,
-                   help='folder of real images for the check (default: the '
-                   'MPII sample images); whole-image boxes')
-    p.add_argument('--num-random', type=int, default=2,
-                   help='random crops in the check (default 2)')
+    g.add_argument(
+        '--batch',
+        type=int,
+        default=1,
+        help='fixed batch size of the graph (default 1)')
+    g.add_argument(
+        '--dynamic-batch',
+        action='store_true',
+        help='symbolic batch dimension')
+    p.add_argument(
+        '--opset', type=int, default=None, help='ONNX opset (default 17)')
+    p.add_argument(
+        '--atol',
+        type=float,
+        default=None,
+        help='absolute tolerance of the check (default 1e-4)')
+    p.add_argument(
+        '--rtol',
+        type=float,
+        default=None,
+        help='tolerance relative to the largest PyTorch value of '
+        'each output (default 1e-3)')
+    p.add_argument(
+        '--images',
+        default=None,
+        help='folder of real images for the check (default: the '
+        'MPII sample images); whole-image boxes')
+    p.add_argument(
+        '--num-random',
+        type=int,
+        default=2,
+        help='random crops in the check (default 2)')
     return p.parse_args(argv)
 
 
@@ -71,25 +93,27 @@ def main(argv=None) -> int:
         import sadinet_mmpose  # noqa: F401  (registries, mmcv-lite)
         from sadinet_mmpose.deploy import export as ex
     except ImportError as e:
-        print(f'error: the exporter needs the training stack: {e}',
-              file=sys.stderr)
+        print(
+            f'error: the exporter needs the training stack: {e}',
+            file=sys.stderr)
         return 2
     opset = args.opset or ex.DEFAULT_OPSET
     atol = ex.DEFAULT_ATOL if args.atol is None else args.atol
     rtol = ex.DEFAULT_RTOL if args.rtol is None else args.rtol
     size = None if args.input_size is None else (args.input_size[1],
-                                                  args.input_size[0])
+                                                 args.input_size[0])
     image_dir = args.images or ex.default_image_dir(REPO)
     try:
         out = osp.abspath(args.out)
-        for name, path in (('checkpoint', args.checkpoint),
-                           ('config', args.config)):
+        for name, path in (('checkpoint', args.checkpoint), ('config',
+                                                             args.config)):
             if osp.exists(path) and osp.abspath(path) == out:
                 raise ex.ExportError(f'--out {args.out} is the {name}; '
                                      'give another --out')
         if osp.exists(out):
-            raise ex.ExportError(f'--out {args.out} exists; it is not '
-                                 'overwritten: give another --out or remove it')
+            raise ex.ExportError(
+                f'--out {args.out} exists; it is not '
+                'overwritten: give another --out or remove it')
         if args.batch < 1:
             raise ex.ExportError(f'--batch must be >= 1, got {args.batch}')
         if args.num_random < 1:
@@ -104,18 +128,24 @@ def main(argv=None) -> int:
         ex.describe(model, size)  # bad configs stop before the export
         t0 = time.perf_counter()
         meta = ex.export_onnx(
-            model, args.out, batch=args.batch,
-            dynamic_batch=args.dynamic_batch, input_size=size, opset=opset,
-            extra_metadata=dict(config=osp.basename(args.config),
-                                checkpoint=osp.basename(args.checkpoint)))
+            model,
+            args.out,
+            batch=args.batch,
+            dynamic_batch=args.dynamic_batch,
+            input_size=size,
+            opset=opset,
+            extra_metadata=dict(
+                config=osp.basename(args.config),
+                checkpoint=osp.basename(args.checkpoint)))
         t_export = time.perf_counter() - t0
         w, h = meta['input_size']
         rng = torch.Generator().manual_seed(0)
-        checks = [('random', torch.randn(args.num_random, 3, h, w,
-                                         generator=rng).numpy())]
+        checks = [('random',
+                   torch.randn(args.num_random, 3, h, w,
+                               generator=rng).numpy())]
         if images:
-            checks.append((f'{len(images)} images',
-                           ex.image_inputs(model, images)))
+            checks.append(
+                (f'{len(images)} images', ex.image_inputs(model, images)))
     except ex.ExportError as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
@@ -126,9 +156,9 @@ def main(argv=None) -> int:
           f'{t_export:.1f} s')
     print(f'check: ONNX Runtime (CPU) vs PyTorch, pass if max |diff| <= '
           f'{atol:g} + {rtol:g} * max |PyTorch| per output; '
-          f'{args.num_random} random crops' + (
-              f', {len(images)} images of {image_dir} (whole-image boxes)'
-              if images else ', no images'))
+          f'{args.num_random} random crops' +
+          (f', {len(images)} images of {image_dir} (whole-image boxes)'
+           if images else ', no images'))
     ok = True
     for name, inputs in checks:
         report = ex.compare(model, args.out, inputs, atol, rtol)

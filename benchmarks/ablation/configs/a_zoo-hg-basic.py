@@ -5,7 +5,9 @@
 # RFMHourglass with block_type='basic' (MMPose's BasicBlock).
 _base_ = ['./_base_/stock_head.py']
 codec = dict(
-    type='MSRAHeatmap', input_size=(128, 128), heatmap_size=(32, 32),
+    type='MSRAHeatmap',
+    input_size=(128, 128),
+    heatmap_size=(32, 32),
     sigma=1.5)
 model = dict(
     type='TopdownPoseEstimator',
@@ -17,8 +19,11 @@ train_pipeline = [
     dict(type='SafeLoadImage'),
     dict(type='GetBBoxCenterScale'),
     dict(type='RandomFlip', direction='horizontal'),
-    dict(type='RandomBBoxTransform', shift_prob=0, rotate_factor=30,
-         scale_factor=(0.75, 1.25)),
+    dict(
+        type='RandomBBoxTransform',
+        shift_prob=0,
+        rotate_factor=30,
+        scale_factor=(0.75, 1.25)),
     dict(type='TopdownAffine', input_size=codec['input_size']),
     dict(type='GenerateTarget', encoder=codec),
     dict(type='PackPoseInputs'),

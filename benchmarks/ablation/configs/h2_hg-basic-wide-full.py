@@ -5,6 +5,7 @@
 _base_ = ['./_base_/stock_head.py']
 model = dict(
     backbone=dict(
-        block_type='basic', stage_channels=(44, 44, 66, 88, 88),
+        block_type='basic',
+        stage_channels=(44, 44, 66, 88, 88),
         feat_channel=44),
     head=dict(in_channels=44))

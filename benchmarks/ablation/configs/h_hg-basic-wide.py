@@ -4,6 +4,7 @@
 _base_ = ['./_base_/stock_head.py']
 model = dict(
     backbone=dict(
-        block_type='basic', stage_channels=(40, 40, 60, 80, 80),
+        block_type='basic',
+        stage_channels=(40, 40, 60, 80, 80),
         feat_channel=40),
     head=dict(in_channels=40))

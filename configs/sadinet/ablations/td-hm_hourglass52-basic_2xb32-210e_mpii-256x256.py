@@ -3,7 +3,10 @@
 # stack's feature, MSE loss. Same recipe and test as the full model.
 _base_ = ['../td-hm_sadinet-rfm-sfm-dlm_2xb32-210e_mpii-256x256.py']
 codec = dict(
-    type='FlowHeatmapCodec', input_size=(256, 256), heatmap_size=(64, 64), sigma=2)
+    type='FlowHeatmapCodec',
+    input_size=(256, 256),
+    heatmap_size=(64, 64),
+    sigma=2)
 model = dict(
     backbone=dict(block_type='basic', multiscale_out=False),
     neck=None,

@@ -1,4 +1,5 @@
-"""Image loading that names the bad file, or skips it with a counted warning."""
+"""Image loading that names the bad file, or skips it with a counted
+warning."""
 import os.path as osp
 import warnings
 from typing import Optional

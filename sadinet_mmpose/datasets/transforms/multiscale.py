@@ -69,8 +69,8 @@ class MultiScaleTopdownAffine(TopdownAffine):
                 continue
             mat = get_mat(center, scale * s, rot, output_size=(w, h))
             extra.append(
-                cv2.warpAffine(img, mat, (int(w), int(h)),
-                               flags=cv2.INTER_LINEAR))
+                cv2.warpAffine(
+                    img, mat, (int(w), int(h)), flags=cv2.INTER_LINEAR))
             extra_scales.append(s)
         results['ms_inputs'] = extra
         results['ms_scales'] = tuple(extra_scales)

@@ -44,14 +44,16 @@ def list_checkpoints(folder: str) -> List[str]:
 
 
 def newest_complete_checkpoint(folder: str) -> Optional[str]:
-    """The newest checkpoint in ``folder`` that :func:`is_complete_checkpoint`."""
+    """The newest checkpoint in ``folder`` that
+    :func:`is_complete_checkpoint`."""
     for path in reversed(list_checkpoints(folder)):
         if is_complete_checkpoint(path):
             return path
     return None
 
 
-def describe_mismatch(model_state: dict, ckpt_state: dict,
+def describe_mismatch(model_state: dict,
+                      ckpt_state: dict,
                       limit: int = 10) -> Optional[str]:
     """Describe how a checkpoint's state dict fails to fit a model's.
 
@@ -73,10 +75,12 @@ def describe_mismatch(model_state: dict, ckpt_state: dict,
     shared = len(model_state) - len(missing)
     if not shapes and shared * 2 >= len(model_state):
         return None
-    lines = [f'  {len(shapes)} tensors differ in shape, {len(missing)} model '
-             f'keys are missing from the checkpoint, {len(unexpected)} '
-             f'checkpoint keys are unknown to the model ({shared} of '
-             f'{len(model_state)} model keys found)']
+    lines = [
+        f'  {len(shapes)} tensors differ in shape, {len(missing)} model '
+        f'keys are missing from the checkpoint, {len(unexpected)} '
+        f'checkpoint keys are unknown to the model ({shared} of '
+        f'{len(model_state)} model keys found)'
+    ]
     for k, got, want in shapes[:limit]:
         lines.append(f'  shape mismatch {k}: checkpoint {got}, model {want}')
     for k in missing[:limit]:
@@ -129,7 +133,8 @@ class CheckpointGuardHook(Hook):
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         state = checkpoint.get('state_dict', checkpoint)
-        model = runner.model.module if hasattr(runner.model, 'module') else runner.model
+        model = runner.model.module if hasattr(runner.model,
+                                               'module') else runner.model
         report = describe_mismatch(model.state_dict(), state)
         if report is None:
             return
@@ -149,17 +154,19 @@ class CheckpointGuardHook(Hook):
                 f'CheckpointGuardHook: {len(partial)} unfinished checkpoint '
                 f'write(s) from an interrupted run in {work_dir} are ignored: '
                 f'{sorted(map(osp.basename, partial))}',
-                logger='current', level=30)
+                logger='current',
+                level=30)
         resume = getattr(runner, '_resume', False)
         load_from = getattr(runner, '_load_from', None)
-        if load_from and osp.isfile(load_from) and not is_complete_checkpoint(load_from):
+        if load_from and osp.isfile(
+                load_from) and not is_complete_checkpoint(load_from):
             newest = newest_complete_checkpoint(osp.dirname(load_from))
             raise RuntimeError(
                 f'checkpoint {load_from} is incomplete (truncated or not a '
                 'torch.save archive), probably written by a run that was '
-                'killed; '
-                + (f'the newest complete one there is {newest}'
-                   if newest else 'no complete checkpoint is next to it'))
+                'killed; ' +
+                (f'the newest complete one there is {newest}'
+                 if newest else 'no complete checkpoint is next to it'))
         if resume and load_from is None:
             self._repair_last_checkpoint(work_dir)
 
@@ -179,14 +186,17 @@ class CheckpointGuardHook(Hook):
                     f'CheckpointGuardHook: last_checkpoint names {named}, '
                     'which is missing or incomplete, and no complete '
                     'checkpoint is in the work dir: training starts from '
-                    'scratch', logger='current', level=30)
+                    'scratch',
+                    logger='current',
+                    level=30)
                 os.replace(record, record + '.invalid')
             return
         print_log(
             f'CheckpointGuardHook: last_checkpoint names '
             f'{named or "nothing"}, which is missing or incomplete; resuming '
             f'from the newest complete checkpoint {newest} instead',
-            logger='current', level=30)
+            logger='current',
+            level=30)
         atomic_write_bytes(newest.encode(), record)
 
     def before_train(self, runner) -> None:
@@ -197,7 +207,8 @@ class CheckpointGuardHook(Hook):
             raise RuntimeError(
                 f'work dir {runner.work_dir} already holds checkpoints '
                 f'({", ".join(map(osp.basename, existing[-3:]))}'
-                f'{", ..." if len(existing) > 3 else ""}) from an earlier run; '
+                f'{", ..." if len(existing) > 3 else ""}) from an earlier '
+                'run; '
                 'a new run would overwrite them. Resume it with --resume, '
                 'choose another --work-dir, or allow it explicitly with '
                 "--cfg-options custom_hooks.<i>.allow_overwrite=True "

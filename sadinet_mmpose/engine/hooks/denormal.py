@@ -32,11 +32,17 @@ class FlushDenormalHook(Hook):
         device = next((p.device for p in model.parameters()),
                       torch.device('cpu'))
         if device.type != 'cpu':
-            print_log(f'FlushDenormalHook: the model is on {device}, no CPU '
-                      'denormals to flush: nothing changed', logger='current')
+            print_log(
+                f'FlushDenormalHook: the model is on {device}, no CPU '
+                'denormals to flush: nothing changed',
+                logger='current')
         elif torch.set_flush_denormal(True):
-            print_log('FlushDenormalHook: denormal floats are flushed to zero '
-                      'on the CPU', logger='current')
+            print_log(
+                'FlushDenormalHook: denormal floats are flushed to zero '
+                'on the CPU',
+                logger='current')
         else:
-            print_log('FlushDenormalHook: this CPU cannot flush denormal '
-                      'floats (no SSE3): nothing changed', logger='current')
+            print_log(
+                'FlushDenormalHook: this CPU cannot flush denormal '
+                'floats (no SSE3): nothing changed',
+                logger='current')

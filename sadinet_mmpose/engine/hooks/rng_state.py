@@ -55,13 +55,18 @@ class RNGStateHook(Hook):
             try:
                 torch.cuda.set_rng_state_all(state['cuda'])
             except RuntimeError as err:  # a different number of GPUs
-                print_log(f'RNGStateHook: CUDA RNG state not restored: {err}',
-                          logger='current', level=30)
-        print_log('RNGStateHook: restored the random generators of the '
-                  'checkpoint', logger='current')
+                print_log(
+                    f'RNGStateHook: CUDA RNG state not restored: {err}',
+                    logger='current',
+                    level=30)
+        print_log(
+            'RNGStateHook: restored the random generators of the '
+            'checkpoint',
+            logger='current')
 
 
 def _as_python_state(state):
-    """Checkpoints may turn the inner tuple of ``random.getstate()`` into a list."""
+    """Checkpoints may turn the inner tuple of ``random.getstate()`` into a
+    list."""
     version, internal, gauss = state
     return version, tuple(internal), gauss

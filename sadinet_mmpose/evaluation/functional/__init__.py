@@ -9,7 +9,9 @@ from .sigma_distribution import (DOF_GRID, coverage_radius,
                                  fit_sigma_calibration, log_density,
                                  probability_within, radius_cdf)
 
-__all__ = ['CONDITIONS_LEN', 'conditions_hold', 'describe_conditions', 'encode_conditions',
-           'settings_of', 'heatmap_pck_accuracy', 'DOF_GRID', 'coverage_radius',
-           'fit_sigma_calibration', 'log_density', 'probability_within',
-           'radius_cdf']
+__all__ = [
+    'CONDITIONS_LEN', 'conditions_hold', 'describe_conditions',
+    'encode_conditions', 'settings_of', 'heatmap_pck_accuracy', 'DOF_GRID',
+    'coverage_radius', 'fit_sigma_calibration', 'log_density',
+    'probability_within', 'radius_cdf'
+]

@@ -29,9 +29,10 @@ def settings_of(test_cfg: Optional[dict]) -> dict:
     test_cfg = dict(test_cfg or {})
     ms = test_cfg.get('multiscale_test') or {}
     scales = sorted(float(s) for s in (ms.get('scales') or [1.0]))
-    return dict(flip_test=bool(test_cfg.get('flip_test', False)),
-                decode_source=str(test_cfg.get('decode_source', 'h1')),
-                scales=scales)
+    return dict(
+        flip_test=bool(test_cfg.get('flip_test', False)),
+        decode_source=str(test_cfg.get('decode_source', 'h1')),
+        scales=scales)
 
 
 def encode_conditions(test_cfg: Optional[dict]) -> np.ndarray:

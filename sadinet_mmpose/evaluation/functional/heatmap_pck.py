@@ -17,12 +17,15 @@ def _argmax_locations(heatmaps: Tensor) -> Tensor:
     index = flat.argmax(dim=-1, keepdim=True)
     value = flat.gather(-1, index).squeeze(-1)
     index = index.squeeze(-1)
-    locs = torch.stack([index % W, torch.div(index, W, rounding_mode='floor')],
+    locs = torch.stack([index % W,
+                        torch.div(index, W, rounding_mode='floor')],
                        dim=-1).float()
     return torch.where((value > 0)[..., None], locs, locs.new_tensor(-1.))
 
 
-def heatmap_pck_accuracy(output: Tensor, target: Tensor, mask: Tensor,
+def heatmap_pck_accuracy(output: Tensor,
+                         target: Tensor,
+                         mask: Tensor,
                          thr: float = 0.05) -> Tensor:
     """Mean PCK of predicted vs target heatmap maxima, without a host copy.
 

@@ -76,8 +76,8 @@ def _nll_of_scale(m2: np.ndarray, dof: float, log_c: float) -> float:
     c2 = np.exp(2. * log_c)
     if not np.isfinite(dof):
         return float(np.mean(np.log(c2) + 0.5 * m2 / c2))
-    return float(np.mean(np.log(c2) + (dof + 2.) / 2. *
-                         np.log1p(m2 / (c2 * dof))))
+    return float(
+        np.mean(np.log(c2) + (dof + 2.) / 2. * np.log1p(m2 / (c2 * dof))))
 
 
 def fit_scale(m2: np.ndarray, dof: float) -> float:
@@ -89,14 +89,18 @@ def fit_scale(m2: np.ndarray, dof: float) -> float:
     if not np.isfinite(dof):
         return float(np.sqrt(max(np.mean(m2), 1e-24) / 2.))
     from scipy.optimize import minimize_scalar
-    res = minimize_scalar(lambda lc: _nll_of_scale(m2, dof, lc),
-                          bounds=(-12., 12.), method='bounded',
-                          options=dict(xatol=1e-6))
+    res = minimize_scalar(
+        lambda lc: _nll_of_scale(m2, dof, lc),
+        bounds=(-12., 12.),
+        method='bounded',
+        options=dict(xatol=1e-6))
     return float(np.exp(res.x))
 
 
-def fit_sigma_calibration(errors: np.ndarray, sigmas: np.ndarray,
-                          visible: np.ndarray, dof_grid=DOF_GRID,
+def fit_sigma_calibration(errors: np.ndarray,
+                          sigmas: np.ndarray,
+                          visible: np.ndarray,
+                          dof_grid=DOF_GRID,
                           min_joints: int = 20) -> dict:
     """Fit a per-joint sigma factor and a shared tail on held-out errors.
 
@@ -136,8 +140,9 @@ def fit_sigma_calibration(errors: np.ndarray, sigmas: np.ndarray,
     for dof in dof_grid:
         pooled = fit_scale(m2[visible], dof)
         factors = np.array([
-            fit_scale(m2[visible[:, k], k], dof) if count[k] >= min_joints
-            else pooled for k in range(K)
+            fit_scale(m2[visible[:, k],
+                         k], dof) if count[k] >= min_joints else pooled
+            for k in range(K)
         ])
         total = sum(
             _nll_of_scale(m2[visible[:, k], k], dof, np.log(factors[k])) *
@@ -148,8 +153,10 @@ def fit_sigma_calibration(errors: np.ndarray, sigmas: np.ndarray,
     return dict(factors=best[2], dof=best[1], nll=nll, count=count)
 
 
-def probability_within(radius: np.ndarray, sigmas: np.ndarray,
-                       dof=None, num_angles: int = 64) -> np.ndarray:
+def probability_within(radius: np.ndarray,
+                       sigmas: np.ndarray,
+                       dof=None,
+                       num_angles: int = 64) -> np.ndarray:
     """``P(|error| <= radius)`` under the predictive distribution.
 
     Exact for independent axes of scales ``sigma_x`` and ``sigma_y`` (a
@@ -175,8 +182,9 @@ def probability_within(radius: np.ndarray, sigmas: np.ndarray,
     sx, sy = sig[..., 0], sig[..., 1]
     r = np.broadcast_to(np.asarray(radius, np.float64), sx.shape)
     theta = (np.arange(num_angles) + 0.5) * (np.pi / 2) / num_angles
-    a = (np.cos(theta)**2 / sx[..., None]**2 +
-         np.sin(theta)**2 / sy[..., None]**2)
+    a = (
+        np.cos(theta)**2 / sx[..., None]**2 +
+        np.sin(theta)**2 / sy[..., None]**2)
     d = None if dof is None else np.broadcast_to(
         np.asarray(dof, np.float64), sx.shape)[..., None]
     inner = radius_cdf(r[..., None] * np.sqrt(a), d) / (

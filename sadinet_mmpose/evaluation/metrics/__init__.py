@@ -9,10 +9,12 @@ from .mpii_prediction_dump import MPII_JOINT_ORDER, MpiiPredictionDump
 from .score_auroc import KeypointScoreAUROC
 from .sigma_calibration import SigmaCalibration
 
-__all__ = ['ERROR_CLASSES', 'KeypointBias', 'KeypointErrorTaxonomy',
-           'classify_errors', 'KeypointScoreAUROC', 'LSPPCKAccuracy',
-           'MPII_JOINT_ORDER',
-           'MpiiPCKhAccuracy', 'MpiiPredictionDump', 'SigmaCalibration']
+__all__ = [
+    'ERROR_CLASSES', 'KeypointBias', 'KeypointErrorTaxonomy',
+    'classify_errors', 'KeypointScoreAUROC', 'LSPPCKAccuracy',
+    'MPII_JOINT_ORDER', 'MpiiPCKhAccuracy', 'MpiiPredictionDump',
+    'SigmaCalibration'
+]
 
 # MMPose's MpiiPCKAccuracy refuses the project's 0-based MPII datasets
 install_stock_metric_guard()

@@ -16,8 +16,12 @@ MPII_GROUPS = (('Head', (8, 9)), ('Shoulder', (12, 13)), ('Elbow', (11, 14)),
                ('Ankle', (0, 5)))
 
 
-def classify_errors(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray,
-                    norm: np.ndarray, image: Sequence, flip_indices: Sequence,
+def classify_errors(pred: np.ndarray,
+                    gt: np.ndarray,
+                    visible: np.ndarray,
+                    norm: np.ndarray,
+                    image: Sequence,
+                    flip_indices: Sequence,
                     good_thr: float = 0.25,
                     near_thr: float = 0.5) -> np.ndarray:
     """Classify every visible joint's prediction.
@@ -206,12 +210,16 @@ class KeypointErrorTaxonomy(BaseMetric):
             gt = ds['gt_instances']
             kpt = np.asarray(gt['keypoints'], dtype=np.float64)[0, :, :2]
             vis = np.asarray(gt['keypoints_visible']).reshape(-1) > 0
-            pred = np.asarray(ds['pred_instances']['keypoints'],
-                              dtype=np.float64)[0, :, :2]
-            self.results.append(dict(
-                pred=pred, gt=kpt, vis=vis, norm=self._norm(ds),
-                image=ds.get('img_path', ds.get('img_id')),
-                id=int(ds.get('id', len(self.results)))))
+            pred = np.asarray(
+                ds['pred_instances']['keypoints'], dtype=np.float64)[0, :, :2]
+            self.results.append(
+                dict(
+                    pred=pred,
+                    gt=kpt,
+                    vis=vis,
+                    norm=self._norm(ds),
+                    image=ds.get('img_path', ds.get('img_id')),
+                    id=int(ds.get('id', len(self.results)))))
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
         """The shares of each class, per group and per tag."""
@@ -222,8 +230,7 @@ class KeypointErrorTaxonomy(BaseMetric):
             np.stack([r['gt'] for r in results]),
             np.stack([r['vis'] for r in results]),
             np.array([r['norm'] for r in results]),
-            [r['image'] for r in results], flip, self.good_thr,
-            self.near_thr)
+            [r['image'] for r in results], flip, self.good_thr, self.near_thr)
         vis = codes >= 0
         out = self._shares('', codes[vis])
         if codes.shape[1] == 16:
@@ -249,16 +256,18 @@ class KeypointErrorTaxonomy(BaseMetric):
             out['untagged joints'] = int(plain.sum())
         if self.out_file:
             with open(self.out_file, 'w') as f:
-                json.dump(dict(classes=list(ERROR_CLASSES),
-                               codes=codes.tolist()), f)
+                json.dump(
+                    dict(classes=list(ERROR_CLASSES), codes=codes.tolist()), f)
         return out
 
     @staticmethod
     def _shares(label: str, codes: np.ndarray, count: bool = True) -> dict:
         n = len(codes)
-        out = {f'{label}{c}': (100. * float(np.sum(codes == i)) / n
-                               if n else float('nan'))
-               for i, c in enumerate(ERROR_CLASSES)}
+        out = {
+            f'{label}{c}':
+            (100. * float(np.sum(codes == i)) / n if n else float('nan'))
+            for i, c in enumerate(ERROR_CLASSES)
+        }
         if count and not label:
             out['joints'] = int(n)
         return out
@@ -266,5 +275,5 @@ class KeypointErrorTaxonomy(BaseMetric):
 
 def _pckh(codes: np.ndarray) -> float:
     """PCKh@0.5 of classified joints: good or jitter."""
-    return (100. * float(np.sum(codes <= 1)) / len(codes)
-            if len(codes) else float('nan'))
+    return (100. * float(np.sum(codes <= 1)) /
+            len(codes) if len(codes) else float('nan'))

@@ -25,7 +25,8 @@ class KeypointBias(BaseMetric):
 
     default_prefix: Optional[str] = None
 
-    def __init__(self, collect_device: str = 'cpu',
+    def __init__(self,
+                 collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
 
@@ -33,8 +34,8 @@ class KeypointBias(BaseMetric):
                 data_samples: Sequence[dict]) -> None:
         """Collect the signed errors of the visible joints of a batch."""
         for ds in data_samples:
-            pred = np.asarray(ds['pred_instances']['keypoints'],
-                              dtype=np.float64)
+            pred = np.asarray(
+                ds['pred_instances']['keypoints'], dtype=np.float64)
             gt = ds['gt_instances']
             kpt = np.asarray(gt['keypoints'], dtype=np.float64)
             vis = np.asarray(gt['keypoints_visible'], dtype=np.float64)
@@ -47,5 +48,8 @@ class KeypointBias(BaseMetric):
         if len(err) == 0:
             return dict(bias_x=float('nan'), bias_y=float('nan'))
         mean, std = err.mean(0), err.std(0)
-        return dict(bias_x=float(mean[0]), bias_y=float(mean[1]),
-                    bias_x_std=float(std[0]), bias_y_std=float(std[1]))
+        return dict(
+            bias_x=float(mean[0]),
+            bias_y=float(mean[1]),
+            bias_x_std=float(std[0]),
+            bias_y_std=float(std[1]))

@@ -98,8 +98,12 @@ class LSPPCKAccuracy(BaseMetric):
             usable = np.isfinite(torso) & (torso >= self.min_torso_size) & \
                 mask[:, a] & mask[:, b]
             self.results.append(
-                dict(pred=pred, gt=gt_kpt, mask=mask, torso=torso,
-                     usable=usable))
+                dict(
+                    pred=pred,
+                    gt=gt_kpt,
+                    mask=mask,
+                    torso=torso,
+                    usable=usable))
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         """Compute the part PCKs and the mean.
@@ -138,6 +142,8 @@ class LSPPCKAccuracy(BaseMetric):
         metrics['PCK'] = float(100. * hits.sum() /
                                count.sum()) if count.sum() else float('nan')
         metrics['excluded'] = excluded
-        logger.info('LSP PCK@%.2f (torso): %s', self.thr, ', '.join(
-            f'{k} {v:.2f}' for k, v in metrics.items() if k != 'excluded'))
+        logger.info(
+            'LSP PCK@%.2f (torso): %s', self.thr,
+            ', '.join(f'{k} {v:.2f}' for k, v in metrics.items()
+                      if k != 'excluded'))
         return metrics

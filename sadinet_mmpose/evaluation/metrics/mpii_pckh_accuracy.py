@@ -54,8 +54,9 @@ class MpiiPCKhAccuracy(MpiiPCKAccuracy):
         """
         # MpiiPCKAccuracy.compute_metrics adds 1 to the predictions: take it
         # off first, so that predictions and ground truth meet unshifted
-        same_frame = [dict(r, pred_coords=r['pred_coords'] - 1.0)
-                      for r in results]
+        same_frame = [
+            dict(r, pred_coords=r['pred_coords'] - 1.0) for r in results
+        ]
         metrics = super().compute_metrics(same_frame)
         skipped = (self.dataset_meta or {}).get('skipped_records')
         if skipped is not None:  # the project's datasets count them
@@ -65,7 +66,9 @@ class MpiiPCKhAccuracy(MpiiPCKAccuracy):
             gt = np.concatenate([r['gt_coords'] for r in results])
             mask = np.concatenate([r['mask'] for r in results])
             head = np.concatenate([r['head_size'] for r in results])
-            metrics['PCKh-AUC'] = float(np.mean([
-                keypoint_pck_accuracy(pred, gt, mask, thr, head)[1]
-                for thr in AUC_THRESHOLDS])) * 100.
+            metrics['PCKh-AUC'] = float(
+                np.mean([
+                    keypoint_pck_accuracy(pred, gt, mask, thr, head)[1]
+                    for thr in AUC_THRESHOLDS
+                ])) * 100.
         return metrics

@@ -28,7 +28,7 @@ def _struct(shape, names):
 
 
 def build_pred_struct(images: List[dict], predictions: Dict[tuple,
-                                                             np.ndarray]):
+                                                            np.ndarray]):
     """The ``pred`` struct array over the test images.
 
     Args:
@@ -172,17 +172,19 @@ class MpiiPredictionDump(BaseMetric):
                     "tools/convert_mpii_test.py, and the keys in "
                     "PackPoseInputs' meta_keys "
                     '(test_dataloader.dataset.pipeline)')
-            kpts = np.asarray(sample['pred_instances']['keypoints'],
-                              dtype=np.float64)
+            kpts = np.asarray(
+                sample['pred_instances']['keypoints'], dtype=np.float64)
             if kpts.ndim != 3 or kpts.shape[0] != 1 or kpts.shape[1:] != (
                     len(MPII_JOINT_ORDER), 2):
                 raise ValueError(
                     'MpiiPredictionDump: expected one person with (1, 16, 2) '
                     f'keypoints per data sample, got {kpts.shape} for '
                     f'annolist_index {sample["annolist_index"]}')
-            self.results.append(dict(
-                annolist_index=int(sample['annolist_index']),
-                rect_index=int(sample['rect_index']), keypoints=kpts[0]))
+            self.results.append(
+                dict(
+                    annolist_index=int(sample['annolist_index']),
+                    rect_index=int(sample['rect_index']),
+                    keypoints=kpts[0]))
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         """Check the predictions against the test images; write the file.
@@ -194,8 +196,10 @@ class MpiiPredictionDump(BaseMetric):
         Returns:
             dict: ``num_predictions`` (N).
         """
-        position = {int(im['annolist_index']): t
-                    for t, im in enumerate(self._images)}
+        position = {
+            int(im['annolist_index']): t
+            for t, im in enumerate(self._images)
+        }
         predictions, problems = {}, []
         for r in results:
             key = (r['annolist_index'], r['rect_index'])
@@ -224,8 +228,8 @@ class MpiiPredictionDump(BaseMetric):
                 'the file)')
         from scipy.io import savemat
         os.makedirs(osp.dirname(osp.abspath(self.out_file)), exist_ok=True)
-        savemat(self.out_file, dict(pred=build_pred_struct(self._images,
-                                                           predictions)))
+        savemat(self.out_file,
+                dict(pred=build_pred_struct(self._images, predictions)))
         MMLogger.get_current_instance().info(
             f'MPII predictions of {len(predictions)} persons on '
             f'{len(self._images)} test images written to {self.out_file} '

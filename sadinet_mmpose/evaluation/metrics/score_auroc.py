@@ -22,8 +22,8 @@ def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
     ranks = np.empty(len(scores))
     sorted_scores = scores[order]
     # average ranks over ties
-    _, start, counts = np.unique(sorted_scores, return_index=True,
-                                 return_counts=True)
+    _, start, counts = np.unique(
+        sorted_scores, return_index=True, return_counts=True)
     avg = start + (counts - 1) / 2. + 1.
     ranks[order] = np.repeat(avg, counts)
     return float((ranks[labels].sum() - pos * (pos + 1) / 2.) / (pos * neg))
@@ -33,8 +33,10 @@ def within_auroc(scores: np.ndarray, labels: np.ndarray,
                  groups: np.ndarray) -> float:
     """Mean over ``groups`` (joint types) of the AUROC inside each group;
     groups with one class only are left out (NaN when all are)."""
-    values = [auroc(scores[groups == g], labels[groups == g])
-              for g in np.unique(groups)]
+    values = [
+        auroc(scores[groups == g], labels[groups == g])
+        for g in np.unique(groups)
+    ]
     values = [v for v in values if v == v]
     return float(np.mean(values)) if values else float('nan')
 
@@ -116,21 +118,29 @@ class KeypointScoreAUROC(BaseMetric):
             vis = vis[..., 0] if vis.ndim == 3 else vis
             err = np.linalg.norm(
                 np.asarray(pred['keypoints'])[0, :, :2] -
-                np.asarray(gt['keypoints'])[0, :, :2], axis=-1)
-            self.results.append(dict(
-                scores={s: read_score(pred, f)
-                        for s, f in self.scores.items()},
-                err=err / person_scale(gt), visible=vis.reshape(-1) > 0))
+                np.asarray(gt['keypoints'])[0, :, :2],
+                axis=-1)
+            self.results.append(
+                dict(
+                    scores={
+                        s: read_score(pred, f)
+                        for s, f in self.scores.items()
+                    },
+                    err=err / person_scale(gt),
+                    visible=vis.reshape(-1) > 0))
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         vis = np.concatenate([r['visible'] for r in results])
         err = np.concatenate([r['err'] for r in results])[vis]
         joint = np.concatenate([np.arange(len(r['visible']))
                                 for r in results])[vis]
-        person = np.concatenate([np.full(len(r['visible']), i)
-                                 for i, r in enumerate(results)])[vis]
-        scores = {s: np.concatenate([r['scores'][s] for r in results])[vis]
-                  for s in self.scores}
+        person = np.concatenate([
+            np.full(len(r['visible']), i) for i, r in enumerate(results)
+        ])[vis]
+        scores = {
+            s: np.concatenate([r['scores'][s] for r in results])[vis]
+            for s in self.scores
+        }
         labels = list(scores)
         boot = self._bootstrap(err, person, len(results), scores)
         out = {}
@@ -151,8 +161,8 @@ class KeypointScoreAUROC(BaseMetric):
             ref = labels[0]
             for s in labels[1:]:
                 key = f'{s}_auroc_diff'
-                out[f'{key}@{tau:g}'] = (out[f'{s}_auroc@{tau:g}'] -
-                                         out[f'{ref}_auroc@{tau:g}'])
+                out[f'{key}@{tau:g}'] = (
+                    out[f'{s}_auroc@{tau:g}'] - out[f'{ref}_auroc@{tau:g}'])
                 lo, hi = _interval(boot[tau, s] - boot[tau, ref])
                 out[f'{key}_low@{tau:g}'], out[f'{key}_high@{tau:g}'] = lo, hi
                 if wrong < self.min_wrong:
@@ -175,8 +185,11 @@ class KeypointScoreAUROC(BaseMetric):
         rng = np.random.default_rng(self.seed)
         sizes = np.bincount(person, minlength=num_persons)
         starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-        boot = {(tau, s): np.empty(self.num_bootstrap)
-                for tau in self.thresholds for s in scores}
+        boot = {
+            (tau, s): np.empty(self.num_bootstrap)
+            for tau in self.thresholds
+            for s in scores
+        }
         for b in range(self.num_bootstrap):
             chosen = rng.integers(0, num_persons, num_persons)
             n = sizes[chosen]

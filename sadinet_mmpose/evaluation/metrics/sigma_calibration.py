@@ -26,9 +26,9 @@ ECE_LEVELS = tuple(range(5, 100, 5))
 #: Joint groups of ``sigma_coverage_90_<group>``, by name fragment.
 JOINT_GROUPS = (('head', ('head', 'neck', 'nose', 'eye', 'ear')),
                 ('shoulder', ('shoulder', )), ('elbow', ('elbow', )),
-                ('wrist', ('wrist', )), ('hip', ('hip', )),
-                ('knee', ('knee', )), ('ankle', ('ankle', )),
-                ('torso', ('pelvis', 'thorax')))
+                ('wrist', ('wrist', )), ('hip', ('hip', )), ('knee',
+                                                             ('knee', )),
+                ('ankle', ('ankle', )), ('torso', ('pelvis', 'thorax')))
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -38,7 +38,8 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(spearmanr(a, b)[0])
 
 
-def sparsification_curves(uncertainty: np.ndarray, error: np.ndarray,
+def sparsification_curves(uncertainty: np.ndarray,
+                          error: np.ndarray,
                           steps: int = 20):
     """Mean error of the joints kept as the most uncertain are removed.
 
@@ -66,7 +67,8 @@ def sparsification_curves(uncertainty: np.ndarray, error: np.ndarray,
     return np.array(fr), np.array(unc), np.array(ora)
 
 
-def sparsification_ause(uncertainty: np.ndarray, error: np.ndarray,
+def sparsification_ause(uncertainty: np.ndarray,
+                        error: np.ndarray,
                         steps: int = 20) -> float:
     """Area between the sparsification curve and the oracle's.
 
@@ -93,16 +95,20 @@ def coverage_curve(maha: np.ndarray, levels, dof=None) -> np.ndarray:
     Returns:
         np.ndarray: (len(levels),) percentages.
     """
-    return np.array([100. * float((maha <= coverage_radius(p / 100., dof))
-                                  .mean()) for p in levels])
+    return np.array([
+        100. * float((maha <= coverage_radius(p / 100., dof)).mean())
+        for p in levels
+    ])
 
 
 def joint_groups(names: Sequence[str]) -> Dict[str, list]:
     """``{group: [joint indices]}`` of the groups some joint belongs to."""
     out = {}
     for group, frags in JOINT_GROUPS:
-        idx = [k for k, n in enumerate(names)
-               if any(f in n.lower() for f in frags)]
+        idx = [
+            k for k, n in enumerate(names)
+            if any(f in n.lower() for f in frags)
+        ]
         if idx:
             out[group] = idx
     return out
@@ -157,8 +163,9 @@ def sigma_calibration(pred: np.ndarray,
             f'(N, K, 2) and visible (N, K), got {pred.shape}, {gt.shape}, '
             f'{sigmas.shape}, {visible.shape}')
     N, K = pred.shape[:2]
-    scale = (np.ones(N) if scale is None else
-             np.asarray(scale, np.float64).reshape(N))
+    scale = (
+        np.ones(N)
+        if scale is None else np.asarray(scale, np.float64).reshape(N))
     if dof is not None:
         dof = np.broadcast_to(np.asarray(dof, np.float64), (N, K))
     names = list(joint_names) if joint_names is not None else [
@@ -262,11 +269,15 @@ class SigmaCalibration(BaseMetric):
             np.stack([r['sigmas'] for r in results]),
             np.stack([r['visible'] for r in results]),
             scale=np.array([r['scale'] for r in results]),
-            dof=dof, joint_names=names)
+            dof=dof,
+            joint_names=names)
 
 
-def calibration_curves(pred: np.ndarray, gt: np.ndarray, sigmas: np.ndarray,
-                       visible: np.ndarray, scale: np.ndarray,
+def calibration_curves(pred: np.ndarray,
+                       gt: np.ndarray,
+                       sigmas: np.ndarray,
+                       visible: np.ndarray,
+                       scale: np.ndarray,
                        dof: Optional[np.ndarray] = None) -> dict:
     """The curves behind the reliability diagram and the sparsification
     plot (arguments as :func:`sigma_calibration`).
@@ -286,5 +297,9 @@ def calibration_curves(pred: np.ndarray, gt: np.ndarray, sigmas: np.ndarray,
     levels = np.arange(1, 100)
     fr, unc, ora = sparsification_curves(sig[m].mean(-1),
                                          np.linalg.norm(err, axis=-1)[m])
-    return dict(levels=levels, coverage=coverage_curve(maha, levels, d),
-                fractions=fr, sparsification=unc, oracle=ora)
+    return dict(
+        levels=levels,
+        coverage=coverage_curve(maha, levels, d),
+        fractions=fr,
+        sparsification=unc,
+        oracle=ora)

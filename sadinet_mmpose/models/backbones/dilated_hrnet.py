@@ -1,4 +1,5 @@
-"""MMPose's HRNet with SADI-Net's dilated residual block as a third block type."""
+"""MMPose's HRNet with SADI-Net's dilated residual block as a third block
+type."""
 from typing import Optional
 
 from mmpose.models.backbones import HRNet
@@ -45,7 +46,8 @@ def configured_dilated_block(branch_dilation: int = 2, se_ratio=16) -> type:
 
 @MODELS.register_module()
 class DilatedHRNet(HRNet):
-    """MMPose's :class:`~mmpose.models.backbones.HRNet` with a ``'DILATED'`` block.
+    """MMPose's :class:`~mmpose.models.backbones.HRNet` with a ``'DILATED'``
+    block.
 
     HRNet picks each stage's block by name from the class attribute
     ``blocks_dict`` (``'BASIC'``, ``'BOTTLENECK'``). This subclass adds
@@ -102,8 +104,10 @@ class DilatedHRNet(HRNet):
                  frozen_stages: int = -1,
                  init_cfg=[
                      dict(type='Normal', std=0.001, layer=['Conv2d']),
-                     dict(type='Constant', val=1,
-                          layer=['_BatchNorm', 'GroupNorm'])
+                     dict(
+                         type='Constant',
+                         val=1,
+                         layer=['_BatchNorm', 'GroupNorm'])
                  ],
                  dilated_block_cfg: Optional[dict] = None):
         names = set(self.blocks_dict)
@@ -123,8 +127,8 @@ class DilatedHRNet(HRNet):
             # An instance attribute shadows the class's table for this model
             # only (set before HRNet.__init__ builds the stages).
             self.blocks_dict = {
-                **type(self).blocks_dict,
-                'DILATED': configured_dilated_block(**dilated_block_cfg)
+                **type(self).blocks_dict, 'DILATED':
+                configured_dilated_block(**dilated_block_cfg)
             }
         self.dilated_block_cfg = dilated_block_cfg
         super().__init__(

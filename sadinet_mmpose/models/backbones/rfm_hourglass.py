@@ -132,10 +132,20 @@ class RFMHourglass(HourglassNet):
             # the default (Hourglass-52) keeps the stock stem.
             width = stage_channels[0]
             self.stem = nn.Sequential(
-                ConvModule(3, max(width // 2, 8), 7, padding=3, stride=2,
-                           norm_cfg=norm_cfg),
-                ResLayer(BasicBlock, 1, max(width // 2, 8), width, stride=2,
-                         norm_cfg=norm_cfg))
+                ConvModule(
+                    3,
+                    max(width // 2, 8),
+                    7,
+                    padding=3,
+                    stride=2,
+                    norm_cfg=norm_cfg),
+                ResLayer(
+                    BasicBlock,
+                    1,
+                    max(width // 2, 8),
+                    width,
+                    stride=2,
+                    norm_cfg=norm_cfg))
         self._rebuild_blocks()
 
         if multiscale_out:

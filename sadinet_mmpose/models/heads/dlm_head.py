@@ -15,8 +15,8 @@ from mmpose.utils.typing import (ConfigType, OptConfigType, OptSampleList,
 
 from ...codecs import merging
 from ...evaluation.functional import (CONDITIONS_LEN, conditions_hold,
-                                     describe_conditions, heatmap_pck_accuracy,
-                                     probability_within)
+                                      describe_conditions,
+                                      heatmap_pck_accuracy, probability_within)
 
 OptIntSeq = Optional[Sequence[int]]
 
@@ -202,7 +202,8 @@ class DLMHead(BaseHead):
                     f'{describe_conditions(self.sigma_fit_conditions.cpu())}'
                     ' and does not hold for this test (flip_test='
                     f"{bool((test_cfg or {}).get('flip_test', False))}, "
-                    f"decode_source={(test_cfg or {}).get('decode_source', 'h1')!r}, "
+                    'decode_source='
+                    f"{(test_cfg or {}).get('decode_source', 'h1')!r}, "
                     'scales as configured): the sigmas are reported '
                     'uncalibrated; refit with tools/calibrate_sigma.py under '
                     'these settings')
@@ -213,12 +214,11 @@ class DLMHead(BaseHead):
 
     @staticmethod
     def _default_init_cfg(mu_source: str) -> list:
-        fc_names = ['sigma_fc'] + (['mu_fc']
-                                   if mu_source == 'regression' else [])
+        fc_names = ['sigma_fc'
+                    ] + (['mu_fc'] if mu_source == 'regression' else [])
         return [
             dict(
-                type='Normal', layer=['Conv2d', 'ConvTranspose2d'],
-                std=0.001),
+                type='Normal', layer=['Conv2d', 'ConvTranspose2d'], std=0.001),
             dict(type='Constant', layer='BatchNorm2d', val=1),
             dict(
                 type='Normal',
@@ -236,8 +236,8 @@ class DLMHead(BaseHead):
         layers = []
         channels = self.in_channels
         padding_of = {4: (1, 0), 3: (1, 1), 2: (0, 0)}
-        for out_ch, ks in zip(deconv_out_channels or (),
-                              deconv_kernel_sizes or ()):
+        for out_ch, ks in zip(deconv_out_channels or (), deconv_kernel_sizes
+                              or ()):
             if ks not in padding_of:
                 raise ValueError('DLMHead: deconv kernel sizes must be 2, 3 '
                                  f'or 4, got {ks}')
@@ -406,8 +406,8 @@ class DLMHead(BaseHead):
         moments = self.loss_module.flow_moments(self.flow)
         rows = max(1, chunk_points // (H * W))
         log_p = torch.cat([
-            self.loss_module.log_prob(grid, mu[i:i + rows],
-                                      sigma[i:i + rows], self.flow, moments)
+            self.loss_module.log_prob(grid, mu[i:i + rows], sigma[i:i + rows],
+                                      self.flow, moments)
             for i in range(0, B * K, rows)
         ])  # (B*K, H, W)
         if normalize == 'mu':
@@ -457,20 +457,24 @@ class DLMHead(BaseHead):
             flip_indices = batch_data_samples[0].metainfo['flip_indices']
             heatmaps, mu, sigma = self.forward(feats[0])
             heatmaps_f, mu_f, sigma_f = self.forward(feats[1])
-            h1 = 0.5 * (heatmaps[-1].float() + merging.flip_back_heatmaps(
-                heatmaps_f[-1].float(), flip_indices,
-                test_cfg.get('shift_heatmap', False)))
-            mu = 0.5 * (mu + merging.flip_back_labels(
-                mu_f, flip_indices, test_cfg.get('shift_coords', True),
-                self.decoder.input_size[0]))
-            sigma = 0.5 * (sigma + merging.flip_back_sigmas(
-                sigma_f, flip_indices))
+            h1 = 0.5 * (
+                heatmaps[-1].float() + merging.flip_back_heatmaps(
+                    heatmaps_f[-1].float(), flip_indices,
+                    test_cfg.get('shift_heatmap', False)))
+            mu = 0.5 * (
+                mu + merging.flip_back_labels(
+                    mu_f, flip_indices, test_cfg.get('shift_coords', True),
+                    self.decoder.input_size[0]))
+            sigma = 0.5 * (
+                sigma + merging.flip_back_sigmas(sigma_f, flip_indices))
         else:
             heatmaps, mu, sigma = self.forward(feats)
             h1 = heatmaps[-1].float()
         return dict(h1=h1.detach(), mu=mu.detach(), sigma=sigma.detach())
 
-    def decode_map(self, dist: dict, decode_source: str,
+    def decode_map(self,
+                   dist: dict,
+                   decode_source: str,
                    h2_normalize: str = 'mu') -> Tensor:
         """The heatmap that ``decode_source`` decodes (not for ``'mu'``).
 
@@ -490,12 +494,16 @@ class DLMHead(BaseHead):
                              f'{decode_source!r}')
         h2 = dist.get('h2')
         if h2 is None:
-            h2 = self.render_h2(dist['mu'], dist['sigma'],
-                                self.decoder.heatmap_size,
-                                normalize=h2_normalize)
+            h2 = self.render_h2(
+                dist['mu'],
+                dist['sigma'],
+                self.decoder.heatmap_size,
+                normalize=h2_normalize)
         return merging.blend_heatmaps(dist['h1'], h2, dist['sigma'])
 
-    def decode(self, dist: dict, decode_source: str,
+    def decode(self,
+               dist: dict,
+               decode_source: str,
                h2_normalize: str = 'mu') -> Tuple[np.ndarray, np.ndarray]:
         """Keypoints and scores of a (merged) distribution.
 
@@ -559,9 +567,11 @@ class DLMHead(BaseHead):
         output_h2 = output_heatmaps and test_cfg.get('output_h2', True)
         h2_normalize = test_cfg.get('h2_normalize', 'mu')
         if output_h2:
-            dist['h2'] = self.render_h2(dist['mu'], dist['sigma'],
-                                        self.decoder.heatmap_size,
-                                        normalize=h2_normalize)
+            dist['h2'] = self.render_h2(
+                dist['mu'],
+                dist['sigma'],
+                self.decoder.heatmap_size,
+                normalize=h2_normalize)
         keypoints, scores = self.decode(dist, decode_source, h2_normalize)
         preds = self.pack_predictions(keypoints, scores, dist['sigma'],
                                       batch_data_samples, test_cfg)
@@ -569,11 +579,12 @@ class DLMHead(BaseHead):
             return preds, self.pack_fields(dist['h1'], dist.get('h2'))
         return preds
 
-    def pack_predictions(self, keypoints: np.ndarray, scores: np.ndarray,
+    def pack_predictions(self,
+                         keypoints: np.ndarray,
+                         scores: np.ndarray,
                          sigma: Tensor,
                          batch_data_samples: OptSampleList = None,
-                         test_cfg: OptConfigType = None
-                         ) -> List[InstanceData]:
+                         test_cfg: OptConfigType = None) -> List[InstanceData]:
         """One ``InstanceData`` per sample (see :meth:`predict`).
 
         ``keypoint_sigmas`` are in the pixels of the original image: the
@@ -623,8 +634,8 @@ class DLMHead(BaseHead):
             meta = ds.metainfo
             if 'input_size' in meta and 'input_scale' in meta:
                 size = np.asarray(meta['input_size'], dtype=np.float32)
-                scale = np.asarray(meta['input_scale'],
-                                   dtype=np.float32).reshape(-1)[:2]
+                scale = np.asarray(
+                    meta['input_scale'], dtype=np.float32).reshape(-1)[:2]
                 sig[i] = sig[i] * (scale / size)
                 if mode == 'probability':
                     radius = float(test_cfg.get('score_tau', 0.5)) * \
@@ -634,10 +645,11 @@ class DLMHead(BaseHead):
                         dof[None] if student else None)[0]
         preds = []
         for i in range(sig.shape[0]):
-            inst = InstanceData(keypoints=keypoints[i:i + 1],
-                                keypoint_scores=scores[i:i + 1],
-                                keypoint_sigmas=sig[i:i + 1],
-                                sigma_calibrated=np.array([calibrated]))
+            inst = InstanceData(
+                keypoints=keypoints[i:i + 1],
+                keypoint_scores=scores[i:i + 1],
+                keypoint_sigmas=sig[i:i + 1],
+                sigma_calibrated=np.array([calibrated]))
             if student:
                 inst.keypoint_sigma_dof = dof[None]
             preds.append(inst)
@@ -649,8 +661,7 @@ class DLMHead(BaseHead):
         ``heatmaps_h2`` when ``h2`` is given), (K, H, W) each."""
         return [
             PixelData(heatmaps=h1[i]) if h2 is None else PixelData(
-                heatmaps=h1[i], heatmaps_h2=h2[i])
-            for i in range(h1.shape[0])
+                heatmaps=h1[i], heatmaps_h2=h2[i]) for i in range(h1.shape[0])
         ]
 
     def loss(self,
@@ -684,9 +695,8 @@ class DLMHead(BaseHead):
         heatmaps, mu, sigma = self.forward(feats)
         gt_heatmaps = torch.stack(
             [d.gt_fields.heatmaps for d in batch_data_samples])
-        gt_labels = torch.cat([
-            d.gt_instance_labels.keypoint_labels for d in batch_data_samples
-        ])
+        gt_labels = torch.cat(
+            [d.gt_instance_labels.keypoint_labels for d in batch_data_samples])
         weights = torch.cat([
             d.gt_instance_labels.keypoint_weights for d in batch_data_samples
         ])
@@ -706,11 +716,10 @@ class DLMHead(BaseHead):
             losses.update(self.gradient_balance(terms, probe))
         if train_cfg.get('compute_acc', True):
             # on the device: no host copy of the heatmaps, no wait
-            losses['acc_pose'] = heatmap_pck_accuracy(
-                heatmaps[-1].detach(), gt_heatmaps.detach(),
-                weights.detach() > 0)
+            losses['acc_pose'] = heatmap_pck_accuracy(heatmaps[-1].detach(),
+                                                      gt_heatmaps.detach(),
+                                                      weights.detach() > 0)
         return losses
-
 
     @staticmethod
     def gradient_balance(terms: dict, probe: Sequence[Tensor]) -> dict:
@@ -739,17 +748,17 @@ class DLMHead(BaseHead):
                 continue
             grads = torch.autograd.grad(
                 part, probe, retain_graph=True, allow_unused=True)
-            sq = [g.detach().float().pow(2).sum() for g in grads
-                  if g is not None]
-            norms.append(torch.stack(sq).sum().sqrt() if sq else
-                         part.new_zeros(()))
+            sq = [
+                g.detach().float().pow(2).sum() for g in grads if g is not None
+            ]
+            norms.append(
+                torch.stack(sq).sum().sqrt() if sq else part.new_zeros(()))
         g1, g2 = norms
         return dict(
             grad_h1=g1, grad_h2=g2, grad_ratio=g2 / g1.clamp_min(1e-20))
 
 
-def _check_pairs(name_a: str, a: OptIntSeq, name_b: str,
-                 b: OptIntSeq) -> None:
+def _check_pairs(name_a: str, a: OptIntSeq, name_b: str, b: OptIntSeq) -> None:
     if a and (b is None or len(a) != len(b)):
         raise ValueError(f'DLMHead: {name_a}={a} and {name_b}={b} must be '
                          'sequences of the same length')

@@ -152,8 +152,8 @@ class ChiWeightedLoss(nn.Module):
     def log_prob_standard(self,
                           xb: Tensor,
                           flow: nn.Module,
-                          moments: Optional[Tuple[Tensor, Tensor]] = None
-                          ) -> Tensor:
+                          moments: Optional[Tuple[Tensor,
+                                                  Tensor]] = None) -> Tensor:
         """``log P(xb)`` in the normalised space ``xb = (x - mu) / sigma``.
 
         Args:
@@ -209,9 +209,8 @@ class ChiWeightedLoss(nn.Module):
             offset = x.float() - mu.float()
             # straight-through clamp: bounded value, gradient kept so a mu
             # far outside the crop is still pulled back
-            offset = offset + (
-                offset.clamp(-self.max_offset, self.max_offset) -
-                offset).detach()
+            offset = offset + (offset.clamp(-self.max_offset, self.max_offset)
+                               - offset).detach()
             xb = offset / sigma
             return (self.log_prob_standard(xb, flow, moments) -
                     sigma.log().sum(-1))
@@ -275,8 +274,8 @@ class ChiWeightedLoss(nn.Module):
             log_ref = self.log_prob(centre_pt, centre_pt, sig, flow, moments)
             return torch.exp((log_p - log_ref[:, None, None]).clamp(max=30.))
 
-        h2_truth = render(gt, sigma)           # shape: sigma, flow
-        h2_mu = render(mu, sigma.detach())     # location: mu
+        h2_truth = render(gt, sigma)  # shape: sigma, flow
+        h2_mu = render(mu, sigma.detach())  # location: mu
         zero = torch.zeros_like(t)
         err = torch.where(inside, (h2_mu - h2_truth.detach())**2, zero) + \
             torch.where(inside, (h2_truth - t)**2, zero)
@@ -285,13 +284,9 @@ class ChiWeightedLoss(nn.Module):
     # ------------------------------------------------------------------
     # the loss
     # ------------------------------------------------------------------
-    def compute_terms(self,
-                      heatmaps: Union[Tensor, Sequence[Tensor]],
-                      gt_heatmaps: Tensor,
-                      mu: Tensor,
-                      sigma: Tensor,
-                      gt_labels: Tensor,
-                      keypoint_weights: Tensor,
+    def compute_terms(self, heatmaps: Union[Tensor, Sequence[Tensor]],
+                      gt_heatmaps: Tensor, mu: Tensor, sigma: Tensor,
+                      gt_labels: Tensor, keypoint_weights: Tensor,
                       flow: nn.Module) -> Dict[str, Tensor]:
         """Compute the loss and its parts.
 
@@ -339,8 +334,7 @@ class ChiWeightedLoss(nn.Module):
 
             # L_H1: per-joint MSE, summed over stages
             target = gt_heatmaps[valid].float()  # (M, H, W)
-            reduce = (torch.mean
-                      if self.h1_reduction == 'mean' else torch.sum)
+            reduce = (torch.mean if self.h1_reduction == 'mean' else torch.sum)
             l_h1 = sum(
                 reduce(((hm[valid].float() - target)**2).flatten(1), dim=-1)
                 for hm in heatmaps)
@@ -381,22 +375,17 @@ class ChiWeightedLoss(nn.Module):
                 chi=chi_report.sum() / denom,
                 num_valid=num_valid)
 
-    def forward(self,
-                heatmaps: Union[Tensor, Sequence[Tensor]],
-                gt_heatmaps: Tensor,
-                mu: Tensor,
-                sigma: Tensor,
-                gt_labels: Tensor,
-                keypoint_weights: Tensor,
-                flow: nn.Module) -> Tensor:
+    def forward(self, heatmaps: Union[Tensor,
+                                      Sequence[Tensor]], gt_heatmaps: Tensor,
+                mu: Tensor, sigma: Tensor, gt_labels: Tensor,
+                keypoint_weights: Tensor, flow: nn.Module) -> Tensor:
         """The scalar loss; see :meth:`compute_terms` for the arguments.
 
         Returns:
             Tensor: The loss, a float32 scalar.
         """
-        return self.compute_terms(heatmaps, gt_heatmaps, mu, sigma,
-                                  gt_labels, keypoint_weights,
-                                  flow)['total']
+        return self.compute_terms(heatmaps, gt_heatmaps, mu, sigma, gt_labels,
+                                  keypoint_weights, flow)['total']
 
 
 def _check_choice(name: str, value: str, choices: Tuple[str, ...]) -> None:

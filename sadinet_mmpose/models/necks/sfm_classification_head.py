@@ -111,14 +111,9 @@ class SFMClassificationHead(BaseModule):
         ])
         self.downsample_layers = nn.ModuleList([
             ConvModule(
-                c_high,
-                c_low,
-                3,
-                stride=2,
-                padding=1,
-                norm_cfg=norm_cfg)
-            for c_high, c_low in zip(self.cls_channels[:-1],
-                                     self.cls_channels[1:])
+                c_high, c_low, 3, stride=2, padding=1,
+                norm_cfg=norm_cfg) for c_high, c_low in zip(
+                    self.cls_channels[:-1], self.cls_channels[1:])
         ])
         self.local_attention = (
             SFMLocalAttention(local_softmax_dim)

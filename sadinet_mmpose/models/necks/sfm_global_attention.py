@@ -66,8 +66,7 @@ class SFMGlobalAttention(BaseModule):
             for channels in self.in_channels
         ])
 
-    def forward(self,
-                feats: Sequence[Tensor]) -> Tuple[List[Tensor], Tensor]:
+    def forward(self, feats: Sequence[Tensor]) -> Tuple[List[Tensor], Tensor]:
         """Forward.
 
         Args:
@@ -94,8 +93,8 @@ class SFMGlobalAttention(BaseModule):
             scores.append(_up(score(g), size))
         weights = torch.cat(scores, dim=1).softmax(dim=1)
         fused = []
-        for n, (feat, g, out_conv) in enumerate(
-                zip(feats, globals_, self.out_convs)):
+        for n, (feat, g,
+                out_conv) in enumerate(zip(feats, globals_, self.out_convs)):
             if tuple(g.shape[-2:]) != size:
                 weighted = F.interpolate(
                     weights[:, n:n + 1] * _up(g, size),

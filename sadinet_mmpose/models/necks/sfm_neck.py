@@ -123,8 +123,8 @@ class SFMNeck(BaseModule):
                                  f'for {num} input features')
         in_positions = [i % num for i in self.in_indices]
         multiscale = [feats[i] for i in in_positions]
-        for n, (feat, channels) in enumerate(zip(multiscale,
-                                                 self.in_channels)):
+        for n, (feat,
+                channels) in enumerate(zip(multiscale, self.in_channels)):
             if feat.dim() != 4 or feat.shape[1] != channels:
                 raise ValueError(
                     f'SFMNeck: in_channels[{n}]={channels} but the input '

@@ -25,8 +25,8 @@ def box_off_image(data_samples: List[PoseDataSample]) -> Optional[str]:
         if shape is None or gt is None or 'bboxes' not in gt:
             continue
         h, w = shape[:2]
-        for x1, y1, x2, y2 in np.asarray(gt.bboxes, dtype=float).reshape(-1,
-                                                                         4):
+        for x1, y1, x2, y2 in np.asarray(
+                gt.bboxes, dtype=float).reshape(-1, 4):
             if x2 <= 0 or y2 <= 0 or x1 >= w or y1 >= h:
                 return (f'person box [{x1:g}, {y1:g}, {x2:g}, {y2:g}] lies '
                         f'outside its image ({w}x{h}, '
@@ -64,17 +64,21 @@ class MSTopdownPoseEstimator(TopdownPoseEstimator):
         **kwargs: The arguments of ``TopdownPoseEstimator``.
     """
 
-    def __init__(self, backbone: dict, neck: Optional[dict] = None,
-                 head: Optional[dict] = None, channels_last: bool = False,
+    def __init__(self,
+                 backbone: dict,
+                 neck: Optional[dict] = None,
+                 head: Optional[dict] = None,
+                 channels_last: bool = False,
                  **kwargs):
         # Unknown module types and options stop here, with their place in
         # the config, before any weights are built.
-        for part, cfg in (('backbone', backbone), ('neck', neck),
-                          ('head', head)):
+        for part, cfg in (('backbone', backbone), ('neck', neck), ('head',
+                                                                   head)):
             if cfg is not None:
                 check_module_cfg(cfg, f'model.{part}')
         super().__init__(backbone=backbone, neck=neck, head=head, **kwargs)
-        check_model_wiring(self.backbone, self.neck if self.with_neck else None,
+        check_model_wiring(self.backbone,
+                           self.neck if self.with_neck else None,
                            self.head if self.with_head else None)
         if self.with_head:  # a bad test_cfg stops here, before any image
             parse_multiscale_cfg(self.test_cfg, self.head)
@@ -134,7 +138,8 @@ class MSTopdownPoseEstimator(TopdownPoseEstimator):
                         memory_format=torch.channels_last)
                 feats = self.backbone(inputs)
                 probe = tuple(feats) if isinstance(feats,
-                                                   (tuple, list)) else (feats, )
+                                                   (tuple,
+                                                    list)) else (feats, )
                 if self.with_neck:
                     feats = self.neck(feats)
                 return self.head.loss(
@@ -195,8 +200,9 @@ class MSTopdownPoseEstimator(TopdownPoseEstimator):
         extra = [scale_crops(data_samples, s, scales) for s in scales[1:]]
         batches = [inputs] + [
             self.data_preprocessor(
-                dict(inputs=crops,
-                     data_samples=[PoseDataSample() for _ in crops]),
+                dict(
+                    inputs=crops,
+                    data_samples=[PoseDataSample() for _ in crops]),
                 False)['inputs'].to(inputs.device) for crops in extra
         ]
         if is_dlm_head(self.head):
@@ -226,26 +232,27 @@ class MSTopdownPoseEstimator(TopdownPoseEstimator):
         head, scales, source = self.head, ms['scales'], ms['decode_source']
         h2_normalize = self.test_cfg.get('h2_normalize', 'mu')
         dists = [
-            head.predict_distribution(self._features(b), data_samples,
-                                      self.test_cfg) for b in batches
+            head.predict_distribution(
+                self._features(b), data_samples, self.test_cfg)
+            for b in batches
         ]
-        sigma = merging.merge_scale_sigmas([d['sigma'] for d in dists],
-                                           scales)
+        sigma = merging.merge_scale_sigmas([d['sigma'] for d in dists], scales)
         offset = self._centre_offset(ms)
         if source == 'mu':
             # the crop centre's label: (c + 0.5) / w, c = w / 2 or (w - 1) / 2
             size = np.asarray(head.decoder.input_size, np.float32)
             c_in = (size - 1.) / 2. if ms['use_udp'] else size / 2.
-            centre = torch.as_tensor((c_in + 0.5) / size,
-                                     device=dists[0]['mu'].device)
+            centre = torch.as_tensor(
+                (c_in + 0.5) / size, device=dists[0]['mu'].device)
             merged = dict(
-                mu=merging.merge_scale_points([d['mu'] for d in dists],
-                                              scales, centre),
+                mu=merging.merge_scale_points([d['mu'] for d in dists], scales,
+                                              centre),
                 sigma=sigma)
         else:
-            merged = dict(map=merging.merge_scale_heatmaps(
-                [head.decode_map(d, source, h2_normalize) for d in dists],
-                scales, offset))
+            merged = dict(
+                map=merging.merge_scale_heatmaps(
+                    [head.decode_map(d, source, h2_normalize)
+                     for d in dists], scales, offset))
         keypoints, scores = head.decode(merged, source)
         preds = head.pack_predictions(keypoints, scores, sigma, data_samples,
                                       self.test_cfg)
@@ -256,9 +263,11 @@ class MSTopdownPoseEstimator(TopdownPoseEstimator):
                                              offset)
             h2 = None
             if self.test_cfg.get('output_h2', True):
-                h2 = head.render_h2(dists[0]['mu'], dists[0]['sigma'],
-                                    head.decoder.heatmap_size,
-                                    normalize=h2_normalize)
+                h2 = head.render_h2(
+                    dists[0]['mu'],
+                    dists[0]['sigma'],
+                    head.decoder.heatmap_size,
+                    normalize=h2_normalize)
             fields = head.pack_fields(h1, h2)
         return preds, fields
 
@@ -271,8 +280,8 @@ class MSTopdownPoseEstimator(TopdownPoseEstimator):
         head_cfg.pop('multiscale_test', None)
         per_scale = []
         for b in batches:
-            out = self.head.predict(self._features(b), data_samples,
-                                    test_cfg=head_cfg)
+            out = self.head.predict(
+                self._features(b), data_samples, test_cfg=head_cfg)
             if not isinstance(out, tuple):
                 raise TypeError(
                     f'{type(self.head).__name__}.predict returned no '

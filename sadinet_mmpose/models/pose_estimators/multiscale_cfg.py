@@ -41,9 +41,8 @@ def parse_multiscale_cfg(test_cfg: Optional[dict], head) -> Optional[dict]:
             f'dict(scales=[0.75, 1.0, 1.25]), got {ms_cfg!r}')
     unknown = sorted(set(ms_cfg) - set(MS_OPTIONS))
     if unknown:
-        raise ValueError(
-            f'model.test_cfg.multiscale_test: unknown option(s) '
-            f'{unknown}; expected {MS_OPTIONS}')
+        raise ValueError(f'model.test_cfg.multiscale_test: unknown option(s) '
+                         f'{unknown}; expected {MS_OPTIONS}')
     raw = ms_cfg.get('scales', [1.0])
     try:
         scales = [float(s) for s in raw]

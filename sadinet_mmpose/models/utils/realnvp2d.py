@@ -223,8 +223,6 @@ def gauss_hermite_2d(num_nodes: int,
         w = w / w.sum()
         zz = np.stack(np.meshgrid(z, z, indexing='ij'), -1).reshape(-1, 2)
         ww = np.outer(w, w).reshape(-1)
-        _GH_CACHE[key] = (torch.tensor(zz, dtype=torch.float32,
-                                       device=device),
-                          torch.tensor(ww, dtype=torch.float32,
-                                       device=device))
+        _GH_CACHE[key] = (torch.tensor(zz, dtype=torch.float32, device=device),
+                          torch.tensor(ww, dtype=torch.float32, device=device))
     return _GH_CACHE[key]

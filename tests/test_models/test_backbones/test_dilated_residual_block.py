@@ -5,7 +5,6 @@ import sadinet_mmpose  # noqa: F401  (first: mmcv-lite placeholders)
 import pytest
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmpose.models.backbones.resnet import BasicBlock, ResLayer
 from mmpose.registry import MODELS
 
@@ -25,8 +24,8 @@ def _support_radius(response: torch.Tensor, tol: float = 1e-6) -> int:
     """Chebyshev radius of the non-zero region around the centre."""
     centre = response.shape[-1] // 2
     rows, cols = torch.nonzero(response.abs() > tol, as_tuple=True)
-    return int(torch.maximum((rows - centre).abs(),
-                             (cols - centre).abs()).max())
+    return int(
+        torch.maximum((rows - centre).abs(), (cols - centre).abs()).max())
 
 
 def _positive_convs(block: nn.Module) -> nn.Module:
@@ -48,7 +47,7 @@ def test_registered_and_is_a_basic_block():
 
 
 @pytest.mark.parametrize('stride,in_ch,out_ch', [(1, 8, 8), (2, 8, 16),
-                                                  (1, 8, 16)])
+                                                 (1, 8, 16)])
 def test_shapes_through_reslayer(stride, in_ch, out_ch):
     case = f'stride={stride} {in_ch}->{out_ch}'
     layer = ResLayer(
@@ -69,8 +68,7 @@ def test_shapes_through_reslayer(stride, in_ch, out_ch):
 
 def test_hourglass_style_last_block_downsample():
     """ResLayer(downsample_first=False) as HourglassModule's low3 uses it."""
-    layer = ResLayer(
-        DilatedResidualBlock, 2, 16, 8, downsample_first=False)
+    layer = ResLayer(DilatedResidualBlock, 2, 16, 8, downsample_first=False)
     out = layer(torch.rand(2, 16, 8, 8))
     assert out.shape == (2, 8, 8, 8), 'downsample_first=False'
 
@@ -122,7 +120,8 @@ def test_se_reweights_channels():
     assert se.conv1.conv.out_channels == 2, 'hidden width = C // ratio'
 
 
-@pytest.mark.parametrize('channels,ratio', [(32, 16), (384, 16), (8, 4), (24, 5)])
+@pytest.mark.parametrize('channels,ratio', [(32, 16), (384, 16), (8, 4),
+                                            (24, 5)])
 def test_se_block_computes_mmpose_se_layer(channels, ratio):
     """SEBlock is MMPose's SELayer: the same parameters give the same
     output, and its gates are SELayer's output over its input."""
@@ -173,10 +172,16 @@ def test_forward_is_the_documented_formula(se_ratio, downsample):
     torch.manual_seed(0)
     down = nn.Sequential(nn.Conv2d(4, 8, 1, bias=False),
                          nn.BatchNorm2d(8)) if downsample else None
-    block = DilatedResidualBlock(4 if downsample else 8, 8, se_ratio=se_ratio,
-                                 downsample=down).double()
-    x = torch.randn(2, 4 if downsample else 8, 6, 6, dtype=torch.float64,
-                    requires_grad=True)
+    block = DilatedResidualBlock(
+        4 if downsample else 8, 8, se_ratio=se_ratio,
+        downsample=down).double()
+    x = torch.randn(
+        2,
+        4 if downsample else 8,
+        6,
+        6,
+        dtype=torch.float64,
+        requires_grad=True)
     main = block.norm2(block.conv2(block.relu(block.norm1(block.conv1(x)))))
     summed = main + block.dilated_norm(block.dilated_conv(x))
     if se_ratio:

@@ -58,7 +58,7 @@ def test_output_contract(num_stacks, multiscale_out, block_type):
 
 
 @pytest.mark.parametrize('num_stacks,block_type', [(1, 'dilated'),
-                                                    (2, 'basic')])
+                                                   (2, 'basic')])
 def test_every_parameter_gets_a_gradient(num_stacks, block_type):
     case = f'num_stacks={num_stacks} block_type={block_type}'
     torch.manual_seed(0)
@@ -103,8 +103,8 @@ def test_basic_equals_stock_hourglass(num_stacks):
     assert set(stock_sd) - set(net_sd) == unused, f'{case}: missing keys'
     assert set(net_sd) <= set(stock_sd), f'{case}: extra keys'
     assert all(net_sd[k].shape == stock_sd[k].shape for k in net_sd), case
-    unused_params = sum(
-        p.numel() for n, p in stock.named_parameters() if n in unused)
+    unused_params = sum(p.numel() for n, p in stock.named_parameters()
+                        if n in unused)
     assert _num_params(net) == _num_params(stock) - unused_params, case
     net.load_state_dict({k: v for k, v in stock_sd.items() if k in net_sd})
     x = torch.rand(1, 3, INPUT, INPUT)
@@ -127,8 +127,10 @@ def test_default_config_parameter_count():
 def test_norm_cfg_reaches_nested_levels():
     """Stock HourglassNet does not pass norm_cfg to its hourglass modules."""
     net = _build(norm_cfg=dict(type='GN', num_groups=8))
-    norms = [m for m in net.modules()
-             if isinstance(m, (torch.nn.BatchNorm2d, torch.nn.GroupNorm))]
+    norms = [
+        m for m in net.modules()
+        if isinstance(m, (torch.nn.BatchNorm2d, torch.nn.GroupNorm))
+    ]
     assert norms and all(isinstance(m, torch.nn.GroupNorm) for m in norms), \
         'every norm layer follows norm_cfg'
 
@@ -140,12 +142,12 @@ def test_invalid_arguments():
         _build(ms_channels=(8, 8, 8, 8, 8))
 
 
-
 def test_narrow_stem_when_first_stage_is_not_256():
     """stage_channels[0] != 256 rebuilds the stem to end at that width."""
     net = _build(stage_channels=(16, 16, 24, 24, 32))
     assert net.stem[-1][0].out_channels == 16, 'stem must end at 16 channels'
     outs = net(torch.randn(2, 3, 64, 64))
-    assert [tuple(o.shape) for o in outs] == [
-        (2, 8, 16, 16), (2, 16, 8, 8), (2, 24, 4, 4), (2, 32, 2, 2),
-        (2, 16, 16, 16)], 'narrow-stem output shapes'
+    assert [tuple(o.shape)
+            for o in outs] == [(2, 8, 16, 16), (2, 16, 8, 8), (2, 24, 4, 4),
+                               (2, 32, 2, 2),
+                               (2, 16, 16, 16)], 'narrow-stem output shapes'

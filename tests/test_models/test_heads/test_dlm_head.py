@@ -34,8 +34,9 @@ def _head(seed=0, **kwargs):
 
 def _feats(batch=2, stages=1, size=HM, seed=0):
     g = torch.Generator().manual_seed(seed)
-    spatial = [torch.randn(batch, C, size, size, generator=g)
-               for _ in range(stages)]
+    spatial = [
+        torch.randn(batch, C, size, size, generator=g) for _ in range(stages)
+    ]
     return tuple(spatial) + (torch.randn(batch, V, generator=g), )
 
 
@@ -46,8 +47,8 @@ def _samples(head, batch=2, seed=0, flip_indices=(0, 2, 1)):
         kp = rng.uniform(8, 56, (1, K, 2)).astype(np.float32)
         enc = head.decoder.encode(kp)
         d = PoseDataSample(
-            metainfo=dict(flip_indices=list(flip_indices),
-                          input_size=(IN, IN)))
+            metainfo=dict(
+                flip_indices=list(flip_indices), input_size=(IN, IN)))
         d.gt_fields = PixelData(heatmaps=torch.from_numpy(enc['heatmaps']))
         d.gt_instance_labels = InstanceData(
             keypoint_labels=torch.from_numpy(enc['keypoint_labels']),
@@ -113,7 +114,9 @@ def test_h2_with_identity_flow_is_unbiased_gaussian():
             (HM, HM), (mu[0, k] * HM - 0.5).numpy()[None, None],
             np.ones((1, 1), np.float32), float(sig[0, k, 0] * HM))
         np.testing.assert_allclose(
-            h2[0, k].numpy(), ref[0], atol=1e-5,
+            h2[0, k].numpy(),
+            ref[0],
+            atol=1e-5,
             err_msg=f'joint {k}: H2 == unbiased Gaussian, std sigma*W')
     # mu of joint 1 on a pixel centre: H2 peaks at exactly 1 there
     assert abs(h2[0, 1, 9, 5].item() - 1) < 1e-6, 'H2 is 1 at mu'
@@ -133,8 +136,8 @@ def test_h2_is_one_at_mu_and_matches_loss_density():
     for (i, j) in ((9, 5), (4, 12), (6, 7)):
         gt = torch.tensor([[[(j + 0.5) / HM, (i + 0.5) / HM]]])
         terms = loss.compute_terms(
-            torch.zeros(1, 1, HM, HM), torch.zeros(1, 1, HM, HM), mu, sig,
-            gt, torch.ones(1, 1), flow)
+            torch.zeros(1, 1, HM, HM), torch.zeros(1, 1, HM, HM), mu, sig, gt,
+            torch.ones(1, 1), flow)
         dens = torch.exp(-terms['h2'])
         rendered = h2[0, 0, i, j] * p_mu[0, 0]
         assert torch.allclose(dens, rendered, rtol=1e-4), \
@@ -214,11 +217,15 @@ def test_predict_outputs(source):
     assert p.keypoint_sigmas.shape == (1, K, 2), f'{source}: sigmas'
     _, mu, sigma = head(_feats())
     np.testing.assert_allclose(
-        p.keypoint_sigmas, sigma[:1].detach().numpy() * IN, rtol=1e-5,
+        p.keypoint_sigmas,
+        sigma[:1].detach().numpy() * IN,
+        rtol=1e-5,
         err_msg=f'{source}: sigmas in input pixels')
     if source == 'mu':
         np.testing.assert_allclose(
-            p.keypoints, mu[:1].detach().numpy() * IN - 0.5, rtol=1e-5,
+            p.keypoints,
+            mu[:1].detach().numpy() * IN - 0.5,
+            rtol=1e-5,
             err_msg='mu decoding gives mu * input_size - 0.5')
     assert fields[0].heatmaps.shape == fields[0].heatmaps_h2.shape == \
         (K, HM, HM), f'{source}: H1 and H2 (K, H, W)'
@@ -251,7 +258,9 @@ def test_flip_test_h1_consistency_on_mirrored_features():
     flip = head.predict([feats, feats_flip], samples,
                         dict(flip_test=True, shift_heatmap=False))[0]
     np.testing.assert_allclose(
-        flip.keypoints, plain.keypoints, atol=1e-4,
+        flip.keypoints,
+        plain.keypoints,
+        atol=1e-4,
         err_msg='flip test on mirrored features keeps the H1 keypoints')
 
 
@@ -270,8 +279,8 @@ def test_flip_test_undoes_flip_of_mu_sigma_and_indices(monkeypatch):
     mirrored = ([h1.flip(-1)[:, flip_indices]], mu_m[:, flip_indices],
                 sigma.detach()[:, flip_indices])
     original = head.forward
-    monkeypatch.setattr(
-        head, 'forward', lambda x: mirrored if x is None else original(x))
+    monkeypatch.setattr(head, 'forward', lambda x: mirrored
+                        if x is None else original(x))
     for source in ('h1', 'mu', 'blend'):
         cfg = dict(decode_source=source, output_heatmaps=True)
         plain, plain_f = head.predict(feats, samples, cfg)
@@ -279,14 +288,21 @@ def test_flip_test_undoes_flip_of_mu_sigma_and_indices(monkeypatch):
                                     dict(cfg, flip_test=True))
         for a, b in zip(plain, flip):
             np.testing.assert_allclose(
-                b.keypoints, a.keypoints, atol=1e-4,
+                b.keypoints,
+                a.keypoints,
+                atol=1e-4,
                 err_msg=f'{source}: flip test keypoints')
             np.testing.assert_allclose(
-                b.keypoint_sigmas, a.keypoint_sigmas, rtol=1e-5,
+                b.keypoint_sigmas,
+                a.keypoint_sigmas,
+                rtol=1e-5,
                 err_msg=f'{source}: flip test sigmas')
         torch.testing.assert_close(
-            flip_f[0].heatmaps_h2, plain_f[0].heatmaps_h2, atol=1e-5,
-            rtol=1e-4, msg=f'{source}: flip test H2')
+            flip_f[0].heatmaps_h2,
+            plain_f[0].heatmaps_h2,
+            atol=1e-5,
+            rtol=1e-4,
+            msg=f'{source}: flip test H2')
 
 
 def test_all_joints_invisible_gives_zero_loss_and_finite_grads():

@@ -132,8 +132,8 @@ def test_multi_stage_sums_h1():
     heatmaps, gt_hm, mu, logits, gt, weights = _inputs()
     loss = _loss(weighting='sum')
     flow = _flow()
-    one = loss.compute_terms(heatmaps, gt_hm, mu, _sigma(logits), gt,
-                             weights, flow)
+    one = loss.compute_terms(heatmaps, gt_hm, mu, _sigma(logits), gt, weights,
+                             flow)
     two = loss.compute_terms([heatmaps, heatmaps], gt_hm, mu, _sigma(logits),
                              gt, weights, flow)
     assert torch.allclose(two['h1'], 2 * one['h1']), 'stages are summed'
@@ -203,8 +203,8 @@ def test_autocast_extreme_inputs_are_finite(dtype, eq5, combine):
     assert total.dtype == torch.float32, f'{case}: loss in float32'
     assert torch.isfinite(total), f'{case}: finite loss, got {total}'
     total.backward()
-    for name, p in [('H1', heatmaps), ('mu', mu), ('sigma logits', logits)
-                    ] + list(flow.named_parameters()):
+    for name, p in [('H1', heatmaps), ('mu', mu),
+                    ('sigma logits', logits)] + list(flow.named_parameters()):
         assert torch.isfinite(p.grad).all(), f'{case}: finite grad of {name}'
     assert mu.grad[1, 1].abs().sum() > 0, \
         f'{case}: mu outside the crop is still pulled back'
@@ -275,10 +275,12 @@ def test_h1_sum_is_mean_times_pixels():
     heatmaps, gt_hm, mu, logits, gt, w = _inputs()
     args = (heatmaps, gt_hm, mu, _sigma(logits), gt, w, _flow())
     mean = _loss(weighting='constant', chi_value=0.).compute_terms(*args)
-    summed = _loss(weighting='constant', chi_value=0.,
-                   h1_reduction='sum').compute_terms(*args)
-    assert torch.allclose(summed['total'], mean['total'] * HM * HM,
-                          rtol=1e-5), 'h1_reduction=sum: H*W times the mean'
+    summed = _loss(
+        weighting='constant', chi_value=0.,
+        h1_reduction='sum').compute_terms(*args)
+    assert torch.allclose(
+        summed['total'], mean['total'] * HM * HM,
+        rtol=1e-5), 'h1_reduction=sum: H*W times the mean'
 
 
 def test_h2_mse_matches_dense_render_in_window():
@@ -295,9 +297,11 @@ def test_h2_mse_matches_dense_render_in_window():
     flow = _flow()
     got = loss.window_h2_mse(target, gt[0], mu, sigma, flow)
     # pixel centres: the label of heatmap pixel i is (i + 0.5) / size
-    ys, xs = torch.meshgrid((torch.arange(size) + 0.5) / size,
-                            (torch.arange(size) + 0.5) / size, indexing='ij')
+    ys, xs = torch.meshgrid(
+        (torch.arange(size) + 0.5) / size, (torch.arange(size) + 0.5) / size,
+        indexing='ij')
     grid = torch.stack([xs, ys], -1)
+
     def dense(centre, j):
         lp = loss.log_prob(grid, centre, sigma[j], flow)
         return torch.exp(lp - loss.log_prob(centre, centre, sigma[j], flow))
@@ -329,8 +333,8 @@ def test_h2_mse_gradients_reach_mu_sigma_and_flow():
     heatmaps, _, mu, logits, gt, w = _inputs()
     gt_hm = _gaussian_targets(gt, HM)
     flow = _flow()
-    loss = _loss(h2_loss='mse', mse_window=3, weighting='constant',
-                 chi_value=1.)
+    loss = _loss(
+        h2_loss='mse', mse_window=3, weighting='constant', chi_value=1.)
     loss(heatmaps, gt_hm, mu, _sigma(logits), gt, w, flow).backward()
     assert mu.grad is not None and mu.grad.abs().sum() > 0, 'mu'
     assert logits.grad is not None and logits.grad.abs().sum() > 0, 'sigma'
@@ -366,7 +370,9 @@ def test_h2_mse_memory_is_bounded_by_the_window():
 
 
 @pytest.mark.parametrize('kwargs', [
-    dict(h2_loss='l1'), dict(h1_reduction='max'), dict(mse_window=4),
+    dict(h2_loss='l1'),
+    dict(h1_reduction='max'),
+    dict(mse_window=4),
     dict(mse_window=0)
 ])
 def test_bad_options_are_refused(kwargs):

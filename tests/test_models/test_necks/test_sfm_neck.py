@@ -47,8 +47,7 @@ def test_default_channels_on_hrnet_like_inputs():
     """HRNet-w32's four branches (64x64 crop), keep_indices=(0,)."""
     neck = MODELS.build(
         dict(
-            type='SFMNeck',
-            in_channels=(32, 64, 128, 256),
+            type='SFMNeck', in_channels=(32, 64, 128, 256),
             keep_indices=(0, ))).eval()
     feats = _pyramid((32, 64, 128, 256), batch=1)
     with torch.no_grad():
@@ -113,8 +112,9 @@ def test_residual_option():
     with torch.no_grad():
         a, _ = with_res.global_attention(feats)
         b, _ = without.global_attention(feats)
-    assert all(torch.allclose(x - y, f, atol=1e-6)
-               for x, y, f in zip(a, b, feats)), 'residual adds F_n'
+    assert all(
+        torch.allclose(x - y, f, atol=1e-6)
+        for x, y, f in zip(a, b, feats)), 'residual adds F_n'
 
 
 @pytest.mark.parametrize('dim,axis', [('height', 2), ('width', 3)])
@@ -158,8 +158,10 @@ def test_every_parameter_gets_a_gradient():
 
 def test_arbitrary_resolution():
     neck = _build().eval()
-    feats = [torch.rand(1, c, 24 // 2**n, 40 // 2**n)
-             for n, c in enumerate(SMALL['in_channels'])]
+    feats = [
+        torch.rand(1, c, 24 // 2**n, 40 // 2**n)
+        for n, c in enumerate(SMALL['in_channels'])
+    ]
     with torch.no_grad():
         out = neck(feats)
     assert out[-1].shape == (1, SMALL['out_channels']), '96x160 crop'
@@ -191,16 +193,16 @@ def _global_attention_as_written(module, feats):
     import torch.nn.functional as F
     size = feats[0].shape[-2:]
     globals_ = [
-        F.interpolate(reduce(f), size=size, mode='bilinear',
-                      align_corners=False)
+        F.interpolate(
+            reduce(f), size=size, mode='bilinear', align_corners=False)
         for f, reduce in zip(feats, module.reduce_convs)
     ]
     weights = torch.cat(
         [score(g) for score, g in zip(module.score_convs, globals_)],
         dim=1).softmax(dim=1)
     fused = []
-    for n, (f, g, out_conv) in enumerate(
-            zip(feats, globals_, module.out_convs)):
+    for n, (f, g,
+            out_conv) in enumerate(zip(feats, globals_, module.out_convs)):
         weighted = F.interpolate(
             weights[:, n:n + 1] * g, size=f.shape[-2:], mode='area')
         fused.append(out_conv(weighted) + f)
@@ -216,8 +218,8 @@ def test_global_attention_equals_the_step_by_step_form(height, width):
     feats = []
     h, w = height, width
     for c in SMALL['in_channels']:
-        feats.append(torch.randn(B, c, h, w, dtype=torch.float64,
-                                 requires_grad=True))
+        feats.append(
+            torch.randn(B, c, h, w, dtype=torch.float64, requires_grad=True))
         h, w = -(-h // 2), -(-w // 2)
     fused, weights = neck.global_attention(feats)
     ref_fused, ref_weights = _global_attention_as_written(
@@ -226,8 +228,7 @@ def test_global_attention_equals_the_step_by_step_form(height, width):
     for a, b in zip(fused, ref_fused):
         assert torch.allclose(a, b, atol=1e-10)
     upstream = [torch.randn_like(f) for f in fused]
-    params = [feats[0], feats[3]] + list(
-        neck.global_attention.parameters())
+    params = [feats[0], feats[3]] + list(neck.global_attention.parameters())
     grads = torch.autograd.grad(
         sum((f * u).sum() for f, u in zip(fused, upstream)), params)
     ref_grads = torch.autograd.grad(

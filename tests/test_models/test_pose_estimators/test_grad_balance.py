@@ -1,4 +1,5 @@
-"""Gradient-balance diagnostics of DLM models (grad_h1, grad_h2, grad_ratio)."""
+"""Gradient-balance diagnostics of DLM models (grad_h1, grad_h2,
+grad_ratio)."""
 import pytest
 import torch
 
@@ -6,28 +7,46 @@ import sadinet_mmpose  # noqa: F401
 from mmpose.registry import MODELS
 from helpers import make_batch  # noqa: E402  (tests/ is on sys.path)
 
-CODEC = dict(type='FlowHeatmapCodec', input_size=(64, 64),
-             heatmap_size=(16, 16), sigma=1.5)
+CODEC = dict(
+    type='FlowHeatmapCodec',
+    input_size=(64, 64),
+    heatmap_size=(16, 16),
+    sigma=1.5)
 
 
 def _model(interval=1, loss=None, **head):
     torch.manual_seed(0)
-    return MODELS.build(dict(
-        type='MSTopdownPoseEstimator',
-        data_preprocessor=dict(type='PoseDataPreprocessor',
-                               mean=[0., 0., 0.], std=[1., 1., 1.]),
-        backbone=dict(type='RFMHourglass', downsample_times=4, num_stacks=1,
-                      stage_channels=(8, 8, 8, 8, 8), stage_blocks=(1, 1, 1, 1, 1),
-                      feat_channel=8, multiscale_out=True,
-                      ms_channels=(4, 8, 8, 8)),
-        neck=dict(type='SFMNeck', in_channels=(4, 8, 8, 8),
-                  global_channels=8, cls_channels=(4, 8, 8, 16),
-                  out_channels=16),
-        head=dict(type='DLMHead', in_channels=8, vec_channels=16,
-                  out_channels=3, decoder=CODEC,
-                  loss=loss or dict(type='ChiWeightedLoss', num_gh_nodes=8),
-                  **head),
-        train_cfg=dict(grad_diag_interval=interval)))
+    return MODELS.build(
+        dict(
+            type='MSTopdownPoseEstimator',
+            data_preprocessor=dict(
+                type='PoseDataPreprocessor',
+                mean=[0., 0., 0.],
+                std=[1., 1., 1.]),
+            backbone=dict(
+                type='RFMHourglass',
+                downsample_times=4,
+                num_stacks=1,
+                stage_channels=(8, 8, 8, 8, 8),
+                stage_blocks=(1, 1, 1, 1, 1),
+                feat_channel=8,
+                multiscale_out=True,
+                ms_channels=(4, 8, 8, 8)),
+            neck=dict(
+                type='SFMNeck',
+                in_channels=(4, 8, 8, 8),
+                global_channels=8,
+                cls_channels=(4, 8, 8, 16),
+                out_channels=16),
+            head=dict(
+                type='DLMHead',
+                in_channels=8,
+                vec_channels=16,
+                out_channels=3,
+                decoder=CODEC,
+                loss=loss or dict(type='ChiWeightedLoss', num_gh_nodes=8),
+                **head),
+            train_cfg=dict(grad_diag_interval=interval)))
 
 
 def _norm_of_grad(model, inputs, samples, part):
@@ -75,8 +94,8 @@ def test_diagnostics_do_not_change_the_training_gradients():
         losses = model.loss(inputs, samples)
         assert ('grad_ratio' in losses) == (interval == 1)
         losses['loss_kpt'].backward()
-        grads.append([p.grad.clone() for p in model.parameters()
-                      if p.grad is not None])
+        grads.append(
+            [p.grad.clone() for p in model.parameters() if p.grad is not None])
     assert len(grads[0]) == len(grads[1])
     for a, b in zip(*grads):
         assert torch.allclose(a, b, atol=1e-7), 'diagnostics changed a grad'
@@ -88,14 +107,13 @@ def test_interval_and_balance_option():
     logged = ['grad_ratio' in model.loss(inputs, samples) for _ in range(6)]
     assert logged == [True, False, False, True, False, False]
     # summing L_H1 over the 16x16 pixels multiplies its gradient by 256
-    mean = _model(loss=dict(type='ChiWeightedLoss', num_gh_nodes=8,
-                            h1_reduction='mean')).train().loss(
-                                inputs, samples)
-    summed = _model(loss=dict(type='ChiWeightedLoss', num_gh_nodes=8,
-                              h1_reduction='sum')).train().loss(
-                                  inputs, samples)
-    assert torch.allclose(summed['grad_h1'], 256 * mean['grad_h1'],
-                          rtol=1e-4)
+    mean = _model(
+        loss=dict(type='ChiWeightedLoss', num_gh_nodes=8,
+                  h1_reduction='mean')).train().loss(inputs, samples)
+    summed = _model(
+        loss=dict(type='ChiWeightedLoss', num_gh_nodes=8,
+                  h1_reduction='sum')).train().loss(inputs, samples)
+    assert torch.allclose(summed['grad_h1'], 256 * mean['grad_h1'], rtol=1e-4)
     assert torch.allclose(summed['grad_h2'], mean['grad_h2'], rtol=1e-4)
 
 

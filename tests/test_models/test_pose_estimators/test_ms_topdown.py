@@ -46,24 +46,40 @@ class _SigmaHead(HeatmapHead):
         return out
 
 
-def _model(test_cfg, head='HeatmapHead', estimator='MSTopdownPoseEstimator',
+def _model(test_cfg,
+           head='HeatmapHead',
+           estimator='MSTopdownPoseEstimator',
            codec_type='MSRAHeatmap'):
-    codec = dict(type='MSRAHeatmap', input_size=(64, 64),
-                 heatmap_size=(16, 16), sigma=2, unbiased=True)
+    codec = dict(
+        type='MSRAHeatmap',
+        input_size=(64, 64),
+        heatmap_size=(16, 16),
+        sigma=2,
+        unbiased=True)
     backbone = 'SadinetTestSubsampleBackbone'  # MSRAHeatmap's u / 4 grid
     if codec_type == 'FlowHeatmapCodec':  # decodes the batch at once
-        codec = dict(type='FlowHeatmapCodec', input_size=(64, 64),
-                     heatmap_size=(16, 16), sigma=2)
+        codec = dict(
+            type='FlowHeatmapCodec',
+            input_size=(64, 64),
+            heatmap_size=(16, 16),
+            sigma=2)
         backbone = 'SadinetTestPoolBackbone'
     return MODELS.build(
-        dict(type=estimator,
-             data_preprocessor=dict(type='PoseDataPreprocessor',
-                                    mean=[0., 0., 0.], std=[1., 1., 1.]),
-             backbone=dict(type=backbone),
-             head=dict(type=head, in_channels=1, out_channels=1,
-                       deconv_out_channels=(), final_layer=None,
-                       decoder=codec),
-             test_cfg=test_cfg)).eval()
+        dict(
+            type=estimator,
+            data_preprocessor=dict(
+                type='PoseDataPreprocessor',
+                mean=[0., 0., 0.],
+                std=[1., 1., 1.]),
+            backbone=dict(type=backbone),
+            head=dict(
+                type=head,
+                in_channels=1,
+                out_channels=1,
+                deconv_out_channels=(),
+                final_layer=None,
+                decoder=codec),
+            test_cfg=test_cfg)).eval()
 
 
 def _batch(scales, blob=(110., 90.), sigma=12.):
@@ -72,20 +88,26 @@ def _batch(scales, blob=(110., 90.), sigma=12.):
     g = 255. * np.exp(-((xs - blob[0])**2 + (ys - blob[1])**2) /
                       (2 * sigma**2))
     img = np.repeat(g[..., None], 3, -1).astype(np.float32)
-    results = dict(img=img, img_path=None, id=0, img_id=0,
-                   bbox=np.array([[50., 50., 150., 150.]]),
-                   bbox_score=np.ones(1, np.float32),
-                   bbox_center=np.array([[100., 100.]]),
-                   bbox_scale=np.array([[100., 100.]]),
-                   flip_indices=[0])
+    results = dict(
+        img=img,
+        img_path=None,
+        id=0,
+        img_id=0,
+        bbox=np.array([[50., 50., 150., 150.]]),
+        bbox_score=np.ones(1, np.float32),
+        bbox_center=np.array([[100., 100.]]),
+        bbox_scale=np.array([[100., 100.]]),
+        flip_indices=[0])
     affine = TRANSFORMS.build(
-        dict(type='MultiScaleTopdownAffine', input_size=(64, 64),
-             scales=scales))
+        dict(
+            type='MultiScaleTopdownAffine', input_size=(64, 64),
+            scales=scales))
     pack = TRANSFORMS.build(
-        dict(type='PackPoseInputs',
-             meta_keys=('id', 'img_id', 'input_size', 'input_center',
-                        'input_scale', 'flip_indices', 'ms_inputs',
-                        'ms_scales')))
+        dict(
+            type='PackPoseInputs',
+            meta_keys=('id', 'img_id', 'input_size', 'input_center',
+                       'input_scale', 'flip_indices', 'ms_inputs',
+                       'ms_scales')))
     return pseudo_collate([pack(affine(results))])
 
 
@@ -97,24 +119,25 @@ def _predict(model, batch):
 @pytest.mark.parametrize('flip', [False, True])
 def test_plain_and_single_scale_equal_topdown(flip):
     batch = _batch([0.8, 1.0, 1.25])
-    ref = _predict(_model(dict(flip_test=flip),
-                          estimator='TopdownPoseEstimator'), batch)
+    ref = _predict(
+        _model(dict(flip_test=flip), estimator='TopdownPoseEstimator'), batch)
     for cfg in (dict(flip_test=flip),
                 dict(flip_test=flip, multiscale_test=dict(scales=[1.0]))):
         with torch.no_grad():
             out = _model(cfg).test_step(copy.deepcopy(batch))[0]
         assert 'ms_inputs' not in out.metainfo, 'crops are dropped'
         got = out.pred_instances
-        np.testing.assert_array_equal(got.keypoints, ref.keypoints,
-                                      err_msg=str(cfg))
-        np.testing.assert_array_equal(got.keypoint_scores,
-                                      ref.keypoint_scores, err_msg=str(cfg))
+        np.testing.assert_array_equal(
+            got.keypoints, ref.keypoints, err_msg=str(cfg))
+        np.testing.assert_array_equal(
+            got.keypoint_scores, ref.keypoint_scores, err_msg=str(cfg))
 
 
 def _gaussian(center, sigma, size=32):
-    ys, xs = torch.meshgrid(torch.arange(size, dtype=torch.float64),
-                            torch.arange(size, dtype=torch.float64),
-                            indexing='ij')
+    ys, xs = torch.meshgrid(
+        torch.arange(size, dtype=torch.float64),
+        torch.arange(size, dtype=torch.float64),
+        indexing='ij')
     return torch.exp(-((xs - center[0])**2 + (ys - center[1])**2) /
                      (2 * sigma**2))[None, None]
 
@@ -123,8 +146,8 @@ def test_warp_maps_perfect_heatmaps_back():
     """A keypoint at u on the scale-1 grid is at c + (u - c) / s on the
     scale-s grid; mapping and averaging must keep it at u."""
     from mmpose.codecs import MSRAHeatmap
-    codec = MSRAHeatmap(input_size=(32, 32), heatmap_size=(32, 32), sigma=2,
-                        unbiased=True)
+    codec = MSRAHeatmap(
+        input_size=(32, 32), heatmap_size=(32, 32), sigma=2, unbiased=True)
     u = np.array([19.3, 11.6])
     c = 16.
     scales = [1.0, 0.75, 1.25, 1.5]
@@ -144,8 +167,10 @@ def test_warp_maps_perfect_heatmaps_back():
 def test_multiscale_blob_decodes_exactly_and_keeps_fields(codec_type):
     blob = (110., 90.)
     batch = _batch([0.8, 1.0, 1.25], blob=blob)
-    cfg = dict(flip_test=False, output_heatmaps=True,
-               multiscale_test=dict(scales=[0.8, 1.0, 1.25]))
+    cfg = dict(
+        flip_test=False,
+        output_heatmaps=True,
+        multiscale_test=dict(scales=[0.8, 1.0, 1.25]))
     model = _model(cfg, head='SadinetTestSigmaHead', codec_type=codec_type)
     with torch.no_grad():
         out = model.test_step(copy.deepcopy(batch))[0]
@@ -214,18 +239,27 @@ DLM_CENTRE = crop_centre_offset((64, 64), (16, 16), 'centre')
 
 
 def _dlm_model(test_cfg):
-    codec = dict(type='FlowHeatmapCodec', input_size=(64, 64),
-                 heatmap_size=(16, 16), sigma=2)
+    codec = dict(
+        type='FlowHeatmapCodec',
+        input_size=(64, 64),
+        heatmap_size=(16, 16),
+        sigma=2)
     torch.manual_seed(3)
     model = MODELS.build(
-        dict(type='MSTopdownPoseEstimator',
-             data_preprocessor=dict(type='PoseDataPreprocessor',
-                                    mean=[120., 120., 120.],
-                                    std=[60., 60., 60.]),
-             backbone=dict(type='SadinetTestDLMBackbone'),
-             head=dict(type='DLMHead', in_channels=8, vec_channels=16,
-                       out_channels=2, decoder=codec),
-             test_cfg=test_cfg))
+        dict(
+            type='MSTopdownPoseEstimator',
+            data_preprocessor=dict(
+                type='PoseDataPreprocessor',
+                mean=[120., 120., 120.],
+                std=[60., 60., 60.]),
+            backbone=dict(type='SadinetTestDLMBackbone'),
+            head=dict(
+                type='DLMHead',
+                in_channels=8,
+                vec_channels=16,
+                out_channels=2,
+                decoder=codec),
+            test_cfg=test_cfg))
     # larger weights than the default init: distinct, off-centre outputs
     with torch.no_grad():
         for p in model.head.parameters():
@@ -237,25 +271,35 @@ def _dlm_batch(scales):
     """Two textured images, each with a box, and their multi-scale crops."""
     rng = np.random.RandomState(0)
     affine = TRANSFORMS.build(
-        dict(type='MultiScaleTopdownAffine', input_size=(64, 64),
-             scales=scales))
+        dict(
+            type='MultiScaleTopdownAffine', input_size=(64, 64),
+            scales=scales))
     pack = TRANSFORMS.build(
-        dict(type='PackPoseInputs',
-             meta_keys=('id', 'img_id', 'input_size', 'input_center',
-                        'input_scale', 'flip_indices', 'ms_inputs',
-                        'ms_scales')))
+        dict(
+            type='PackPoseInputs',
+            meta_keys=('id', 'img_id', 'input_size', 'input_center',
+                       'input_scale', 'flip_indices', 'ms_inputs',
+                       'ms_scales')))
     out = []
     for i, (cx, cy, side) in enumerate([(100., 96., 90.), (90., 110., 70.)]):
         img = cv2.GaussianBlur(
             rng.randint(0, 255, (200, 200, 3)).astype(np.uint8), (0, 0), 3)
-        out.append(pack(affine(dict(
-            img=img, img_path=None, id=i, img_id=i,
-            bbox=np.array([[cx - side / 2, cy - side / 2, cx + side / 2,
-                            cy + side / 2]]),
-            bbox_score=np.ones(1, np.float32),
-            bbox_center=np.array([[cx, cy]]),
-            bbox_scale=np.array([[side, side]]),
-            flip_indices=[1, 0]))))
+        out.append(
+            pack(
+                affine(
+                    dict(
+                        img=img,
+                        img_path=None,
+                        id=i,
+                        img_id=i,
+                        bbox=np.array([[
+                            cx - side / 2, cy - side / 2, cx + side / 2,
+                            cy + side / 2
+                        ]]),
+                        bbox_score=np.ones(1, np.float32),
+                        bbox_center=np.array([[cx, cy]]),
+                        bbox_scale=np.array([[side, side]]),
+                        flip_indices=[1, 0]))))
     return pseudo_collate(out)
 
 
@@ -270,14 +314,16 @@ def _single_scale_reference(test_cfg, batch, scale):
         crops = []
         for ds in samples:
             j = list(ds.metainfo['ms_scales']).index(scale)
-            crops.append(torch.from_numpy(
-                ds.metainfo['ms_inputs'][j].transpose(2, 0, 1).copy()))
+            crops.append(
+                torch.from_numpy(ds.metainfo['ms_inputs'][j].transpose(
+                    2, 0, 1).copy()))
             # the crop at `scale` covers scale times the box
-            ds.set_metainfo(dict(
-                input_scale=np.asarray(ds.metainfo['input_scale']) * scale))
+            ds.set_metainfo(
+                dict(
+                    input_scale=np.asarray(ds.metainfo['input_scale']) *
+                    scale))
         inputs = model.data_preprocessor(
-            dict(inputs=crops,
-                 data_samples=[PoseDataSample() for _ in crops]),
+            dict(inputs=crops, data_samples=[PoseDataSample() for _ in crops]),
             False)['inputs']
     else:
         inputs = data['inputs']
@@ -312,9 +358,10 @@ def test_single_scale_list_equals_plain_for_every_decode_source(source, flip):
         got = model.test_step(copy.deepcopy(batch))
     for g, r in zip(got, ref):
         for key in ('keypoints', 'keypoint_scores', 'keypoint_sigmas'):
-            np.testing.assert_array_equal(g.pred_instances[key],
-                                          r.pred_instances[key],
-                                          err_msg=f'{source} {key}')
+            np.testing.assert_array_equal(
+                g.pred_instances[key],
+                r.pred_instances[key],
+                err_msg=f'{source} {key}')
 
 
 @pytest.mark.parametrize('flip', [False, True])
@@ -328,41 +375,50 @@ def test_multiscale_merges_what_the_head_decodes(source, flip):
     are averaged in image pixels for every source."""
     scales = [0.8, 1.0, 1.25]
     batch = _dlm_batch(scales)
-    cfg = dict(flip_test=flip, decode_source=source,
-               multiscale_test=dict(scales=scales))
+    cfg = dict(
+        flip_test=flip,
+        decode_source=source,
+        multiscale_test=dict(scales=scales))
     model = _dlm_model(cfg)
     with torch.no_grad():
         got = model.test_step(copy.deepcopy(batch))
     refs = [_single_scale_reference(cfg, batch, s) for s in scales]
     base = [ds for ds in refs[1][0]]  # scale-1 samples: the output frame
     sig = np.mean([[r.pred_instances.keypoint_sigmas for r in out]
-                   for out, _ in refs], axis=0)
+                   for out, _ in refs],
+                  axis=0)
     if source == 'mu':
         kpts = np.mean([[r.pred_instances.keypoints for r in out]
-                        for out, _ in refs], axis=0)
-        side = np.array([np.asarray(ds.metainfo['input_scale'])
-                         for ds in base])[:, None, None, :]
+                        for out, _ in refs],
+                       axis=0)
+        side = np.array(
+            [np.asarray(ds.metainfo['input_scale']) for ds in base])[:, None,
+                                                                     None, :]
         scores = np.clip(1. - (sig / side).mean(-1), 0., 1.)
     else:
         merged = merge_scale_heatmaps([hm for _, hm in refs], scales,
                                       DLM_CENTRE)
         k_in, scores = model.head.decoder.batch_decode_tensor(merged)
-        kpts = np.stack([_to_image(k_in[i:i + 1], ds)
-                         for i, ds in enumerate(base)])
+        kpts = np.stack(
+            [_to_image(k_in[i:i + 1], ds) for i, ds in enumerate(base)])
         scores = scores[:, None]
     # the plain single-scale result differs: the test can tell them apart
     plain = refs[1][0][0].pred_instances
-    assert max(np.abs(plain.keypoints - kpts[0]).max(),
-               np.abs(plain.keypoint_scores - scores[0]).max() * 100,
-               np.abs(plain.keypoint_sigmas - sig[0]).max()) > 0.05
+    assert max(
+        np.abs(plain.keypoints - kpts[0]).max(),
+        np.abs(plain.keypoint_scores - scores[0]).max() * 100,
+        np.abs(plain.keypoint_sigmas - sig[0]).max()) > 0.05
     for i, out in enumerate(got):
         p = out.pred_instances
-        np.testing.assert_allclose(p.keypoints, kpts[i], atol=2e-3,
-                                   err_msg=f'{source} keypoints')
-        np.testing.assert_allclose(p.keypoint_scores, scores[i], atol=1e-5,
-                                   err_msg=f'{source} scores')
-        np.testing.assert_allclose(p.keypoint_sigmas, sig[i], rtol=1e-5,
-                                   err_msg=f'{source} sigmas')
+        np.testing.assert_allclose(
+            p.keypoints, kpts[i], atol=2e-3, err_msg=f'{source} keypoints')
+        np.testing.assert_allclose(
+            p.keypoint_scores,
+            scores[i],
+            atol=1e-5,
+            err_msg=f'{source} scores')
+        np.testing.assert_allclose(
+            p.keypoint_sigmas, sig[i], rtol=1e-5, err_msg=f'{source} sigmas')
 
 
 @pytest.mark.parametrize('source', ['mu', 'blend'])
@@ -374,11 +430,11 @@ def test_multiscale_output_heatmaps_are_the_merged_h1(source):
     plain = dict(flip_test=True, output_heatmaps=True)
     h1 = []
     for s in scales:  # the plain H1 of each crop
-        (out, _) = _single_scale_reference(dict(plain, decode_source='h1'),
-                                           batch, s)
+        (out, _) = _single_scale_reference(
+            dict(plain, decode_source='h1'), batch, s)
         h1.append(torch.stack([o.pred_fields.heatmaps for o in out]))
-    model = _dlm_model(dict(plain, decode_source=source,
-                            multiscale_test=dict(scales=scales)))
+    model = _dlm_model(
+        dict(plain, decode_source=source, multiscale_test=dict(scales=scales)))
     with torch.no_grad():
         got = model.test_step(copy.deepcopy(batch))
     want = merge_scale_heatmaps(h1, scales, DLM_CENTRE)
@@ -392,8 +448,10 @@ def test_multiscale_reports_the_calibrated_sigma():
     add the Student t's degrees of freedom; keypoints do not change."""
     scales = [0.8, 1.0, 1.25]
     batch = _dlm_batch(scales)
-    cfg = dict(flip_test=True, decode_source='blend',
-               multiscale_test=dict(scales=scales))
+    cfg = dict(
+        flip_test=True,
+        decode_source='blend',
+        multiscale_test=dict(scales=scales))
     plain, cal = _dlm_model(cfg), _dlm_model(cfg)
     cal.head.sigma_calibration.copy_(torch.tensor([0.5, 3.0]))
     cal.head.sigma_dof.fill_(4.)
@@ -405,8 +463,8 @@ def test_multiscale_reports_the_calibrated_sigma():
             y.pred_instances.keypoint_sigmas,
             x.pred_instances.keypoint_sigmas * np.array([0.5, 3.0])[:, None],
             rtol=1e-5)
-        np.testing.assert_allclose(y.pred_instances.keypoints,
-                                   x.pred_instances.keypoints, rtol=1e-6)
+        np.testing.assert_allclose(
+            y.pred_instances.keypoints, x.pred_instances.keypoints, rtol=1e-6)
         assert y.pred_instances.keypoint_sigma_dof.tolist() == [[4., 4.]]
         assert bool(y.pred_instances.sigma_calibrated[0])
 
@@ -441,8 +499,9 @@ def test_multiscale_merge_lands_on_the_drawn_pixel(blob):
     scales = [1.0, 2.0]
     batch = _batch(scales, blob=blob, sigma=14.)
     one = _model(dict(flip_test=False), codec_type='FlowHeatmapCodec')
-    ms = _model(dict(flip_test=False, multiscale_test=dict(scales=scales)),
-                codec_type='FlowHeatmapCodec')
+    ms = _model(
+        dict(flip_test=False, multiscale_test=dict(scales=scales)),
+        codec_type='FlowHeatmapCodec')
     single = _predict(one, batch).keypoints[0, 0]
     merged = _predict(ms, batch).keypoints[0, 0]
     assert np.abs(single - np.array(blob)).max() < 0.3, single
@@ -455,12 +514,12 @@ def test_flip_test_adds_no_bias_on_the_drawn_pixel(blob):
     is exact with and without the flip test: the flip test moves no
     keypoint, in x or y, by more than DARK's own error."""
     batch = _batch([1.0], blob=blob, sigma=14.)
-    plain = _predict(_model(dict(flip_test=False),
-                            codec_type='FlowHeatmapCodec'),
-                     batch).keypoints[0, 0]
-    flip = _predict(_model(dict(flip_test=True, flip_mode='heatmap',
-                                shift_heatmap=False),
-                           codec_type='FlowHeatmapCodec'),
-                    batch).keypoints[0, 0]
+    plain = _predict(
+        _model(dict(flip_test=False), codec_type='FlowHeatmapCodec'),
+        batch).keypoints[0, 0]
+    flip = _predict(
+        _model(
+            dict(flip_test=True, flip_mode='heatmap', shift_heatmap=False),
+            codec_type='FlowHeatmapCodec'), batch).keypoints[0, 0]
     assert np.abs(flip - np.array(blob)).max() < 0.3, flip
     assert np.abs(flip - plain).max() < 0.2, (flip, plain)

@@ -130,12 +130,12 @@ def test_column_couplings_equal_masked_formulas(direction, shape):
     assert torch.allclose(out, ref, rtol=1e-12, atol=1e-12), direction
     assert torch.allclose(log_det, ref_log_det, rtol=1e-12, atol=1e-12)
     params = list(flow.parameters()) + [x]
-    got = torch.autograd.grad(out.sum() + 2 * log_det.sum(), params,
-                              allow_unused=True)
-    want = torch.autograd.grad(ref.sum() + 2 * ref_log_det.sum(), params,
-                               allow_unused=True)
-    for (name, _), g, w in zip(list(flow.named_parameters()) + [('x', x)],
-                               got, want):
+    got = torch.autograd.grad(
+        out.sum() + 2 * log_det.sum(), params, allow_unused=True)
+    want = torch.autograd.grad(
+        ref.sum() + 2 * ref_log_det.sum(), params, allow_unused=True)
+    for (name, _), g, w in zip(
+            list(flow.named_parameters()) + [('x', x)], got, want):
         g = torch.zeros_like(w) if g is None else g
         assert torch.allclose(g, w, rtol=1e-10, atol=1e-12), \
             f'{direction}: gradient of {name} differs from the masked form'

@@ -16,13 +16,21 @@ optim_wrapper = dict(
     optimizer=dict(type='Adam', lr=2e-3), clip_grad=dict(max_norm=5.0))
 param_scheduler = [
     dict(type='LinearLR', begin=0, end=50, start_factor=0.01, by_epoch=False),
-    dict(type='CosineAnnealingLR', begin=0, end=max_epochs, T_max=max_epochs,
-         eta_min=1e-5, by_epoch=True),
+    dict(
+        type='CosineAnnealingLR',
+        begin=0,
+        end=max_epochs,
+        T_max=max_epochs,
+        eta_min=1e-5,
+        by_epoch=True),
 ]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(type='CheckpointHook', interval=max_epochs,
-                    max_keep_ckpts=1, save_last=True))
+    checkpoint=dict(
+        type='CheckpointHook',
+        interval=max_epochs,
+        max_keep_ckpts=1,
+        save_last=True))
 env_cfg = dict(
     cudnn_benchmark=False,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
@@ -30,7 +38,9 @@ env_cfg = dict(
 log_processor = dict(window_size=10)
 
 codec = dict(
-    type='FlowHeatmapCodec', input_size=(128, 128), heatmap_size=(32, 32),
+    type='FlowHeatmapCodec',
+    input_size=(128, 128),
+    heatmap_size=(32, 32),
     sigma=1.5)
 
 backbone = dict(
@@ -64,23 +74,32 @@ model = dict(
         out_channels=16,
         # the per-pixel mean L_H1 that (e), (f), (g) and (f3) were run with;
         # the *2 variants set 'sum'
-        loss=dict(type='ChiWeightedLoss', weighting='chi',
-                  h1_reduction='mean'),
+        loss=dict(
+            type='ChiWeightedLoss', weighting='chi', h1_reduction='mean'),
         decoder=codec),
     train_cfg=dict(grad_diag_interval=10),
-    test_cfg=dict(flip_test=True, flip_mode='heatmap', shift_heatmap=False,
-                  shift_coords=False))
+    test_cfg=dict(
+        flip_test=True,
+        flip_mode='heatmap',
+        shift_heatmap=False,
+        shift_coords=False))
 
 dataset_type = 'SyntheticMpiiDataset'
 data_root = 'data/synthetic_mpii_standard/'
-data_common = dict(type=dataset_type, data_root=data_root, image_size=128,
-                   difficulty='standard')
+data_common = dict(
+    type=dataset_type,
+    data_root=data_root,
+    image_size=128,
+    difficulty='standard')
 train_pipeline = [
     dict(type='SafeLoadImage'),
     dict(type='GetBBoxCenterScale'),
     dict(type='RandomFlip', direction='horizontal'),
-    dict(type='RandomBBoxTransform', shift_prob=0, rotate_factor=30,
-         scale_factor=(0.75, 1.25)),
+    dict(
+        type='RandomBBoxTransform',
+        shift_prob=0,
+        rotate_factor=30,
+        scale_factor=(0.75, 1.25)),
     dict(type='TopdownAffine', input_size=codec['input_size']),
     dict(type='GenerateTarget', encoder=codec),
     dict(type='PackPoseInputs'),
@@ -96,8 +115,8 @@ train_dataloader = dict(
     num_workers=1,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(**data_common, split='train', num_images=800,
-                 pipeline=train_pipeline))
+    dataset=dict(
+        **data_common, split='train', num_images=800, pipeline=train_pipeline))
 # model selection split (the study decides defaults on it)
 val_dataloader = dict(
     batch_size=50,
@@ -105,12 +124,20 @@ val_dataloader = dict(
     persistent_workers=False,
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False, round_up=False),
-    dataset=dict(**data_common, split='val', num_images=150,
-                 test_mode=True, pipeline=val_pipeline))
+    dataset=dict(
+        **data_common,
+        split='val',
+        num_images=150,
+        test_mode=True,
+        pipeline=val_pipeline))
 # the reported split: never used for a choice
 test_dataloader = dict(
     val_dataloader,
-    dataset=dict(**data_common, split='test', num_images=300,
-                 test_mode=True, pipeline=val_pipeline))
+    dataset=dict(
+        **data_common,
+        split='test',
+        num_images=300,
+        test_mode=True,
+        pipeline=val_pipeline))
 val_evaluator = dict(type='MpiiPCKhAccuracy')
 test_evaluator = val_evaluator
