@@ -187,7 +187,7 @@ def test_several_boxes_in_one_call_and_fixed_batch_file(
             f'{key}: batch-3 file and dynamic file differ'
     _check_against(reference, {
         k: v[:1]
-        for k, v in dyn.items() if v is not None
+        for k, v in dyn.items() if isinstance(v, np.ndarray)
     }, 0, 'first of five boxes')
     xywh = OnnxPoseEstimator(tiny_onnx.path)(
         image,
