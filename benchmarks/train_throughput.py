@@ -75,11 +75,6 @@ def _workers(n):
     return apply
 
 
-def _grad_diag_off(cfg):
-    if 'train_cfg' in cfg.model:
-        cfg.model.train_cfg.grad_diag_interval = 0
-
-
 #: setting -> the changes it makes (applied in order)
 SETTINGS = {
     'as-is': [],
@@ -88,7 +83,7 @@ SETTINGS = {
     'workers=0': [_workers(0)],
     'workers=1': [_workers(1)],
     'workers=2': [_workers(2)],
-    'grad-diag-off': [_grad_diag_off],
+    'grad-diag-off': [lambda c: _no_hook(c, 'GradBalanceHook')],
     'channels-last': [_set('model.channels_last', True)],
     'compile': [_set('compile', True)],
 }

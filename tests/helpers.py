@@ -33,6 +33,23 @@ def load_tool(filename: str, folder: str = TOOLS):
     return module
 
 
+def seeded_flow(identity: bool = False, seed: int = 0):
+    """A ``RealNVP2D`` drawn under ``seed`` (gain 0.5), or the identity."""
+    from mmpose.registry import MODELS
+    torch.manual_seed(seed)
+    return MODELS.build(
+        dict(type='RealNVP2D', init_gain=0.5, identity_init=identity))
+
+
+def load_study_loss():
+    """Import ``benchmarks.ablation.study_loss`` (registers
+    ``StudyChiWeightedLoss``) as the study's configs do, the repository root
+    on ``sys.path``."""
+    if REPO not in sys.path:
+        sys.path.append(REPO)
+    return importlib.import_module('benchmarks.ablation.study_loss')
+
+
 def make_batch(decoder_cfg: dict,
                batch_size: int,
                num_keypoints: int,

@@ -12,9 +12,9 @@ sigma the maximum-likelihood scale of those errors, with a shared tail: the
 (``fit_sigma_calibration``), and the median person scale (head size, else
 box side) over the crop's side, which the probability score
 (``test_cfg.score_mode='probability'``) uses. The result goes into the
-head's buffers ``sigma_calibration`` (K,), ``sigma_dof`` (K,),
-``sigma_scale_ratio`` (1,) and ``sigma_fit_conditions`` (the test settings
-of the fit; a prediction under others reports itself uncalibrated) of a
+head's calibration (``head.calibration``: ``factors`` (K,), ``dof`` (K,),
+``scale_ratio`` (1,) and ``fit_conditions``, the test settings of the fit;
+a prediction under others reports itself uncalibrated) of a
 **new** checkpoint
 (default ``<checkpoint>_sigma-calibrated.pth``; an existing file is never
 overwritten), with the fit and the validation calibration before and after
@@ -124,16 +124,15 @@ def main(argv=None) -> int:
         print(f'error: {e}', file=sys.stderr)
         return 2
     head = model.head
-    if not hasattr(head, 'sigma_calibration'):
+    if not hasattr(head, 'calibration'):
         print(
             f'error: {args.config}: model.head is {type(head).__name__}, '
             'which predicts no sigma (a DLMHead does)',
             file=sys.stderr)
         return 2
-    head.sigma_calibration.fill_(1.)
-    head.sigma_dof.fill_(0.)
-    head.sigma_scale_ratio.fill_(0.)
-    head.sigma_fit_conditions.fill_(0.)
+    for buf, value in (('factors', 1.), ('dof', 0.), ('scale_ratio', 0.),
+                       ('fit_conditions', 0.)):
+        getattr(head.calibration, buf).fill_(value)
     loader = Runner.build_dataloader(cfg.val_dataloader)
     data = collect(model, loader)
     err = data['pred'] - data['gt']
@@ -161,24 +160,22 @@ def main(argv=None) -> int:
     ckpt = torch.load(args.checkpoint, map_location='cpu', weights_only=False)
     state = ckpt.get('state_dict', ckpt)
     prefix = [
-        k[:-len('sigma_calibration')] for k in model.state_dict()
-        if k.endswith('head.sigma_calibration')
+        k[:-len('factors')] for k in model.state_dict()
+        if k.endswith('head.calibration.factors')
     ][0]
-    state[prefix + 'sigma_calibration'] = torch.tensor(
-        factors, dtype=torch.float32)
+    state[prefix + 'factors'] = torch.tensor(factors, dtype=torch.float32)
     # the head stores the Gaussian (dof inf) as 0
-    state[prefix + 'sigma_dof'] = torch.full((len(factors), ),
-                                             dof if np.isfinite(dof) else 0.,
-                                             dtype=torch.float32)
+    state[prefix + 'dof'] = torch.full((len(factors), ),
+                                       dof if np.isfinite(dof) else 0.,
+                                       dtype=torch.float32)
     # the person scale over the crop's side, for the probability score
     ratio = float(np.median(data['scale'] / data['side']))
-    state[prefix + 'sigma_scale_ratio'] = torch.tensor([ratio],
-                                                       dtype=torch.float32)
+    state[prefix + 'scale_ratio'] = torch.tensor([ratio], dtype=torch.float32)
     # the test settings the predictions of the fit were made with
     from sadinet_mmpose.evaluation.functional import (describe_conditions,
                                                       encode_conditions)
     conditions = encode_conditions(model.test_cfg)
-    state[prefix + 'sigma_fit_conditions'] = torch.from_numpy(conditions)
+    state[prefix + 'fit_conditions'] = torch.from_numpy(conditions)
     meta = ckpt.setdefault('meta', {}) if 'state_dict' in ckpt else {}
     meta['sigma_calibration'] = dict(
         source=osp.abspath(args.checkpoint),

@@ -30,7 +30,15 @@ CLAIMS = (
      'b_hg-basic'),
     ('full SADI-Net beats the plain hourglass of its size', 'f2_sadinet-h1sum',
      'h2_hg-basic-wide-full'),
+    ('chi weighting beats a constant weight of the same mean',
+     'f2_sadinet-h1sum', 'k_sadinet-chi-constant'),
+    ('the DLM loss beats H1 alone (chi = 0, the DLM branch present)',
+     'f2_sadinet-h1sum', 'k0_sadinet-h1-only'),
+    ('L_H2 as the MSE of the rendered H2 beats the NLL (the paper\'s '
+     'labelling)', 'f4_sadinet-h2mse-h1sum', 'f2_sadinet-h1sum'),
 )
+#: The taxonomy's classes (codes 0-4 in a record's ``classes``).
+CLASSES = ('good', 'jitter', 'inversion', 'swap', 'miss')
 THRESHOLDS = (('PCKh@0.5', 0.5), ('PCKh@0.1', 0.1))
 #: A curve is flat when it gains less than this over its last 20 %.
 FLAT_GAIN = 0.5
@@ -107,12 +115,16 @@ def aggregate(runs):
     return entry
 
 
-def comparisons(by_variant, agg=None):
+def comparisons(by_variant, agg=None, tags=None):
     """The paired bootstrap of every claim whose two models are present.
 
     With ``agg`` (the same budget's :func:`aggregate` entries) each
     threshold also gets ``gap_drift``: how much the gap A - B of the mean
-    validation curves moved over the last 20 % of training.
+    validation curves moved over the last 20 % of training. Where the
+    records keep the taxonomy's classes, ``classes`` holds the difference
+    of each class's share of the joints; with ``tags`` (``{tag: (N, K)
+    flags}`` of the test split, as its ``tags.json`` holds them), ``tags``
+    holds PCKh@0.5 over each tag's joints.
     """
     out = []
     curve_keys = dict(
@@ -132,6 +144,25 @@ def comparisons(by_variant, agg=None):
                 ci['gap_drift'] = stats.late_gain(
                     stats.gap_curve(agg[a][key], agg[b][key]))
             row[label] = ci
+        ca = [
+            r['eval'].get('classes', {}).get('test/h1') for r in by_variant[a]
+        ]
+        cb = [
+            r['eval'].get('classes', {}).get('test/h1') for r in by_variant[b]
+        ]
+        if all(c is not None for c in ca + cb):
+            row['classes'] = {
+                name:
+                stats.paired_bootstrap_counts(
+                    [stats.class_counts(c, code)
+                     for c in ca], [stats.class_counts(c, code) for c in cb])
+                for code, name in enumerate(CLASSES)
+            }
+        if tags and all(len(t) == len(ea[0]) for t in tags.values()):
+            row['tags'] = {
+                tag: stats.paired_bootstrap(ea, eb, 0.5, mask=flags)
+                for tag, flags in tags.items()
+            }
         out.append(row)
     return out
 
@@ -177,8 +208,38 @@ def _flat_text(gain):
     return f'{gain:+.2f} ({"flat" if gain < FLAT_GAIN else "climbing"})'
 
 
-def render(out_dir, records, variants, describe):
-    """Write the three pages into ``out_dir`` from ``records``."""
+def _ci_text(ci):
+    return f'{ci["diff"]:+.1f} [{ci["lo"]:+.1f}, {ci["hi"]:+.1f}]'
+
+
+def _detail_table(comps):
+    """Each claim by difficulty tag (PCKh@0.5) and by error class."""
+    tag_names = sorted({t for c in comps for t in c.get('tags', {})})
+    with_cls = [c for c in comps if 'classes' in c]
+    if not with_cls:
+        return []
+    L = [
+        '### The claims by difficulty tag and by error class', '',
+        'ΔPCKh@0.5 over the joints of each difficulty tag of the test split, '
+        'and the difference of each error class\'s share of the joints '
+        '(percentage points; for the error classes a negative difference '
+        'means fewer errors for A), each with its paired 95 % interval.', '',
+        '| claim | ' + ' | '.join(tag_names + list(CLASSES[1:])) + ' |',
+        '| --- |' + ' --- |' * (len(tag_names) + len(CLASSES) - 1)
+    ]
+    for c in with_cls:
+        cells = [
+            _ci_text(c['tags'][t]) if t in c.get('tags', {}) else 'n/a'
+            for t in tag_names
+        ]
+        cells += [_ci_text(c['classes'][k]) for k in CLASSES[1:]]
+        L.append(f'| {c["claim"]} | ' + ' | '.join(cells) + ' |')
+    return L + ['']
+
+
+def render(out_dir, records, variants, describe, tags=None):
+    """Write the three pages into ``out_dir`` from ``records`` (``tags``:
+    the test split's joint tags, see :func:`comparisons`)."""
     grouped, failed = group(records)
     budgets = sorted(grouped)
     agg = {
@@ -190,7 +251,7 @@ def render(out_dir, records, variants, describe):
     }
     # the converged table: the largest budget
     top = budgets[-1] if budgets else None
-    comps = comparisons(grouped[top], agg[top]) if top else []
+    comps = comparisons(grouped[top], agg[top], tags) if top else []
     data = dict(
         meta=dict(
             date=datetime.date.today().isoformat(),
@@ -239,7 +300,8 @@ def markdown(grouped, agg, comps, failed, variants, describe):
         'run resumed from a checkpoint records the part after the resume).',
         '',
         '**Protocol.** Every variant trains with MMPose\'s `tools/train.py` '
-        f'on the same generated `standard` split ({s["train_images"]} '
+        f'on the same generated `{s.get("difficulty", "standard")}` split '
+        f'({s["train_images"]} '
         f'images, batch {s["batch_size"]}, Adam 2e-3, cosine schedule, '
         '128x128 input, 32x32 heatmaps), scoring `MpiiPCKhAccuracy` (flip '
         f'test) on a {s["val_images"]}-image validation split every '
@@ -300,6 +362,7 @@ def markdown(grouped, agg, comps, failed, variants, describe):
                      f'{_img_s(ea)} / {_img_s(eb)} | ' + ' | '.join(cells) +
                      ' |')
         L.append('')
+        L += _detail_table(comps)
     if len(budgets) > 1:
         L += [
             '## Budgets', '',

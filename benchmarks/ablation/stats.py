@@ -8,24 +8,52 @@ import numpy as np
 EXCLUDED_JOINTS = (6, 7)
 
 
-def correct_counts(errors, thr: float) -> Tuple[np.ndarray, np.ndarray]:
+def correct_counts(errors,
+                   thr: float,
+                   mask=None) -> Tuple[np.ndarray, np.ndarray]:
     """Per image: joints within ``thr`` head sizes, and joints scored.
 
     Args:
         errors (array-like): (N, K) normalised errors, ``-1`` where a joint
             is not labelled (as :class:`StudyPCKhErrors` writes them).
         thr (float): PCKh threshold (0.5 or 0.1).
+        mask (array-like, optional): (N, K) bool, the joints to count (a
+            difficulty tag's). Defaults to None (all).
 
     Returns:
         tuple: ``correct`` (N,) and ``scored`` (N,) joint counts, over the
         joints that MMPose's mean PCKh counts.
     """
     e = np.asarray(errors, dtype=np.float64)
-    keep = np.ones(e.shape[1], bool)
-    keep[list(EXCLUDED_JOINTS)] = False
-    e = e[:, keep]
-    scored = e >= 0
+    scored = _scored(e >= 0, mask)
     return ((e < thr) & scored).sum(1), scored.sum(1)
+
+
+def class_counts(classes,
+                 cls: int,
+                 mask=None) -> Tuple[np.ndarray, np.ndarray]:
+    """Per image: joints of taxonomy class ``cls``, and joints classified.
+
+    Args:
+        classes (array-like): (N, K) classes of the error taxonomy (0 good,
+            1 jitter, 2 inversion, 3 swap, 4 miss; -1 not labelled).
+        cls (int): The class counted.
+        mask (array-like, optional): As :func:`correct_counts`.
+
+    Returns:
+        tuple: ``counts`` (N,) and ``scored`` (N,), over the joints that
+        MMPose's mean PCKh counts.
+    """
+    c = np.asarray(classes)
+    scored = _scored(c >= 0, mask)
+    return ((c == cls) & scored).sum(1), scored.sum(1)
+
+
+def _scored(labelled: np.ndarray, mask) -> np.ndarray:
+    keep = np.ones(labelled.shape[1], bool)
+    keep[list(EXCLUDED_JOINTS)] = False
+    out = labelled & keep[None]
+    return out if mask is None else out & np.asarray(mask, bool)
 
 
 def pckh(errors, thr: float) -> float:
@@ -39,7 +67,8 @@ def paired_bootstrap(errors_a: Sequence,
                      thr: float,
                      n_boot: int = 2000,
                      seed: int = 0,
-                     level: float = 0.95) -> Dict[str, float]:
+                     level: float = 0.95,
+                     mask=None) -> Dict[str, float]:
     """Mean PCKh difference A - B with a bootstrap interval.
 
     Each replicate draws the test images with replacement (the same draw
@@ -55,20 +84,44 @@ def paired_bootstrap(errors_a: Sequence,
         n_boot (int): Replicates. Defaults to 2000.
         seed (int): Seed of the resampling. Defaults to 0.
         level (float): Interval coverage. Defaults to 0.95.
+        mask (array-like, optional): (N, K) joints to count (a difficulty
+            tag's). Defaults to None (all).
 
     Returns:
         dict: ``diff`` (the difference of the seed means on all images),
         ``lo``, ``hi`` (percentile interval) and ``p_le_0`` (share of
         replicates at or below 0).
     """
+    return paired_bootstrap_counts(
+        [correct_counts(e, thr, mask) for e in errors_a],
+        [correct_counts(e, thr, mask) for e in errors_b], n_boot, seed, level)
+
+
+def paired_bootstrap_counts(counts_a: Sequence,
+                            counts_b: Sequence,
+                            n_boot: int = 2000,
+                            seed: int = 0,
+                            level: float = 0.95) -> Dict[str, float]:
+    """The bootstrap of :func:`paired_bootstrap` on any per-image rate.
+
+    Args:
+        counts_a (Sequence): One ``(counts, scored)`` pair of (N,) arrays
+            per seed of model A (as :func:`correct_counts` and
+            :func:`class_counts` give them).
+        counts_b (Sequence): The same for model B.
+
+    Returns:
+        dict: As :func:`paired_bootstrap`, in percentage points of the
+        rate ``counts / scored`` over all images.
+    """
     rng = np.random.default_rng(seed)
-    ca = np.stack([correct_counts(e, thr)[0] for e in errors_a])
-    cb = np.stack([correct_counts(e, thr)[0] for e in errors_b])
-    scored = correct_counts(errors_a[0], thr)[1]
-    for e in list(errors_a) + list(errors_b):
-        if not np.array_equal(correct_counts(e, thr)[1], scored):
+    scored = counts_a[0][1]
+    for _, sc in list(counts_a) + list(counts_b):
+        if not np.array_equal(sc, scored):
             raise ValueError('the runs were not scored on the same test '
                              'images and joints')
+    ca = np.stack([c for c, _ in counts_a])
+    cb = np.stack([c for c, _ in counts_b])
     n = len(scored)
     diff = (100. * ca.sum(1) / scored.sum()).mean() - \
         (100. * cb.sum(1) / scored.sum()).mean()

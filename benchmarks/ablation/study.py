@@ -46,6 +46,8 @@ REPO = osp.dirname(osp.dirname(HERE))
 for _p in (HERE, osp.dirname(HERE)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
+if REPO not in sys.path:  # the study configs import benchmarks.ablation.*
+    sys.path.append(REPO)
 from benchmark_utils.provenance import git_commit, load_average  # noqa: E402
 
 import report  # noqa: E402
@@ -75,8 +77,6 @@ DECODE_SOURCES = ('h1', 'mu', 'blend')
 SEC_PER_ITER = dict(dlm=1.3, stock=0.9)
 SEC_PER_EVAL_IMAGE = 0.08
 SEC_PER_RUN_OVERHEAD = 30.
-#: Iterations between two gradient-balance measurements of a DLM run.
-GRAD_DIAG_INTERVAL = 50
 
 
 def list_variants():
@@ -112,6 +112,16 @@ def default_out(tier):
 def default_data(tier):
     """The generated data of a tier."""
     return osp.join(REPO, 'data', f'synthetic_mpii_{tier}')
+
+
+def load_tags(data_root):
+    """``{tag: (N, K) flags}`` of the test split's joints (the hard tier's
+    ``tags.json``), or None where the split has none."""
+    path = osp.join(data_root, 'test', 'tags.json')
+    if not osp.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)['tags']
 
 
 def tier_of(rec):
@@ -171,8 +181,6 @@ def cfg_options(s, data_root, seed, dlm):
         'val_dataloader.dataset.num_images': s['val_images'],
         'test_dataloader.dataset.num_images': s['test_images'],
     }
-    if dlm:
-        opts['model.train_cfg.grad_diag_interval'] = GRAD_DIAG_INTERVAL
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         opts[f'{loader}.dataset.data_root'] = data_root.rstrip('/') + '/'
         if 'difficulty' in s:
@@ -367,6 +375,9 @@ def run_env(args):
         if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1)
     threads = str(max(1, cpus // max(1, args.jobs)))
     env = dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+    # the study configs import benchmarks.ablation.study_loss
+    env['PYTHONPATH'] = os.pathsep.join(
+        p for p in (REPO, os.environ.get('PYTHONPATH')) if p)
     if args.device == 'cpu':
         env['CUDA_VISIBLE_DEVICES'] = ''
     return env
@@ -628,9 +639,10 @@ def main(argv=None):
             tempfile.mkdtemp(prefix='sadinet-study-smoke-')
             if args.smoke else default_out(args.difficulty))
     if args.render:
-        report.render(args.out_dir, load_records(args.out_dir,
-                                                 args.difficulty),
-                      all_variants, describe)
+        report.render(
+            args.out_dir, load_records(args.out_dir, args.difficulty),
+            all_variants, describe,
+            load_tags(args.data_root or default_data(args.difficulty)))
         print(f'[study] wrote {args.out_dir}/ablation.md, .json, .png')
         return 0
     names = args.variants or list(
@@ -694,6 +706,7 @@ def main(argv=None):
     def log(msg):
         print(f'[study] {msg}', flush=True)
 
+    tags = load_tags(args.data_root)
     t0 = time.time()
     lock = threading.Lock()
     finished = []
@@ -713,13 +726,13 @@ def main(argv=None):
                 f'min, left ~{elapsed / n * (len(jobs) - n) / 60:.0f} min')
             report.render(args.out_dir,
                           load_records(args.out_dir, args.difficulty),
-                          all_variants, describe)
+                          all_variants, describe, tags)
         return rec
 
     with concurrent.futures.ThreadPoolExecutor(max(1, args.jobs)) as pool:
         recs = list(pool.map(one, jobs))
     report.render(args.out_dir, load_records(args.out_dir, args.difficulty),
-                  all_variants, describe)
+                  all_variants, describe, tags)
     log(f'wrote {args.out_dir}/ablation.md, .json, .png in '
         f'{(time.time() - t0) / 60:.1f} min')
     ok = all(r['status'] in ('ok', 'diverged') for r in recs)

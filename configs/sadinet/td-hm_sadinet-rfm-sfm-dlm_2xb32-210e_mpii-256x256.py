@@ -68,11 +68,9 @@ model = dict(
         vec_channels=2048,
         out_channels=16,
         num_stages=1,
-        # chi-weighted loss with L_H1 summed over the heatmap's pixels: the
-        # two terms on comparable gradient scales (docs/ablation.md; the
-        # per-pixel mean is h1_reduction='mean')
-        loss=dict(type='ChiWeightedLoss', weighting='chi',
-                  h1_reduction='sum'),
+        # chi-weighted loss, L_H1 summed over the heatmap's pixels (the two
+        # terms on comparable gradient scales, docs/ablation.md)
+        loss=dict(type='ChiWeightedLoss', weighting='chi'),
         decoder=codec),
     test_cfg=dict(
         flip_test=True,

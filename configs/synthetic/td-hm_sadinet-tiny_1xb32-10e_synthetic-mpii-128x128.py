@@ -57,11 +57,9 @@ model = dict(
         in_channels=32,
         vec_channels=256,
         out_channels=16,
-        # chi-weighted loss with L_H1 summed over the heatmap's pixels: the
-        # two terms on comparable gradient scales (docs/ablation.md; the
-        # per-pixel mean is h1_reduction='mean')
-        loss=dict(type='ChiWeightedLoss', weighting='chi',
-                  h1_reduction='sum'),
+        # chi-weighted loss, L_H1 summed over the heatmap's pixels (the two
+        # terms on comparable gradient scales, docs/ablation.md)
+        loss=dict(type='ChiWeightedLoss', weighting='chi'),
         decoder=codec),
     test_cfg=dict(flip_test=True, flip_mode='heatmap', shift_heatmap=False,
                   shift_coords=False))

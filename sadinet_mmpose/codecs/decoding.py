@@ -82,6 +82,33 @@ def blur_heatmaps(heatmaps: np.ndarray, kernel_size: int = 11) -> np.ndarray:
     return out.reshape(heatmaps.shape)
 
 
+def _log_derivatives(keypoints: np.ndarray, heatmaps: np.ndarray,
+                     blur_kernel_size: int):
+    """Central differences of the blurred log-heatmap at integer maxima:
+    ``ok`` (away from the border), ``dx``, ``dy``, ``dxx``, ``dyy``,
+    ``dxy``, each (M,) over the flattened leading shape."""
+    H, W = heatmaps.shape[-2:]
+    logm = np.log(
+        np.maximum(blur_heatmaps(heatmaps, blur_kernel_size),
+                   1e-10)).reshape(-1, H, W)
+    kpts = np.asarray(keypoints, dtype=np.float32).reshape(-1, 2)
+    x, y = kpts[:, 0].astype(int), kpts[:, 1].astype(int)
+    ok = (x > 1) & (x < W - 2) & (y > 1) & (y < H - 2)
+    n = np.arange(len(kpts))
+    xc, yc = np.clip(x, 2, W - 3), np.clip(y, 2, H - 3)
+
+    def at(dy, dx):
+        return logm[n, yc + dy, xc + dx]
+
+    c = at(0, 0)
+    dx = 0.5 * (at(0, 1) - at(0, -1))
+    dy = 0.5 * (at(1, 0) - at(-1, 0))
+    dxx = 0.25 * (at(0, 2) - 2 * c + at(0, -2))
+    dyy = 0.25 * (at(2, 0) - 2 * c + at(-2, 0))
+    dxy = 0.25 * (at(1, 1) - at(-1, 1) - at(1, -1) + at(-1, -1))
+    return ok, dx, dy, dxx, dyy, dxy
+
+
 def refine_dark(keypoints: np.ndarray,
                 heatmaps: np.ndarray,
                 blur_kernel_size: int = 11) -> np.ndarray:
@@ -99,25 +126,9 @@ def refine_dark(keypoints: np.ndarray,
     Returns:
         np.ndarray: Refined keypoints (float32, a new array), shape (..., 2).
     """
-    H, W = heatmaps.shape[-2:]
-    logm = np.log(
-        np.maximum(blur_heatmaps(heatmaps, blur_kernel_size),
-                   1e-10)).reshape(-1, H, W)
+    ok, dx, dy, dxx, dyy, dxy = _log_derivatives(keypoints, heatmaps,
+                                                 blur_kernel_size)
     kpts = np.array(keypoints, dtype=np.float32).reshape(-1, 2)
-    x, y = kpts[:, 0].astype(int), kpts[:, 1].astype(int)
-    ok = (x > 1) & (x < W - 2) & (y > 1) & (y < H - 2)
-    n = np.arange(len(kpts))
-    xc, yc = np.clip(x, 2, W - 3), np.clip(y, 2, H - 3)
-
-    def at(dy, dx):
-        return logm[n, yc + dy, xc + dx]
-
-    c = at(0, 0)
-    dx = 0.5 * (at(0, 1) - at(0, -1))
-    dy = 0.5 * (at(1, 0) - at(-1, 0))
-    dxx = 0.25 * (at(0, 2) - 2 * c + at(0, -2))
-    dyy = 0.25 * (at(2, 0) - 2 * c + at(-2, 0))
-    dxy = 0.25 * (at(1, 1) - at(-1, 1) - at(1, -1) + at(-1, -1))
     det = dxx * dyy - dxy * dxy
     ok &= det != 0
     safe = np.where(ok, det, 1.)
@@ -125,6 +136,40 @@ def refine_dark(keypoints: np.ndarray,
     off_y = -(-dxy * dx + dxx * dy) / safe
     kpts[ok] += np.stack([off_x, off_y], axis=-1)[ok]
     return kpts.reshape(np.shape(keypoints))
+
+
+def peak_scales(keypoints: np.ndarray,
+                heatmaps: np.ndarray,
+                blur_kernel_size: int = 11,
+                fallback: float = np.inf) -> np.ndarray:
+    """Per-axis scales of the local Gaussian of each heatmap peak.
+
+    The blurred log-heatmap's Hessian at the integer maximum (the one DARK
+    refines with) is that of a Gaussian of covariance ``-Hessian^-1``; the
+    scales are the square roots of its diagonal, in heatmap pixels. The
+    blur widens the peak by the kernel's own scale (2 px at size 11);
+    ``blur_kernel_size=1`` leaves the map as it is.
+
+    Args:
+        keypoints (np.ndarray): Integer maxima ``(x, y)``, shape (..., 2).
+        heatmaps (np.ndarray): Shape (..., H, W), same leading shape.
+        blur_kernel_size (int): See :func:`blur_heatmaps`. Defaults to 11.
+        fallback (float): The scale where the peak is within 2 pixels of the
+            border or its Hessian is not negative definite. Defaults to inf.
+
+    Returns:
+        np.ndarray: Scales ``(sigma_x, sigma_y)`` (float64), shape (..., 2).
+    """
+    ok, _, _, dxx, dyy, dxy = _log_derivatives(keypoints, heatmaps,
+                                               blur_kernel_size)
+    dxx, dyy, dxy = (v.astype(np.float64) for v in (dxx, dyy, dxy))
+    det = dxx * dyy - dxy * dxy
+    ok &= (dxx < 0) & (det > 0)
+    safe = np.where(ok, det, 1.)
+    # the diagonal of -H^-1 = [[-dyy, dxy], [dxy, -dxx]] / det
+    var = np.stack([-dyy / safe, -dxx / safe], axis=-1)
+    out = np.where(ok[:, None], np.sqrt(np.abs(var)), fallback)
+    return out.reshape(np.shape(keypoints))
 
 
 def refine_quarter(keypoints: np.ndarray, heatmaps: np.ndarray) -> np.ndarray:

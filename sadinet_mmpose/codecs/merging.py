@@ -129,6 +129,44 @@ def flip_back_sigmas(sigmas, flip_indices: Sequence[int]):
     return sigmas[:, list(flip_indices)]
 
 
+def flip_merge(forward, feats, flip_indices: Sequence[int], test_cfg: dict,
+               input_width: int):
+    """The flip test of a DLM head: the mean of the crop's outputs and the
+    mirrored crop's, mapped back.
+
+    Args:
+        forward (callable): The head's forward, features -> ``(heatmaps,
+            mu, sigma)`` (torch; the last of the heatmaps is merged).
+        feats (list): ``[feats, feats_of_flipped_input]``.
+        flip_indices (Sequence[int]): The symmetric joint of each joint.
+        test_cfg (dict): ``flip_mode`` (only ``'heatmap'``),
+            ``shift_heatmap`` (default False), ``shift_coords`` (default
+            True).
+        input_width (int): The crop width in input pixels.
+
+    Returns:
+        tuple: H1 (B, K, H, W) float32, ``mu`` and ``sigma`` (B, K, 2).
+    """
+    if not (isinstance(feats, list) and len(feats) == 2):
+        raise ValueError('DLMHead: with flip_test, feats must be '
+                         '[feats, feats_of_flipped_input]')
+    flip_mode = test_cfg.get('flip_mode', 'heatmap')
+    if flip_mode != 'heatmap':
+        raise ValueError("DLMHead supports flip_mode='heatmap' only, "
+                         f'got {flip_mode!r}')
+    heatmaps, mu, sigma = forward(feats[0])
+    heatmaps_f, mu_f, sigma_f = forward(feats[1])
+    h1 = 0.5 * (
+        heatmaps[-1].float() +
+        flip_back_heatmaps(heatmaps_f[-1].float(), flip_indices,
+                           test_cfg.get('shift_heatmap', False)))
+    mu = 0.5 * (
+        mu + flip_back_labels(mu_f, flip_indices,
+                              test_cfg.get('shift_coords', True), input_width))
+    sigma = 0.5 * (sigma + flip_back_sigmas(sigma_f, flip_indices))
+    return h1, mu, sigma
+
+
 def scale_resample_matrix(n: int, scale: float, centre: float) -> np.ndarray:
     """(n, n) weights of bilinear sampling at ``c + (u - c) / s``.
 

@@ -291,7 +291,7 @@ def describe(model, input_size: Optional[Sequence[int]] = None) -> dict:
     calibrated = False
     if kind == 'dlm':
         # the calibration as it holds for the exported test settings
-        cal = head.calibration_for(
+        cal = head.calibration.for_test(
             dict(
                 flip_test=flip_test,
                 decode_source=decode_source,

@@ -3,11 +3,15 @@ from .atomic_backend import AtomicLocalBackend, atomic_write_bytes
 from .checkpoint_fit import (CheckpointMismatchError, checkpoint_fit,
                              load_fitting_checkpoint, read_checkpoint)
 from .hooks import *  # noqa: F401,F403
-from .hooks import (CheckpointGuardHook, FlushDenormalHook,  # noqa: F811
-                    RNGStateHook)
+from .hooks import (
+    CheckpointGuardHook,
+    FlushDenormalHook,  # noqa: F811
+    GradBalanceHook,
+    RNGStateHook)
 
 __all__ = [
     'AtomicLocalBackend', 'atomic_write_bytes', 'CheckpointGuardHook',
-    'RNGStateHook', 'FlushDenormalHook', 'CheckpointMismatchError',
-    'checkpoint_fit', 'load_fitting_checkpoint', 'read_checkpoint'
+    'RNGStateHook', 'FlushDenormalHook', 'GradBalanceHook',
+    'CheckpointMismatchError', 'checkpoint_fit', 'load_fitting_checkpoint',
+    'read_checkpoint'
 ]

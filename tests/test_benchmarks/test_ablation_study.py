@@ -481,3 +481,50 @@ def test_tier_calibration_page_applies_the_acceptance(tmp_path, pckh,
     assert '| 2940 | 0 | abc |' in page
     assert ('| yes |' if accepted else '| no |') in page.splitlines()[14]
     assert (tmp_path / 'calibration.png').stat().st_size > 1000
+
+
+def test_claims_by_tag_and_error_class_on_known_truth(tmp_path):
+    """(f2) - (k): A misses nothing; B swaps joints 0-3 of every person and
+    misses the two 'lookalike' joints (0, 1) by 0.9 head sizes. The detail
+    table gives PCKh@0.5 +100 on the tag and -4/14 of the joints swapped,
+    with intervals that hold only those values."""
+    study = _study()
+    report = load_tool('report.py', ABLATION)
+    n, k = 40, 16
+    err_a = np.full((n, k), 0.1)
+    err_b = err_a.copy()
+    err_b[:, :2] = 0.9
+    cls_a = np.zeros((n, k), int)
+    cls_b = cls_a.copy()
+    cls_b[:, :4] = 3
+    lookalike = np.zeros((n, k), int)
+    lookalike[:, :2] = 1
+    records = []
+    for seed in (0, 1):
+        for name, err, cls in (('f2_sadinet-h1sum', err_a, cls_a),
+                               ('k_sadinet-chi-constant', err_b, cls_b)):
+            rec = _record(name, seed, 80., err)
+            rec['eval']['classes'] = {'test/h1': cls.tolist()}
+            records.append(rec)
+    report.render(
+        str(tmp_path),
+        records,
+        study.list_variants(),
+        study.describe,
+        tags={'lookalike': lookalike.tolist()})
+    comp = json.loads((tmp_path / 'ablation.json').read_text())['comparisons']
+    claim = [c for c in comp if c['b'] == 'k_sadinet-chi-constant']
+    assert len(claim) == 1, 'the constant-weight claim is rendered'
+    tag = claim[0]['tags']['lookalike']
+    assert tag['diff'] == pytest.approx(100.) and tag['lo'] > 99.9
+    swap = claim[0]['classes']['swap']
+    assert swap['diff'] == pytest.approx(-400. / 14)
+    assert swap['hi'] == pytest.approx(-400. / 14)
+    assert claim[0]['classes']['miss']['diff'] == 0.
+    text = (tmp_path / 'ablation.md').read_text()
+    assert '### The claims by difficulty tag and by error class' in text
+    row = [
+        ln for ln in text.splitlines()
+        if ln.startswith('| chi weighting beats a constant weight')
+    ][-1]
+    assert '+100.0 [+100.0, +100.0]' in row and '-28.6 [-28.6, -28.6]' in row

@@ -27,7 +27,10 @@ def test_every_setting_changes_what_it_names():
         if 'channels-last' in name:
             assert cfg.model.channels_last is True
         if name == 'grad-diag-off':
-            assert cfg.model.train_cfg.grad_diag_interval == 0
+            assert 'GradBalanceHook' not in hooks
+    cfg = Config.fromfile(path)
+    assert 'GradBalanceHook' in [h['type'] for h in cfg.custom_hooks], \
+        'the study configs switch the gradient diagnostic on'
 
 
 def test_page_and_busy_machine(tmp_path, capsys):

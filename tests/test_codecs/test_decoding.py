@@ -10,8 +10,9 @@ from mmpose.codecs.utils import (gaussian_blur, get_heatmap_maximum,
 
 from sadinet_mmpose.codecs import FlowHeatmapCodec
 from sadinet_mmpose.codecs.decoding import (blur_heatmaps, decode_heatmaps,
-                                            heatmap_to_input, heatmap_maxima,
-                                            refine_dark, refine_quarter)
+                                            peak_scales, heatmap_to_input,
+                                            heatmap_maxima, refine_dark,
+                                            refine_quarter)
 
 
 def _gaussian_maps(K=16, H=64, W=48, seed=0):
@@ -74,3 +75,17 @@ def test_bad_refine_and_kernel_are_named():
         decode_heatmaps(np.zeros((1, 1, 8, 8)), 'udp')
     with pytest.raises(ValueError, match='must be odd'):
         blur_heatmaps(np.zeros((1, 8, 8)), 4)
+
+
+@pytest.mark.parametrize('blur', [1, 11])
+def test_peak_scales_of_a_known_gaussian(blur):
+    """An anisotropic Gaussian peak (scales 3 and 1.5 px) gives its scales
+    back; the size-11 blur adds its own 2 px in quadrature."""
+    ys, xs = np.mgrid[0:40, 0:48].astype(np.float64)
+    hm = np.exp(-(xs - 20)**2 / (2 * 3.**2) - (ys - 16)**2 / (2 * 1.5**2))
+    hm = np.stack([hm, np.zeros_like(hm)])[None]  # (1, 2, H, W)
+    kpts = np.array([[[20., 16.], [0., 0.]]])
+    got = peak_scales(kpts, hm, blur)
+    want = np.hypot([3., 1.5], 2.) if blur == 11 else np.array([3., 1.5])
+    np.testing.assert_allclose(got[0, 0], want, rtol=0.02)
+    assert np.isinf(got[0, 1]).all(), 'a peak at the border has no scale'

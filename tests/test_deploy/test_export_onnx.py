@@ -212,13 +212,13 @@ def test_metadata_says_whether_the_calibration_holds(trained_tiny):
     model = load_model(trained_tiny.cfg, trained_tiny.ckpt)
     head = model.head
     assert describe(model)['sigma_calibrated'] is False
-    head.sigma_calibration.fill_(0.5)
-    head.sigma_fit_conditions.copy_(
+    head.calibration.factors.fill_(0.5)
+    head.calibration.fit_conditions.copy_(
         torch.from_numpy(encode_conditions(model.test_cfg)))
     meta = describe(model)
     assert meta['sigma_calibrated'] is True
     assert meta['sigma_calibration'] == [0.5] * head.out_channels
-    head.sigma_fit_conditions.copy_(
+    head.calibration.fit_conditions.copy_(
         torch.from_numpy(
             encode_conditions(
                 dict(

@@ -262,8 +262,8 @@ def _hrnet_sfm_dlm(code, tmp_path):
     model, feats = _build_model(cfg)
     assert type(model.head).__name__ == 'DLMHead'
     assert feats[-1].shape == (1, 2048)
-    # a loss that names nothing gets the measured balance
-    assert model.head.loss_module.h1_reduction == 'sum'
+    # a loss that names nothing gets the shipped chi-weighted loss
+    assert type(model.head.loss_module).__name__ == 'ChiWeightedLoss'
 
 
 def _rfm_in_hourglass(code, tmp_path):
@@ -326,7 +326,7 @@ def _dlm_head(code, tmp_path):
     head = MODELS.build(scope['model']['head'])
     h1, mu, sigma = head((torch.zeros(1, 256, 64, 64), torch.zeros(1, 2048)))
     assert h1[-1].shape == (1, 16, 64, 64) and mu.shape == (1, 16, 2)
-    assert head.loss_module.h1_reduction == 'sum'
+    assert type(head.loss_module).__name__ == 'ChiWeightedLoss'
 
 
 def _runtime(code, tmp_path, trained_tiny):

@@ -165,7 +165,7 @@ def test_chi_loss_random_finite_inputs_over_magnitudes():
     """
     loss = MODELS.build(dict(type='ChiWeightedLoss', num_gh_nodes=8))
     rng = np.random.default_rng(2026)
-    modes = ['chi', 'sum', 'constant']
+    modes = ['chi', 'sum']
 
     def mag(shape, lo, hi):
         return (rng.choice([-1., 1.], shape) *
@@ -179,7 +179,7 @@ def test_chi_loss_random_finite_inputs_over_magnitudes():
     for trial in range(300):
         flow = flows[trial % len(flows)]
         flow.zero_grad()
-        loss.weighting = modes[trial % 3]
+        loss.weighting = modes[trial % 2]
         b, k, hw = int(rng.integers(1, 3)), int(rng.integers(1, 4)), 4
         h1 = torch.tensor(mag((b, k, hw, hw), -30, 15), requires_grad=True)
         gt_hm = torch.tensor(rng.random((b, k, hw, hw), dtype=np.float32))

@@ -67,7 +67,7 @@ def test_tool_writes_a_new_checkpoint_and_never_overwrites(
     assert 'before' in proc.stdout and 'after' in proc.stdout
     assert _sha(src) == before, 'the input checkpoint changed'
     ckpt = torch.load(str(out), map_location='cpu', weights_only=False)
-    factors = ckpt['state_dict']['head.sigma_calibration']
+    factors = ckpt['state_dict']['head.calibration.factors']
     assert factors.shape == (16, ) and (factors > 0).all()
     meta = ckpt['meta']['sigma_calibration']
     assert meta['source'] == osp.abspath(src)
@@ -78,7 +78,7 @@ def test_tool_writes_a_new_checkpoint_and_never_overwrites(
     # falls, and the 90 % region holds about 90 % of the joints
     assert meta['after']['sigma_ece'] < meta['before']['sigma_ece']
     assert abs(meta['after']['sigma_coverage_90'] - 90.) < 15.
-    ratio = float(ckpt['state_dict']['head.sigma_scale_ratio'][0])
+    ratio = float(ckpt['state_dict']['head.calibration.scale_ratio'][0])
     assert ratio == pytest.approx(meta['scale_ratio']) and 0 < ratio < 1
     # the settings of the fit: the config's test_cfg
     from mmengine.config import Config
@@ -86,7 +86,7 @@ def test_tool_writes_a_new_checkpoint_and_never_overwrites(
     from sadinet_mmpose.evaluation.functional import (conditions_hold,
                                                       describe_conditions)
     test_cfg = Config.fromfile(trained_tiny.cfg).model.test_cfg
-    stored = ckpt['state_dict']['head.sigma_fit_conditions'].numpy()
+    stored = ckpt['state_dict']['head.calibration.fit_conditions'].numpy()
     assert conditions_hold(stored, test_cfg) is True
     assert meta['test_settings'] == describe_conditions(stored)
     assert 'holds for flip_test=' in proc.stdout
@@ -143,9 +143,9 @@ def calibrated(trained_tiny, tmp_path_factory):
     Student t with 3 degrees of freedom."""
     ckpt = torch.load(
         trained_tiny.ckpt, map_location='cpu', weights_only=False)
-    ckpt['state_dict']['head.sigma_calibration'] = torch.from_numpy(FACTORS)
-    ckpt['state_dict']['head.sigma_dof'] = torch.full((16, ), DOF)
-    ckpt['state_dict']['head.sigma_scale_ratio'] = torch.tensor([RATIO])
+    ckpt['state_dict']['head.calibration.factors'] = torch.from_numpy(FACTORS)
+    ckpt['state_dict']['head.calibration.dof'] = torch.full((16, ), DOF)
+    ckpt['state_dict']['head.calibration.scale_ratio'] = torch.tensor([RATIO])
     path = tmp_path_factory.mktemp('calibrated') / 'calibrated.pth'
     torch.save(ckpt, str(path))
     return str(path)
@@ -190,7 +190,8 @@ def test_buffers_reach_inference_topdown(trained_tiny, calibrated, estimator):
     cfg.model.type = estimator
     plain = init_model(cfg, trained_tiny.ckpt, device='cpu')
     cal = init_model(cfg, calibrated, device='cpu')
-    assert not plain.head.sigma_calibrated and cal.head.sigma_calibrated
+    assert not plain.head.calibration.calibrated
+    assert cal.head.calibration.calibrated
     _check(
         inference_topdown(plain, image, box)[0],
         inference_topdown(cal, image, box)[0], estimator)
@@ -228,7 +229,7 @@ def test_buffers_reach_the_runner_and_sigma_calibration(
         metrics[name] = runner.test()
         if name == 'cal':
             np.testing.assert_allclose(
-                runner.model.head.sigma_calibration.numpy(), FACTORS)
+                runner.model.head.calibration.factors.numpy(), FACTORS)
     # wider sigmas and heavier tails: larger regions, higher coverage
     assert metrics['cal']['sigma_sharpness'] > \
         metrics['plain']['sigma_sharpness']
@@ -297,20 +298,20 @@ def test_calibration_holds_only_under_the_settings_it_was_fitted_under():
         encode_conditions(dict(decode_source='h3'))
 
     head = DLMHead(out_channels=3, in_channels=4, vec_channels=8)
-    head.sigma_calibration.fill_(0.5)
-    head.sigma_dof.fill_(6.)
+    head.calibration.factors.fill_(0.5)
+    head.calibration.dof.fill_(6.)
     # a fit without recorded settings keeps holding
-    assert head.calibration_for(dict(flip_test=False))['calibrated']
-    head.sigma_fit_conditions.copy_(torch.from_numpy(v))
-    cal = head.calibration_for(fitted)
+    assert head.calibration.for_test(dict(flip_test=False))['calibrated']
+    head.calibration.fit_conditions.copy_(torch.from_numpy(v))
+    cal = head.calibration.for_test(fitted)
     assert cal['calibrated'] and (cal['factors'] == 0.5).all()
     with pytest.warns(UserWarning, match='does not hold') as rec:
-        cal = head.calibration_for(dict(flip_test=False))
-        head.calibration_for(dict(flip_test=False))
+        cal = head.calibration.for_test(dict(flip_test=False))
+        head.calibration.for_test(dict(flip_test=False))
     assert len(rec) == 1, 'the warning is given once'
     assert not cal['calibrated'] and (cal['factors'] == 1).all() and \
         (cal['dof'] == 0).all()
     # the buffer travels in the state dict
     other = DLMHead(out_channels=3, in_channels=4, vec_channels=8)
     other.load_state_dict(head.state_dict())
-    assert conditions_hold(other.sigma_fit_conditions.numpy(), fitted)
+    assert conditions_hold(other.calibration.fit_conditions.numpy(), fitted)

@@ -83,7 +83,7 @@ class MSTopdownPoseEstimator(TopdownPoseEstimator):
         if self.with_head:  # a bad test_cfg stops here, before any image
             parse_multiscale_cfg(self.test_cfg, self.head)
         self._checked_keypoints = False
-        self._diag_calls = 0
+        self.probe_grad_balance = False  # set by GradBalanceHook
         # A speed setting with no change to the maths: NHWC tensors spare
         # cuDNN and oneDNN their layout conversions around each convolution
         # (measured in benchmarks/results/).
@@ -120,32 +120,27 @@ class MSTopdownPoseEstimator(TopdownPoseEstimator):
     def loss(self, inputs: Tensor, data_samples: List[PoseDataSample]) -> dict:
         """As :meth:`TopdownPoseEstimator.loss`, checking K on the first batch.
 
-        Every ``train_cfg.grad_diag_interval`` calls (default 10; 0 turns it
-        off) a head that has ``gradient_balance`` (:class:`DLMHead`) also
-        logs the gradient norm each loss term sends into the backbone's
-        outputs (``grad_h1``, ``grad_h2``, ``grad_ratio``).
+        On the iterations where :class:`GradBalanceHook` sets
+        ``probe_grad_balance``, a :class:`DLMHead` also logs the gradient
+        norm each loss term sends into the backbone's outputs (``grad_h1``,
+        ``grad_h2``, ``grad_ratio``).
         """
         self._check_num_keypoints(data_samples)
-        every = int(self.train_cfg.get('grad_diag_interval', 10) or 0)
-        if (every > 0 and self.with_head
-                and callable(getattr(self.head, 'gradient_balance', None))
+        probe_now, self.probe_grad_balance = self.probe_grad_balance, False
+        if (probe_now and self.with_head
+                and is_dlm_head(self.head)
                 and torch.is_grad_enabled()):
-            step = self._diag_calls
-            self._diag_calls += 1
-            if step % every == 0:
-                if self.channels_last and inputs.dim() == 4:
-                    inputs = inputs.contiguous(
-                        memory_format=torch.channels_last)
-                feats = self.backbone(inputs)
-                probe = tuple(feats) if isinstance(feats,
-                                                   (tuple,
-                                                    list)) else (feats, )
-                if self.with_neck:
-                    feats = self.neck(feats)
-                return self.head.loss(
-                    feats,
-                    data_samples,
-                    train_cfg=dict(self.train_cfg, grad_probe=probe))
+            if self.channels_last and inputs.dim() == 4:
+                inputs = inputs.contiguous(memory_format=torch.channels_last)
+            feats = self.backbone(inputs)
+            probe = tuple(feats) if isinstance(feats,
+                                               (tuple, list)) else (feats, )
+            if self.with_neck:
+                feats = self.neck(feats)
+            return self.head.loss(
+                feats,
+                data_samples,
+                train_cfg=dict(self.train_cfg, grad_probe=probe))
         return super().loss(inputs, data_samples)
 
     def predict(self, inputs: Tensor, data_samples: List[PoseDataSample]):
@@ -230,7 +225,6 @@ class MSTopdownPoseEstimator(TopdownPoseEstimator):
                      data_samples: List[PoseDataSample], ms: dict):
         """Multi-scale prediction of a DLMHead (see :meth:`predict`)."""
         head, scales, source = self.head, ms['scales'], ms['decode_source']
-        h2_normalize = self.test_cfg.get('h2_normalize', 'mu')
         dists = [
             head.predict_distribution(
                 self._features(b), data_samples, self.test_cfg)
@@ -251,8 +245,8 @@ class MSTopdownPoseEstimator(TopdownPoseEstimator):
         else:
             merged = dict(
                 map=merging.merge_scale_heatmaps(
-                    [head.decode_map(d, source, h2_normalize)
-                     for d in dists], scales, offset))
+                    [head.decode_map(d, source) for d in dists], scales,
+                    offset))
         keypoints, scores = head.decode(merged, source)
         preds = head.pack_predictions(keypoints, scores, sigma, data_samples,
                                       self.test_cfg)
@@ -263,11 +257,8 @@ class MSTopdownPoseEstimator(TopdownPoseEstimator):
                                              offset)
             h2 = None
             if self.test_cfg.get('output_h2', True):
-                h2 = head.render_h2(
-                    dists[0]['mu'],
-                    dists[0]['sigma'],
-                    head.decoder.heatmap_size,
-                    normalize=h2_normalize)
+                h2 = head.render_h2(dists[0]['mu'], dists[0]['sigma'],
+                                    head.decoder.heatmap_size)
             fields = head.pack_fields(h1, h2)
         return preds, fields
 

@@ -1,11 +1,12 @@
 """Gradient-balance diagnostics of DLM models (grad_h1, grad_h2,
-grad_ratio)."""
-import pytest
+grad_ratio), opt-in through GradBalanceHook."""
+from types import SimpleNamespace
+
 import torch
 
 import sadinet_mmpose  # noqa: F401
 from mmpose.registry import MODELS
-from helpers import make_batch  # noqa: E402  (tests/ is on sys.path)
+from helpers import load_study_loss, make_batch  # noqa: E402  (tests/ on path)
 
 CODEC = dict(
     type='FlowHeatmapCodec',
@@ -14,7 +15,7 @@ CODEC = dict(
     sigma=1.5)
 
 
-def _model(interval=1, loss=None, **head):
+def _model(loss=None, **head):
     torch.manual_seed(0)
     return MODELS.build(
         dict(
@@ -45,8 +46,13 @@ def _model(interval=1, loss=None, **head):
                 out_channels=3,
                 decoder=CODEC,
                 loss=loss or dict(type='ChiWeightedLoss', num_gh_nodes=8),
-                **head),
-            train_cfg=dict(grad_diag_interval=interval)))
+                **head)))
+
+
+def _loss(model, inputs, samples, probe=True):
+    """``model.loss`` on an iteration where GradBalanceHook asks (or not)."""
+    model.probe_grad_balance = probe
+    return model.loss(inputs, samples)
 
 
 def _norm_of_grad(model, inputs, samples, part):
@@ -73,7 +79,7 @@ def _head_inputs(model, feats, samples):
 def test_diagnostics_are_logged_and_equal_an_independent_computation():
     model = _model().train()
     inputs, samples = make_batch(CODEC, 2, 3)
-    losses = model.loss(inputs, samples)
+    losses = _loss(model, inputs, samples)
     for key in ('grad_h1', 'grad_h2', 'grad_ratio'):
         assert key in losses and 'loss' not in key, key
         assert torch.isfinite(losses[key]) and losses[key] > 0, key
@@ -89,10 +95,10 @@ def test_diagnostics_are_logged_and_equal_an_independent_computation():
 def test_diagnostics_do_not_change_the_training_gradients():
     inputs, samples = make_batch(CODEC, 2, 3)
     grads = []
-    for interval in (1, 0):
-        model = _model(interval).train()
-        losses = model.loss(inputs, samples)
-        assert ('grad_ratio' in losses) == (interval == 1)
+    for probe in (True, False):
+        model = _model().train()
+        losses = _loss(model, inputs, samples, probe)
+        assert ('grad_ratio' in losses) == probe
         losses['loss_kpt'].backward()
         grads.append(
             [p.grad.clone() for p in model.parameters() if p.grad is not None])
@@ -101,28 +107,35 @@ def test_diagnostics_do_not_change_the_training_gradients():
         assert torch.allclose(a, b, atol=1e-7), 'diagnostics changed a grad'
 
 
-def test_interval_and_balance_option():
+def test_hook_interval_and_off_by_default():
+    """The hook asks on iterations 0, 3, ...; each request serves one call;
+    without the hook nothing is logged."""
+    from sadinet_mmpose.engine import GradBalanceHook
     inputs, samples = make_batch(CODEC, 2, 3)
-    model = _model(interval=3).train()
-    logged = ['grad_ratio' in model.loss(inputs, samples) for _ in range(6)]
+    model = _model().train()
+    assert 'grad_ratio' not in model.loss(inputs, samples), 'off by default'
+    hook = GradBalanceHook(interval=3)
+    logged = []
+    for it in range(6):
+        hook.before_train_iter(SimpleNamespace(model=model, iter=it), it)
+        logged.append('grad_ratio' in model.loss(inputs, samples))
     assert logged == [True, False, False, True, False, False]
-    # summing L_H1 over the 16x16 pixels multiplies its gradient by 256
-    mean = _model(
-        loss=dict(type='ChiWeightedLoss', num_gh_nodes=8,
-                  h1_reduction='mean')).train().loss(inputs, samples)
-    summed = _model(
-        loss=dict(type='ChiWeightedLoss', num_gh_nodes=8,
-                  h1_reduction='sum')).train().loss(inputs, samples)
+    assert 'grad_ratio' not in model.loss(inputs, samples), \
+        'a request serves one call'
+
+
+def test_balance_of_the_per_pixel_mean():
+    """Summing L_H1 over the 16x16 pixels multiplies its gradient by 256."""
+    inputs, samples = make_batch(CODEC, 2, 3)
+    load_study_loss()  # the per-pixel mean is the study's form
+    mean = _loss(
+        _model(
+            loss=dict(
+                type='StudyChiWeightedLoss',
+                num_gh_nodes=8,
+                h1_reduction='mean')).train(), inputs, samples)
+    summed = _loss(
+        _model(loss=dict(type='ChiWeightedLoss', num_gh_nodes=8)).train(),
+        inputs, samples)
     assert torch.allclose(summed['grad_h1'], 256 * mean['grad_h1'], rtol=1e-4)
     assert torch.allclose(summed['grad_h2'], mean['grad_h2'], rtol=1e-4)
-
-
-@pytest.mark.parametrize('interval', [0, None])
-def test_off_or_default(interval):
-    model = _model(interval).train()
-    if interval is None:
-        model.train_cfg = {}
-    inputs, samples = make_batch(CODEC, 2, 3)
-    losses = model.loss(inputs, samples)
-    assert ('grad_ratio' in losses) == (interval is None), \
-        'interval 0 turns the diagnostics off; the default logs them'

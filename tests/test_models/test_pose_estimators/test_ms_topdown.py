@@ -453,8 +453,8 @@ def test_multiscale_reports_the_calibrated_sigma():
         decode_source='blend',
         multiscale_test=dict(scales=scales))
     plain, cal = _dlm_model(cfg), _dlm_model(cfg)
-    cal.head.sigma_calibration.copy_(torch.tensor([0.5, 3.0]))
-    cal.head.sigma_dof.fill_(4.)
+    cal.head.calibration.factors.copy_(torch.tensor([0.5, 3.0]))
+    cal.head.calibration.dof.fill_(4.)
     with torch.no_grad():
         a = plain.test_step(copy.deepcopy(batch))
         b = cal.test_step(copy.deepcopy(batch))

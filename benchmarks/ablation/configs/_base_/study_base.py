@@ -6,7 +6,14 @@
 # config, so that a change to the shipped defaults (such as the loss
 # balance) cannot silently change the variants of a recorded study.
 _base_ = ['mmpose::_base_/default_runtime.py']
-custom_imports = dict(imports=['sadinet_mmpose'], allow_failed_imports=False)
+# the study's forms of the loss live beside the study: run with the
+# repository root on PYTHONPATH (the study sets it)
+custom_imports = dict(
+    imports=['sadinet_mmpose', 'benchmarks.ablation.study_loss'],
+    allow_failed_imports=False)
+
+# the gradient balance of the two loss terms, logged into every record
+custom_hooks = [dict(type='GradBalanceHook', interval=50)]
 
 max_epochs = 4
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs + 1)
@@ -75,9 +82,10 @@ model = dict(
         # the per-pixel mean L_H1 that (e), (f), (g) and (f3) were run with;
         # the *2 variants set 'sum'
         loss=dict(
-            type='ChiWeightedLoss', weighting='chi', h1_reduction='mean'),
+            type='StudyChiWeightedLoss',
+            weighting='chi',
+            h1_reduction='mean'),
         decoder=codec),
-    train_cfg=dict(grad_diag_interval=10),
     test_cfg=dict(
         flip_test=True,
         flip_mode='heatmap',
