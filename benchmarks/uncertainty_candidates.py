@@ -87,8 +87,7 @@ def collect(model, loader):
     raw ingredients, in image pixels."""
     import torch
 
-    from sadinet_mmpose.codecs.decoding import (heatmap_maxima,
-                                                input_to_labels, peak_scales)
+    from sadinet_mmpose.codecs.decoding import heatmap_maxima, peak_scales
     from sadinet_mmpose.evaluation.metrics.sigma_calibration import \
         person_scale
     head, codec = model.head, model.head.decoder
@@ -107,11 +106,6 @@ def collect(model, loader):
             mu = codec.decode_labels(dist['mu'].cpu().numpy(),
                                      dist['sigma'].cpu().numpy())[0]
             sig = codec.sigmas_to_input(dist['sigma'].cpu().numpy())
-            x = torch.as_tensor(input_to_labels(kp, in_size),
-                                dtype=torch.float32)
-            logp = head.loss_module.log_prob(x, dist['mu'].cpu(),
-                                             dist['sigma'].cpu(),
-                                             head.flow).numpy()
             for i, ds in enumerate(samples):
                 meta, gt = ds.metainfo, ds.gt_instances
                 scale = np.asarray(meta['input_scale'],
@@ -129,8 +123,7 @@ def collect(model, loader):
                         score=score[i],
                         sigma=sig[i] * f,
                         peak=peak[i] * f,
-                        off=(kp[i] - mu[i]) * f,
-                        logp=logp[i]))
+                        off=(kp[i] - mu[i]) * f))
     return {k: np.stack([r[k] for r in rows]) for k in rows[0]}
 
 
@@ -238,10 +231,10 @@ def markdown(result, meta):
         f'calibration, {meta["test_persons"]} test persons for every '
         'figure below).', '', '## Coverage on the test split', '',
         'Percent of the visible joints inside each calibrated region (the '
-        'nominal level in the header), and the worst joint group at 90 %.',
-        '', '| uncertainty | ' + ' | '.join(f'{p} %' for p in LEVELS) +
-        ' | worst group at 90 % | tail |', '| --- |' + ' ---: |' *
-        (len(LEVELS) + 1) + ' --- |'
+        'nominal level in the header), and the worst joint group at 90 %.', '',
+        '| uncertainty | ' + ' | '.join(f'{p} %' for p in LEVELS) +
+        ' | worst group at 90 % | tail |',
+        '| --- |' + ' ---: |' * (len(LEVELS) + 1) + ' --- |'
     ]
     for name in SIGMAS:
         cov = result['coverage'][name]
@@ -278,6 +271,11 @@ def markdown(result, meta):
 
 def main(argv=None):
     args = parse_args(argv)
+    for what, path in (('config', args.config), ('checkpoint',
+                                                 args.checkpoint)):
+        if not osp.isfile(path):
+            print(f'error: {what} {path} does not exist', file=sys.stderr)
+            return 2
     sys.path.insert(0, REPO)
     from mmengine.config import Config
     from mmpose.apis import init_model
@@ -287,8 +285,10 @@ def main(argv=None):
     model = init_model(cfg, args.checkpoint, device='cpu')
     model.eval()
     if type(model.head).__name__ != 'DLMHead':
-        print(f'error: {args.config}: the head is {type(model.head).__name__}'
-              ', not a DLMHead', file=sys.stderr)
+        print(
+            f'error: {args.config}: the head is {type(model.head).__name__}'
+            ', not a DLMHead',
+            file=sys.stderr)
         return 2
     data = {s: collect(model, _loader(cfg, s, args)) for s in ('val', 'test')}
     names = [

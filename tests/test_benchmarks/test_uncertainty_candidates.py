@@ -28,8 +28,13 @@ def _split(rng, n, k=16):
         score=rng.uniform(size=(n, k)),
         sigma=true * 0.5,  # off by a factor: the calibration finds it
         peak=np.full((n, k, 2), 3.),
-        off=np.zeros((n, k, 2)),
-        logp=np.zeros((n, k)))
+        off=np.zeros((n, k, 2)))
+
+
+def test_missing_files_are_named(tmp_path, capsys):
+    bench = _bench()
+    assert bench.main([str(tmp_path / 'none.py'), 'x.pth']) == 2
+    assert 'config' in capsys.readouterr().err
 
 
 def test_candidates_on_known_truth(monkeypatch):
@@ -62,8 +67,9 @@ def test_candidates_on_known_truth(monkeypatch):
 def test_run_on_a_trained_model(trained_tiny, tmp_path):
     bench = _bench()
     out = str(tmp_path / 'uc')
-    assert bench.main([trained_tiny.cfg, trained_tiny.ckpt, '--out', out,
-                       '--batch-size', '2']) == 0
+    assert bench.main([
+        trained_tiny.cfg, trained_tiny.ckpt, '--out', out, '--batch-size', '2'
+    ]) == 0
     data = json.loads(open(out + '.json').read())
     assert sorted(data['coverage']) == sorted(bench.SIGMAS)
     assert data['meta']['test_persons'] > 0
