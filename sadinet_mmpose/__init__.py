@@ -44,6 +44,10 @@ if _WITH_TORCH:
 
     install_visualizer_compat_on_import()
 
+    from .compat.inferencer_sigmas import install_inferencer_sigmas
+
+    install_inferencer_sigmas()
+
     from .codecs import *  # noqa: F401,F403
     from .datasets import *  # noqa: F401,F403
     from .engine import *  # noqa: F401,F403

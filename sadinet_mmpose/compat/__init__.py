@@ -8,8 +8,12 @@ checks, for each, that the failure still happens without it.
   mmcv-lite;
 - :mod:`.torch_weights_only`: mmengine checkpoints under torch >= 2.6;
 - :mod:`.cpu_distributed`: mmengine's ``pytorch`` launcher without CUDA;
-- :mod:`.visualizer_numpy`: MMPose's keypoint drawing under numpy >= 2.4.
+- :mod:`.visualizer_numpy`: MMPose's keypoint drawing under numpy >= 2.4;
+- :mod:`.inferencer_sigmas`: the sigmas in MMPose's inferencer output.
+
+:mod:`.on_import` applies a patch when its upstream module is imported.
 """
+from .inferencer_sigmas import install_inferencer_sigmas, with_sigma_fields
 from .torch_weights_only import (allow_mmengine_checkpoint_globals,
                                  mmengine_checkpoint_globals)
 from .cpu_distributed import allow_cpu_distributed
@@ -24,5 +28,6 @@ __all__ = [
     'install_visualizer_compat_on_import',
     'opencv_circles_accept_array_radius', 'allow_mmengine_checkpoint_globals',
     'mmengine_checkpoint_globals', 'MmcvOpsUnavailableError',
-    'install_mmcv_op_placeholders', 'mmcv_ops_available'
+    'install_mmcv_op_placeholders', 'mmcv_ops_available',
+    'install_inferencer_sigmas', 'with_sigma_fields'
 ]

@@ -26,11 +26,9 @@ Upstream: MMPose 1.3.2's ``OpencvBackendVisualizer.draw_circles`` under numpy
 Drop when: MMPose passes a Python number to ``cv2.circle``, or numpy < 2.4 is
 pinned; the patch then installs nothing and the canary test says so.
 """
-import importlib.abc
-import importlib.util
-import sys
-
 import numpy as np
+
+from .on_import import patch_on_import
 
 #: The module whose ``OpencvBackendVisualizer.draw_circles`` is probed.
 VISUALIZER_MODULE = 'mmpose.visualization.opencv_backend_visualizer'
@@ -126,44 +124,12 @@ def install_visualizer_compat(visualizer_cls=None) -> bool:
     return True
 
 
-class _PatchAfterLoad(importlib.abc.Loader):
-    """Run the module's own loader, then :func:`install_visualizer_compat`."""
-
-    def __init__(self, loader):
-        self._loader = loader
-
-    def create_module(self, spec):
-        return self._loader.create_module(spec)
-
-    def exec_module(self, module):
-        self._loader.exec_module(module)
-        install_visualizer_compat(module.OpencvBackendVisualizer)
-
-    def __getattr__(self, name):  # get_source, get_filename, ...
-        return getattr(self._loader, name)
-
-
-class _VisualizerImportHook(importlib.abc.MetaPathFinder):
-    """Finds MMPose's visualiser module the usual way; patches it once
-    loaded."""
-
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname != VISUALIZER_MODULE:
-            return None
-        sys.meta_path.remove(self)  # one shot, and no recursion
-        spec = importlib.util.find_spec(fullname)
-        if spec is not None and spec.loader is not None:
-            spec.loader = _PatchAfterLoad(spec.loader)
-        return spec
-
-
 def install_visualizer_compat_on_import() -> None:
     """Apply :func:`install_visualizer_compat` now if MMPose's visualiser is
     imported, else right after it is (an import hook; nothing is imported
     here)."""
-    if VISUALIZER_MODULE in sys.modules:
-        install_visualizer_compat(
-            sys.modules[VISUALIZER_MODULE].OpencvBackendVisualizer)
-        return
-    if not any(isinstance(f, _VisualizerImportHook) for f in sys.meta_path):
-        sys.meta_path.insert(0, _VisualizerImportHook())
+
+    def patch(module):
+        install_visualizer_compat(module.OpencvBackendVisualizer)
+
+    patch_on_import(VISUALIZER_MODULE, patch)

@@ -51,8 +51,7 @@ def test_mmpose_models_needs_the_mmcv_placeholders():
     assert rc != 0 and 'mmcv._ext' in out, (
         'import mmpose.models now works on mmcv-lite without the '
         f'placeholders: remove compat/mmcv_lite.py and '
-        f'mmcv_lite_boot.py\n{out}'
-    )
+        f'mmcv_lite_boot.py\n{out}')
 
 
 def test_mmengine_checkpoint_needs_the_allow_list(tmp_path):
@@ -142,3 +141,24 @@ def test_mmpose_visualiser_needs_the_radius_fix():
     assert 'DRAW FAILS' in out, (
         "MMPose's draw_circles takes a one-element radius array under this "
         f'numpy: remove compat/visualizer_numpy.py\n{out}')
+
+
+def test_mmpose_inferencer_output_needs_the_sigma_fields():
+    rc, out = _run_unpatched(
+        '''
+        import sys
+        import numpy as np
+        from mmengine.structures import InstanceData
+        from mmpose.structures import split_instances
+        people = split_instances(InstanceData(
+            keypoints=np.zeros((1, 3, 2)), keypoint_scores=np.ones((1, 3)),
+            keypoint_sigmas=np.ones((1, 3, 2)),
+            sigma_calibrated=np.array([True])))
+        print('KEPT' if 'keypoint_sigmas' in people[0] else 'DROPPED')
+        assert 'sadinet_mmpose' not in sys.modules
+    ''',
+        mmcv_hook=True)
+    assert rc == 0, out
+    assert 'DROPPED' in out, (
+        "MMPose's split_instances keeps the sigmas: remove "
+        f'compat/inferencer_sigmas.py\n{out}')

@@ -535,10 +535,23 @@ def test_mmpose_inferencer_demo_draws_skeleton(trained, confident):
     out = trained.root / 'inferencer_demo'
     run_tool_in_process(INFERENCER_DEMO_PY, image, '--pose2d', confident.cfg,
                         '--pose2d-weights', confident.ckpt, '--det-model',
-                        'whole_image', '--device', 'cpu', '--vis-out-dir', out)
+                        'whole_image', '--device', 'cpu', '--vis-out-dir', out,
+                        '--pred-out-dir', out / 'preds')
     _assert_skeleton(
         _read_rgb(out / osp.basename(image)), _read_rgb(image),
         'demo/inferencer_demo.py', **JPEG)
+    stem = osp.splitext(osp.basename(image))[0]
+    with open(out / 'preds' / f'{stem}.json') as f:
+        person = json.load(f)[0]
+    _assert_sigma_fields(person, 'inferencer_demo.py --pred-out-dir')
+
+
+def _assert_sigma_fields(person, where):
+    sigmas = np.asarray(person.get('keypoint_sigmas'))
+    assert sigmas.shape == (16, 2) and (sigmas > 0).all(), \
+        f'{where}: keypoint_sigmas {sigmas}'
+    assert isinstance(person.get('sigma_calibrated'), bool), \
+        f'{where}: sigma_calibrated {person.get("sigma_calibrated")!r}'
 
 
 def test_mmpose_inferencer_api_draws_skeleton(trained, confident):
@@ -554,9 +567,7 @@ def test_mmpose_inferencer_api_draws_skeleton(trained, confident):
     scores = np.asarray(person['keypoint_scores'])
     assert scores.shape == (16,) and scores.min() > 0.9, \
         f'MMPoseInferencer: keypoint scores {scores}'
-    # MMPose 1.3.2's split_instances keeps fixed keys: the sigmas do not
-    # reach the inferencer's output (tools/demo.py --out-json writes them)
-    assert 'keypoint_sigmas' not in person
+    _assert_sigma_fields(person, 'MMPoseInferencer')
     _assert_skeleton(result['visualization'][0], _read_rgb(image),
                      'MMPoseInferencer')
 
