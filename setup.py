@@ -1,6 +1,5 @@
 """Installer of sadinet-mmpose (an MMPose plugin implementing SADI-Net)."""
 import os.path as osp
-
 from setuptools import find_namespace_packages, setup
 
 
@@ -39,7 +38,7 @@ setup(
     extras_require={
         'tests': ['pytest>=8', 'pytest-timeout>=2.3'],
         # MMPose's lint (setup.cfg, .pre-commit-config.yaml)
-        'lint': ['flake8==7.5.0', 'yapf==0.43.0'],
+        'lint': ['flake8==7.5.0', 'isort==5.13.2', 'yapf==0.43.0'],
     },
     zip_safe=False,
 )

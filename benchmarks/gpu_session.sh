@@ -20,18 +20,17 @@
 #            xtcocotools source); copy the folder to the GPU machine
 #   install  pip-install the wheel folder into the site folder, no network
 #            (skipped for what is importable already)
-#   tests    the GPU-marked tests
-#   bench    benchmark.py: Hourglass-52 vs SADI-Net, batch 64, training
-#            fp32, fp32+cl, bf16, bf16+cl; inference fp32, bf16+cl and
-#            bf16+cl+compile at batch 1 and 64
-#   ladder   benchmark.py --ladder: stock Hourglass-52 -> the same network
-#            from RFMHourglass with basic blocks -> + dilated branch and SE
-#            (RFM) -> + SFM neck and DLM head (SADI-Net); training fp32 and
-#            bf16+cl, the marginal cost of each part
-#   profile  profile_step.py: fp32 and bf16+cl training steps (with the
-#            device busy share and the operations by part), and batch-1
-#            inference in the fast setting
-#   check    train_check.py: 200 iterations each in fp32/fp16/bf16
+#   tests    the GPU-marked tests, but the precision check
+#   bench    benchmark.py train and infer: Hourglass-52 vs SADI-Net, batch
+#            64, training fp32, fp32+cl, bf16, bf16+cl; inference fp32,
+#            bf16+cl and bf16+cl+compile at batch 1 and 64
+#   ladder   benchmark.py train --ladder: stock Hourglass-52 -> the same
+#            network from RFMHourglass with basic blocks -> + dilated branch
+#            and SE (RFM) -> + SFM neck and DLM head (SADI-Net); fp32 and
+#            bf16+cl, each against the one before
+#   profile  benchmark.py profile: bf16+cl training steps by kernel
+#            category and part, with Chrome traces
+#   check    the GPU test of 200 runner iterations each in fp32/fp16/bf16
 # Every measuring stage runs under its own time limit (a hung stage cannot
 # take the later ones with it) and logs to RESULTS/<name>.log.
 set -uo pipefail
@@ -145,38 +144,32 @@ torch.__version__, "mmpose", mmpose.__version__, "cuda",
 torch.cuda.get_device_name())' || exit 2
         ;;
     tests)
-        run gpu_tests 180 $PY -m pytest -q -m gpu -p no:cacheprovider tests
+        run gpu_tests 180 $PY -m pytest -q -m gpu -p no:cacheprovider tests \
+            --deselect tests/test_workflows/test_mixed_precision_gpu.py
         ;;
     bench)
-        run benchmark 330 $PY benchmarks/benchmark.py --device cuda --batch 64 \
+        run train 240 $PY benchmarks/benchmark.py train --device cuda \
             --configs "Hourglass-52=$HG" "SADI-Net=$SADI" \
-            --train-modes fp32,fp32+cl,bf16,bf16+cl \
-            --infer-modes fp32,bf16+cl,bf16+cl+compile --latency-batches 1,64 \
-            --out "$OUT_DIR/benchmarks.md" --json "$OUT_DIR/benchmarks.json"
+            --modes fp32,fp32+cl,bf16,bf16+cl --out "$OUT_DIR/train_cuda.md"
+        run infer 150 $PY benchmarks/benchmark.py infer --device cuda \
+            --configs "Hourglass-52=$HG" "SADI-Net=$SADI" \
+            --modes fp32,bf16+cl,bf16+cl+compile --out "$OUT_DIR/infer_cuda.md"
         ;;
     ladder)
-        run ladder 270 $PY benchmarks/benchmark.py --device cuda --batch 64 --ladder \
+        run ladder 270 $PY benchmarks/benchmark.py train --device cuda --ladder \
             --configs "Hourglass-52=$HG" \
             "HG52-basic=$ABL/td-hm_hourglass52-basic_2xb32-210e_mpii-256x256.py" \
             "RFM=$ABL/td-hm_sadinet-rfm_2xb32-210e_mpii-256x256.py" \
-            "SADI-Net=$SADI" \
-            --train-modes fp32,bf16+cl --infer-modes none \
-            --out "$OUT_DIR/ladder.md" --json "$OUT_DIR/ladder.json"
+            "SADI-Net=$SADI" --modes fp32,bf16+cl --out "$OUT_DIR/ladder_cuda.md"
         ;;
     profile)
-        run profile_fp32 100 $PY benchmarks/profile_step.py --device cuda \
-            --mode fp32 --rows 40 --parts --out "$OUT_DIR/profile_fp32.md"
-        run profile_bf16cl 100 $PY benchmarks/profile_step.py --device cuda \
-            --mode bf16+cl --rows 40 --parts \
-            --out "$OUT_DIR/profile_bf16cl.md"
-        run profile_b1 90 $PY benchmarks/profile_step.py --device cuda --infer \
-            --batch 1 --mode bf16+cl --steps 20 --rows 25 \
-            --out "$OUT_DIR/profile_infer_b1.md"
+        run profile 200 $PY benchmarks/benchmark.py profile --device cuda \
+            --configs "Hourglass-52=$HG" "SADI-Net=$SADI" --precision bf16+cl \
+            --parts --trace "$OUT_DIR/traces" --out "$OUT_DIR/profile_cuda.md"
         ;;
     check)
-        run train_check 330 $PY benchmarks/train_check.py "$SADI" --iters 200 \
-            --precisions fp32,fp16,bf16 --work-dir work_dirs/train_check \
-            --data-root work_dirs/synthetic_check --out "$OUT_DIR/train_check.md"
+        run precision_check 330 $PY -m pytest -q -m gpu -p no:cacheprovider \
+            tests/test_workflows/test_mixed_precision_gpu.py
         ;;
     *)
         echo "unknown stage '$stage' (fetch install tests bench ladder profile check)" >&2

@@ -35,7 +35,7 @@ REPO = osp.dirname(HERE)
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 from benchmark_utils.provenance import git_commit, load_average  # noqa: E402
-from benchmark_utils.report import md_table, write_atomic  # noqa: E402
+from benchmark_utils.records import md_table, write_atomic  # noqa: E402
 
 MAIN_CONFIG = osp.join(
     REPO, 'configs', 'synthetic',
@@ -77,10 +77,11 @@ def _opts(args, root):
 
 def prepare_data(root, args):
     """Generate the main job's synthetic splits under ``root`` once."""
-    import sadinet_mmpose  # noqa: F401
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmpose.registry import DATASETS
+
+    import sadinet_mmpose  # noqa: F401
     init_default_scope('mmpose')
     cfg = Config.fromfile(MAIN_CONFIG)
     for loader, n in (('train_dataloader', args.train_images),
@@ -123,9 +124,10 @@ def train(config, work, opts):
 
 def score(config, ckpt, opts, evaluators, flip, work):
     """``Runner.test`` of ``ckpt`` with ``evaluators``; the metrics."""
-    import sadinet_mmpose  # noqa: F401
     from mmengine.config import Config
     from mmengine.runner import Runner
+
+    import sadinet_mmpose  # noqa: F401
     cfg = Config.fromfile(config)
     cfg.merge_from_dict(opts)
     cfg.model.test_cfg.flip_test = flip

@@ -53,6 +53,7 @@ if _WITH_TORCH:
     from .engine import *  # noqa: F401,F403
     from .evaluation import *  # noqa: F401,F403
     from .models import *  # noqa: F401,F403
+
     # sadinet_mmpose.visualization (SigmaPoseVisualizer) is imported where
     # it is used: importing it here would import MMPose's visualiser and
     # torchvision with every config that loads the plugin

@@ -5,6 +5,11 @@ Markers:
         (seconds to minutes each). Quick subset: ``pytest -m "not slow"``.
     gpu: needs CUDA; skipped automatically without it.
 """
+# isort: off
+# The plugin first: its mmcv-lite placeholders and patches are in place
+# before any test module imports MMPose.
+import sadinet_mmpose  # noqa: F401
+# isort: on
 import json
 import os.path as osp
 from types import SimpleNamespace
@@ -81,7 +86,6 @@ def mpii_sample_headboxes(mpii_sample_dir, tmp_path):
 @pytest.fixture
 def mmpose_scope():
     """Build pipeline transforms from MMPose's registry by short names."""
-    import sadinet_mmpose  # noqa: F401
     from mmengine.registry import init_default_scope
     init_default_scope('mmpose')
 
@@ -91,7 +95,6 @@ def trained_tiny(tmp_path_factory, mpii_sample_dir):
     """A tiny SADI-Net trained for one epoch (one iteration of 4) by mmengine's
     Runner on the five sample images; its config and checkpoints
     (``trained_ckpt`` as saved, ``ckpt`` with peaked heatmaps)."""
-    import sadinet_mmpose  # noqa: F401
     from mmengine.config import Config
     from mmengine.runner import Runner
     root = tmp_path_factory.mktemp('deploy_tiny')

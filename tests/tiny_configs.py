@@ -112,7 +112,7 @@ def sadinet_tiny_config(data_root: str,
 
 def model_only_config(codec: str, model: str) -> str:
     """Text of a config with a model, its codec and an optimizer but no data
-    (what ``benchmarks/benchmark.py`` and ``benchmarks/profile_step.py`` read)."""
+    (what ``benchmarks/benchmark.py`` reads)."""
     return f'''
 _base_ = ['mmpose::_base_/default_runtime.py']
 custom_imports = dict(imports=['sadinet_mmpose'], allow_failed_imports=False)

@@ -56,9 +56,10 @@ def parse_args(argv=None):
 def collect(model, dataloader):
     """Predictions (keypoints, sigmas in image pixels) and the truth of
     every sample of ``dataloader``."""
+    import torch
+
     from sadinet_mmpose.evaluation.metrics.sigma_calibration import \
         person_scale
-    import torch
     rows = []
     with torch.no_grad():
         for data in dataloader:

@@ -27,7 +27,9 @@ PANEL = 256
 
 def load_model(config: str, checkpoint: str, device: str = 'cpu'):
     """``init_model`` with clear errors and heatmap output switched on."""
+    # isort: off
     import sadinet_mmpose  # noqa: F401  (mmcv-lite placeholders, registries)
+    # isort: on
     from mmengine.config import Config
     from mmpose.apis import init_model
 
@@ -144,10 +146,8 @@ def main(argv=None):
     for k, (x, y) in enumerate(pred.keypoints[0]):
         sig = pred.keypoint_sigmas[0][k].mean(
         ) if 'keypoint_sigmas' in pred else float('nan')
-        print(
-            f'{names.get(k, k)!s:<16}{x:8.1f}{y:8.1f}'
-            f'{pred.keypoint_scores[0][k]:7.2f}  {sig:.1f}'
-        )
+        print(f'{names.get(k, k)!s:<16}{x:8.1f}{y:8.1f}'
+              f'{pred.keypoint_scores[0][k]:7.2f}  {sig:.1f}')
     print(f'wrote {out}')
     if args.out_json:
         with open(args.out_json, 'w') as f:

@@ -73,6 +73,7 @@ def preview(path: str, size=(128, 128), per_row: int = 3) -> None:
     (the training split's generator, as the datasets draw them)."""
     import cv2
     import numpy as np
+
     from sadinet_mmpose.datasets.synthetic import render_figure, sample_rng
     from sadinet_mmpose.datasets.synthetic_hard import render_hard
     rows = []

@@ -201,8 +201,9 @@ def _cfg_options(args) -> dict:
 
 def load_config(config: str, opts: dict):
     """``config`` with the overrides ``opts`` (dotted keys) merged in."""
-    import sadinet_mmpose  # noqa: F401
     from mmengine.config import Config
+
+    import sadinet_mmpose  # noqa: F401
     cfg = Config.fromfile(config)
     cfg.merge_from_dict(opts)
     return cfg

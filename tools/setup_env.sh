@@ -10,7 +10,7 @@
 #   setuptools < 81, onnx + onnxruntime (CPU) for the ONNX export and runtime,
 #   openmim (the `mim` command) without opendatalab, and this
 #   package in editable mode with its test and lint tools (pytest, flake8,
-#   yapf).
+#   isort, yapf).
 #
 # Options (environment variables):
 #   SADINET_VENV=PATH     where the environment goes (default: <repo>/.venv)
@@ -53,7 +53,7 @@ import sadinet_mmpose  # noqa: F401  (installs the mmcv-lite op placeholders fir
 import mmpose.models  # noqa: F401
 import mmdet, mmengine, mmcv, torch, torchvision, xtcocotools, numpy  # noqa: F401,E401
 import onnx, onnxruntime  # noqa: F401,E401  (ONNX export and runtime)
-import flake8, yapf  # noqa: F401,E401  (lint tools)
+import flake8, isort, yapf  # noqa: F401,E401  (lint tools)
 import pkg_resources  # noqa: F401  (mmengine's mmpose:: config scopes need it)
 print('[setup] stack: torch %s, torchvision %s, numpy %s, mmengine %s, mmcv %s, mmdet %s, mmpose %s, sadinet_mmpose %s' % (
     torch.__version__, torchvision.__version__, numpy.__version__, mmengine.__version__,
@@ -117,7 +117,7 @@ fi
 step "installing mmpose 1.3.2 without chumpy" "${PIP[@]}" install -q --no-deps "mmpose==1.3.2"
 step "installing openmim 0.3.9 (mim) without opendatalab/openxlab" "${PIP[@]}" install -q --no-deps "openmim==0.3.9"
 step "installing sadinet_mmpose (editable) with test tools" "${PIP[@]}" install -q --no-build-isolation --no-deps -e "$REPO"
-step "installing test and lint tools" "${PIP[@]}" install -q "pytest>=8" "pytest-timeout>=2.3" "flake8==7.5.0" "yapf==0.43.0"
+step "installing test and lint tools" "${PIP[@]}" install -q "pytest>=8" "pytest-timeout>=2.3" "flake8==7.5.0" "isort==5.13.2" "yapf==0.43.0"
 # Stock MMPose scripts that import mmpose before reading a config (get_flops,
 # image_demo) need the mmcv-lite placeholders at start-up: a .pth hook that
 # only registers a lazy import hook (see sadinet_mmpose/compat/mmcv_lite_boot.py).

@@ -48,9 +48,8 @@ for _p in (HERE, osp.dirname(HERE)):
         sys.path.insert(0, _p)
 if REPO not in sys.path:  # the study configs import benchmarks.ablation.*
     sys.path.append(REPO)
-from benchmark_utils.provenance import git_commit, load_average  # noqa: E402
-
 import report  # noqa: E402
+from benchmark_utils.provenance import git_commit, load_average  # noqa: E402
 
 CONFIG_DIR = osp.join(HERE, 'configs')
 DEFAULT_OUT = osp.join(REPO, 'benchmarks', 'results')
@@ -249,12 +248,12 @@ def evaluate_checkpoint(config, checkpoint, opts, jobs, out_json):
     parameters and GMACs of the model at its input size.
     """
     import torch
-
-    import per_image  # noqa: F401  (registers StudyPCKhErrors)
-    import sadinet_mmpose  # noqa: F401
     from mmengine.analysis import get_model_complexity_info
     from mmengine.config import Config
     from mmengine.runner import Runner
+
+    import sadinet_mmpose  # noqa: F401
+    import per_image  # noqa: F401  (registers StudyPCKhErrors)
 
     results = dict(errors={})
     for i, (split, decode) in enumerate(jobs):
@@ -504,10 +503,11 @@ def run_one(name, config, seed, s, args, log):
 
 def prepare_data(config, s, data_root):
     """Generate the synthetic splits once, before runs start in parallel."""
-    import sadinet_mmpose  # noqa: F401
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmpose.registry import DATASETS
+
+    import sadinet_mmpose  # noqa: F401
     init_default_scope('mmpose')
     cfg = Config.fromfile(config)
     for loader, key in (('train_dataloader', 'train_images'),

@@ -6,9 +6,9 @@ root on ``PYTHONPATH``, as ``benchmarks.ablation.study_loss``.
 from typing import Optional
 
 import torch
+from mmpose.registry import MODELS
 from torch import Tensor, nn
 
-from mmpose.registry import MODELS
 from sadinet_mmpose.models.losses.chi_weighted_loss import (ChiWeightedLoss,
                                                             check_choice)
 

@@ -1,10 +1,10 @@
-"""Helpers of ``benchmarks/benchmark.py`` (SADI-Net against stock MMPose
-models).
+"""Helpers of ``benchmarks/benchmark.py``.
 
 Modules:
     models: config loading, input-size overrides, model building and
         MMPose-style random data samples.
-    measure: parameter / FLOP counting, training throughput, inference
-        latency, peak memory, matmul peak rate.
-    report: markdown tables, notes and atomic writing with ``.prev`` backups.
+    measure: parameter / FLOP counting, the one timing loop
+        (:func:`measure.time_calls`), training steps, memory, peak rate.
+    records: the record schema, its markdown renderer, atomic writing.
+    torch_modes, onnx_mode, profile_mode, runner_mode: the modes.
 """

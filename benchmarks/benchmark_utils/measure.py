@@ -412,36 +412,81 @@ def setup_predict(model: nn.Module,
     return make_predict(model, x, samples, device, mode, flip)
 
 
+def time_calls(fns: Dict[str, Callable[[], object]],
+               warmup: int,
+               repeats: int,
+               sync: Optional[Callable[[], None]] = None) -> Dict[str, List]:
+    """The bench's one timing loop.
+
+    Each callable is called ``warmup`` times untimed; then ``repeats``
+    rounds call every callable once in turn (so that a change of machine
+    load hits all of them alike), each call timed up to ``sync()``.
+
+    Args:
+        fns (dict): Name -> callable.
+        warmup (int): Untimed calls of each, first.
+        repeats (int): Timed calls of each.
+        sync (Callable, optional): Waits for queued device work (e.g.
+            ``torch.cuda.synchronize``).
+
+    Returns:
+        dict: Name -> the milliseconds of each timed call.
+    """
+    sync = sync or (lambda: None)
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+        sync()
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            sync()
+            times[name].append((time.perf_counter() - t0) * 1e3)
+    return times
+
+
+def summary(ms: List[float]) -> Dict:
+    """Median, 90th percentile and count of call times (milliseconds)."""
+    ordered = sorted(ms)
+    return dict(
+        ms=statistics.median(ordered),
+        p90_ms=ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))],
+        n=len(ordered))
+
+
 def time_train(step: Callable[[], torch.Tensor],
                batch: int,
                warmup: int,
                iters: int,
                device: str,
                memory: Optional[MemoryMeter] = None) -> Dict:
-    """Warm up, then time ``iters`` steps between two synchronisations.
+    """Training steps through :func:`time_calls`.
 
     Returns:
-        dict: ``img_s``, ``s_per_iter``, ``loss`` (last, float), ``finite``,
-        ``peak_gib`` (if a meter is given; covers warm-up and timed steps).
+        dict: ``img_s`` (from the median step), ``step_ms``, ``loss`` (last),
+        ``finite``, ``peak_gib`` (if a meter is given; covers warm-up and
+        timed steps).
     """
+    last = {}
+
+    def call():
+        last['loss'] = step()
+
     if memory is not None:
         memory.start()
-    loss = None
     try:
-        for _ in range(warmup):
-            loss = step()
-        synchronize(device)
-        t0 = time.perf_counter()
-        for _ in range(iters):
-            loss = step()
-        synchronize(device)
-        elapsed = time.perf_counter() - t0
+        ms = time_calls(
+            dict(step=call), warmup, iters,
+            lambda: synchronize(device))['step']
     finally:
         peak = memory.stop() if memory is not None else None
-    value = float(loss) if loss is not None else float('nan')
+    value = float(last['loss']) if 'loss' in last else float('nan')
+    step_ms = statistics.median(ms)
     return dict(
-        img_s=batch * iters / elapsed,
-        s_per_iter=elapsed / iters,
+        img_s=batch / step_ms * 1e3,
+        step_ms=step_ms,
         loss=value,
         finite=bool(torch.isfinite(torch.tensor(value))),
         peak_gib=peak)
@@ -471,21 +516,6 @@ def make_predict(model: nn.Module, inputs: torch.Tensor, samples: List,
             return model.head.predict(feats, samples, test_cfg=test_cfg)
 
     return predict
-
-
-def time_latency(fn: Callable[[], object], warmup: int, iters: int,
-                 device: str) -> Dict:
-    """Median (and min) milliseconds per call, each call synchronised."""
-    for _ in range(warmup):
-        fn()
-    synchronize(device)
-    times = []
-    for _ in range(iters):
-        t0 = time.perf_counter()
-        fn()
-        synchronize(device)
-        times.append((time.perf_counter() - t0) * 1e3)
-    return dict(ms=statistics.median(times), ms_min=min(times), n=len(times))
 
 
 # --------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 from typing import Optional, Tuple
 
 import numpy as np
-
 from mmpose.codecs.base import BaseKeypointCodec
 from mmpose.codecs.utils import generate_unbiased_gaussian_heatmaps
 from mmpose.registry import KEYPOINT_CODECS

@@ -13,12 +13,12 @@ checks, for each, that the failure still happens without it.
 
 :mod:`.on_import` applies a patch when its upstream module is imported.
 """
-from .inferencer_sigmas import install_inferencer_sigmas, with_sigma_fields
-from .torch_weights_only import (allow_mmengine_checkpoint_globals,
-                                 mmengine_checkpoint_globals)
 from .cpu_distributed import allow_cpu_distributed
+from .inferencer_sigmas import install_inferencer_sigmas, with_sigma_fields
 from .mmcv_lite import (MmcvOpsUnavailableError, install_mmcv_op_placeholders,
                         mmcv_ops_available)
+from .torch_weights_only import (allow_mmengine_checkpoint_globals,
+                                 mmengine_checkpoint_globals)
 from .visualizer_numpy import (install_visualizer_compat,
                                install_visualizer_compat_on_import,
                                opencv_circles_accept_array_radius)

@@ -473,8 +473,8 @@ def generate_split(out_dir: str,
                 pos_gt_src=np.transpose(joints_all + 1., (1, 2, 0)),
                 jnt_missing=np.transpose(1 - vis_all, (1, 0))))
     else:
-        from .lsp_convert import (lsp_joints_to_keypoints, make_records,
-                                  _document)
+        from .lsp_convert import (_document, lsp_joints_to_keypoints,
+                                  make_records)
         from .validation import SkippedRecords
         idx = list(MPII_TO_LSP)
         kpt = joints_all[:, idx] + 1.

@@ -37,7 +37,7 @@ from typing import Dict, List, Tuple
 import cv2
 import numpy as np
 
-from .synthetic import (_LEN, _disc, _ellipse, _hsv_colour, _line, _unit)
+from .synthetic import _LEN, _disc, _ellipse, _hsv_colour, _line, _unit
 
 #: Version of the ``hard`` tier (its own, so that ``easy`` and ``standard``
 #: folders keep their version). Versions 1 and 2 were drafts, too hard for

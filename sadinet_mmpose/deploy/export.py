@@ -16,8 +16,8 @@ metadata), while the default ``dynamo=True`` path also needs ``onnxscript``
 import contextlib
 import json
 import os
-import warnings
 import os.path as osp
+import warnings
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np

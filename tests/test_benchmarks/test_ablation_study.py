@@ -25,10 +25,11 @@ def _stats():
 
 
 def test_every_variant_builds_and_differs_from_the_base_in_one_part():
-    import sadinet_mmpose  # noqa: F401
     from mmengine.config import Config
-    from mmpose.registry import MODELS
     from mmengine.registry import init_default_scope
+    from mmpose.registry import MODELS
+
+    import sadinet_mmpose  # noqa: F401
     init_default_scope('mmpose')
     study = _study()
     variants = study.list_variants()
@@ -55,6 +56,7 @@ def test_pckh_from_errors_equals_mmpose_metric():
     """The bootstrap's PCKh is MMPose's mean PCKh on the same results."""
     load_tool('per_image.py', ABLATION)
     from mmpose.evaluation.functional.keypoint_eval import _calc_distances
+
     from sadinet_mmpose.evaluation import MpiiPCKhAccuracy
     stats = _stats()
     rng = np.random.default_rng(0)

@@ -15,8 +15,9 @@ TOOL = osp.join(BENCHMARKS, 'mpii_chain.py')
 
 
 def test_stock_config_swaps_only_dataset_and_metric(tmp_path):
-    import sadinet_mmpose  # noqa: F401
     from mmengine.config import Config
+
+    import sadinet_mmpose  # noqa: F401
     from helpers import load_tool
     chain = load_tool('mpii_chain.py', BENCHMARKS)
     path = tmp_path / 'stock.py'

@@ -1,16 +1,16 @@
 """Tests of the study's forms of the loss (StudyChiWeightedLoss): the
 constant weight, the per-pixel mean of L_H1 and the windowed MSE of H2."""
-import sadinet_mmpose  # noqa: F401  (registers; mmcv-lite placeholders)
 import glob
 import os.path as osp
 
 import pytest
 import torch
 from mmengine.config import Config
+from mmpose.registry import MODELS
 
+import sadinet_mmpose  # noqa: F401  (registers; mmcv-lite placeholders)
 from helpers import REPO, load_study_loss
 from helpers import seeded_flow as _flow
-from mmpose.registry import MODELS
 
 load_study_loss()
 B, K, HM = 2, 4, 8

@@ -3,16 +3,16 @@ and against the codec's vectorised PyTorch decoding."""
 import numpy as np
 import pytest
 import torch
-
-import sadinet_mmpose  # noqa: F401  isort: skip
 from mmpose.codecs.utils import (gaussian_blur, get_heatmap_maximum,
                                  refine_keypoints, refine_keypoints_dark)
 
 from sadinet_mmpose.codecs import FlowHeatmapCodec
 from sadinet_mmpose.codecs.decoding import (blur_heatmaps, decode_heatmaps,
-                                            peak_scales, heatmap_to_input,
-                                            heatmap_maxima, refine_dark,
+                                            heatmap_maxima, heatmap_to_input,
+                                            peak_scales, refine_dark,
                                             refine_quarter)
+
+import sadinet_mmpose  # noqa: F401  isort: skip
 
 
 def _gaussian_maps(K=16, H=64, W=48, seed=0):

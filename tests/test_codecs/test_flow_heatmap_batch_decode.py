@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 import torch
+from mmpose.registry import KEYPOINT_CODECS  # noqa: E402
 
 import sadinet_mmpose  # noqa: F401  isort: skip
-from mmpose.registry import KEYPOINT_CODECS  # noqa: E402
 
 
 @pytest.mark.parametrize('refine', ['dark', 'quarter', 'none'])

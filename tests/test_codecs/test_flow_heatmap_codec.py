@@ -1,12 +1,11 @@
 """Tests of FlowHeatmapCodec: encoding, round trip, packing."""
-import sadinet_mmpose  # noqa: F401  (registers; mmcv-lite placeholders)
-
 import numpy as np
 import pytest
-
 from mmpose.codecs.utils import generate_unbiased_gaussian_heatmaps
 from mmpose.datasets.transforms import GenerateTarget, PackPoseInputs
 from mmpose.registry import KEYPOINT_CODECS
+
+import sadinet_mmpose  # noqa: F401  (registers; mmcv-lite placeholders)
 
 CFG = dict(
     type='FlowHeatmapCodec',

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
-import sadinet_mmpose  # noqa: F401  isort: skip
 from mmpose.models.utils.tta import flip_coordinates, flip_heatmaps
 
 from sadinet_mmpose.codecs import merging
+
+import sadinet_mmpose  # noqa: F401  isort: skip
 
 FLIP = [1, 0, 3, 2]
 

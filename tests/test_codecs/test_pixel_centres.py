@@ -3,12 +3,13 @@ exact, and the flip test on an exact target has no bias."""
 import numpy as np
 import pytest
 
-import sadinet_mmpose  # noqa: F401  isort: skip
 from sadinet_mmpose.codecs import FlowHeatmapCodec
 from sadinet_mmpose.codecs.decoding import (crop_centre_offset,
                                             heatmap_to_input, input_to_heatmap,
                                             input_to_labels, labels_to_input)
 from sadinet_mmpose.codecs.merging import flip_back_heatmaps, flip_back_labels
+
+import sadinet_mmpose  # noqa: F401  isort: skip
 
 W_IN, W_HM = 64, 16
 CODEC = FlowHeatmapCodec(

@@ -6,8 +6,6 @@ from types import SimpleNamespace
 import pytest
 import torch
 import torch.distributed as torch_dist
-
-import sadinet_mmpose  # noqa: F401  isort: skip
 from mmengine.config import Config  # noqa: E402
 from mmengine.dist import utils as dist_utils  # noqa: E402
 from mmengine.model import MMDistributedDataParallel  # noqa: E402
@@ -15,6 +13,8 @@ from mmengine.runner import Runner  # noqa: E402
 
 from sadinet_mmpose.compat.cpu_distributed import (  # noqa: E402
     allow_cpu_distributed, cpu_model_wrapper_cfg)
+
+import sadinet_mmpose  # noqa: F401  isort: skip
 
 needs_no_cuda = pytest.mark.skipif(
     torch.cuda.is_available(),

@@ -5,12 +5,12 @@ import textwrap
 
 import numpy as np
 import torch
-
-import sadinet_mmpose  # noqa: F401  isort: skip
 from mmengine.structures import InstanceData  # noqa: E402
 
 from sadinet_mmpose.compat.inferencer_sigmas import (  # noqa: E402
     PATCHED_MODULES, with_sigma_fields)
+
+import sadinet_mmpose  # noqa: F401  isort: skip
 
 
 def _instances(n=2, k=3, **extra):

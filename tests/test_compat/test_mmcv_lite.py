@@ -20,8 +20,8 @@ def test_mmpose_models_imports_on_mmcv_lite():
     if mmcv_ops_available():
         pytest.skip('full mmcv installed: covered by the simulated test')
     import mmcv.ops
-
     import mmpose.models  # noqa: F401
+
     from sadinet_mmpose.compat.mmcv_lite import PLACEHOLDER_OPS
     assert mmcv.ops.is_sadinet_placeholder
     assert sorted(mmcv.ops.__all__) == sorted(PLACEHOLDER_OPS)

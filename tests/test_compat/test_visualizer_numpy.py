@@ -8,8 +8,6 @@ import sys
 
 import numpy as np
 import pytest
-
-import sadinet_mmpose  # noqa: F401  isort: skip
 from mmpose.visualization import PoseLocalVisualizer  # noqa: E402
 from mmpose.visualization.opencv_backend_visualizer import \
     OpencvBackendVisualizer  # noqa: E402
@@ -17,6 +15,8 @@ from mmpose.visualization.opencv_backend_visualizer import \
 from sadinet_mmpose.compat.visualizer_numpy import (  # noqa: E402
     _one_element_to_scalar, install_visualizer_compat,
     opencv_circles_accept_array_radius)
+
+import sadinet_mmpose  # noqa: F401  isort: skip
 
 
 def _numpy_converts_one_element_arrays():

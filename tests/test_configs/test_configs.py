@@ -6,13 +6,13 @@ import os.path as osp
 
 import pytest
 import torch
-
-import sadinet_mmpose  # noqa: F401  isort: skip
 from mmengine.config import Config  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmpose.registry import MODELS  # noqa: E402
 
 from helpers import make_batch, train_step  # noqa: E402
+
+import sadinet_mmpose  # noqa: F401  isort: skip
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(

@@ -16,9 +16,9 @@ import os.path as osp
 
 import numpy as np
 import pytest
+from mmengine.config import Config  # noqa: E402
 
 import sadinet_mmpose  # noqa: F401  isort: skip
-from mmengine.config import Config  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(

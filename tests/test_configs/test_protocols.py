@@ -7,10 +7,10 @@ import inspect
 import os.path as osp
 
 import pytest
-
-import sadinet_mmpose  # noqa: F401  isort: skip
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmpose.datasets.transforms import RandomBBoxTransform  # noqa: E402
+
+import sadinet_mmpose  # noqa: F401  isort: skip
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SADINET = osp.join(REPO, 'configs', 'sadinet')
@@ -107,8 +107,7 @@ def test_zoo_protocol_override_gives_single_scale_and_flip(path):
     assert list(tc.multiscale_test.scales) == [1.0]
     # the estimator's own reading of it: one scale, the plain prediction
     if cfg.model.type == 'MSTopdownPoseEstimator':
-        from sadinet_mmpose.models.pose_estimators import \
-            parse_multiscale_cfg
+        from sadinet_mmpose.models.pose_estimators import parse_multiscale_cfg
         assert parse_multiscale_cfg(dict(tc), None)['scales'] == [1.0]
     # the main crop of the test pipeline is TopdownAffine's
     first = [

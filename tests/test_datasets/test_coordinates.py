@@ -7,9 +7,9 @@ import os.path as osp
 import cv2
 import numpy as np
 import pytest
+from mmpose.registry import DATASETS, TRANSFORMS
 
 import sadinet_mmpose  # noqa: F401  isort: skip
-from mmpose.registry import DATASETS, TRANSFORMS
 
 
 def _one_record(tmp_path, mpii_sample_dir, joints=True):

@@ -2,12 +2,12 @@
 import cv2
 import numpy as np
 import pytest
+from mmpose.datasets.transforms import TopdownAffine
 
 import sadinet_mmpose  # noqa: F401
 from sadinet_mmpose.datasets.transforms import (BadImageError, BadImageWarning,
                                                 MultiScaleTopdownAffine,
                                                 SafeLoadImage)
-from mmpose.datasets.transforms import TopdownAffine
 
 
 def test_safe_load_image(tmp_path):

@@ -10,12 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-import sadinet_mmpose  # noqa: F401  isort: skip
 from helpers import REPO  # noqa: E402
-from tiny_configs import (
-    STOCK_CODEC,
-    STOCK_MODEL,  # noqa: E402
-    model_only_config)
+from tiny_configs import STOCK_MODEL  # noqa: E402
+from tiny_configs import STOCK_CODEC, model_only_config
+
+import sadinet_mmpose  # noqa: F401  isort: skip
 
 
 def test_export_writes_named_outputs_and_metadata(tiny_onnx, capsys):

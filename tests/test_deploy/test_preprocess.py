@@ -4,13 +4,13 @@ import cv2
 import numpy as np
 import pytest
 import torch
-
-import sadinet_mmpose  # noqa: F401  isort: skip
 from mmpose.structures.bbox import get_warp_matrix
 
 from sadinet_mmpose.deploy.preprocess import (box_center_scale, crop,
                                               crop_to_image, normalize,
                                               warp_matrix)
+
+import sadinet_mmpose  # noqa: F401  isort: skip
 
 
 @pytest.mark.parametrize('box,size', [([10.5, 20., 140., 300.], (192, 256)),

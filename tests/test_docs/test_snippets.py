@@ -331,6 +331,7 @@ def _dlm_head(code, tmp_path):
 
 def _runtime(code, tmp_path, trained_tiny):
     import shutil
+
     from sadinet_mmpose.deploy.export import export_onnx, load_model
     export_onnx(
         load_model(trained_tiny.cfg, trained_tiny.ckpt),

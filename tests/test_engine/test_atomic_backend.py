@@ -5,12 +5,12 @@ import stat
 
 import pytest
 import torch
-
-import sadinet_mmpose  # noqa: F401  isort: skip
 from mmengine.fileio import LocalBackend, get_file_backend  # noqa: E402
 from mmengine.runner.checkpoint import save_checkpoint  # noqa: E402
 
 from sadinet_mmpose.engine.atomic_backend import current_umask  # noqa: E402
+
+import sadinet_mmpose  # noqa: F401  isort: skip
 
 
 @pytest.fixture

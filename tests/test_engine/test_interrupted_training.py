@@ -96,8 +96,7 @@ def test_sigkill_at_random_points_then_resume_matches_uninterrupted(
         proc = _train(cfg, work, resume=i > 0, kill=kill)
         assert proc.returncode == -signal.SIGKILL, (
             f'kill {kill} did not happen: '
-            f'rc={proc.returncode}\n{proc.stderr[-3000:]}'
-        )
+            f'rc={proc.returncode}\n{proc.stderr[-3000:]}')
         if i == 0:  # killed half-way through writing epoch_2.pth
             assert list(
                 work.glob('.partial-*')), 'the killed save leaves a temp file'

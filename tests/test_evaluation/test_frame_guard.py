@@ -3,9 +3,9 @@
 stops when the runner hands the metainfo over, before any iteration."""
 import pytest
 
-import sadinet_mmpose  # noqa: F401  isort: skip
-
 from tiny_configs import sadinet_tiny_config
+
+import sadinet_mmpose  # noqa: F401  isort: skip
 
 
 def _metainfo(cls):
@@ -16,7 +16,7 @@ def test_each_metric_takes_its_own_frame_and_refuses_the_other():
     from mmpose.datasets import MpiiDataset
     from mmpose.evaluation.metrics import MpiiPCKAccuracy
 
-    from sadinet_mmpose.datasets import (SafeMpiiDataset, SyntheticMpiiDataset)
+    from sadinet_mmpose.datasets import SafeMpiiDataset, SyntheticMpiiDataset
     from sadinet_mmpose.evaluation import MpiiPCKhAccuracy
     stock, ours = _metainfo(MpiiDataset), _metainfo(SafeMpiiDataset)
     assert 'keypoint_frame' not in stock

@@ -1,11 +1,10 @@
 """LSPPCKAccuracy against hand-computed values."""
 import numpy as np
 import pytest
+from mmpose.registry import METRICS
 
 import sadinet_mmpose  # noqa: F401
-from mmpose.registry import METRICS
-from sadinet_mmpose.evaluation.metrics.lsp_pck_accuracy import \
-    ZeroTorsoWarning
+from sadinet_mmpose.evaluation.metrics.lsp_pck_accuracy import ZeroTorsoWarning
 
 
 def _gt(torso=50.):

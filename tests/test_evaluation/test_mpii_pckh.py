@@ -5,10 +5,10 @@ the expected numbers are computed by hand from them.
 """
 import numpy as np
 import pytest
-
-import sadinet_mmpose  # noqa: F401
 from mmpose.datasets import MpiiDataset
 from mmpose.evaluation import MpiiPCKAccuracy
+
+import sadinet_mmpose  # noqa: F401
 
 JOINT_GROUPS = dict(
     Head=[9],

@@ -6,13 +6,13 @@ prediction equal to the loaded ground truth must score 100 with no offset.
 """
 import numpy as np
 import pytest
-
-import sadinet_mmpose  # noqa: F401  isort: skip
 from mmpose.evaluation import MpiiPCKAccuracy
 from mmpose.registry import METRICS
 
 from sadinet_mmpose.datasets import SafeMpiiDataset
 from sadinet_mmpose.evaluation import MpiiPCKhAccuracy
+
+import sadinet_mmpose  # noqa: F401  isort: skip
 
 
 def _samples(ds, offset):
@@ -88,6 +88,7 @@ def test_bias_is_the_mean_signed_error(sample):
 
 def test_lsp_metric_scores_ground_truth_100():
     from sadinet_mmpose.datasets.lsp_convert import lsp_joints_to_keypoints
+
     # an LSP release record: 1-based joints (3, 14, 1); loaded 0-based
     raw = np.zeros((3, 14, 1))
     raw[0, :, 0] = np.arange(14) * 3. + 11.

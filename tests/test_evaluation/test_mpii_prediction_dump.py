@@ -18,20 +18,20 @@ import pickle
 import subprocess
 import sys
 
+import mmpose
 import numpy as np
 import pytest
 import torch
 from scipy.io import loadmat
 
-import sadinet_mmpose  # noqa: F401  isort: skip
-import mmpose
-
-from mpii_release import read_pred, release_from_split, score_pred, \
-    write_release
 from sadinet_mmpose.datasets import MpiiTestDataset, SafeMpiiDataset
 from sadinet_mmpose.datasets.synthetic import generate_split
 from sadinet_mmpose.evaluation import (MPII_JOINT_ORDER, MpiiPCKhAccuracy,
                                        MpiiPredictionDump)
+from mpii_release import (read_pred, release_from_split, score_pred,
+                          write_release)
+
+import sadinet_mmpose  # noqa: F401  isort: skip
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TEST_PY = osp.join(osp.dirname(mmpose.__file__), '.mim', 'tools', 'test.py')
@@ -282,8 +282,9 @@ def test_file_scored_officially_equals_mmpose_pckh(split, tmp_path):
 # bad input: one-line errors naming the config key
 # ----------------------------------------------------------------------
 def test_non_mpii_dataset_fails_when_the_evaluator_is_built(tmp_path):
-    from sadinet_mmpose.datasets import LSP_METAINFO_FILE
     from mmpose.datasets.datasets.utils import parse_pose_metainfo
+
+    from sadinet_mmpose.datasets import LSP_METAINFO_FILE
     metric = MpiiPredictionDump(out_file=str(tmp_path / 'p.mat'))
     with pytest.raises(ValueError, match='test_dataloader.dataset') as err:
         metric.dataset_meta = parse_pose_metainfo(
@@ -424,6 +425,7 @@ def test_tools_test_writes_the_predictions_file(split, tmp_path):
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmpose.registry import MODELS
+
     from tiny_configs import sadinet_tiny_config
     split_dir, mat, ann_dir, _ = split
     out = str(tmp_path / 'pred_keypoints_mpii.mat')

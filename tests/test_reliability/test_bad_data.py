@@ -159,6 +159,7 @@ def test_skip_bad_images_trains_to_the_end(skip_run):
         f'skip_bad_images=True: the last checkpoint epoch_{EPOCHS}.pth is '
         f'missing; work dir holds {sorted(p.name for p in work.iterdir())}')
     import torch
+
     import sadinet_mmpose  # noqa: F401  (checkpoint allow-list)
     state = torch.load(work / f'epoch_{EPOCHS}.pth', map_location='cpu')
     bad = [
@@ -236,6 +237,7 @@ def test_wrong_joint_count_stops_before_training(bad_data):
     """A structural error stops the run in either mode, before iteration 1."""
     from mmengine.config import Config
     from mmengine.runner import Runner
+
     import sadinet_mmpose  # noqa: F401
 
     data_root, indices, root = bad_data
@@ -260,6 +262,7 @@ def test_non_numeric_mpii_image_name_is_named(tmp_path, mpii_sample_dir):
     """MMPose's MpiiDataset takes img_id = int(image name): a name such as
     'broken.jpg' gave a bare ``int()`` error; SafeMpiiDataset names it."""
     from mmpose.registry import DATASETS
+
     import sadinet_mmpose  # noqa: F401
 
     with open(osp.join(mpii_sample_dir, 'annotations',

@@ -13,13 +13,13 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-import sadinet_mmpose  # noqa: F401  isort: skip
 from sadinet_mmpose.engine import (CheckpointGuardHook, describe_mismatch,
                                    is_complete_checkpoint,
                                    newest_complete_checkpoint)
 from sadinet_mmpose.engine.atomic_backend import PARTIAL_PREFIX
-
 from tiny_configs import sadinet_tiny_config
+
+import sadinet_mmpose  # noqa: F401  isort: skip
 
 
 def _save(path, value=0.):

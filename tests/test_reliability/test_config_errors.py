@@ -9,9 +9,9 @@ but not its place in the config (recorded in docs/reliability.md).
 """
 import pytest
 
-import sadinet_mmpose  # noqa: F401  isort: skip
-
 from tiny_configs import sadinet_tiny_config
+
+import sadinet_mmpose  # noqa: F401  isort: skip
 
 GOOD_LOSS = "loss=dict(type='ChiWeightedLoss')"
 GOOD_METRIC = "type='PCKAccuracy', thr=0.2"

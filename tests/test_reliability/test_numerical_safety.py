@@ -14,12 +14,12 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
-
-import sadinet_mmpose  # noqa: F401  isort: skip
 from mmengine.config import Config  # noqa: E402
 from mmpose.registry import MODELS  # noqa: E402
 
 from helpers import make_batch  # noqa: E402
+
+import sadinet_mmpose  # noqa: F401  isort: skip
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 K, C, V, B = 16, 16, 32, 2

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import REPO
 from sadinet_mmpose.evaluation.functional import fit_sigma_calibration
 from sadinet_mmpose.evaluation.metrics.sigma_calibration import \
     sigma_calibration
+from helpers import REPO
 
 TOOL = osp.join(REPO, 'tools', 'calibrate_sigma.py')
 FACTORS = np.linspace(0.5, 2.0, 16).astype(np.float32)
@@ -241,6 +241,7 @@ def test_buffers_reach_the_onnx_runtime(trained_tiny, calibrated, tmp_path):
     pytest.importorskip('onnxruntime')
     import cv2
     from mmpose.apis import inference_topdown, init_model
+
     from sadinet_mmpose.deploy import OnnxPoseEstimator
     sys.path.insert(0, osp.join(REPO, 'tools', 'deploy'))
     import export_onnx
@@ -260,6 +261,7 @@ def test_probability_score(trained_tiny, calibrated):
     scale) under the calibrated distribution; refused uncalibrated."""
     from mmengine.config import Config
     from mmpose.apis import inference_topdown, init_model
+
     from sadinet_mmpose.evaluation.functional import probability_within
     image, box = _image_and_box(trained_tiny)
     cfg = Config.fromfile(trained_tiny.cfg)

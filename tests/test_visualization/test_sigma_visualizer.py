@@ -5,11 +5,11 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
-
-import sadinet_mmpose.visualization  # noqa: F401  isort: skip (registers)
 from mmengine.structures import InstanceData, PixelData
 from mmpose.registry import VISUALIZERS
 from mmpose.structures import PoseDataSample
+
+import sadinet_mmpose.visualization  # noqa: F401  isort: skip (registers)
 
 #: A standing figure in MPII's joint order, in fractions of the image side.
 POSE = np.array([[.40, .92], [.41, .75], [.42, .55], [.58, .55], [.59, .75],

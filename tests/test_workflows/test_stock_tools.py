@@ -28,14 +28,14 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
+import mmpose  # noqa: E402
 import numpy as np
 import pytest
 import torch
 
-import sadinet_mmpose  # noqa: F401  isort: skip
-import mmpose  # noqa: E402
-
 from tiny_configs import sadinet_tiny_config  # noqa: E402
+
+import sadinet_mmpose  # noqa: F401  isort: skip
 
 pytestmark = pytest.mark.slow
 

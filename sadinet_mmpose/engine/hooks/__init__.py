@@ -7,6 +7,6 @@ from .rng_state import RNGStateHook
 
 __all__ = [
     'CheckpointGuardHook', 'FlushDenormalHook', 'GradBalanceHook',
-    'RNGStateHook',
-    'describe_mismatch', 'is_complete_checkpoint', 'newest_complete_checkpoint'
+    'RNGStateHook', 'describe_mismatch', 'is_complete_checkpoint',
+    'newest_complete_checkpoint'
 ]

@@ -1,7 +1,6 @@
 """Opt-in logging of the gradient balance between the two loss terms."""
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
-
 from mmpose.registry import HOOKS
 
 

@@ -4,12 +4,11 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 from mmengine.structures import InstanceData, PixelData
-from torch import Tensor, nn
-
 from mmpose.models.heads.base_head import BaseHead
 from mmpose.registry import KEYPOINT_CODECS, MODELS
 from mmpose.utils.typing import (ConfigType, OptConfigType, OptSampleList,
                                  Predictions)
+from torch import Tensor, nn
 
 from ...codecs import merging
 from ...evaluation.functional import heatmap_pck_accuracy

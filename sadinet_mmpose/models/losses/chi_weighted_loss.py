@@ -3,9 +3,8 @@ import math
 from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch
-from torch import Tensor, nn
-
 from mmpose.registry import MODELS
+from torch import Tensor, nn
 
 _LOG_2PI = math.log(2 * math.pi)
 _LOG_2 = math.log(2.)

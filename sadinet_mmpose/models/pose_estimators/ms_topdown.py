@@ -127,8 +127,7 @@ class MSTopdownPoseEstimator(TopdownPoseEstimator):
         """
         self._check_num_keypoints(data_samples)
         probe_now, self.probe_grad_balance = self.probe_grad_balance, False
-        if (probe_now and self.with_head
-                and is_dlm_head(self.head)
+        if (probe_now and self.with_head and is_dlm_head(self.head)
                 and torch.is_grad_enabled()):
             if self.channels_last and inputs.dim() == 4:
                 inputs = inputs.contiguous(memory_format=torch.channels_last)
@@ -245,8 +244,8 @@ class MSTopdownPoseEstimator(TopdownPoseEstimator):
         else:
             merged = dict(
                 map=merging.merge_scale_heatmaps(
-                    [head.decode_map(d, source) for d in dists], scales,
-                    offset))
+                    [head.decode_map(d, source)
+                     for d in dists], scales, offset))
         keypoints, scores = head.decode(merged, source)
         preds = head.pack_predictions(keypoints, scores, sigma, data_samples,
                                       self.test_cfg)

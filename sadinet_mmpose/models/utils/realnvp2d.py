@@ -4,9 +4,8 @@ from typing import Tuple
 
 import numpy as np
 import torch
-from torch import Tensor, nn
-
 from mmpose.registry import MODELS
+from torch import Tensor, nn
 
 
 def _mlp(hidden_channels: int, final_tanh: bool) -> nn.Sequential:

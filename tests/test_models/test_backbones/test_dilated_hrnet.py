@@ -1,15 +1,14 @@
 """DilatedHRNet: MMPose's HRNet with the dilated residual block by name."""
 import pytest
 import torch
-
-import sadinet_mmpose  # noqa: F401  isort: skip
 from mmpose.models.backbones import HRNet  # noqa: E402
 from mmpose.models.backbones.resnet import BasicBlock  # noqa: E402
 from mmpose.registry import MODELS  # noqa: E402
 
-from sadinet_mmpose.models.backbones import (
-    DilatedHRNet,  # noqa: E402
-    DilatedResidualBlock)
+from sadinet_mmpose.models.backbones import DilatedHRNet  # noqa: E402
+from sadinet_mmpose.models.backbones import DilatedResidualBlock
+
+import sadinet_mmpose  # noqa: F401  isort: skip
 
 
 def tiny_extra(block='DILATED', multiscale_output=False):

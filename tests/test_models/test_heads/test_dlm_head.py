@@ -1,14 +1,13 @@
 """Tests of DLMHead: contract, H2, loss, AMP safety, predict and flip test."""
-import sadinet_mmpose  # noqa: F401  (registers; mmcv-lite placeholders)
-
 import numpy as np
 import pytest
 import torch
 from mmengine.structures import InstanceData, PixelData
-
 from mmpose.codecs.utils import generate_unbiased_gaussian_heatmaps
 from mmpose.registry import MODELS
 from mmpose.structures import PoseDataSample
+
+import sadinet_mmpose  # noqa: F401  (registers; mmcv-lite placeholders)
 
 K, C, V, HM, IN = 3, 8, 16, 16, 64
 CODEC = dict(

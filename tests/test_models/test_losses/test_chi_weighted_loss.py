@@ -1,11 +1,11 @@
 """Tests of ChiWeightedLoss: the density, the weighting, numerical safety."""
-import sadinet_mmpose  # noqa: F401  (registers; mmcv-lite placeholders)
 import math
 
 import pytest
 import torch
-
 from mmpose.registry import MODELS
+
+import sadinet_mmpose  # noqa: F401  (registers; mmcv-lite placeholders)
 from helpers import seeded_flow as _flow  # noqa: E402
 
 B, K, HM = 2, 4, 8

@@ -4,6 +4,7 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def mmpose_scope():
-    import sadinet_mmpose  # noqa: F401
     from mmengine.registry import init_default_scope
+
+    import sadinet_mmpose  # noqa: F401
     init_default_scope('mmpose')

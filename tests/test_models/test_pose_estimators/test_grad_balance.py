@@ -3,9 +3,9 @@ grad_ratio), opt-in through GradBalanceHook."""
 from types import SimpleNamespace
 
 import torch
+from mmpose.registry import MODELS
 
 import sadinet_mmpose  # noqa: F401
-from mmpose.registry import MODELS
 from helpers import load_study_loss, make_batch  # noqa: E402  (tests/ on path)
 
 CODEC = dict(

@@ -7,11 +7,11 @@ import pytest
 import torch
 from mmengine.dataset import pseudo_collate
 from mmengine.model import BaseModule
-
-import sadinet_mmpose  # noqa: F401
 from mmpose.models.heads import HeatmapHead
 from mmpose.registry import MODELS, TRANSFORMS
 from mmpose.structures import PoseDataSample
+
+import sadinet_mmpose  # noqa: F401
 from sadinet_mmpose.codecs.decoding import crop_centre_offset
 from sadinet_mmpose.codecs.merging import (merge_scale_heatmaps,
                                            scale_resample_matrix)
@@ -472,8 +472,7 @@ def test_multiscale_reports_the_calibrated_sigma():
 def test_a_box_outside_the_image_warns_once():
     import warnings
 
-    from sadinet_mmpose.models.pose_estimators.ms_topdown import \
-        box_off_image
+    from sadinet_mmpose.models.pose_estimators.ms_topdown import box_off_image
     model = _model(dict(flip_test=False))
     batch = _batch([1.0])
     ds = batch['data_samples'][0]

@@ -1,11 +1,11 @@
 """Tests of RealNVP2D: both directions, log-det, density, moments, dtype."""
-import sadinet_mmpose  # noqa: F401  (registers; mmcv-lite placeholders)
 import math
 
 import pytest
 import torch
-
 from mmpose.registry import MODELS
+
+import sadinet_mmpose  # noqa: F401  (registers; mmcv-lite placeholders)
 from sadinet_mmpose.models.utils import RealNVP2D
 
 

@@ -82,9 +82,7 @@ model = dict(
         # the per-pixel mean L_H1 that (e), (f), (g) and (f3) were run with;
         # the *2 variants set 'sum'
         loss=dict(
-            type='StudyChiWeightedLoss',
-            weighting='chi',
-            h1_reduction='mean'),
+            type='StudyChiWeightedLoss', weighting='chi', h1_reduction='mean'),
         decoder=codec),
     test_cfg=dict(
         flip_test=True,
