@@ -16,7 +16,14 @@ image pixels):
 - ``flow-at-kp`` (b): ``sqrt(sigma_hat^2 + (kp - mu_hat)^2)`` per axis, the
   flow's scale widened by the distance between the returned keypoint and
   ``mu_hat``;
-- ``peak+flow``: ``sqrt(peak^2 + (kp - mu_hat)^2)``.
+- ``peak+flow``: ``sqrt(peak^2 + (kp - mu_hat)^2)``;
+- ``error-head`` (c, with ``--error-head``): a small MLP on local features
+  at the returned keypoint (the last spatial feature map sampled there, a
+  5 x 5 patch of H1 around its peak, the heatmap maximum, the peak's and
+  the flow's scales, the keypoint's offset from ``mu_hat``, the joint type)
+  that predicts per-axis Laplace scales of the keypoint's error. It is
+  trained afterwards on the training split's errors with the pose model
+  frozen (the pose training is unchanged), ``--head-epochs`` epochs.
 
 Each is calibrated per joint on the validation split (a factor and a shared
 Student-t tail, as ``tools/calibrate_sigma.py``) and scored on the test
@@ -26,8 +33,11 @@ calibrated probability of being correct, its bootstrap 95 % interval over
 persons, its difference to the heatmap maximum's (paired, same draws) and
 the mean within-joint AUROC. At PCKh@tau each candidate's score is its
 calibrated probability of an error below ``tau`` head sizes; the scores
-also include the heatmap maximum and (d) the heatmap maximum times that
-probability under ``flow-at-kp``.
+also include the heatmap maximum and (d) the heatmap maximum times each
+candidate's probability (``heatmap x mu-sigma`` is what
+``test_cfg.score_mode='heatmap_probability'`` of a calibrated model gives).
+The choice is made on the validation split (the best sum of the AUROC and
+the within-joint AUROC at PCKh@0.1); the figures are the test split's.
 
 Writes ``PREFIX.md`` and ``PREFIX.json`` (default
 ``benchmarks/results/uncertainty_candidates_<difficulty>``).
@@ -44,7 +54,8 @@ REPO = osp.dirname(HERE)
 sys.path.insert(0, HERE)
 from benchmark_utils.provenance import git_commit  # noqa: E402
 
-SIGMAS = ('mu-sigma', 'peak', 'flow-at-kp', 'peak+flow')
+SIGMAS = ('mu-sigma', 'peak', 'flow-at-kp', 'peak+flow', 'error-head')
+PATCH = 2  # the H1 patch of the error head's features: (2 PATCH + 1)^2
 LEVELS = (50, 80, 90, 95)
 TAUS = (0.5, 0.1)
 N_BOOT = 1000
@@ -63,7 +74,13 @@ def parse_args(argv=None):
         '--max-images',
         type=int,
         default=None,
-        help='images per split (default: the config\'s)')
+        help='images per split (default: those the data folder holds, '
+        'else the config\'s)')
+    p.add_argument(
+        '--error-head',
+        action='store_true',
+        help='also train and score candidate (c) on the training split')
+    p.add_argument('--head-epochs', type=int, default=40)
     return p.parse_args(argv)
 
 
@@ -75,8 +92,12 @@ def _loader(cfg, split, args):
         ds['data_root'] = args.data_root.rstrip('/') + '/'
     if args.difficulty:
         ds['difficulty'] = args.difficulty
+    manifest = osp.join(ds.get('data_root', ''), split, 'manifest.json')
     if args.max_images:
         ds['num_images'] = args.max_images
+    elif osp.isfile(manifest):  # the images the generated folder holds
+        with open(manifest) as f:
+            ds['num_images'] = json.load(f)['num_images']
     loader.update(dataset=ds, batch_size=args.batch_size, num_workers=0)
     loader.pop('persistent_workers', None)
     return Runner.build_dataloader(loader)
@@ -98,14 +119,17 @@ def collect(model, loader):
         for data in loader:
             data = model.data_preprocessor(data, False)
             inputs, samples = data['inputs'], data['data_samples']
-            dist = head.predict_distribution(
-                model._features(inputs), samples, model.test_cfg)
+            feats = model._features(inputs)
+            dist = head.predict_distribution(feats, samples, model.test_cfg)
             kp, score = head.decode(dist, 'h1')  # input pixels
             h1 = dist['h1'].cpu().numpy()
             peak = peak_scales(heatmap_maxima(h1)[0], h1) * stride
             mu = codec.decode_labels(dist['mu'].cpu().numpy(),
                                      dist['sigma'].cpu().numpy())[0]
             sig = codec.sigmas_to_input(dist['sigma'].cpu().numpy())
+            feat = local_features(
+                feats[0] if model.test_cfg.get('flip_test') else feats, h1, kp,
+                score, peak, sig, kp - mu, in_size)
             for i, ds in enumerate(samples):
                 meta, gt = ds.metainfo, ds.gt_instances
                 scale = np.asarray(meta['input_scale'],
@@ -123,17 +147,94 @@ def collect(model, loader):
                         score=score[i],
                         sigma=sig[i] * f,
                         peak=peak[i] * f,
-                        off=(kp[i] - mu[i]) * f))
+                        off=(kp[i] - mu[i]) * f,
+                        feat=feat[i],
+                        f=f))
     return {k: np.stack([r[k] for r in rows]) for k in rows[0]}
+
+
+def local_features(feats, h1, kp, score, peak, sig, off, in_size):
+    """The error head's input per joint (B, K, D): the last spatial feature
+    map sampled at the keypoint, H1's patch around its peak over the peak's
+    value, the heatmap maximum, the logs of the peak's and the flow's
+    scales, the offset from ``mu_hat`` in flow scales, the joint one-hot."""
+    import torch
+    import torch.nn.functional as F
+    b, k = kp.shape[:2]
+    grid = torch.as_tensor(kp / in_size * 2 - 1, dtype=torch.float32)
+    spatial = feats[-2].float()
+    vec = F.grid_sample(spatial, grid[:, :, None], align_corners=False)
+    vec = vec[..., 0].permute(0, 2, 1).numpy()  # (B, K, C)
+    h, w = h1.shape[-2:]
+    flat = h1.reshape(b, k, -1).argmax(-1)
+    ys, xs = np.divmod(flat, w)
+    r = np.arange(-PATCH, PATCH + 1)
+    yy = np.clip(ys[..., None, None] + r[:, None], 0, h - 1)
+    xx = np.clip(xs[..., None, None] + r[None, :], 0, w - 1)
+    bi, ki = np.meshgrid(np.arange(b), np.arange(k), indexing='ij')
+    patch = h1[bi[..., None, None], ki[..., None, None], yy, xx]
+    patch = patch.reshape(b, k, -1) / np.maximum(score[..., None], 1e-6)
+    peak = np.where(np.isfinite(peak), peak, 100.)
+    return np.concatenate([
+        vec, patch, score[..., None],
+        np.log(np.maximum(peak, 1e-3)),
+        np.log(np.maximum(sig, 1e-3)), off / np.maximum(sig, 1e-3),
+        np.broadcast_to(np.eye(k), (b, k, k))
+    ], -1).astype(np.float32)
+
+
+def train_error_head(train, epochs, seed=0):
+    """Fit the error head on the training split's visible joints.
+
+    Returns:
+        Callable: features (N, K, D) -> per-axis scales (N, K, 2) in the
+        input crop's pixels.
+    """
+    import torch
+    from torch import nn
+    torch.manual_seed(seed)
+    vis = train['visible']
+    x = torch.as_tensor(train['feat'][vis])
+    err = (train['kp'] - train['gt']) / train['f'][:, None, :]
+    e = torch.as_tensor(err[vis], dtype=torch.float32)
+    mean, std = x.mean(0), x.std(0) + 1e-6
+    net = nn.Sequential(
+        nn.Linear(x.shape[1], 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(),
+        nn.Linear(64, 2))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3, weight_decay=1e-4)
+    n = len(x)
+    for _ in range(epochs):
+        for idx in torch.randperm(n).split(512):
+            log_b = net((x[idx] - mean) / std)
+            # Laplace negative log-likelihood of each axis' error
+            loss = (log_b + e[idx].abs() * torch.exp(-log_b)).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    net.eval()
+
+    def predict(feat):
+        with torch.no_grad():
+            z = (torch.as_tensor(feat) - mean) / std
+            return torch.exp(net(z)).numpy().astype(np.float64)
+
+    return predict
 
 
 def candidate_sigmas(d):
     """The candidates' per-axis scales (N, K, 2), image pixels."""
     return {
-        'mu-sigma': d['sigma'],
-        'peak': d['peak'],
-        'flow-at-kp': np.hypot(d['sigma'], d['off']),
-        'peak+flow': np.hypot(d['peak'], d['off']),
+        'mu-sigma':
+        d['sigma'],
+        'peak':
+        d['peak'],
+        'flow-at-kp':
+        np.hypot(d['sigma'], d['off']),
+        'peak+flow':
+        np.hypot(d['peak'], d['off']),
+        **({
+            'error-head': d['error_head'] * d['f'][:, None, :]
+        } if 'error_head' in d else {}),
     }
 
 
@@ -193,12 +294,18 @@ def evaluate(val, test, joint_names):
     cands_val, cands_test = candidate_sigmas(val), candidate_sigmas(test)
     result = dict(calibration={}, coverage={})
     scores = {tau: {'heatmap': test['score']} for tau in TAUS}
-    for name in SIGMAS:
+    scores_val = {tau: {'heatmap': val['score']} for tau in TAUS}
+    for name in cands_test:
         fit = fit_sigma_calibration(val['kp'] - val['gt'],
                                     _finite(cands_val[name]), val['visible'])
         factors, dof = fit['factors'], fit['dof']
         sig = _finite(cands_test[name]) * factors[None, :, None]
         dofs = None if not np.isfinite(dof) else np.full(len(factors), dof)
+        sig_val = _finite(cands_val[name]) * factors[None, :, None]
+        for tau in TAUS:
+            scores_val[tau][name] = probability_within(
+                tau * val['head'][:, None], sig_val,
+                None if dofs is None else dofs[None])
         cov = sigma_calibration(
             test['kp'],
             test['gt'],
@@ -216,9 +323,22 @@ def evaluate(val, test, joint_names):
                 radius, sig, None if dofs is None else dofs[None])
     # (d) the heatmap maximum times the probability under flow-at-kp
     for tau in TAUS:
-        scores[tau]['heatmap x flow-at-kp'] = \
-            test['score'] * scores[tau]['flow-at-kp']
+        for name in cands_test:
+            if name in scores[tau]:
+                scores[tau][f'heatmap x {name}'] = \
+                    test['score'] * scores[tau][name]
+                scores_val[tau][f'heatmap x {name}'] = \
+                    val['score'] * scores_val[tau][name]
     result['auroc'] = auroc_table(scores, test)
+    result['auroc_val'] = auroc_table(scores_val, val)
+    # the choice, on the validation split: the best mean of the overall and
+    # the within-joint AUROC at PCKh@0.1, then at PCKh@0.5
+    val01 = result['auroc_val']['PCKh@0.1']['scores']
+    val05 = result['auroc_val']['PCKh@0.5']['scores']
+    result['chosen'] = max(
+        val01,
+        key=lambda n: (val01[n]['auroc'] + val01[n]['within'], val05[n][
+            'auroc'] + val05[n]['within']))
     return result
 
 
@@ -236,7 +356,7 @@ def markdown(result, meta):
         ' | worst group at 90 % | tail |',
         '| --- |' + ' ---: |' * (len(LEVELS) + 1) + ' --- |'
     ]
-    for name in SIGMAS:
+    for name in result['coverage']:
         cov = result['coverage'][name]
         groups = {
             k[len('sigma_coverage_90_'):]: v
@@ -250,6 +370,17 @@ def markdown(result, meta):
                  f' | {worst} {groups[worst]:.1f} | ' +
                  ('Gaussian' if not np.isfinite(dof) else f't, {dof:g} dof') +
                  ' |')
+    val = result['auroc_val']['PCKh@0.1']['scores']
+    L += [
+        '', '## The choice, on the validation split', '',
+        'The score with the best sum of the AUROC and the within-joint AUROC '
+        f'for "correct at PCKh@0.1" on the validation split: '
+        f'**{result["chosen"]}** ({val[result["chosen"]]["auroc"]:.3f}, '
+        f'within {val[result["chosen"]]["within"]:.3f}; the heatmap maximum '
+        f'{val["heatmap"]["auroc"]:.3f}, within '
+        f'{val["heatmap"]["within"]:.3f}). Every figure below is on the test '
+        'split.'
+    ]
     for label, t in result['auroc'].items():
         L += [
             '', f'## Ranking: correct at {label}', '',
@@ -290,7 +421,12 @@ def main(argv=None):
             ', not a DLMHead',
             file=sys.stderr)
         return 2
-    data = {s: collect(model, _loader(cfg, s, args)) for s in ('val', 'test')}
+    splits = ('train', 'val', 'test') if args.error_head else ('val', 'test')
+    data = {s: collect(model, _loader(cfg, s, args)) for s in splits}
+    if args.error_head:
+        predict = train_error_head(data['train'], args.head_epochs)
+        for s in ('val', 'test'):
+            data[s]['error_head'] = predict(data[s]['feat'])
     names = [
         model.dataset_meta['keypoint_id2name'][k]
         for k in range(data['test']['kp'].shape[1])

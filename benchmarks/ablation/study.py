@@ -164,7 +164,7 @@ def iters_of(s):
     return iters_per_epoch(s) * s['epochs']
 
 
-def cfg_options(s, data_root, seed, dlm):
+def cfg_options(s, data_root, seed):
     """``--cfg-options`` of one run's training."""
     e = s['epochs']
     opts = {
@@ -415,8 +415,7 @@ def run_one(name, config, seed, s, args, log):
     import mmpose
     work = osp.join(args.work_dir, name, f'it{s["iters"]}_seed{seed}')
     os.makedirs(work, exist_ok=True)
-    dlm = is_dlm(config)
-    opts = cfg_options(s, args.data_root, seed, dlm)
+    opts = cfg_options(s, args.data_root, seed)
     if args.memory_format == 'channels-last' and \
             model_type(config) == 'MSTopdownPoseEstimator':
         opts['model.channels_last'] = True

@@ -59,8 +59,33 @@ def test_candidates_on_known_truth(monkeypatch):
     assert s['peak']['within'] == 0.5, 'a constant ranks no joint of a type'
     assert abs(s['peak']['auroc'] - 0.5) < 0.05
     assert s['mu-sigma']['within'] > 0.75
+    # chosen on the validation split: a score that knows the truth
+    assert res['chosen'] in ('mu-sigma', 'flow-at-kp'), res['chosen']
     # flow-at-kp with no offset is mu-sigma
     assert s['flow-at-kp']['auroc'] == pytest.approx(s['mu-sigma']['auroc'])
+
+
+def test_error_head_learns_the_scale_its_features_carry():
+    """Errors drawn with a per-joint Laplace scale that one feature column
+    carries (the others are noise): the head's scales follow the truth."""
+    bench = _bench()
+    rng = np.random.default_rng(0)
+    n, k = 3000, 4
+    true = rng.uniform(0.5, 8., (n, k, 1)) * np.ones(2)
+    feat = rng.standard_normal((n, k, 6)).astype(np.float32)
+    feat[..., 0] = np.log(true[..., 0]) + 0.05 * rng.standard_normal((n, k))
+    gt = np.zeros((n, k, 2))
+    train = dict(
+        kp=gt + rng.laplace(0, true),
+        gt=gt,
+        visible=np.ones((n, k), bool),
+        f=np.ones((n, 2)),
+        feat=feat)
+    predict = bench.train_error_head(train, epochs=15)
+    pred = predict(feat[:500])
+    from scipy.stats import spearmanr
+    assert spearmanr(pred[..., 0].ravel(), true[:500, :, 0].ravel())[0] > .9
+    np.testing.assert_allclose(np.median(pred / true[:500]), 1., rtol=0.2)
 
 
 @pytest.mark.slow
@@ -68,7 +93,8 @@ def test_run_on_a_trained_model(trained_tiny, tmp_path):
     bench = _bench()
     out = str(tmp_path / 'uc')
     assert bench.main([
-        trained_tiny.cfg, trained_tiny.ckpt, '--out', out, '--batch-size', '2'
+        trained_tiny.cfg, trained_tiny.ckpt, '--out', out, '--batch-size', '2',
+        '--error-head', '--head-epochs', '2'
     ]) == 0
     data = json.loads(open(out + '.json').read())
     assert sorted(data['coverage']) == sorted(bench.SIGMAS)

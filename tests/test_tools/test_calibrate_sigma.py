@@ -278,6 +278,21 @@ def test_probability_score(trained_tiny, calibrated):
     with pytest.raises(ValueError, match='calibrate_sigma'):
         inference_topdown(
             init_model(cfg, trained_tiny.ckpt, device='cpu'), image, box)
+    # the opt-in combination: the heatmap maximum times that probability
+    cfg.model.test_cfg.score_mode = 'heatmap'
+    plain = inference_topdown(
+        init_model(cfg, calibrated, device='cpu'), image, box)[0]
+    cfg.model.test_cfg.score_mode = 'heatmap_probability'
+    both = inference_topdown(
+        init_model(cfg, calibrated, device='cpu'), image, box)[0]
+    np.testing.assert_allclose(
+        both.pred_instances.keypoint_scores,
+        plain.pred_instances.keypoint_scores * want,
+        rtol=1e-5)
+    cfg.model.test_cfg.score_mode = 'heatmap_times'
+    with pytest.raises(ValueError, match="'heatmap_probability'"):
+        inference_topdown(
+            init_model(cfg, calibrated, device='cpu'), image, box)
 
 
 def test_calibration_holds_only_under_the_settings_it_was_fitted_under():

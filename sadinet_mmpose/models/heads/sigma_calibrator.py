@@ -10,6 +10,10 @@ from torch import nn
 from ...evaluation.functional import (CONDITIONS_LEN, conditions_hold,
                                       describe_conditions, probability_within)
 
+#: ``test_cfg.score_mode`` values: the decoder's score, the calibrated
+#: probability of an error within ``score_tau`` person scales, their product
+SCORE_MODES = ('heatmap', 'probability', 'heatmap_probability')
+
 
 class SigmaCalibrator(nn.Module):
     """A per-joint calibration of the reported sigma, applied to predictions.
@@ -95,7 +99,8 @@ class SigmaCalibrator(nn.Module):
         ``P(error <= score_tau * s)`` under the calibrated distribution,
         ``s`` the person scale estimated as ``scale_ratio`` times the crop's
         side in the image (``score_tau`` 0.5 by default: PCKh@0.5's radius);
-        the default ``'heatmap'`` keeps the decoder's scores.
+        ``'heatmap_probability'`` multiplies the decoder's scores by that
+        probability; the default ``'heatmap'`` keeps the decoder's scores.
 
         Args:
             keypoints (np.ndarray): (B, K, 2) in input-crop pixels.
@@ -115,13 +120,13 @@ class SigmaCalibrator(nn.Module):
         calibrated, dof = cal['calibrated'], cal['dof']
         student = bool((dof > 0).any())
         mode = test_cfg.get('score_mode', 'heatmap')
-        if mode not in ('heatmap', 'probability'):
-            raise ValueError("DLMHead: test_cfg.score_mode must be 'heatmap' "
-                             f"or 'probability', got {mode!r}")
+        if mode not in SCORE_MODES:
+            raise ValueError(f'DLMHead: test_cfg.score_mode must be one of '
+                             f'{SCORE_MODES}, got {mode!r}')
         ratio = float(self.scale_ratio[0])
-        if mode == 'probability' and not (ratio > 0 and calibrated):
+        if mode != 'heatmap' and not (ratio > 0 and calibrated):
             raise ValueError(
-                "DLMHead: test_cfg.score_mode='probability' needs a "
+                f"DLMHead: test_cfg.score_mode='{mode}' needs a "
                 'calibrated checkpoint (tools/calibrate_sigma.py fits the '
                 'person scale it uses) fitted under the settings it tests '
                 'with; this one is uncalibrated for them')
@@ -133,12 +138,13 @@ class SigmaCalibrator(nn.Module):
                 scale = np.asarray(
                     meta['input_scale'], dtype=np.float32).reshape(-1)[:2]
                 sig[i] = sig[i] * (scale / size)
-                if mode == 'probability':
+                if mode != 'heatmap':
                     radius = float(test_cfg.get('score_tau', 0.5)) * \
                         ratio * float(scale.max())
-                    scores[i] = probability_within(
-                        radius, sig[i][None],
-                        dof[None] if student else None)[0]
+                    prob = probability_within(radius, sig[i][None],
+                                              dof[None] if student else None)
+                    scores[i] = prob[0] * (
+                        scores[i] if mode == 'heatmap_probability' else 1.)
         preds = []
         for i in range(sig.shape[0]):
             inst = InstanceData(
