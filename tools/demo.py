@@ -160,14 +160,14 @@ def prediction_record(result, names: dict, calibrated: bool) -> dict:
     """One prediction as plain JSON types: ``keypoints`` (K, 2) image
     pixels, ``keypoint_scores`` (K,), ``keypoint_sigmas`` (K, 2) image
     pixels (a Gaussian's standard deviation, or a Student t's scale),
-    ``sigma_dof`` (K,) or None for a Gaussian, ``sigma_calibrated``,
+    ``keypoint_sigma_dof`` (K,) or None for a Gaussian, ``sigma_calibrated``,
     ``bbox`` and ``keypoint_names``."""
     pred = result.pred_instances
     rec = dict(
         keypoints=np.asarray(pred.keypoints)[0].tolist(),
         keypoint_scores=np.asarray(pred.keypoint_scores)[0].tolist(),
         keypoint_sigmas=None,
-        sigma_dof=None,
+        keypoint_sigma_dof=None,
         sigma_calibrated=bool(calibrated),
         bbox=np.asarray(pred.bboxes)[0].tolist() if 'bboxes' in pred else None,
         keypoint_names=[
@@ -177,7 +177,8 @@ def prediction_record(result, names: dict, calibrated: bool) -> dict:
     if 'keypoint_sigmas' in pred:
         rec['keypoint_sigmas'] = np.asarray(pred.keypoint_sigmas)[0].tolist()
     if 'keypoint_sigma_dof' in pred:
-        rec['sigma_dof'] = np.asarray(pred.keypoint_sigma_dof)[0].tolist()
+        rec['keypoint_sigma_dof'] = np.asarray(
+            pred.keypoint_sigma_dof)[0].tolist()
     return rec
 
 

@@ -254,6 +254,15 @@ def test_buffers_reach_the_onnx_runtime(trained_tiny, calibrated, tmp_path):
     np.testing.assert_allclose(
         got['sigmas'], want.pred_instances.keypoint_sigmas, rtol=1e-3)
     np.testing.assert_allclose(got['sigma_dof'], np.full((1, 16), DOF))
+    # as JSON: the keys of MMPose's inferencer output (as the plugin
+    # extends it), with the same values
+    from mmpose.structures import split_instances
+    (mine, ) = OnnxPoseEstimator.person_records(got)
+    (theirs, ) = split_instances(want.pred_instances)
+    json.dumps(mine)
+    for key in ('keypoint_sigmas', 'keypoint_sigma_dof', 'sigma_calibrated'):
+        assert key in theirs, key
+        np.testing.assert_allclose(mine[key], theirs[key], rtol=1e-3)
 
 
 def test_probability_score(trained_tiny, calibrated):

@@ -402,7 +402,8 @@ def test_demo_says_whether_sigma_is_calibrated(trained, demo_module, capsys):
     assert np.asarray(rec['keypoints']).shape == (16, 2)
     assert np.asarray(rec['keypoint_sigmas']).shape == (16, 2)
     assert (np.asarray(rec['keypoint_sigmas']) > 0).all()
-    assert rec['sigma_calibrated'] is False and rec['sigma_dof'] is None
+    assert rec['sigma_calibrated'] is False and rec[
+        'keypoint_sigma_dof'] is None
     assert len(rec['keypoint_names']) == 16
     # an existing JSON file is never overwritten
     with pytest.raises(SystemExit, match='exists'):
