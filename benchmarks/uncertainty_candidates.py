@@ -36,8 +36,8 @@ calibrated probability of an error below ``tau`` head sizes; the scores
 also include the heatmap maximum and (d) the heatmap maximum times each
 candidate's probability (``heatmap x mu-sigma`` is what
 ``test_cfg.score_mode='heatmap_probability'`` of a calibrated model gives).
-The choice is made on the validation split (the best sum of the AUROC and
-the within-joint AUROC at PCKh@0.1); the figures are the test split's.
+The choice is made on the validation split (:func:`choose`); the figures
+are the test split's.
 
 Writes ``PREFIX.md`` and ``PREFIX.json`` (default
 ``benchmarks/results/uncertainty_candidates_<difficulty>``).
@@ -81,6 +81,11 @@ def parse_args(argv=None):
         action='store_true',
         help='also train and score candidate (c) on the training split')
     p.add_argument('--head-epochs', type=int, default=40)
+    p.add_argument(
+        '--cache',
+        default=None,
+        help='.npz of the collected predictions: written once, then read '
+        'instead of running the model')
     return p.parse_args(argv)
 
 
@@ -331,15 +336,23 @@ def evaluate(val, test, joint_names):
                     val['score'] * scores_val[tau][name]
     result['auroc'] = auroc_table(scores, test)
     result['auroc_val'] = auroc_table(scores_val, val)
-    # the choice, on the validation split: the best mean of the overall and
-    # the within-joint AUROC at PCKh@0.1, then at PCKh@0.5
-    val01 = result['auroc_val']['PCKh@0.1']['scores']
-    val05 = result['auroc_val']['PCKh@0.5']['scores']
-    result['chosen'] = max(
-        val01,
-        key=lambda n: (val01[n]['auroc'] + val01[n]['within'], val05[n][
-            'auroc'] + val05[n]['within']))
+    result['chosen'] = choose(result['auroc_val'])
     return result
+
+
+def choose(table):
+    """The score of ``table`` (an :func:`auroc_table` of the validation
+    split) whose smallest gain over the heatmap maximum, over the AUROC and
+    the within-joint AUROC at every threshold, is largest: the one nearest
+    to the goal of beating it in all four (the heatmap maximum itself
+    scores 0)."""
+    gains = {}
+    for t in table.values():
+        base = t['scores']['heatmap']
+        for name, r in t['scores'].items():
+            gains.setdefault(name, []).extend(
+                [r['auroc'] - base['auroc'], r['within'] - base['within']])
+    return max(gains, key=lambda n: min(gains[n]))
 
 
 def markdown(result, meta):
@@ -373,10 +386,11 @@ def markdown(result, meta):
     val = result['auroc_val']['PCKh@0.1']['scores']
     L += [
         '', '## The choice, on the validation split', '',
-        'The score with the best sum of the AUROC and the within-joint AUROC '
-        f'for "correct at PCKh@0.1" on the validation split: '
-        f'**{result["chosen"]}** ({val[result["chosen"]]["auroc"]:.3f}, '
-        f'within {val[result["chosen"]]["within"]:.3f}; the heatmap maximum '
+        'On the validation split, the score whose smallest gain over the '
+        'heatmap maximum (AUROC and within-joint AUROC, at PCKh@0.5 and '
+        f'@0.1) is largest: **{result["chosen"]}** (at PCKh@0.1 '
+        f'{val[result["chosen"]]["auroc"]:.3f}, within '
+        f'{val[result["chosen"]]["within"]:.3f}; the heatmap maximum '
         f'{val["heatmap"]["auroc"]:.3f}, within '
         f'{val["heatmap"]["within"]:.3f}). Every figure below is on the test '
         'split.'
@@ -422,7 +436,27 @@ def main(argv=None):
             file=sys.stderr)
         return 2
     splits = ('train', 'val', 'test') if args.error_head else ('val', 'test')
-    data = {s: collect(model, _loader(cfg, s, args)) for s in splits}
+    if args.cache and osp.isfile(args.cache):
+        with np.load(args.cache) as z:
+            data = {}
+            for key in z.files:
+                split, name = key.split('/')
+                data.setdefault(split, {})[name] = z[key]
+        if any(s not in data for s in splits):
+            print(
+                f'error: {args.cache} holds the splits {sorted(data)}, not '
+                f'{list(splits)}: give another --cache',
+                file=sys.stderr)
+            return 2
+    else:
+        data = {s: collect(model, _loader(cfg, s, args)) for s in splits}
+        if args.cache:
+            np.savez(
+                args.cache, **{
+                    f'{s}/{k}': v
+                    for s, d in data.items()
+                    for k, v in d.items()
+                })
     if args.error_head:
         predict = train_error_head(data['train'], args.head_epochs)
         for s in ('val', 'test'):

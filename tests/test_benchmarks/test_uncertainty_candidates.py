@@ -65,6 +65,27 @@ def test_candidates_on_known_truth(monkeypatch):
     assert s['flow-at-kp']['auroc'] == pytest.approx(s['mu-sigma']['auroc'])
 
 
+def test_choice_needs_a_gain_in_all_four():
+    bench = _bench()
+
+    def row(a, w):
+        return dict(auroc=a, within=w)
+
+    table = {
+        'PCKh@0.5':
+        dict(
+            scores=dict(
+                heatmap=row(.80, .80), a=row(.95, .81), b=row(.82, .82))),
+        'PCKh@0.1':
+        dict(
+            scores=dict(
+                heatmap=row(.70, .70), a=row(.69, .90), b=row(.71, .71)))
+    }
+    assert bench.choose(table) == 'b', 'a is far better in three, worse in one'
+    table['PCKh@0.1']['scores']['b'] = row(.60, .75)
+    assert bench.choose(table) == 'heatmap', 'no score gains in all four'
+
+
 def test_error_head_learns_the_scale_its_features_carry():
     """Errors drawn with a per-joint Laplace scale that one feature column
     carries (the others are noise): the head's scales follow the truth."""
