@@ -297,7 +297,7 @@ def evaluate(val, test, joint_names):
     from sadinet_mmpose.evaluation.metrics.sigma_calibration import \
         sigma_calibration
     cands_val, cands_test = candidate_sigmas(val), candidate_sigmas(test)
-    result = dict(calibration={}, coverage={})
+    result = dict(calibration={}, coverage={}, coverage_val={})
     scores = {tau: {'heatmap': test['score']} for tau in TAUS}
     scores_val = {tau: {'heatmap': val['score']} for tau in TAUS}
     for name in cands_test:
@@ -322,6 +322,15 @@ def evaluate(val, test, joint_names):
         result['calibration'][name] = dict(
             factors=[float(f) for f in factors], dof=float(dof))
         result['coverage'][name] = cov
+        # the same calibration on the split it was fitted on
+        result['coverage_val'][name] = sigma_calibration(
+            val['kp'],
+            val['gt'],
+            _finite(cands_val[name]) * factors[None, :, None],
+            val['visible'],
+            val['head'],
+            dof=dofs,
+            joint_names=joint_names)
         for tau in TAUS:
             radius = tau * test['head'][:, None]
             scores[tau][name] = probability_within(
@@ -364,8 +373,10 @@ def markdown(result, meta):
         f'calibration, {meta["test_persons"]} test persons for every '
         'figure below).', '', '## Coverage on the test split', '',
         'Percent of the visible joints inside each calibrated region (the '
-        'nominal level in the header), and the worst joint group at 90 %.', '',
-        '| uncertainty | ' + ' | '.join(f'{p} %' for p in LEVELS) +
+        'nominal level in the header), and the worst joint group at 90 % '
+        '(beside it, that group on the validation split the calibration was '
+        'fitted on).', '', '| uncertainty | ' + ' | '.join(f'{p} %'
+                                                           for p in LEVELS) +
         ' | worst group at 90 % | tail |',
         '| --- |' + ' ---: |' * (len(LEVELS) + 1) + ' --- |'
     ]
@@ -377,10 +388,11 @@ def markdown(result, meta):
         }
         worst = min(groups, key=lambda g: -abs(groups[g] - 90))
         dof = result['calibration'][name]['dof']
+        in_val = result['coverage_val'][name][f'sigma_coverage_90_{worst}']
         L.append(f'| {name} | ' +
                  ' | '.join(f'{cov[f"sigma_coverage_{p}"]:.1f}'
                             for p in LEVELS) +
-                 f' | {worst} {groups[worst]:.1f} | ' +
+                 f' | {worst} {groups[worst]:.1f} (val {in_val:.1f}) | ' +
                  ('Gaussian' if not np.isfinite(dof) else f't, {dof:g} dof') +
                  ' |')
     val = result['auroc_val']['PCKh@0.1']['scores']
