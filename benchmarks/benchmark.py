@@ -59,10 +59,6 @@ TITLES = dict(
     runner='Training iterations through the runner')
 
 
-def _configs(text: List[str]) -> List[ModelSpec]:
-    return [parse_config_spec(c) for c in text]
-
-
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     """The command line: ``MODE`` and its options (``MODE --help``)."""
     p = argparse.ArgumentParser(
@@ -133,8 +129,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         return runner_mode.child(argv[1:])
     args = parse_args(argv)
     if args.render_json:
-        print(
-            records.render(records.load(args.render_json), TITLES[args.mode]))
+        try:
+            recs = records.load(args.render_json)
+        except (OSError, ValueError) as e:  # json errors are ValueErrors
+            raise SystemExit(f'error: --render-json: {e}')
+        print(records.render(recs, TITLES[args.mode]))
         return 0
     if args.device == 'auto':
         args.device = 'cuda' if torch.cuda.is_available() else 'cpu'

@@ -64,9 +64,13 @@ def add_arguments(p, mode: str) -> None:
     p.add_argument('--no-cuda', action='store_true')
 
 
-def _model_fns(label, config, args, counts, use_cuda, batch):
-    """Export ``config``; the timed callables of each runtime at ``batch``
-    and the model's fixed metrics."""
+def _export(label, config, counts, use_cuda):
+    """Export ``config`` once; its runtimes and fixed metrics.
+
+    Returns:
+        tuple: A function of the batch size giving the timed callables of
+        each runtime, and the model's fixed metrics.
+    """
     import onnxruntime as ort
     import torch
 
@@ -96,18 +100,27 @@ def _model_fns(label, config, args, counts, use_cuda, batch):
             None)
     w, h = meta['input_size']
     net = PredictionForward(model, meta['head'] == 'DLMHead').eval()
-    x = torch.randn(batch, 3, h, w, generator=torch.Generator().manual_seed(0))
-    feeds = {'input': x.numpy()}
-    fns = {}
-    for n in counts:
-        fns[('pytorch', n)] = (lambda n=n: (torch.set_num_threads(n), net(x)))
-        fns[('onnxruntime', n)] = (lambda s=sessions[n]: s.run(None, feeds))
-    if cuda_sess is not None:
-        fns[('onnxruntime-cuda', None)] = (lambda: cuda_sess.run(None, feeds))
-    if use_cuda:
-        net_cuda, xc = copy.deepcopy(net).to('cuda'), x.to('cuda')
-        fns[('pytorch-cuda', None)] = (lambda: net_cuda(xc))
-    return fns, fixed
+    net_cuda = copy.deepcopy(net).to('cuda') if use_cuda else None
+
+    def fns_at(batch):
+        x = torch.randn(
+            batch, 3, h, w, generator=torch.Generator().manual_seed(0))
+        feeds = {'input': x.numpy()}
+        fns = {}
+        for n in counts:
+            fns[('pytorch', n)] = (lambda n=n:
+                                   (torch.set_num_threads(n), net(x)))
+            fns[('onnxruntime',
+                 n)] = (lambda s=sessions[n]: s.run(None, feeds))
+        if cuda_sess is not None:
+            fns[('onnxruntime-cuda',
+                 None)] = (lambda: cuda_sess.run(None, feeds))
+        if net_cuda is not None:
+            xc = x.to('cuda')
+            fns[('pytorch-cuda', None)] = (lambda: net_cuda(xc))
+        return fns
+
+    return fns_at, fixed
 
 
 def run(args, env: Dict, save: Callable, log: Callable) -> int:
@@ -126,13 +139,13 @@ def run(args, env: Dict, save: Callable, log: Callable) -> int:
         if not config and label not in MODELS:
             raise SystemExit(f'error: unknown model {label!r}; use one of '
                              f'{sorted(MODELS)} or LABEL=CONFIG')
+        fns_at, fixed = _export(label, config or MODELS[label], counts,
+                                use_cuda)
         for batch in args.batches:
-            fns, fixed = _model_fns(label, config or MODELS[label], args,
-                                    counts, use_cuda, batch)
             sync = torch.cuda.synchronize if use_cuda else None
             with torch.inference_mode():
-                times = measure.time_calls(fns, args.warmup, args.repeats,
-                                           sync)
+                times = measure.time_calls(
+                    fns_at(batch), args.warmup, args.repeats, sync)
             recs = []
             for (runtime, n), ms in times.items():
                 m = measure.summary(ms)

@@ -14,6 +14,7 @@ first setting. Refuses to start above ``--max-load``.
 import json
 import os
 import os.path as osp
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -153,9 +154,7 @@ def child(argv: List[str]) -> int:
 
 
 def _median(values):
-    values = sorted(values)
-    n = len(values)
-    return (values[n // 2] + values[(n - 1) // 2]) / 2 if n else None
+    return statistics.median(values) if values else None
 
 
 def summarise(runs: List[Dict], env: Dict, threads: int) -> List[Dict]:

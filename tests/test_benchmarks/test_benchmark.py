@@ -85,6 +85,8 @@ def test_records_render_and_refuse_another_schema(tool, tmp_path):
     path.write_text(json.dumps(recs))
     with pytest.raises(ValueError, match="r.json: record 0 has no 'commit'"):
         records.load(str(path))
+    with pytest.raises(SystemExit, match="--render-json: .*r.json: record 0"):
+        tool.main(['train', '--render-json', str(path)])
 
 
 def test_write_atomic_keeps_previous(tool, tmp_path):
