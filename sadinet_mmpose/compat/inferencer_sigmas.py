@@ -10,8 +10,9 @@ dropped there.
 inferencer calls it (``mmpose.apis.inferencers.base_mmpose_inferencer``) and
 where later importers find it (``mmpose.structures``): MMPose's dicts come
 out unchanged, plus, for an instance that has them, ``keypoint_sigmas``
-(K x 2, image pixels), ``keypoint_sigma_dof`` (K,; 0 means Gaussian) and
-``sigma_calibrated`` (bool). Predictions of other heads pass unchanged.
+(K x 2, image pixels), ``keypoint_sigma_dof`` (K,; None for a Gaussian)
+and ``sigma_calibrated`` (bool), as ``tools/demo.py --out-json`` writes
+them. Predictions of other heads pass unchanged.
 
 Upstream: MMPose 1.3.2's ``mmpose.structures.utils.split_instances``.
 Drop when: ``split_instances`` passes per-instance fields beyond its fixed
@@ -64,6 +65,10 @@ def with_sigma_fields(split_instances):
                 if field == 'sigma_calibrated':
                     value = bool(value)
                 result[field] = value
+        if 'keypoint_sigmas' in instances and \
+                'keypoint_sigma_dof' not in instances:
+            for result in results:  # a Gaussian sigma
+                result['keypoint_sigma_dof'] = None
         return results
 
     split_with_sigmas.__doc__ = split_instances.__doc__

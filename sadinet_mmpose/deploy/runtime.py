@@ -341,21 +341,18 @@ class OnnxPoseEstimator:
         """A result of :meth:`__call__` as one JSON-ready dict per person,
         with the keys of MMPose's inferencer output as the plugin extends
         it: ``keypoints`` (K, 2), ``keypoint_scores`` (K,),
-        ``keypoint_sigmas`` (K, 2) or None, ``keypoint_sigma_dof`` (K,; 0 is
-        Gaussian) or None, ``sigma_calibrated``."""
+        ``keypoint_sigmas`` (K, 2) or None, ``keypoint_sigma_dof`` (K,) or
+        None for a Gaussian (or no) sigma, ``sigma_calibrated``."""
         out = []
+        sig, dof = result['sigmas'], result['sigma_dof']
         for i in range(len(result['keypoints'])):
-            sig, dof = result['sigmas'], result['sigma_dof']
-            if dof is not None:
-                dof = np.where(np.isfinite(dof[i]), dof[i], 0.).tolist()
-            elif sig is not None:
-                dof = [0.] * len(sig[i])
             out.append(
                 dict(
                     keypoints=result['keypoints'][i].tolist(),
                     keypoint_scores=result['scores'][i].tolist(),
                     keypoint_sigmas=None if sig is None else sig[i].tolist(),
-                    keypoint_sigma_dof=dof,
+                    keypoint_sigma_dof=None
+                    if dof is None else dof[i].tolist(),
                     sigma_calibrated=bool(result['sigma_calibrated'])))
         return out
 

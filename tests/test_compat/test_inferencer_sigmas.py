@@ -41,6 +41,25 @@ def test_the_sigma_fields_are_added_per_instance():
         assert isinstance(person['sigma_calibrated'], bool)
 
 
+def test_a_gaussian_sigma_has_no_dof():
+    (person, ) = with_sigma_fields(_upstream())(
+        _instances(
+            n=1,
+            keypoint_sigmas=np.ones((1, 3, 2)),
+            sigma_calibrated=np.array([False])))
+    assert person['keypoint_sigma_dof'] is None
+    from sadinet_mmpose.deploy import OnnxPoseEstimator
+    (rec, ) = OnnxPoseEstimator.person_records(
+        dict(
+            keypoints=np.zeros((1, 3, 2)),
+            scores=np.ones((1, 3)),
+            sigmas=np.ones((1, 3, 2)),
+            sigma_dof=None,
+            sigma_calibrated=False))
+    assert rec.keys() == person.keys() - {'bbox'}
+    assert rec['keypoint_sigma_dof'] is None
+
+
 def test_other_heads_predictions_are_unchanged():
     inst = _instances()
     assert with_sigma_fields(_upstream())(inst) == _upstream()(inst)
