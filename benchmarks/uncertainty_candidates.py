@@ -335,7 +335,7 @@ def evaluate(val, test, joint_names):
             radius = tau * test['head'][:, None]
             scores[tau][name] = probability_within(
                 radius, sig, None if dofs is None else dofs[None])
-    # (d) the heatmap maximum times the probability under flow-at-kp
+    # (d) the heatmap maximum times each candidate's probability
     for tau in TAUS:
         for name in cands_test:
             if name in scores[tau]:
