@@ -17,13 +17,12 @@ image pixels):
   flow's scale widened by the distance between the returned keypoint and
   ``mu_hat``;
 - ``peak+flow``: ``sqrt(peak^2 + (kp - mu_hat)^2)``;
-- ``error-head`` (c, with ``--error-head``): a small MLP on local features
-  at the returned keypoint (the last spatial feature map sampled there, a
-  5 x 5 patch of H1 around its peak, the heatmap maximum, the peak's and
-  the flow's scales, the keypoint's offset from ``mu_hat``, the joint type)
-  that predicts per-axis Laplace scales of the keypoint's error. It is
-  trained afterwards on the training split's errors with the pose model
-  frozen (the pose training is unchanged), ``--head-epochs`` epochs.
+- ``error-head`` (c, with ``--error-head``): the plugin's
+  ``KeypointErrorHead`` (an MLP on local features at each joint's H1
+  maximum), fitted as ``tools/fit_error_head.py`` fits it: afterwards, on
+  the training split through the test pipeline, the pose model frozen, for
+  ``--head-epochs`` epochs; its flip-merged scales are what a fitted model
+  reports as ``keypoint_sigmas``.
 
 Each is calibrated per joint on the validation split (a factor and a shared
 Student-t tail, as ``tools/calibrate_sigma.py``) and scored on the test
@@ -55,7 +54,6 @@ sys.path.insert(0, HERE)
 from benchmark_utils.provenance import git_commit  # noqa: E402
 
 SIGMAS = ('mu-sigma', 'peak', 'flow-at-kp', 'peak+flow', 'error-head')
-PATCH = 2  # the H1 patch of the error head's features: (2 PATCH + 1)^2
 LEVELS = (50, 80, 90, 95)
 TAUS = (0.5, 0.1)
 N_BOOT = 1000
@@ -91,8 +89,10 @@ def parse_args(argv=None):
 
 def _loader(cfg, split, args):
     from mmengine.runner import Runner
-    loader = dict(cfg[f'{split}_dataloader'])
-    ds = dict(loader['dataset'])
+
+    from sadinet_mmpose.engine.error_head_fit import split_with_test_pipeline
+    loader = split_with_test_pipeline(cfg, split)
+    ds = loader['dataset']
     if args.data_root:
         ds['data_root'] = args.data_root.rstrip('/') + '/'
     if args.difficulty:
@@ -103,8 +103,7 @@ def _loader(cfg, split, args):
     elif osp.isfile(manifest):  # the images the generated folder holds
         with open(manifest) as f:
             ds['num_images'] = json.load(f)['num_images']
-    loader.update(dataset=ds, batch_size=args.batch_size, num_workers=0)
-    loader.pop('persistent_workers', None)
+    loader['batch_size'] = args.batch_size
     return Runner.build_dataloader(loader)
 
 
@@ -132,9 +131,8 @@ def collect(model, loader):
             mu = codec.decode_labels(dist['mu'].cpu().numpy(),
                                      dist['sigma'].cpu().numpy())[0]
             sig = codec.sigmas_to_input(dist['sigma'].cpu().numpy())
-            feat = local_features(
-                feats[0] if model.test_cfg.get('flip_test') else feats, h1, kp,
-                score, peak, sig, kp - mu, in_size)
+            err = None if 'error_sigma' not in dist else \
+                codec.sigmas_to_input(dist['error_sigma'].cpu().numpy())
             for i, ds in enumerate(samples):
                 meta, gt = ds.metainfo, ds.gt_instances
                 scale = np.asarray(meta['input_scale'],
@@ -153,92 +151,21 @@ def collect(model, loader):
                         sigma=sig[i] * f,
                         peak=peak[i] * f,
                         off=(kp[i] - mu[i]) * f,
-                        feat=feat[i],
                         f=f))
+                if err is not None:
+                    rows[-1]['error_head'] = err[i] * f
     return {k: np.stack([r[k] for r in rows]) for k in rows[0]}
-
-
-def local_features(feats, h1, kp, score, peak, sig, off, in_size):
-    """The error head's input per joint (B, K, D): the last spatial feature
-    map sampled at the keypoint, H1's patch around its peak over the peak's
-    value, the heatmap maximum, the logs of the peak's and the flow's
-    scales, the offset from ``mu_hat`` in flow scales, the joint one-hot."""
-    import torch
-    import torch.nn.functional as F
-    b, k = kp.shape[:2]
-    grid = torch.as_tensor(kp / in_size * 2 - 1, dtype=torch.float32)
-    spatial = feats[-2].float()
-    vec = F.grid_sample(spatial, grid[:, :, None], align_corners=False)
-    vec = vec[..., 0].permute(0, 2, 1).numpy()  # (B, K, C)
-    h, w = h1.shape[-2:]
-    flat = h1.reshape(b, k, -1).argmax(-1)
-    ys, xs = np.divmod(flat, w)
-    r = np.arange(-PATCH, PATCH + 1)
-    yy = np.clip(ys[..., None, None] + r[:, None], 0, h - 1)
-    xx = np.clip(xs[..., None, None] + r[None, :], 0, w - 1)
-    bi, ki = np.meshgrid(np.arange(b), np.arange(k), indexing='ij')
-    patch = h1[bi[..., None, None], ki[..., None, None], yy, xx]
-    patch = patch.reshape(b, k, -1) / np.maximum(score[..., None], 1e-6)
-    peak = np.where(np.isfinite(peak), peak, 100.)
-    return np.concatenate([
-        vec, patch, score[..., None],
-        np.log(np.maximum(peak, 1e-3)),
-        np.log(np.maximum(sig, 1e-3)), off / np.maximum(sig, 1e-3),
-        np.broadcast_to(np.eye(k), (b, k, k))
-    ], -1).astype(np.float32)
-
-
-def train_error_head(train, epochs, seed=0):
-    """Fit the error head on the training split's visible joints.
-
-    Returns:
-        Callable: features (N, K, D) -> per-axis scales (N, K, 2) in the
-        input crop's pixels.
-    """
-    import torch
-    from torch import nn
-    torch.manual_seed(seed)
-    vis = train['visible']
-    x = torch.as_tensor(train['feat'][vis])
-    err = (train['kp'] - train['gt']) / train['f'][:, None, :]
-    e = torch.as_tensor(err[vis], dtype=torch.float32)
-    mean, std = x.mean(0), x.std(0) + 1e-6
-    net = nn.Sequential(
-        nn.Linear(x.shape[1], 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(),
-        nn.Linear(64, 2))
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3, weight_decay=1e-4)
-    n = len(x)
-    for _ in range(epochs):
-        for idx in torch.randperm(n).split(512):
-            log_b = net((x[idx] - mean) / std)
-            # Laplace negative log-likelihood of each axis' error
-            loss = (log_b + e[idx].abs() * torch.exp(-log_b)).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    net.eval()
-
-    def predict(feat):
-        with torch.no_grad():
-            z = (torch.as_tensor(feat) - mean) / std
-            return torch.exp(net(z)).numpy().astype(np.float64)
-
-    return predict
 
 
 def candidate_sigmas(d):
     """The candidates' per-axis scales (N, K, 2), image pixels."""
     return {
-        'mu-sigma':
-        d['sigma'],
-        'peak':
-        d['peak'],
-        'flow-at-kp':
-        np.hypot(d['sigma'], d['off']),
-        'peak+flow':
-        np.hypot(d['peak'], d['off']),
+        'mu-sigma': d['sigma'],
+        'peak': d['peak'],
+        'flow-at-kp': np.hypot(d['sigma'], d['off']),
+        'peak+flow': np.hypot(d['peak'], d['off']),
         **({
-            'error-head': d['error_head'] * d['f'][:, None, :]
+            'error-head': d['error_head']
         } if 'error_head' in d else {}),
     }
 
@@ -439,6 +366,8 @@ def main(argv=None):
 
     import sadinet_mmpose  # noqa: F401
     cfg = Config.fromfile(args.config)
+    if args.error_head and not cfg.model.head.get('error_head'):
+        cfg.model.head['error_head'] = dict(type='KeypointErrorHead')
     model = init_model(cfg, args.checkpoint, device='cpu')
     model.eval()
     if type(model.head).__name__ != 'DLMHead':
@@ -447,20 +376,28 @@ def main(argv=None):
             ', not a DLMHead',
             file=sys.stderr)
         return 2
-    splits = ('train', 'val', 'test') if args.error_head else ('val', 'test')
+    splits = ('val', 'test')
+    fit = None
     if args.cache and osp.isfile(args.cache):
         with np.load(args.cache) as z:
             data = {}
             for key in z.files:
                 split, name = key.split('/')
                 data.setdefault(split, {})[name] = z[key]
-        if any(s not in data for s in splits):
+        if any(s not in data
+               for s in splits) or args.error_head != ('error_head'
+                                                       in data['test']):
+            has = 'with' if 'error_head' in data.get('test', {}) else 'without'
             print(
-                f'error: {args.cache} holds the splits {sorted(data)}, not '
-                f'{list(splits)}: give another --cache',
+                f'error: {args.cache} holds the splits {sorted(data)} {has} '
+                'the error head; give another --cache',
                 file=sys.stderr)
             return 2
     else:
+        if args.error_head:
+            from sadinet_mmpose.engine.error_head_fit import fit_error_head
+            fit = fit_error_head(model, _loader(cfg, 'train', args),
+                                 args.head_epochs)
         data = {s: collect(model, _loader(cfg, s, args)) for s in splits}
         if args.cache:
             np.savez(
@@ -469,10 +406,6 @@ def main(argv=None):
                     for s, d in data.items()
                     for k, v in d.items()
                 })
-    if args.error_head:
-        predict = train_error_head(data['train'], args.head_epochs)
-        for s in ('val', 'test'):
-            data[s]['error_head'] = predict(data[s]['feat'])
     names = [
         model.dataset_meta['keypoint_id2name'][k]
         for k in range(data['test']['kp'].shape[1])
@@ -489,6 +422,7 @@ def main(argv=None):
         config=osp.relpath(osp.abspath(args.config), REPO),
         checkpoint=osp.basename(args.checkpoint),
         difficulty=difficulty,
+        error_head_fit=fit,
         val_persons=len(data['val']['kp']),
         test_persons=len(data['test']['kp']))
     with open(out + '.json', 'w') as f:

@@ -91,6 +91,24 @@ def mmpose_scope():
 
 
 @pytest.fixture(scope='session')
+def sample_boxes(mpii_sample_dir):
+    """(image path, person box xyxy) of the MPII sample annotations: the
+    square of side ``scale * 200`` around ``center`` (MPII's person box)."""
+    sample_dir = mpii_sample_dir
+    with open(osp.join(sample_dir, 'annotations', 'mpii_sample.json')) as f:
+        anns = json.load(f)
+    out = []
+    for ann in anns:
+        c = np.asarray(ann['center'], dtype=np.float32)
+        half = ann['scale'] * 100.
+        out.append(
+            (osp.join(sample_dir, 'images', ann['image']),
+             np.array([c[0] - half, c[1] - half, c[0] + half, c[1] + half],
+                      dtype=np.float32)))
+    return out
+
+
+@pytest.fixture(scope='session')
 def trained_tiny(tmp_path_factory, mpii_sample_dir):
     """A tiny SADI-Net trained for one epoch (one iteration of 4) by mmengine's
     Runner on the five sample images; its config and checkpoints

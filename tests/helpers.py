@@ -118,3 +118,22 @@ def train_step(model, inputs, samples, lr: float = 1e-3) -> dict:
     total.backward()
     opt.step()
     return {k: float(v) for k, v in losses.items()}
+
+
+def use_multiscale_test(cfg, scales, splits=('test', )) -> None:
+    """Switch a tiny config (``LoadImage``, ``GetBBoxCenterScale``,
+    ``TopdownAffine``, ``PackPoseInputs``) to the multi-scale test of
+    ``scales`` in the pipelines of ``splits``, in place."""
+    cfg.model.test_cfg['multiscale_test'] = dict(scales=list(scales))
+    for split in splits:
+        pipeline = cfg[f'{split}_dataloader'].dataset.pipeline
+        pipeline[2] = dict(
+            type='MultiScaleTopdownAffine',
+            input_size=cfg.codec['input_size'],
+            scales=list(scales))
+        pipeline[3] = dict(
+            type='PackPoseInputs',
+            meta_keys=('id', 'img_id', 'img_path', 'category_id', 'ori_shape',
+                       'img_shape', 'input_size', 'input_center',
+                       'input_scale', 'flip', 'flip_direction', 'flip_indices',
+                       'dataset_name', 'ms_inputs', 'ms_scales'))

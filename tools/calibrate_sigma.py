@@ -131,9 +131,7 @@ def main(argv=None) -> int:
             'which predicts no sigma (a DLMHead does)',
             file=sys.stderr)
         return 2
-    for buf, value in (('factors', 1.), ('dof', 0.), ('scale_ratio', 0.),
-                       ('fit_conditions', 0.)):
-        getattr(head.calibration, buf).fill_(value)
+    head.calibration.reset()
     loader = Runner.build_dataloader(cfg.val_dataloader)
     data = collect(model, loader)
     err = data['pred'] - data['gt']

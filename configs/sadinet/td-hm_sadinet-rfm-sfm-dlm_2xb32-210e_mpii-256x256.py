@@ -71,7 +71,10 @@ model = dict(
         # chi-weighted loss, L_H1 summed over the heatmap's pixels (the two
         # terms on comparable gradient scales, docs/ablation.md)
         loss=dict(type='ChiWeightedLoss', weighting='chi'),
-        decoder=codec),
+        decoder=codec,
+        # fitted after training (tools/fit_error_head.py): the sigma of the
+        # returned keypoint (docs/uncertainty.md)
+        error_head=dict(type='KeypointErrorHead')),
     test_cfg=dict(
         flip_test=True,
         flip_mode='heatmap',

@@ -136,7 +136,8 @@ def flip_merge(forward, feats, flip_indices: Sequence[int], test_cfg: dict,
 
     Args:
         forward (callable): The head's forward, features -> ``(heatmaps,
-            mu, sigma)`` (torch; the last of the heatmaps is merged).
+            mu, sigma, *scales)`` (torch; the last of the heatmaps is
+            merged; further per-axis scales (B, K, 2) merge as sigma).
         feats (list): ``[feats, feats_of_flipped_input]``.
         flip_indices (Sequence[int]): The symmetric joint of each joint.
         test_cfg (dict): ``flip_mode`` (only ``'heatmap'``),
@@ -145,7 +146,8 @@ def flip_merge(forward, feats, flip_indices: Sequence[int], test_cfg: dict,
         input_width (int): The crop width in input pixels.
 
     Returns:
-        tuple: H1 (B, K, H, W) float32, ``mu`` and ``sigma`` (B, K, 2).
+        tuple: H1 (B, K, H, W) float32, ``mu`` and ``sigma`` (B, K, 2),
+        and the further scales (B, K, 2).
     """
     if not (isinstance(feats, list) and len(feats) == 2):
         raise ValueError('DLMHead: with flip_test, feats must be '
@@ -154,8 +156,8 @@ def flip_merge(forward, feats, flip_indices: Sequence[int], test_cfg: dict,
     if flip_mode != 'heatmap':
         raise ValueError("DLMHead supports flip_mode='heatmap' only, "
                          f'got {flip_mode!r}')
-    heatmaps, mu, sigma = forward(feats[0])
-    heatmaps_f, mu_f, sigma_f = forward(feats[1])
+    heatmaps, mu, sigma, *extra = forward(feats[0])
+    heatmaps_f, mu_f, sigma_f, *extra_f = forward(feats[1])
     h1 = 0.5 * (
         heatmaps[-1].float() +
         flip_back_heatmaps(heatmaps_f[-1].float(), flip_indices,
@@ -164,7 +166,11 @@ def flip_merge(forward, feats, flip_indices: Sequence[int], test_cfg: dict,
         mu + flip_back_labels(mu_f, flip_indices,
                               test_cfg.get('shift_coords', True), input_width))
     sigma = 0.5 * (sigma + flip_back_sigmas(sigma_f, flip_indices))
-    return h1, mu, sigma
+    extra = [
+        0.5 * (e + flip_back_sigmas(e_f, flip_indices))
+        for e, e_f in zip(extra, extra_f)
+    ]
+    return (h1, mu, sigma, *extra)
 
 
 def scale_resample_matrix(n: int, scale: float, centre: float) -> np.ndarray:

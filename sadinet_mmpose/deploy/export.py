@@ -2,8 +2,9 @@
 
 The exported graph is backbone -> neck -> ``head.forward`` on normalised
 crops: for the DLM head the last stage's H1 (``heatmaps``), ``mu`` and
-``sigma``; for MMPose's ``HeatmapHead`` / ``CPMHead`` (e.g. stock
-Hourglass-52) the last stage's ``heatmaps``. The flow (H2) is not part of
+``sigma``, and with a fitted error head its scales (``error_sigma``); for
+MMPose's ``HeatmapHead`` / ``CPMHead`` (e.g. stock Hourglass-52) the last
+stage's ``heatmaps``. The flow (H2) is not part of
 prediction and is left out. Everything the test pipeline does around the
 network goes into the file's metadata for :class:`~sadinet_mmpose.deploy.
 OnnxPoseEstimator`.
@@ -52,18 +53,24 @@ class PredictionForward(nn.Module):
         super().__init__()
         self.model = model
         self.dlm = dlm
+        self.error = dlm and model.head.has_error_head
 
     def forward(self, inputs: torch.Tensor):
         """Outputs for normalised crops (B, 3, h, w).
 
         Returns:
             Tensor | tuple: ``heatmaps`` (B, K, H, W), plus ``mu`` and
-            ``sigma`` (B, K, 2) for the DLM head.
+            ``sigma`` (B, K, 2) for the DLM head, and ``error_sigma`` (B, K,
+            2) with a fitted error head.
         """
         feats = self.model.backbone(inputs)
         if self.model.with_neck:
             feats = self.model.neck(feats)
-        out = self.model.head.forward(feats)
+        head = self.model.head
+        if self.error:
+            heatmaps, *rest = head.forward_with_error(feats)
+            return (heatmaps[-1], *rest)
+        out = head.forward(feats)
         if self.dlm:
             heatmaps, mu, sigma = out
             return heatmaps[-1], mu, sigma
@@ -303,7 +310,9 @@ def describe(model, input_size: Optional[Sequence[int]] = None) -> dict:
     return dict(
         version=METADATA_VERSION,
         head=type(head).__name__,
-        outputs=['heatmaps', 'mu', 'sigma'] if kind == 'dlm' else ['heatmaps'],
+        outputs=(['heatmaps', 'mu', 'sigma'] +
+                 (['error_sigma'] if head.has_error_head else [])
+                 if kind == 'dlm' else ['heatmaps']),
         codec=type(codec).__name__,
         heatmap_grid=heatmap_grid(codec),
         input_size=list(codec_size),

@@ -38,7 +38,9 @@ METADATA_KEY = 'sadinet_mmpose'
 #: 3: ``sigma_calibration`` and ``sigma_dof`` (the DLM head's buffers).
 #: 4: ``sigma_calibrated``: whether the calibration holds for the exported
 #: test settings (else the factors are ones).
-METADATA_VERSION = 4
+#: 5: the output ``error_sigma`` (a fitted error head), reported in place
+#: of ``sigma`` when decoding from the heatmaps.
+METADATA_VERSION = 5
 #: Metadata keys the runtime needs.
 REQUIRED_METADATA = ('input_size', 'heatmap_size', 'num_keypoints', 'outputs',
                      'refine', 'blur_kernel_size', 'mean', 'std', 'bgr_to_rgb',
@@ -163,8 +165,16 @@ class OnnxPoseEstimator:
         batch = inputs[0].shape[0]
         self.fixed_batch = batch if isinstance(batch, int) else None
         outs = {o.name: o.shape for o in self.session.get_outputs()}
-        want = {'heatmaps': [K, H, W], 'mu': [K, 2], 'sigma': [K, 2]}
+        want = {
+            'heatmaps': [K, H, W],
+            'mu': [K, 2],
+            'sigma': [K, 2],
+            'error_sigma': [K, 2]
+        }
         for name in self.meta['outputs']:
+            if name not in want:
+                raise ValueError(f'{self.onnx_file}: unknown output {name!r} '
+                                 f'in its metadata (known: {sorted(want)})')
             if name not in outs or list(outs[name][1:]) != want[name]:
                 raise ValueError(
                     f'{self.onnx_file}: graph output {name!r} '
@@ -240,9 +250,11 @@ class OnnxPoseEstimator:
             out['mu'] = 0.5 * (
                 both['mu'][:n] + merging.flip_back_labels(
                     both['mu'][n:], fi, m['shift_coords'], self.input_size[0]))
-            out['sigma'] = 0.5 * (
-                both['sigma'][:n] +
-                merging.flip_back_sigmas(both['sigma'][n:], fi))
+            for key in ('sigma', 'error_sigma'):
+                if key in both:
+                    out[key] = 0.5 * (
+                        both[key][:n] +
+                        merging.flip_back_sigmas(both[key][n:], fi))
         return out
 
     def __call__(self,
@@ -264,8 +276,10 @@ class OnnxPoseEstimator:
             - keypoints (np.ndarray): (N, K, 2) in image pixels.
             - scores (np.ndarray): (N, K).
             - sigmas (np.ndarray | None): (N, K, 2), the DLM head's
-              ``sigma_hat`` as a per-axis scale in image pixels, times the
-              head's ``sigma_calibration``: the standard deviation of a
+              reported sigma (its error head's scales when exported with
+              one and decoding from H1, else ``sigma_hat``) as a per-axis
+              scale in image pixels, times the head's
+              ``sigma_calibration``: the standard deviation of a
               Gaussian, the scale of a Student t (whose standard deviation
               is ``sqrt(dof / (dof - 2))`` times it); None for a
               heatmap-only model.
@@ -306,7 +320,12 @@ class OnnxPoseEstimator:
             # fractions of the scale-1 crop, averaged over the scales
             sigma = merging.merge_scale_sigmas(
                 [o['sigma'] for _, o in per_scale], scales)
-            sigmas = sigmas_to_input(sigma, size)
+            # the error head's, unless the keypoints are mu_hat
+            key = 'error_sigma' if 'error_sigma' in per_scale[0][1] and \
+                m['decode_source'] != 'mu' else 'sigma'
+            sigmas = sigmas_to_input(
+                merging.merge_scale_sigmas([o[key] for _, o in per_scale],
+                                           scales), size)
         if m['decode_source'] == 'mu':
             # the crop centre w / 2 as a label: (w / 2 + 0.5) / w
             mu = merging.merge_scale_points([o['mu'] for _, o in per_scale],

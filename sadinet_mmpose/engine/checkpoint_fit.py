@@ -21,6 +21,24 @@ def strip_ddp(state: Dict) -> Dict:
     }
 
 
+#: Modules a checkpoint may lack entirely: they load in their initial
+#: (unfitted) state (:class:`~sadinet_mmpose.models.KeypointErrorHead`).
+OPTIONAL_MODULES = ('error_head.', )
+
+
+def _absent_optional(model_state: Dict, ckpt: Dict) -> set:
+    """The model keys of optional modules of which ``ckpt`` has no key."""
+    absent = set()
+    for key in model_state:
+        for name in OPTIONAL_MODULES:
+            at = key.find(name)
+            if at == 0 or (at > 0 and key[at - 1] == '.'):
+                prefix = key[:at + len(name)]
+                if not any(k.startswith(prefix) for k in ckpt):
+                    absent.add(key)
+    return absent
+
+
 def checkpoint_fit(model_state: Dict, ckpt_state: Dict) -> dict:
     """How a checkpoint's state dict fits a model's.
 
@@ -31,14 +49,17 @@ def checkpoint_fit(model_state: Dict, ckpt_state: Dict) -> dict:
     Returns:
         dict: ``total`` (model keys), ``fit`` (model keys present with the
         same shape), ``shapes`` (``(key, checkpoint shape, model shape)``),
-        ``missing`` and ``unexpected`` (key lists).
+        ``missing`` and ``unexpected`` (key lists). The keys of an
+        optional module the checkpoint lacks entirely
+        (:data:`OPTIONAL_MODULES`) count as fitting.
     """
     ckpt = strip_ddp(ckpt_state)
     shapes = [(k, tuple(ckpt[k].shape), tuple(v.shape))
               for k, v in model_state.items()
               if k in ckpt and hasattr(ckpt[k], 'shape')
               and tuple(ckpt[k].shape) != tuple(v.shape)]
-    missing = [k for k in model_state if k not in ckpt]
+    optional = _absent_optional(model_state, ckpt)
+    missing = [k for k in model_state if k not in ckpt and k not in optional]
     unexpected = [k for k in ckpt if k not in model_state]
     return dict(
         total=len(model_state),

@@ -86,29 +86,6 @@ def test_choice_needs_a_gain_in_all_four():
     assert bench.choose(table) == 'heatmap', 'no score gains in all four'
 
 
-def test_error_head_learns_the_scale_its_features_carry():
-    """Errors drawn with a per-joint Laplace scale that one feature column
-    carries (the others are noise): the head's scales follow the truth."""
-    bench = _bench()
-    rng = np.random.default_rng(0)
-    n, k = 3000, 4
-    true = rng.uniform(0.5, 8., (n, k, 1)) * np.ones(2)
-    feat = rng.standard_normal((n, k, 6)).astype(np.float32)
-    feat[..., 0] = np.log(true[..., 0]) + 0.05 * rng.standard_normal((n, k))
-    gt = np.zeros((n, k, 2))
-    train = dict(
-        kp=gt + rng.laplace(0, true),
-        gt=gt,
-        visible=np.ones((n, k), bool),
-        f=np.ones((n, 2)),
-        feat=feat)
-    predict = bench.train_error_head(train, epochs=15)
-    pred = predict(feat[:500])
-    from scipy.stats import spearmanr
-    assert spearmanr(pred[..., 0].ravel(), true[:500, :, 0].ravel())[0] > .9
-    np.testing.assert_allclose(np.median(pred / true[:500]), 1., rtol=0.2)
-
-
 @pytest.mark.slow
 def test_run_on_a_trained_model(trained_tiny, tmp_path):
     bench = _bench()
@@ -120,6 +97,7 @@ def test_run_on_a_trained_model(trained_tiny, tmp_path):
     data = json.loads(open(out + '.json').read())
     assert sorted(data['coverage']) == sorted(bench.SIGMAS)
     assert data['meta']['test_persons'] > 0
+    assert data['meta']['error_head_fit']['num_joints'] > 0
     text = open(out + '.md').read()
     assert '## Ranking: correct at PCKh@0.1' in text
     assert 'undecided' in text, 'a handful of joints decides nothing'

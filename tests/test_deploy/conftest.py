@@ -3,32 +3,12 @@ by the deployment tests."""
 import contextlib
 import importlib.util
 import io
-import json
 import os.path as osp
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
 
 from helpers import REPO  # noqa: E402
-
-
-@pytest.fixture(scope='session')
-def sample_boxes(mpii_sample_dir):
-    """(image path, person box xyxy) of the MPII sample annotations: the
-    square of side ``scale * 200`` around ``center`` (MPII's person box)."""
-    sample_dir = mpii_sample_dir
-    with open(osp.join(sample_dir, 'annotations', 'mpii_sample.json')) as f:
-        anns = json.load(f)
-    out = []
-    for ann in anns:
-        c = np.asarray(ann['center'], dtype=np.float32)
-        half = ann['scale'] * 100.
-        out.append(
-            (osp.join(sample_dir, 'images', ann['image']),
-             np.array([c[0] - half, c[1] - half, c[0] + half, c[1] + half],
-                      dtype=np.float32)))
-    return out
 
 
 @pytest.fixture(scope='session')

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import pytest
 
-from helpers import REPO  # noqa: E402
+from helpers import REPO, use_multiscale_test  # noqa: E402
 
 #: Keypoints of the runtime and of inference_topdown may differ by this
 #: much (image pixels).
@@ -337,19 +337,8 @@ def test_multiscale_test_matches_inference_topdown(trained_tiny, sample_boxes,
     from sadinet_mmpose.deploy.export import export_onnx, load_model
     scales = [1.0, 1.25]
     cfg = Config.fromfile(trained_tiny.cfg)
-    cfg.model.test_cfg['multiscale_test'] = dict(scales=scales)
+    use_multiscale_test(cfg, scales)
     cfg.model.test_cfg['decode_source'] = source
-    pipeline = cfg.test_dataloader.dataset.pipeline
-    pipeline[2] = dict(
-        type='MultiScaleTopdownAffine',
-        input_size=cfg.codec['input_size'],
-        scales=scales)
-    pipeline[3] = dict(
-        type='PackPoseInputs',
-        meta_keys=('id', 'img_id', 'img_path', 'category_id', 'ori_shape',
-                   'img_shape', 'input_size', 'input_center', 'input_scale',
-                   'flip', 'flip_direction', 'flip_indices', 'dataset_name',
-                   'ms_inputs', 'ms_scales'))
     out = str(tmp_path / 'ms.onnx')
     meta = export_onnx(
         load_model(cfg, trained_tiny.ckpt), out, dynamic_batch=True)

@@ -1,4 +1,5 @@
 """SADI-Net heads (registered in ``MODELS``)."""
 from .dlm_head import DLMHead
+from .keypoint_error_head import KeypointErrorHead
 
-__all__ = ['DLMHead']
+__all__ = ['DLMHead', 'KeypointErrorHead']

@@ -33,6 +33,10 @@ class DLMHead(BaseHead):
     - a 2-D flow (default :class:`RealNVP2D`) that, with the loss's density
       ``P``, gives the learnable heatmap H2 (``P`` rendered on the heatmap
       grid, scaled to 1 at ``mu_hat``; rendered only for prediction).
+    - ``error_head`` (optional, :class:`KeypointErrorHead`): once fitted,
+      the error scales of the keypoints decoded from H1, reported as
+      ``keypoint_sigmas`` in place of ``sigma_hat`` (which describes
+      ``mu_hat``, and stays the sigma of ``decode_source='mu'``).
     - ``calibration``: the fitted sigma calibration
       (:class:`SigmaCalibrator`), applied to every prediction.
 
@@ -58,6 +62,9 @@ class DLMHead(BaseHead):
         loss (dict): The loss (``MODELS``), a :class:`ChiWeightedLoss`.
         decoder (dict, optional): The codec (``KEYPOINT_CODECS``), a
             :class:`FlowHeatmapCodec`; needed by :meth:`predict`.
+        error_head (dict, optional): A :class:`KeypointErrorHead` config
+            (``num_keypoints`` and ``in_channels`` are the head's). Defaults
+            to None.
         init_cfg (dict | list, optional): Initialisation config. Defaults to
             Normal(std=0.001) convs, BN weight 1, Normal(std=0.01, bias=0)
             for the mu / sigma layers; the flow keeps its own init.
@@ -77,6 +84,7 @@ class DLMHead(BaseHead):
                  flow: ConfigType = dict(type='RealNVP2D'),
                  loss: ConfigType = dict(type='ChiWeightedLoss'),
                  decoder: OptConfigType = None,
+                 error_head: OptConfigType = None,
                  init_cfg: OptConfigType = None) -> None:
         if init_cfg is None:
             init_cfg = [
@@ -124,6 +132,11 @@ class DLMHead(BaseHead):
                                     f'method {name}() (use {use})')
 
         self.calibration = SigmaCalibrator(out_channels)
+        self.error_head = None if error_head is None else MODELS.build(
+            dict(
+                error_head,
+                num_keypoints=out_channels,
+                in_channels=in_channels))
         self.decoder = None
         if decoder is not None:
             self.decoder = KEYPOINT_CODECS.build(decoder)
@@ -243,17 +256,43 @@ class DLMHead(BaseHead):
 
         Returns:
             dict: ``h1`` (B, K, H, W) float32, ``mu`` and ``sigma`` (B, K,
-            2) in fractions of the crop side, all detached.
+            2) in fractions of the crop side, all detached; with a fitted
+            error head also its ``error_sigma`` (B, K, 2).
         """
+        forward = self.forward_with_error if self.has_error_head \
+            else self.forward
         if test_cfg.get('flip_test', False):
-            h1, mu, sigma = merging.flip_merge(
-                self.forward, feats,
-                batch_data_samples[0].metainfo['flip_indices'], test_cfg,
-                self.decoder.input_size[0])
+            h1, mu, sigma, *err = merging.flip_merge(
+                forward, feats, batch_data_samples[0].metainfo['flip_indices'],
+                test_cfg, self.decoder.input_size[0])
         else:
-            heatmaps, mu, sigma = self.forward(feats)
+            heatmaps, mu, sigma, *err = forward(feats)
             h1 = heatmaps[-1].float()
-        return dict(h1=h1.detach(), mu=mu.detach(), sigma=sigma.detach())
+        dist = dict(h1=h1.detach(), mu=mu.detach(), sigma=sigma.detach())
+        if err:
+            dist['error_sigma'] = err[0].detach()
+        return dist
+
+    @property
+    def has_error_head(self) -> bool:
+        """Whether a fitted :class:`KeypointErrorHead` reports the sigma."""
+        return self.error_head is not None and self.error_head.is_fitted
+
+    def forward_with_error(self, feats: Sequence[Tensor]):
+        """:meth:`forward` and the error head's scales (B, K, 2), in
+        fractions of the side, of the last H1 (from the spatial feature
+        before ``f``)."""
+        heatmaps, mu, sigma = self.forward(feats)
+        return heatmaps, mu, sigma, self.error_head(
+            tuple(feats)[-2], heatmaps[-1], mu, sigma)
+
+    @staticmethod
+    def reported_sigma(dist: dict, decode_source: str) -> Tensor:
+        """The sigma of the returned keypoints: the error head's, unless
+        it is absent or the keypoints are ``mu_hat``."""
+        if decode_source != 'mu' and 'error_sigma' in dist:
+            return dist['error_sigma']
+        return dist['sigma']
 
     def decode_map(self, dist: dict, decode_source: str) -> Tensor:
         """The map ``decode_source`` decodes from a ``dist`` of
@@ -316,7 +355,8 @@ class DLMHead(BaseHead):
             dist['h2'] = self.render_h2(dist['mu'], dist['sigma'],
                                         self.decoder.heatmap_size)
         keypoints, scores = self.decode(dist, decode_source)
-        preds = self.pack_predictions(keypoints, scores, dist['sigma'],
+        preds = self.pack_predictions(keypoints, scores,
+                                      self.reported_sigma(dist, decode_source),
                                       batch_data_samples, test_cfg)
         if output_heatmaps:
             return preds, self.pack_fields(dist['h1'], dist.get('h2'))

@@ -46,6 +46,12 @@ class SigmaCalibrator(nn.Module):
         self.register_buffer('fit_conditions', torch.zeros(CONDITIONS_LEN))
         self._warned = False
 
+    def reset(self) -> None:
+        """Forget the fit (ones and zeros: uncalibrated)."""
+        for buf, value in (('factors', 1.), ('dof', 0.), ('scale_ratio', 0.),
+                           ('fit_conditions', 0.)):
+            getattr(self, buf).fill_(value)
+
     @property
     def calibrated(self) -> bool:
         """Whether the buffers hold a fit."""

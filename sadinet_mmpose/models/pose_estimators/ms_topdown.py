@@ -230,6 +230,8 @@ class MSTopdownPoseEstimator(TopdownPoseEstimator):
             for b in batches
         ]
         sigma = merging.merge_scale_sigmas([d['sigma'] for d in dists], scales)
+        reported = merging.merge_scale_sigmas(
+            [head.reported_sigma(d, source) for d in dists], scales)
         offset = self._centre_offset(ms)
         if source == 'mu':
             # the crop centre's label: (c + 0.5) / w, c = w / 2 or (w - 1) / 2
@@ -247,8 +249,8 @@ class MSTopdownPoseEstimator(TopdownPoseEstimator):
                     [head.decode_map(d, source)
                      for d in dists], scales, offset))
         keypoints, scores = head.decode(merged, source)
-        preds = head.pack_predictions(keypoints, scores, sigma, data_samples,
-                                      self.test_cfg)
+        preds = head.pack_predictions(keypoints, scores, reported,
+                                      data_samples, self.test_cfg)
         fields = None
         if self.test_cfg.get('output_heatmaps', False):
             h1 = merged['map'] if source == 'h1' else \
