@@ -24,8 +24,9 @@ image pixels):
   ``--head-epochs`` epochs; its flip-merged scales are what a fitted model
   reports as ``keypoint_sigmas``.
 
-Each is calibrated per joint on the validation split (a factor and a shared
-Student-t tail, as ``tools/calibrate_sigma.py``) and scored on the test
+Each is calibrated per joint on the validation split (as
+``tools/calibrate_sigma.py``: by default a factor and a Student-t tail per
+joint matching its coverage, ``--calibration``) and scored on the test
 split: coverage of the 50/80/90/95 % regions (all joints and per joint
 group) and, for "correct at PCKh@0.5" and "at PCKh@0.1", the AUROC of the
 calibrated probability of being correct, its bootstrap 95 % interval over
@@ -79,6 +80,12 @@ def parse_args(argv=None):
         action='store_true',
         help='also train and score candidate (c) on the training split')
     p.add_argument('--head-epochs', type=int, default=40)
+    p.add_argument(
+        '--calibration',
+        choices=('quantile', 'ml'),
+        default='quantile',
+        help='fit_sigma_calibration method (tools/calibrate_sigma.py\'s '
+        '--method)')
     p.add_argument(
         '--cache',
         default=None,
@@ -216,9 +223,9 @@ def auroc_table(scores, d, seed=0):
     return out
 
 
-def evaluate(val, test, joint_names):
-    """Calibrate every candidate on ``val``; coverage and ranking on
-    ``test``."""
+def evaluate(val, test, joint_names, method='quantile'):
+    """Calibrate every candidate on ``val`` (``fit_sigma_calibration``'s
+    ``method``); coverage and ranking on ``test``."""
     from sadinet_mmpose.evaluation.functional import (fit_sigma_calibration,
                                                       probability_within)
     from sadinet_mmpose.evaluation.metrics.sigma_calibration import \
@@ -228,11 +235,14 @@ def evaluate(val, test, joint_names):
     scores = {tau: {'heatmap': test['score']} for tau in TAUS}
     scores_val = {tau: {'heatmap': val['score']} for tau in TAUS}
     for name in cands_test:
-        fit = fit_sigma_calibration(val['kp'] - val['gt'],
-                                    _finite(cands_val[name]), val['visible'])
-        factors, dof = fit['factors'], fit['dof']
+        fit = fit_sigma_calibration(
+            val['kp'] - val['gt'],
+            _finite(cands_val[name]),
+            val['visible'],
+            method=method)
+        factors = fit['factors']
         sig = _finite(cands_test[name]) * factors[None, :, None]
-        dofs = None if not np.isfinite(dof) else np.full(len(factors), dof)
+        dofs = fit['dofs'] if np.isfinite(fit['dofs']).all() else None
         sig_val = _finite(cands_val[name]) * factors[None, :, None]
         for tau in TAUS:
             scores_val[tau][name] = probability_within(
@@ -247,7 +257,9 @@ def evaluate(val, test, joint_names):
             dof=dofs,
             joint_names=joint_names)
         result['calibration'][name] = dict(
-            factors=[float(f) for f in factors], dof=float(dof))
+            method=method,
+            factors=[float(f) for f in factors],
+            dof=[float(d) for d in fit['dofs']])
         result['coverage'][name] = cov
         # the same calibration on the split it was fitted on
         result['coverage_val'][name] = sigma_calibration(
@@ -291,6 +303,14 @@ def choose(table):
     return max(gains, key=lambda n: min(gains[n]))
 
 
+def _groups(cov):
+    """The joint groups of a ``sigma_calibration`` result."""
+    return [
+        k[len('sigma_coverage_90_'):] for k in cov
+        if k.startswith('sigma_coverage_90_')
+    ]
+
+
 def markdown(result, meta):
     L = [
         '# Uncertainty of the returned keypoint: the candidates', '',
@@ -300,28 +320,28 @@ def markdown(result, meta):
         f'calibration, {meta["test_persons"]} test persons for every '
         'figure below).', '', '## Coverage on the test split', '',
         'Percent of the visible joints inside each calibrated region (the '
-        'nominal level in the header), and the worst joint group at 90 % '
-        '(beside it, that group on the validation split the calibration was '
-        'fitted on).', '', '| uncertainty | ' + ' | '.join(f'{p} %'
-                                                           for p in LEVELS) +
-        ' | worst group at 90 % | tail |',
+        'nominal level in the header), and the joint group and level '
+        'farthest from nominal (beside it, that group on the validation '
+        'split the calibration was fitted on).', '', '| uncertainty | ' +
+        ' | '.join(f'{p} %'
+                   for p in LEVELS) + ' | worst group and level | tail |',
         '| --- |' + ' ---: |' * (len(LEVELS) + 1) + ' --- |'
     ]
     for name in result['coverage']:
         cov = result['coverage'][name]
-        groups = {
-            k[len('sigma_coverage_90_'):]: v
-            for k, v in cov.items() if k.startswith('sigma_coverage_90_')
-        }
-        worst = min(groups, key=lambda g: -abs(groups[g] - 90))
-        dof = result['calibration'][name]['dof']
-        in_val = result['coverage_val'][name][f'sigma_coverage_90_{worst}']
+        worst = max(
+            ((g, p) for g in _groups(cov) for p in LEVELS),
+            key=lambda gp: abs(cov[f'sigma_coverage_{gp[1]}_{gp[0]}'] - gp[1]))
+        key = f'sigma_coverage_{worst[1]}_{worst[0]}'
+        dofs = result['calibration'][name]['dof']
+        tail = ('Gaussian' if not np.isfinite(dofs).all() else
+                f't, {dofs[0]:g} dof' if len(set(dofs)) == 1 else
+                f't, {min(dofs):g} to {max(dofs):g} dof')
         L.append(f'| {name} | ' +
                  ' | '.join(f'{cov[f"sigma_coverage_{p}"]:.1f}'
                             for p in LEVELS) +
-                 f' | {worst} {groups[worst]:.1f} (val {in_val:.1f}) | ' +
-                 ('Gaussian' if not np.isfinite(dof) else f't, {dof:g} dof') +
-                 ' |')
+                 f' | {worst[0]} at {worst[1]} %: {cov[key]:.1f} (val '
+                 f'{result["coverage_val"][name][key]:.1f}) | {tail} |')
     val = result['auroc_val']['PCKh@0.1']['scores']
     L += [
         '', '## The choice, on the validation split', '',
@@ -410,7 +430,7 @@ def main(argv=None):
         model.dataset_meta['keypoint_id2name'][k]
         for k in range(data['test']['kp'].shape[1])
     ]
-    result = evaluate(data['val'], data['test'], names)
+    result = evaluate(data['val'], data['test'], names, args.calibration)
     difficulty = args.difficulty or cfg.test_dataloader.dataset.get(
         'difficulty', 'easy')
     out = args.out or osp.join(REPO, 'benchmarks', 'results',

@@ -9,12 +9,15 @@
    ``configs/synthetic/td-hm_sadinet-tiny_1xb32-10e_synthetic-mpii-128x128.py``),
    logging progress, validating and keeping the best checkpoint by PCKh on
    the validation split.
-3. For a DLM model, ``tools/calibrate_sigma.py`` fits the sigma calibration
-   on the validation split into a new checkpoint.
+3. For a DLM model, ``tools/fit_error_head.py`` fits the error head (when
+   the head has one) on the training split, the model frozen, and
+   ``tools/calibrate_sigma.py`` fits the sigma calibration on the validation
+   split, each into a new checkpoint.
 4. MMPose's stock runner tests the best checkpoint on the test split, which
    no choice saw: PCKh@0.5 per joint and PCKh@0.1 with and without the flip
    test, the coordinate bias, sigma's calibration before and after, and the
-   AUROC of the heatmap score and of the probability scores.
+   AUROC of the heatmap score, of the probability scores and of their
+   products with it.
 5. Pictures of predictions (skeleton + sigma, H1, H2, sigma per joint) of a
    few test images go to ``<work_dir>/vis/``, the reliability diagram and the
    sparsification plot to ``<work_dir>/calibration.png``, and a summary to
@@ -340,9 +343,12 @@ def calibration_section(metrics: dict, calibrated: str, plot: str,
     fit = torch.load(
         calibrated, map_location='cpu',
         weights_only=False)['meta']['sigma_calibration']
-    dof = fit['dof']
-    tail = ('Gaussian' if dof == float('inf') else
-            f'Student t with {dof:g} degrees of freedom')
+    dofs = [float(d) for d in fit['dof']]
+    tail = (
+        'Gaussian' if min(dofs) == float('inf') else
+        f'Student t with {dofs[0]:g} degrees of freedom' if len(set(dofs)) == 1
+        else f'Student t per joint, {min(dofs):g} to {max(dofs):g} degrees '
+        'of freedom')
     levels = (50, 80, 90, 95, 99)
     rows = []
     for label, pre in (('before calibration', ''), ('after', 'calibrated_')):
@@ -385,14 +391,17 @@ def calibration_section(metrics: dict, calibrated: str, plot: str,
         ]
     names = (('heatmap maximum (MMPose\'s score)',
               ''), ('P(error <= 0.5 x person scale)', 'prob0.5_'),
-             ('P(error <= 0.1 x person scale)', 'prob0.1_'))
+             ('P(error <= 0.1 x person scale)', 'prob0.1_'),
+             ('heatmap maximum x P(error <= 0.5 x person scale)', 'hprob0.5_'),
+             ('heatmap maximum x P(error <= 0.1 x person scale)', 'hprob0.1_'))
     out += [
         '', '## Does the score tell right from wrong?', '',
         'AUROC of each score for "the joint is correct at PCKh@0.5" and '
         '"at PCKh@0.1" over the visible joints of the test split '
         "(0.5: no better than chance). The probability scores use the "
         'calibrated distribution and a person scale estimated from the '
-        'box (`test_cfg.score_mode=\'probability\'`).', '',
+        'box (`test_cfg.score_mode=\'probability\'`; times the heatmap '
+        'maximum: `\'heatmap_probability\'`).', '',
         '| score | AUROC, correct at PCKh@0.5 [95 % interval] | within a '
         'joint type | at PCKh@0.1 [95 % interval] | within a joint type |',
         '| --- | --- | --- | --- | --- |'
@@ -505,18 +514,37 @@ def main(argv=None):
 
     t1 = time.time()
     ckpt = best_checkpoint(work_dir)  # selected on the validation split
-    dlm = load_config(args.config, opts).model.get('head',
-                                                   {}).get('type') == 'DLMHead'
+    head_cfg = load_config(args.config, opts).model.get('head', {})
+    dlm = head_cfg.get('type') == 'DLMHead'
+    uncalibrated = ckpt  # the checkpoint whose sigma is calibrated
+    if dlm and head_cfg.get('error_head'):
+        uncalibrated = osp.join(work_dir, 'error_head.pth')
+        if not osp.isfile(uncalibrated):
+            print(
+                f'[main] fitting the error head of {ckpt} on the training '
+                'split',
+                flush=True)
+            rc = run_child([
+                sys.executable,
+                osp.join(REPO, 'tools', 'fit_error_head.py'), args.config,
+                ckpt, '--out', uncalibrated, '--cfg-options',
+                *(f'{k}={v}' for k, v in opts.items())
+            ], REPO)
+            if rc != 0:
+                sys.exit(f'[main] fitting the error head failed (exit {rc})')
+        phases['error head'] = time.time() - t1
+        t1 = time.time()
     calibrated = osp.join(work_dir, 'sigma_calibrated.pth')
     if dlm and not osp.isfile(calibrated):
         print(
-            f'[main] calibrating sigma of {ckpt} on the validation split',
+            f'[main] calibrating sigma of {uncalibrated} on the validation '
+            'split',
             flush=True)
         rc = run_child([
             sys.executable,
-            osp.join(REPO, 'tools', 'calibrate_sigma.py'), args.config, ckpt,
-            '--out', calibrated, '--cfg-options', *(f'{k}={v}'
-                                                    for k, v in opts.items())
+            osp.join(REPO, 'tools',
+                     'calibrate_sigma.py'), args.config, uncalibrated, '--out',
+            calibrated, '--cfg-options', *(f'{k}={v}' for k, v in opts.items())
         ], REPO)
         if rc != 0:
             sys.exit(f'[main] sigma calibration failed (exit {rc})')
@@ -524,7 +552,9 @@ def main(argv=None):
     t1 = time.time()
     print(f'[main] testing {ckpt} on the test split', flush=True)
     before = osp.join(work_dir, 'test', 'predictions.pkl')
-    metrics = evaluate(args.config, ckpt, work_dir, opts, dump=before)
+    # the keypoints are the best checkpoint's; the sigma is the one that
+    # gets calibrated (the error head's when the head has one)
+    metrics = evaluate(args.config, uncalibrated, work_dir, opts, dump=before)
     no_flip = evaluate(
         args.config, ckpt, work_dir, opts, 'test_no_flip', flip_test=False)
     for key in ('bias_x', 'bias_y', 'PCK', 'PCK@0.1'):
@@ -545,18 +575,21 @@ def main(argv=None):
             for k, v in cal.items() if k.startswith('sigma_')
         })
         for tau in (0.5, 0.1):
-            prob = evaluate(
-                args.config,
-                calibrated,
-                work_dir,
-                opts,
-                f'test_prob{tau:g}',
-                test_cfg=dict(score_mode='probability', score_tau=tau),
-                evaluators=[dict(type='KeypointScoreAUROC')])
-            metrics.update({
-                f'prob{tau:g}_{k}': v
-                for k, v in prob.items() if k.startswith('score_auroc')
-            })
+            for mode, pre in (('probability', 'prob'), ('heatmap_probability',
+                                                        'hprob')):
+                prob = evaluate(
+                    args.config,
+                    calibrated,
+                    work_dir,
+                    opts,
+                    f'test_{pre}{tau:g}',
+                    test_cfg=dict(score_mode=mode, score_tau=tau),
+                    evaluators=[dict(type='KeypointScoreAUROC')])
+                metrics.update({
+                    f'{pre}{tau:g}_{k}': v
+                    for k, v in prob.items()
+                    if k.startswith(('score_auroc', 'score_within'))
+                })
         from sadinet_mmpose.visualization import plot_calibration
         plot = plot_calibration(
             osp.join(work_dir, 'calibration.png'),
@@ -582,8 +615,10 @@ def main(argv=None):
         f'- commit: {commit}',
         f'- checkpoint: `{ckpt}` (best PCKh-AUC on the validation split)' +
         (f'; sigma calibrated on the validation split: '
-         f'`{calibrated}`' if dlm else ''), f'- seed: {seed}',
-        f'- time: total {total / 60:.1f} min (' +
+         f'`{calibrated}`' if dlm else '') +
+        (f' (the sigma of the error head fitted on the training split: '
+         f'`{uncalibrated}`)' if uncalibrated != ckpt else ''),
+        f'- seed: {seed}', f'- time: total {total / 60:.1f} min (' +
         ', '.join(f'{k} {v / 60:.1f}' for k, v in phases.items()) + ')',
         f'- test split PCKh@0.5: **{pckh:.2f}**' if pckh is not None else '',
         '', 'Every figure below is on the test split, which no choice '
@@ -592,7 +627,7 @@ def main(argv=None):
     lines += [
         f'| {k} | {v:.2f} |' for k, v in metrics.items()
         if isinstance(v, (int, float)) and not k.startswith(
-            ('sigma_', 'bias_', 'calibrated_', 'prob', 'score_'))
+            ('sigma_', 'bias_', 'calibrated_', 'prob', 'hprob', 'score_'))
     ]
     if 'bias_x' in metrics:
         lines += [

@@ -66,8 +66,8 @@ def test_main_command_short_schedule(tmp_path):
     assert summary.startswith('# SADI-Net main job')
     # where the time went, the seed, and the tie-free checkpoint key
     assert {
-        'time_generation_s', 'time_training_s', 'time_calibration_s',
-        'time_tests_s', 'time_pictures_s', 'time_total_s'
+        'time_generation_s', 'time_training_s', 'time_error head_s',
+        'time_calibration_s', 'time_tests_s', 'time_pictures_s', 'time_total_s'
     } <= set(metrics)
     assert '- seed: 0' in summary and 'generation' in summary
     assert 'PCKh-AUC' in metrics
@@ -81,10 +81,19 @@ def test_main_command_short_schedule(tmp_path):
     # after calibration, the score AUROCs and the plot
     assert 'calibrated_sigma_coverage_90' in metrics, metrics
     assert {
-        'score_auroc@0.5', 'prob0.5_score_auroc@0.5', 'prob0.1_score_auroc@0.1'
+        'score_auroc@0.5', 'prob0.5_score_auroc@0.5',
+        'prob0.1_score_auroc@0.1', 'hprob0.5_score_auroc@0.5',
+        'hprob0.1_score_within_auroc@0.1'
     } <= set(metrics), metrics
     assert '| after |' in summary and 'Does the score tell' in summary
-    assert (work / 'sigma_calibrated.pth').is_file()
+    # the sigma is the error head's, fitted on the training split
+    import torch
+    state = torch.load(
+        str(work / 'sigma_calibrated.pth'),
+        map_location='cpu',
+        weights_only=False)['state_dict']
+    assert float(state['head.error_head.fitted']) == 1
+    assert 'error head fitted on the training split' in summary
     assert (work / 'calibration.png').stat().st_size > 5000
     pictures = sorted(glob.glob(str(work / 'vis' / '*.png')))
     assert len(pictures) == 2, pictures

@@ -97,18 +97,48 @@ def fit_scale(m2: np.ndarray, dof: float) -> float:
     return float(np.exp(res.x))
 
 
+#: Coverage levels whose quantiles the per-joint calibration matches.
+QUANTILE_LEVELS = (0.5, 0.8, 0.9, 0.95)
+#: Calibration methods of :func:`fit_sigma_calibration`.
+CALIBRATION_METHODS = ('quantile', 'ml')
+
+
+def _fit_quantiles(r: np.ndarray, dof_grid) -> tuple:
+    """(dof, factor) whose regions hold the :data:`QUANTILE_LEVELS` of the
+    radii ``r``: for each ``dof`` the factor that puts each level's empirical
+    quantile on its region's radius, the ``dof`` whose factors agree best
+    (least variance of their logs), the geometric mean of its factors."""
+    levels = np.asarray(QUANTILE_LEVELS)
+    q = np.maximum(np.quantile(r, levels), 1e-12)
+    best = None
+    for dof in dof_grid:
+        log_c = np.log(q / coverage_radius(levels, dof))
+        spread = float(np.var(log_c))
+        if best is None or spread < best[0] - 1e-12:
+            best = (spread, float(dof), float(np.exp(log_c.mean())))
+    return best[1], best[2]
+
+
 def fit_sigma_calibration(errors: np.ndarray,
                           sigmas: np.ndarray,
                           visible: np.ndarray,
                           dof_grid=DOF_GRID,
-                          min_joints: int = 20) -> dict:
-    """Fit a per-joint sigma factor and a shared tail on held-out errors.
+                          min_joints: int = 20,
+                          method: str = 'ml') -> dict:
+    """Fit per-joint sigma factors and the tail on held-out errors.
 
-    For every ``dof`` of ``dof_grid`` each joint's factor ``c_k`` is the
-    maximum-likelihood scale of its errors' Mahalanobis radii under the
-    2-D Student t (Gaussian for inf); the ``dof`` with the highest total
-    likelihood wins. A joint with fewer than ``min_joints`` visible samples
-    gets the factor fitted on all joints together.
+    - ``'ml'``: one tail shared by all joints. For every ``dof`` of
+      ``dof_grid`` each joint's factor ``c_k`` is the maximum-likelihood
+      scale of its errors' Mahalanobis radii under the 2-D Student t
+      (Gaussian for inf); the ``dof`` with the highest total likelihood
+      wins.
+    - ``'quantile'``: a tail (a finite ``dof``) and a factor per joint,
+      chosen so that the joint's regions at 50 / 80 / 90 / 95 % hold those
+      shares of its errors (:data:`QUANTILE_LEVELS`): the coverage of each
+      joint, not the likelihood, is what it fits.
+
+    A joint with fewer than ``min_joints`` visible samples gets the fit of
+    all joints together.
 
     Note:
         - number of persons: N
@@ -120,13 +150,19 @@ def fit_sigma_calibration(errors: np.ndarray,
             units (only the ratio matters).
         visible (np.ndarray): Scored joints, (N, K).
         dof_grid (Sequence[float]): Candidate degrees of freedom.
-        min_joints (int): Fewest samples for a joint's own factor.
+        min_joints (int): Fewest samples for a joint's own fit.
+        method (str): ``'ml'`` or ``'quantile'``. Defaults to ``'ml'``.
 
     Returns:
-        dict: ``factors`` (K,), ``dof`` (float, inf for the Gaussian),
-        ``nll`` per candidate ``dof`` (mean over joints, up to a constant)
-        and ``count`` (K,) samples per joint.
+        dict: ``factors`` (K,), ``dofs`` (K,) (inf: Gaussian), ``dof`` (the
+        shared one, a float; None when the joints differ), ``nll`` (for
+        ``'ml'`` per candidate ``dof``, for ``'quantile'`` of the fit; mean
+        over joints, up to a constant), ``count`` (K,) samples per joint and
+        ``method``.
     """
+    if method not in CALIBRATION_METHODS:
+        raise ValueError(f'fit_sigma_calibration: method must be one of '
+                         f'{CALIBRATION_METHODS}, got {method!r}')
     errors = np.asarray(errors, np.float64)
     sigmas = np.maximum(np.asarray(sigmas, np.float64), 1e-12)
     visible = np.asarray(visible, bool)
@@ -135,6 +171,33 @@ def fit_sigma_calibration(errors: np.ndarray,
     count = visible.sum(0)
     if visible.sum() == 0:
         raise ValueError('fit_sigma_calibration: no visible joint to fit on')
+
+    def total_nll(dofs, factors):
+        return float(
+            sum(
+                _nll_of_scale(m2[visible[:, k],
+                                 k], dofs[k], np.log(factors[k])) * count[k]
+                for k in range(K) if count[k]) / visible.sum())
+
+    if method == 'quantile':
+        # finite tails only (50 dof stands for the Gaussian), so that every
+        # joint states a Student t
+        grid = [d for d in dof_grid if np.isfinite(d)] or [50.]
+        pooled = _fit_quantiles(np.sqrt(m2[visible]), grid)
+        fits = [
+            _fit_quantiles(np.sqrt(m2[visible[:, k], k]), grid)
+            if count[k] >= min_joints else pooled for k in range(K)
+        ]
+        dofs = np.array([f[0] for f in fits])
+        factors = np.array([f[1] for f in fits])
+        shared = float(dofs[0]) if (dofs == dofs[0]).all() else None
+        return dict(
+            factors=factors,
+            dofs=dofs,
+            dof=shared,
+            nll=total_nll(dofs, factors),
+            count=count,
+            method=method)
     best = None
     nll = {}
     for dof in dof_grid:
@@ -144,13 +207,17 @@ def fit_sigma_calibration(errors: np.ndarray,
                          k], dof) if count[k] >= min_joints else pooled
             for k in range(K)
         ])
-        total = sum(
-            _nll_of_scale(m2[visible[:, k], k], dof, np.log(factors[k])) *
-            count[k] for k in range(K) if count[k]) / visible.sum()
-        nll[float(dof)] = float(total)
+        total = total_nll(np.full(K, dof), factors)
+        nll[float(dof)] = total
         if best is None or total < best[0]:
             best = (total, float(dof), factors)
-    return dict(factors=best[2], dof=best[1], nll=nll, count=count)
+    return dict(
+        factors=best[2],
+        dofs=np.full(K, best[1]),
+        dof=best[1],
+        nll=nll,
+        count=count,
+        method=method)
 
 
 def probability_within(radius: np.ndarray,

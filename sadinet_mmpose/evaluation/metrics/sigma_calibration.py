@@ -21,9 +21,11 @@ from ..functional.sigma_distribution import coverage_radius, log_density
 
 #: Coverage levels reported as ``sigma_coverage_<level>``.
 COVERAGE_LEVELS = (50, 80, 90, 95, 99)
+#: Levels (%) reported per joint group.
+GROUP_LEVELS = (50, 80, 90, 95)
 #: Levels of the expected calibration error (5, 10, ..., 95).
 ECE_LEVELS = tuple(range(5, 100, 5))
-#: Joint groups of ``sigma_coverage_90_<group>``, by name fragment.
+#: Joint groups of ``sigma_coverage_<p>_<group>``, by name fragment.
 JOINT_GROUPS = (('head', ('head', 'neck', 'nose', 'eye', 'ear')),
                 ('shoulder', ('shoulder', )), ('elbow', ('elbow', )),
                 ('wrist', ('wrist', )), ('hip', ('hip', )), ('knee',
@@ -150,7 +152,9 @@ def sigma_calibration(pred: np.ndarray,
         mean of the ellipse's semi-axes), ``sigma_spearman`` (mean over
         joints of the rank correlation of scale-free sigma and error),
         ``sigma_ause`` (sparsification area, scale-free error units),
-        ``sigma_coverage_90_<group>`` per joint group, ``sigma_num``.
+        ``sigma_coverage_<p>_<group>`` per joint group for p in 50, 80,
+        90, 95, ``sigma_group_worst`` (the largest |coverage - p| of those,
+        points), ``sigma_num``.
     """
     pred = np.asarray(pred, np.float64)
     gt = np.asarray(gt, np.float64)
@@ -196,13 +200,18 @@ def sigma_calibration(pred: np.ndarray,
             rhos.append(rho)
     out['sigma_spearman'] = float(np.mean(rhos)) if rhos else float('nan')
     out['sigma_ause'] = sparsification_ause(sig[m].mean(-1), dist[m])
+    worst = 0.
     for group, idx in joint_groups(names).items():
         mg = np.zeros_like(m)
         mg[:, idx] = m[:, idx]
         if mg.any():
             dg = dof[mg] if dof is not None else None
-            out[f'sigma_coverage_90_{group}'] = 100. * float(
-                (maha[mg] <= coverage_radius(0.9, dg)).mean())
+            for p in GROUP_LEVELS:
+                c = 100. * float(
+                    (maha[mg] <= coverage_radius(p / 100., dg)).mean())
+                out[f'sigma_coverage_{p}_{group}'] = c
+                worst = max(worst, abs(c - p))
+    out['sigma_group_worst'] = worst
     out['sigma_num'] = float(m.sum())
     return out
 
