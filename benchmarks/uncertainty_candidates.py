@@ -80,6 +80,7 @@ def parse_args(argv=None):
         action='store_true',
         help='also train and score candidate (c) on the training split')
     p.add_argument('--head-epochs', type=int, default=40)
+    p.add_argument('--head-seed', type=int, default=0)
     p.add_argument(
         '--calibration',
         choices=('quantile', 'ml'),
@@ -417,7 +418,7 @@ def main(argv=None):
         if args.error_head:
             from sadinet_mmpose.engine.error_head_fit import fit_error_head
             fit = fit_error_head(model, _loader(cfg, 'train', args),
-                                 args.head_epochs)
+                                 args.head_epochs, args.head_seed)
         data = {s: collect(model, _loader(cfg, s, args)) for s in splits}
         if args.cache:
             np.savez(
