@@ -47,9 +47,12 @@ class KeypointErrorHead(nn.Module):
         self.patch = patch
         self.hidden = hidden
         dim = in_channels + 2 * (2 * patch + 1)**2 + 5 + num_keypoints
-        self.mlp = nn.Sequential(
-            nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden),
-            nn.ReLU(), nn.Linear(hidden, 2))
+        # drawn without moving the global RNG: a model with an (unfitted)
+        # error head initialises and trains as one without
+        with torch.random.fork_rng(devices=[]):
+            self.mlp = nn.Sequential(
+                nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden),
+                nn.ReLU(), nn.Linear(hidden, 2))
         self.register_buffer('feat_mean', torch.zeros(dim))
         self.register_buffer('feat_std', torch.ones(dim))
         self.register_buffer('fitted', torch.zeros(1))

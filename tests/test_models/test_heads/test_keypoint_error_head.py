@@ -168,3 +168,17 @@ def test_training_leaves_the_error_head_alone():
     assert head.mu_fc.weight.grad is not None
     for k, v in head.error_head.state_dict().items():
         assert torch.equal(v, before[k]), k
+
+
+def test_an_error_head_leaves_the_initialisation_unchanged():
+    """Same seed, with and without an error head: every other weight (after
+    mmengine's init_weights) is the same, so training is too."""
+    heads = []
+    for with_error in (False, True):
+        torch.manual_seed(0)
+        head = _dlm(error_head=with_error)
+        head.init_weights()
+        heads.append(head.state_dict())
+    assert set(heads[0]) < set(heads[1])
+    for k, v in heads[0].items():
+        assert torch.equal(v, heads[1][k]), k
