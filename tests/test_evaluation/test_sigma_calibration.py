@@ -45,8 +45,17 @@ def test_gaussian_errors_with_the_stated_sigmas_are_calibrated():
     assert out['sigma_ece'] < 1.0
     for g in ('head', 'shoulder', 'elbow', 'wrist', 'hip', 'knee', 'ankle',
               'torso'):
-        assert abs(out[f'sigma_coverage_90_{g}'] - 90) < 3, (g, out)
+        for p in (50, 80, 90, 95):
+            assert abs(out[f'sigma_coverage_{p}_{g}'] - p) < 3.5, (g, p, out)
+    assert out['sigma_group_worst'] < 3.5
     assert out['sigma_num'] == vis.sum()
+    # one group's errors twice as wide: the worst group says so
+    wide = pred.copy()
+    wrists = [MPII_NAMES.index(n) for n in MPII_NAMES if 'wrist' in n]
+    wide[:, wrists] = gt[:, wrists] + 2 * (pred - gt)[:, wrists]
+    out = sigma_calibration(wide, gt, sig, vis, scale, joint_names=MPII_NAMES)
+    assert out['sigma_coverage_90_wrist'] < 50
+    assert out['sigma_group_worst'] > 40
 
 
 def test_errors_twice_sigma_are_caught():
