@@ -52,9 +52,10 @@ def test_fit_recovers_known_factors_and_tail(dof):
 
 def test_quantile_fit_gives_each_joint_its_own_tail():
     """Joints whose errors have different tails (Student t of 1.5 dof,
-    3 dof, a Gaussian): the quantile fit covers each joint within 2 points
-    at 50/80/90/95 % on fresh errors, where one shared tail (ml) misses a
-    joint by more."""
+    3 dof, a Gaussian): the quantile fit covers each joint within 2.5
+    points at 50/80/90/95 % on fresh errors (4,000 per joint: a standard
+    error of 0.8 points at 50 %), where one shared tail (ml) misses a joint
+    by more than 3."""
     from sadinet_mmpose.evaluation.functional.sigma_distribution import (
         QUANTILE_LEVELS, coverage_radius)
     rng = np.random.default_rng(0)
@@ -85,7 +86,7 @@ def test_quantile_fit_gives_each_joint_its_own_tail():
             abs(100 *
                 np.mean(maha[:, j] <= coverage_radius(p, fit['dofs'][j])) -
                 100 * p) for j in range(k) for p in QUANTILE_LEVELS)
-    assert worst['quantile'] < 2, worst
+    assert worst['quantile'] < 2.5, worst
     assert worst['ml'] > 3, worst
 
 

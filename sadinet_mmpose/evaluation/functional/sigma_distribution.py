@@ -103,19 +103,25 @@ QUANTILE_LEVELS = (0.5, 0.8, 0.9, 0.95)
 CALIBRATION_METHODS = ('quantile', 'ml')
 
 
-def _fit_quantiles(r: np.ndarray, dof_grid) -> tuple:
+def _fit_quantiles(r: np.ndarray, dof_grid, steps: int = 81) -> tuple:
     """(dof, factor) whose regions hold the :data:`QUANTILE_LEVELS` of the
-    radii ``r``: for each ``dof`` the factor that puts each level's empirical
-    quantile on its region's radius, the ``dof`` whose factors agree best
-    (least variance of their logs), the geometric mean of its factors."""
+    radii ``r`` best: the pair with the smallest largest gap between a
+    level and the share of ``r`` inside its region. For each ``dof`` the
+    factor is searched (``steps`` values, log-spaced) between those that put
+    one level's empirical quantile on its region's radius."""
     levels = np.asarray(QUANTILE_LEVELS)
+    r = np.sort(r)
     q = np.maximum(np.quantile(r, levels), 1e-12)
     best = None
     for dof in dof_grid:
-        log_c = np.log(q / coverage_radius(levels, dof))
-        spread = float(np.var(log_c))
-        if best is None or spread < best[0] - 1e-12:
-            best = (spread, float(dof), float(np.exp(log_c.mean())))
+        radius = coverage_radius(levels, dof)
+        log_c = np.log(q / radius)
+        c = np.exp(np.linspace(log_c.min(), log_c.max(), steps))
+        inside = np.searchsorted(r, c[:, None] * radius[None], 'right')
+        gap = np.abs(inside / len(r) - levels[None]).max(1)
+        i = int(gap.argmin())
+        if best is None or gap[i] < best[0] - 1e-12:
+            best = (float(gap[i]), float(dof), float(c[i]))
     return best[1], best[2]
 
 
@@ -134,8 +140,9 @@ def fit_sigma_calibration(errors: np.ndarray,
       wins.
     - ``'quantile'``: a tail (a finite ``dof``) and a factor per joint,
       chosen so that the joint's regions at 50 / 80 / 90 / 95 % hold those
-      shares of its errors (:data:`QUANTILE_LEVELS`): the coverage of each
-      joint, not the likelihood, is what it fits.
+      shares of its errors (:data:`QUANTILE_LEVELS`) with the smallest
+      largest gap: the coverage of each joint, not the likelihood, is what
+      it fits.
 
     A joint with fewer than ``min_joints`` visible samples gets the fit of
     all joints together.
