@@ -41,6 +41,7 @@ layout (``joints.mat`` (3, 14, N), flag 1 = occluded, images
 ``images/im0001.jpg``) for the LSP variant.
 """
 import json
+import math
 import os
 import os.path as osp
 import shutil
@@ -109,6 +110,23 @@ _RANGES = {
 def _unit(deg: float) -> np.ndarray:
     r = np.deg2rad(deg)
     return np.array([np.sin(r), np.cos(r)])  # 0 deg = image down (+y)
+
+
+def vector_length(v) -> float:
+    """The Euclidean length of a 2-vector.
+
+    Computed without BLAS: ``np.linalg.norm`` of a vector calls BLAS's dot
+    product, whose kernels round differently on different CPUs (e.g. with
+    and without AVX-512), so the drawn pixels would depend on the machine.
+
+    Args:
+        v (array-like): shape (2, ).
+
+    Returns:
+        float: ``sqrt(v[0] ** 2 + v[1] ** 2)``, rounded the same everywhere.
+    """
+    x, y = float(v[0]), float(v[1])
+    return math.sqrt(x * x + y * y)
 
 
 def _hsv_colour(h: float, s: float, v: float) -> Tuple[int, int, int]:
@@ -308,7 +326,7 @@ def render_figure(rng: np.random.Generator,
     # neck and head
     _limb(img, J[7], J[8], skin, max(2, t_arm), dark(skin), False, rng)
     hc = (J[8] + J[9]) / 2.
-    hl = np.linalg.norm(J[9] - J[8])
+    hl = vector_length(J[9] - J[8])
     ang = np.degrees(np.arctan2(J[9, 1] - J[8, 1], J[9, 0] - J[8, 0]))
     axes = (max(2, int(hl / 2)), max(2, int(hl * 0.38)))
     _ellipse(img, hc, axes, ang, 0, 360, skin, -1)

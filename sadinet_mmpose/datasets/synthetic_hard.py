@@ -37,7 +37,8 @@ from typing import Dict, List, Tuple
 import cv2
 import numpy as np
 
-from .synthetic import _LEN, _disc, _ellipse, _hsv_colour, _line, _unit
+from .synthetic import (_LEN, _disc, _ellipse, _hsv_colour, _line, _unit,
+                        vector_length)
 
 #: Version of the ``hard`` tier (its own, so that ``easy`` and ``standard``
 #: folders keep their version). Versions 1 and 2 were drafts, too hard for
@@ -157,7 +158,7 @@ def _segment(img, a, b, col, thick, texture):
     if texture:  # stripes across the segment
         a, b = np.asarray(a), np.asarray(b)
         d = b - a
-        n = np.array([-d[1], d[0]]) / max(np.linalg.norm(d), 1e-6)
+        n = np.array([-d[1], d[0]]) / max(vector_length(d), 1e-6)
         for k in (0.3, 0.5, 0.7):
             m = a + d * k
             _line(img, m - n * thick * 0.45, m + n * thick * 0.45, _dark(col),
@@ -182,7 +183,7 @@ def _draw_figure(img: np.ndarray, rng: np.random.Generator, J: np.ndarray,
         _segment(img, J[a], J[b], pal['limb'], t, texture)
         _segment(img, J[b], J[c], pal['limb'], t, texture)
         d = J[c] - J[b]
-        d = d / max(np.linalg.norm(d), 1e-6)
+        d = d / max(vector_length(d), 1e-6)
         if a in (12, 13):  # a hand beyond the wrist
             _disc(img, J[c] + d * t * 0.7, max(1.5, t * 0.65), pal['skin'])
         else:  # a foot beyond the ankle
@@ -190,7 +191,7 @@ def _draw_figure(img: np.ndarray, rng: np.random.Generator, J: np.ndarray,
                   max(1, int(t * 0.8)))
     _segment(img, J[7], J[8], pal['skin'], max(2, t_arm), False)
     hc = (J[8] + J[9]) / 2.
-    hl = np.linalg.norm(J[9] - J[8])
+    hl = vector_length(J[9] - J[8])
     ang = np.degrees(np.arctan2(J[9, 1] - J[8, 1], J[9, 0] - J[8, 0]))
     axes = (max(2, hl / 2), max(2, hl * 0.38))
     _ellipse(img, hc, axes, ang, 0, 360, pal['skin'], -1)
@@ -306,7 +307,7 @@ def _damage(img: np.ndarray, rng: np.random.Generator, p: dict) -> np.ndarray:
 
 
 def _head_size(J: np.ndarray) -> float:
-    hl = float(np.linalg.norm(J[9] - J[8]))
+    hl = vector_length(J[9] - J[8])
     return HEAD_SIZE_FACTOR * np.sqrt(2.) * hl
 
 
@@ -349,7 +350,7 @@ def render_hard(rng: np.random.Generator,
         J1 = figures[1]['joints']
         off = rng.uniform(*p['second_offset']) * figures[0]['U']
         d = np.array([rng.choice([-1., 1.]), rng.uniform(-0.4, 0.4)])
-        J1 += c0 + off * d / np.linalg.norm(d) - J1.mean(0)
+        J1 += c0 + off * d / vector_length(d) - J1.mean(0)
     for f in figures:
         f['palette'] = _palette(rng)
         f['texture'] = bool(rng.random() < p['texture_prob'])
@@ -391,7 +392,7 @@ def render_hard(rng: np.random.Generator,
             rng.uniform(-p['box_scale'], p['box_scale'])
         ])
         hc = (J[8] + J[9]) / 2.
-        half = np.linalg.norm(J[9] - J[8]) / 2.
+        half = vector_length(J[9] - J[8]) / 2.
         persons.append(
             dict(
                 joints=J,
