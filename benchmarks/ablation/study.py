@@ -638,10 +638,20 @@ def main(argv=None):
             tempfile.mkdtemp(prefix='sadinet-study-smoke-')
             if args.smoke else default_out(args.difficulty))
     if args.render:
-        report.render(
-            args.out_dir, load_records(args.out_dir, args.difficulty),
-            all_variants, describe,
-            load_tags(args.data_root or default_data(args.difficulty)))
+        data_root = args.data_root or default_data(args.difficulty)
+        tags = load_tags(data_root)
+        if tags is None and args.difficulty == 'hard':
+            # a page without the tag columns would replace the full one
+            print(
+                f'study: --render of the hard tier needs the test split\'s '
+                f'difficulty tags, {osp.join(data_root, "test", "tags.json")}'
+                f' is missing: pass --data-root of the generated tier, or '
+                f'run the study once to generate it',
+                file=sys.stderr)
+            return 2
+        report.render(args.out_dir, load_records(args.out_dir,
+                                                 args.difficulty),
+                      all_variants, describe, tags)
         print(f'[study] wrote {args.out_dir}/ablation.md, .json, .png')
         return 0
     names = args.variants or list(

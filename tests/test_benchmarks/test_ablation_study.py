@@ -263,6 +263,23 @@ def test_unknown_variant_and_budget_are_refused_before_training(tmp_path):
     assert not (tmp_path / 'study_runs').exists()
 
 
+def test_hard_pages_are_not_rendered_without_the_tags(tmp_path):
+    page = tmp_path / 'ablation.md'
+    page.write_text('the committed page')
+    proc = subprocess.run([
+        sys.executable, STUDY, '--difficulty', 'hard', '--render', '--out-dir',
+        str(tmp_path), '--data-root',
+        str(tmp_path / 'no_data')
+    ],
+                          capture_output=True,
+                          text=True,
+                          cwd=REPO,
+                          timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    assert 'no_data/test/tags.json is missing' in proc.stderr, proc.stderr
+    assert page.read_text() == 'the committed page'
+
+
 def test_threads_per_run_share_out_the_cpus_the_study_may_use(monkeypatch):
     study = _study()
     for cpus, jobs, device, want in (({0, 1}, 2, 'cpu', '1'), ({1}, 1, 'cpu',
