@@ -313,6 +313,7 @@ def _groups(cov):
 
 
 def markdown(result, meta):
+    from sadinet_mmpose.evaluation.functional import describe_tail
     L = [
         '# Uncertainty of the returned keypoint: the candidates', '',
         f'`{meta["command"]}` at commit {meta["commit"]}: {meta["config"]}, '
@@ -334,10 +335,7 @@ def markdown(result, meta):
             ((g, p) for g in _groups(cov) for p in LEVELS),
             key=lambda gp: abs(cov[f'sigma_coverage_{gp[1]}_{gp[0]}'] - gp[1]))
         key = f'sigma_coverage_{worst[1]}_{worst[0]}'
-        dofs = result['calibration'][name]['dof']
-        tail = ('Gaussian' if not np.isfinite(dofs).all() else
-                f't, {dofs[0]:g} dof' if len(set(dofs)) == 1 else
-                f't, {min(dofs):g} to {max(dofs):g} dof')
+        tail = describe_tail(result['calibration'][name]['dof'])
         L.append(f'| {name} | ' +
                  ' | '.join(f'{cov[f"sigma_coverage_{p}"]:.1f}'
                             for p in LEVELS) +

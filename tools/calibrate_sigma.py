@@ -181,6 +181,7 @@ def main(argv=None) -> int:
     state[prefix + 'scale_ratio'] = torch.tensor([ratio], dtype=torch.float32)
     # the test settings the predictions of the fit were made with
     from sadinet_mmpose.evaluation.functional import (describe_conditions,
+                                                      describe_tail,
                                                       encode_conditions)
     conditions = encode_conditions(model.test_cfg)
     state[prefix + 'fit_conditions'] = torch.from_numpy(conditions)
@@ -209,9 +210,7 @@ def main(argv=None) -> int:
         print(f'{name:22s}  ' + ' '.join(f'{m[f"sigma_coverage_{p}"]:6.1f}'
                                          for p in levels) +
               f' {m["sigma_ece"]:6.2f}')
-    tail = ('Gaussian' if not student else f'Student t, {dofs.min():g} to '
-            f'{dofs.max():g} dof'
-            if fit['dof'] is None else f"Student t, {fit['dof']:g} dof")
+    tail = describe_tail(dofs)
     print(f'fit on {len(err)} persons: {tail}; factors '
           f'{np.round(factors, 3).tolist()}; holds for '
           f'{describe_conditions(conditions)}')

@@ -343,12 +343,8 @@ def calibration_section(metrics: dict, calibrated: str, plot: str,
     fit = torch.load(
         calibrated, map_location='cpu',
         weights_only=False)['meta']['sigma_calibration']
-    dofs = [float(d) for d in fit['dof']]
-    tail = (
-        'Gaussian' if min(dofs) == float('inf') else
-        f'Student t with {dofs[0]:g} degrees of freedom' if len(set(dofs)) == 1
-        else f'Student t per joint, {min(dofs):g} to {max(dofs):g} degrees '
-        'of freedom')
+    from sadinet_mmpose.evaluation.functional import describe_tail
+    tail = describe_tail(fit['dof'])
     levels = (50, 80, 90, 95, 99)
     rows = []
     for label, pre in (('before calibration', ''), ('after', 'calibrated_')):
@@ -372,7 +368,7 @@ def calibration_section(metrics: dict, calibrated: str, plot: str,
         'ECE: mean |coverage - p| over p = 5, ..., 95 %; NLL, AUSE and '
         'sharpness (median 90 % radius) in head sizes '
         '([docs/uncertainty.md](../../docs/uncertainty.md)). Calibration '
-        f'was fitted on the validation split: a {tail}, per-joint '
+        f'was fitted on the validation split ({tail}), per-joint '
         f"factors {min(fit['factors']):.2f} to {max(fit['factors']):.2f}.", '',
         '| sigma | 50 % | 80 % | 90 % | 95 % | 99 % | ECE | NLL | '
         'AUSE | sharpness |',

@@ -169,3 +169,12 @@ def test_probability_within_matches_monte_carlo(aspect, dof):
                 np.array([[radius]]), sig,
                 None if dof is None else np.array([[dof]]))[0, 0])
         assert abs(got - mc) < 0.005, (aspect, dof, radius, got, mc)
+
+
+def test_describe_tail():
+    from sadinet_mmpose.evaluation.functional import describe_tail
+    assert describe_tail(float('inf')) == 'Gaussian'
+    assert describe_tail([np.inf, np.inf]) == 'Gaussian'
+    assert describe_tail(4.) == 'Student t, 4 dof'
+    assert describe_tail([4., 4.]) == 'Student t, 4 dof'
+    assert describe_tail([4., 1.5, 2.]) == 'Student t, 1.5 to 4 dof'

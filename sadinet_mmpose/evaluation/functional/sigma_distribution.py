@@ -125,6 +125,25 @@ def _fit_quantiles(r: np.ndarray, dof_grid, steps: int = 81) -> tuple:
     return best[1], best[2]
 
 
+def describe_tail(dofs) -> str:
+    """The tail of a calibration in words.
+
+    Args:
+        dofs (float | Sequence[float]): Degrees of freedom, shared or per
+            joint (inf: Gaussian).
+
+    Returns:
+        str: ``'Gaussian'``, ``'Student t, 4 dof'`` or, where the joints
+        differ, ``'Student t, 1.5 to 4 dof'``.
+    """
+    dofs = np.atleast_1d(np.asarray(dofs, np.float64))
+    if not np.isfinite(dofs).all():
+        return 'Gaussian'
+    if dofs.min() == dofs.max():
+        return f'Student t, {dofs[0]:g} dof'
+    return f'Student t, {dofs.min():g} to {dofs.max():g} dof'
+
+
 def fit_sigma_calibration(errors: np.ndarray,
                           sigmas: np.ndarray,
                           visible: np.ndarray,
